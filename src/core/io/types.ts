@@ -1,0 +1,23 @@
+/** Random-access bytes: a local file, a Blob, an HTTP resource read by ranges. */
+export interface ByteSource {
+  /** Human-readable name used in error messages (file path, URL, Hub path). */
+  readonly name: string;
+  readonly size: number;
+  /** Reads exactly `length` bytes at `offset`; rejects if the source is shorter. */
+  read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
+}
+
+/** A streaming destination: chunks are appended in order; `close` commits, `abort` discards. */
+export interface ByteSink {
+  readonly name: string;
+  write(chunk: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** Creates sinks for named files inside one output location (a folder, an in-memory map, ...). */
+export interface SinkFactory {
+  create(fileName: string): Promise<ByteSink>;
+  /** Removes a file written earlier (used to clean up a failed or cancelled export). */
+  remove?(fileName: string): Promise<void>;
+}
