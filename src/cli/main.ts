@@ -1,9 +1,24 @@
-// Node entry of the merge-studio CLI. Each command returns an exit code; errors print one line.
+// Node entry of the merge-studio CLI. Each command lives in its own file and returns an exit code;
+// errors print one line on stderr.
+type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
+
+const COMMANDS: Record<string, Command> = {
+  // inspect: { summary: 'print the tensor table / compatibility report of models', load: () => import('./inspect.ts') },
+};
+
 export async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
-  switch (command) {
-    default:
-      process.stderr.write(`merge-studio: unknown command '${command ?? ''}'. Commands: inspect\n`);
-      return 2;
+  const [command, ...rest] = argv;
+  const entry = command ? COMMANDS[command] : undefined;
+  if (!entry) {
+    const list = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(9)} ${v.summary}`).join('\n');
+    process.stderr.write(`merge-studio: ${command ? `unknown command '${command}'` : 'no command given'}\nCommands:\n${list}\n`);
+    return 2;
+  }
+  try {
+    const mod = await entry.load();
+    return await mod.run(rest);
+  } catch (err) {
+    process.stderr.write(`merge-studio ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
   }
 }

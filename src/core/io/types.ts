@@ -21,3 +21,13 @@ export interface SinkFactory {
   /** Removes a file written earlier (used to clean up a failed or cancelled export). */
   remove?(fileName: string): Promise<void>;
 }
+
+/** A read-only tree of named files: a local folder, dropped files, a Hub repo at a revision. */
+export interface FileTree {
+  /** Display name (folder path, `org/name@revision`). */
+  readonly name: string;
+  /** Paths of the files in the tree, '/'-separated and relative to its root. */
+  list(signal?: AbortSignal): Promise<string[]>;
+  /** Opens one file; rejects with a MergeStudioError (code 'file-not-found') if it is absent. */
+  open(path: string, signal?: AbortSignal): Promise<ByteSource>;
+}

@@ -1,0 +1,45 @@
+/** Shared shapes of the merge-method registry. Every method lives in one file of this folder with
+ * its parameter schema and CPU reference; its WGSL kernel binding sits beside it. */
+
+export type ParamValue = number | boolean | string;
+
+export interface ParamSpec {
+  name: string;
+  /** 'global': one value per merge (top-level `parameters:`); 'model': one value per input model. */
+  scope: 'global' | 'model';
+  kind: 'number' | 'integer' | 'boolean';
+  default?: ParamValue;
+  /** True when the recipe must give it (e.g. `weight` for linear). */
+  required?: boolean;
+  min?: number;
+  max?: number;
+  /** One line shown in the studio's form and in CLI errors. */
+  description: string;
+}
+
+/** Everything a method needs to merge one tensor; parameters are already resolved for this tensor
+ * (gradients interpolated, filters applied, defaults filled in). */
+export interface MergeTensorInput {
+  tensorName: string;
+  shape: number[];
+  /** The non-base models, in recipe order. */
+  models: Float32Array[];
+  /** Per-model parameters, parallel to `models`. */
+  modelParams: Record<string, ParamValue>[];
+  /** Index of each model in the recipe (stable key for deterministic random masks). */
+  modelIndices: number[];
+  base?: Float32Array;
+  global: Record<string, ParamValue>;
+  /** Seed of the counter-based RNG (recipe `random_seed`, default 0). */
+  seed: number;
+}
+
+export interface MergeMethod {
+  name: string;
+  description: string;
+  /** 'required': needs base_model; 'optional': uses it when given; 'none': ignores it. */
+  base: 'required' | 'optional' | 'none';
+  params: ParamSpec[];
+  /** CPU reference implementation (the numerics every backend is checked against). */
+  mergeCpu(input: MergeTensorInput): Float32Array;
+}
