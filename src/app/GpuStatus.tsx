@@ -1,0 +1,62 @@
+import { useEffect, useState } from 'react';
+import { acquireGpu, describeAdapter, type GpuCapabilities } from '../core/gpu/device.ts';
+import { KernelRunner } from '../core/gpu/runner.ts';
+import { runBf16SelfTest, type GpuSelfTestResult } from '../core/gpu/selftest.ts';
+
+type Status =
+  | { state: 'probing' }
+  | { state: 'unavailable'; reason: string }
+  | { state: 'ready'; runner: KernelRunner; capabilities: GpuCapabilities };
+
+function mib(bytes: number): string {
+  return `${Math.round(bytes / (1024 * 1024))} MiB`;
+}
+
+/** Which compute backend the studio will use, and a one-click check that its kernels match the CPU. */
+export function GpuStatus() {
+  const [status, setStatus] = useState<Status>({ state: 'probing' });
+  const [selfTest, setSelfTest] = useState<GpuSelfTestResult | 'running' | { error: string } | null>(null);
+
+  useEffect(() => {
+    let cancelled = false;
+    acquireGpu().then((found) => {
+      if (cancelled) {
+        if (found.ok) found.gpu.device.destroy();
+        return;
+      }
+      setStatus(found.ok ? { state: 'ready', runner: new KernelRunner(found.gpu), capabilities: found.gpu.capabilities } : { state: 'unavailable', reason: found.reason });
+    });
+    return () => {
+      cancelled = true;
+    };
+  }, []);
+
+  if (status.state === 'probing') return <section aria-label="GPU status"><p>Looking for a WebGPU adapter…</p></section>;
+  if (status.state === 'unavailable') {
+    return (
+      <section aria-label="GPU status">
+        <p role="status" data-testid="gpu-status" data-gpu="unavailable">WebGPU unavailable — using the CPU path</p>
+        <p><small>{status.reason}</small></p>
+      </section>
+    );
+  }
+
+  const caps = status.capabilities;
+  const runSelfTest = () => {
+    setSelfTest('running');
+    runBf16SelfTest(status.runner).then(setSelfTest, (e: unknown) => setSelfTest({ error: String((e as Error).message ?? e) }));
+  };
+  return (
+    <section aria-label="GPU status">
+      <p role="status" data-testid="gpu-status" data-gpu="ready">
+        WebGPU adapter: <strong>{describeAdapter(caps)}</strong> · shader-f16: {caps.features.shaderF16 ? 'yes' : 'no'} · max binding {mib(caps.limits.maxStorageBufferBindingSize)} (using {mib(caps.bindingBudget)} per binding)
+      </p>
+      <button type="button" onClick={runSelfTest} disabled={selfTest === 'running'}>GPU self-test</button>{' '}
+      <span data-testid="gpu-selftest">
+        {selfTest === null ? '' : selfTest === 'running' ? 'running…' : 'error' in selfTest ? `self-test error: ${selfTest.error}`
+          : selfTest.passed ? `pass: ${selfTest.checked} bf16 patterns identical to the CPU (${selfTest.milliseconds.toFixed(0)} ms)`
+          : `FAIL: ${selfTest.mismatches} of ${selfTest.checked} differ (first pattern 0x${selfTest.firstMismatch?.pattern.toString(16)})`}
+      </span>
+    </section>
+  );
+}
