@@ -1,0 +1,41 @@
+import type { MergeMethod, ParamSpec } from './types.ts';
+import { checkInputs, globalBoolean, modelNumbers, type MethodContext } from './params.ts';
+
+const params: ParamSpec[] = [
+  { name: 'normalize', scope: 'global', kind: 'boolean', default: true, description: 'Divide by the sum of the weights (a weighted mean).' },
+  { name: 'weight', scope: 'model', kind: 'number', required: true, description: 'Weight of this model in the weighted sum.' },
+];
+
+/** Below this |sum of weights| normalizing is skipped (same guard as task arithmetic). */
+const ZERO_WEIGHT_SUM = 1e-8;
+
+export const linear: MergeMethod = {
+  name: 'linear',
+  description: 'Linear (model soup): the weighted sum, or weighted mean, of the models (arXiv 2203.05482).',
+  base: 'none',
+  params,
+  mergeCpu(input) {
+    const ctx: MethodContext = { method: 'linear', params, input };
+    const n = checkInputs(ctx, { base: 'none', minModels: 1 });
+    const normalize = globalBoolean(ctx, 'normalize');
+    const weights = modelNumbers(ctx, 'weight').map(Math.fround);
+    const sum = weights.reduce((a, b) => a + b, 0);
+    // mergekit divides by a zero weight sum and returns inf/NaN; we leave such sums unnormalized.
+    const factor = normalize && Math.abs(sum) >= ZERO_WEIGHT_SUM ? 1 / sum : 1;
+    const coefficients = weights.map((w) => w * factor);
+    const out = new Float32Array(n);
+    const models = input.models;
+    if (models.length === 2) {
+      const [a, b] = models;
+      const [ca, cb] = coefficients;
+      for (let j = 0; j < n; j++) out[j] = ca * a[j] + cb * b[j];
+    } else {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let i = 0; i < models.length; i++) s += coefficients[i] * models[i][j];
+        out[j] = s;
+      }
+    }
+    return out;
+  },
+};

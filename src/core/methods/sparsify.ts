@@ -1,0 +1,140 @@
+/** Sparsifiers of the generalized task-arithmetic pipeline (mergekit's `sparsify.py` semantics).
+ * Each masks a task vector IN PLACE (dropped entries become 0) and returns the scalar that the
+ * optional L1 rescale multiplies the survivors by, so no second full-size pass is needed. */
+import { MergeStudioError } from '../errors.ts';
+import { descendingRankCut, f32Bits, type RankCut } from './select.ts';
+import { dareKeepProbability, dellaKeepProbability, dellaKeepRule, uniform01 } from './random.ts';
+
+export type Sparsification =
+  | { kind: 'magnitude'; density: number }
+  | { kind: 'magnitude_outliers'; density: number; gamma: number }
+  | { kind: 'random'; density: number; streamKey: number }
+  | { kind: 'della_magprune'; density: number; epsilon: number; streamKey: number };
+
+/** mergekit skips rescaling when either L1 norm is below this. */
+const RESCALE_EPS = 1e-7;
+
+/** Masks `delta` in place; returns the factor for the survivors (1 unless L1 rescale applies).
+ * `shape` is needed by della (ranks along dim 1); `label` names the tensor/model in errors. */
+export function sparsifyInPlace(delta: Float32Array, shape: number[], rule: Sparsification, rescaleL1: boolean, label: string): number {
+  if (rule.density >= 1) return 1;
+  let kept: { before: number; after: number };
+  switch (rule.kind) {
+    case 'magnitude':
+      kept = keepRankBand(delta, 0, Math.trunc(rule.density * delta.length));
+      break;
+    case 'magnitude_outliers':
+      kept = magnitudeOutliers(delta, rule.density, rule.gamma);
+      break;
+    case 'random':
+      kept = randomDrop(delta, dareKeepProbability(rule.density), rule.streamKey);
+      break;
+    case 'della_magprune':
+      kept = dellaMagprune(delta, shape, rule.density, rule.epsilon, rule.streamKey, label);
+      break;
+  }
+  if (!rescaleL1 || kept.before < RESCALE_EPS || kept.after < RESCALE_EPS) return 1;
+  return kept.before / kept.after;
+}
+
+/** Is element with key `key` (the `seenTied`-th element equal to the threshold so far) inside the cut. */
+function inside(cut: RankCut, key: number, seenTied: number): boolean {
+  return key > cut.threshold || (key === cut.threshold && seenTied < cut.tiedInside);
+}
+
+/** Keeps the elements whose descending |x| rank lies in [from, to) (ties: lowest index first).
+ * Returns the L1 norms before and after. */
+function keepRankBand(delta: Float32Array, from: number, to: number): { before: number; after: number } {
+  const bits = f32Bits(delta);
+  const outer = descendingRankCut(bits, to, 0x7fffffff);
+  const inner = descendingRankCut(bits, from, 0x7fffffff);
+  let tiedOuter = 0;
+  let tiedInner = 0;
+  let before = 0;
+  let after = 0;
+  for (let i = 0; i < delta.length; i++) {
+    const key = bits[i] & 0x7fffffff;
+    const magnitude = Math.abs(delta[i]);
+    before += magnitude;
+    const inOuter = inside(outer, key, tiedOuter);
+    if (key === outer.threshold) tiedOuter++;
+    const inInner = inside(inner, key, tiedInner);
+    if (key === inner.threshold) tiedInner++;
+    if (inOuter && !inInner) after += magnitude;
+    else delta[i] = 0;
+  }
+  return { before, after };
+}
+
+/** Breadcrumbs: drops the `gamma` share of largest magnitudes and the smallest ones down to
+ * `density`. mergekit keeps `sorted[n_bot:-n_top]`, which is EMPTY when n_top == 0 (gamma = 0 or
+ * a tensor under 1/gamma elements) and zeroes the whole delta; here n_top == 0 removes no large
+ * entries, the evident intent (see README.md, "Deviations"). */
+function magnitudeOutliers(delta: Float32Array, density: number, gamma: number): { before: number; after: number } {
+  const n = delta.length;
+  const target = Math.trunc(density * n);
+  let top = Math.trunc(gamma * n);
+  let bottom = n - target - top;
+  if (bottom < 0) {
+    top += bottom;
+    bottom = 0;
+  }
+  return keepRankBand(delta, top, n - bottom);
+}
+
+/** DARE: keeps each entry with probability p from the counter-based stream. */
+function randomDrop(delta: Float32Array, p: number, streamKey: number): { before: number; after: number } {
+  let before = 0;
+  let after = 0;
+  for (let i = 0; i < delta.length; i++) {
+    const magnitude = Math.abs(delta[i]);
+    before += magnitude;
+    if (uniform01(streamKey, i) < p) after += magnitude;
+    else delta[i] = 0;
+  }
+  return { before, after };
+}
+
+/** Largest row length whose (|x| bits, column) pair packs exactly into a float64 sort key. */
+const MAX_PACKED_ROW = 1 << 21;
+
+/** DELLA: keep probability rises linearly with the ascending rank of |x| along dim 1 (1-D
+ * tensors are one row), from density-epsilon to density+epsilon. */
+function dellaMagprune(delta: Float32Array, shape: number[], density: number, epsilon: number, streamKey: number, label: string): { before: number; after: number } {
+  if (density <= 0) {
+    let before = 0;
+    for (let i = 0; i < delta.length; i++) before += Math.abs(delta[i]);
+    delta.fill(0);
+    return { before, after: 0 };
+  }
+  if (density + epsilon >= 1 || density - epsilon <= 0) {
+    throw new MergeStudioError('invalid-parameter', `${label}: della needs density ± epsilon inside (0, 1), found density ${density} and epsilon ${epsilon}`, { density, epsilon });
+  }
+  const rowLength = shape.length < 2 ? delta.length : shape[1];
+  const inner = shape.length < 2 ? 1 : shape.slice(2).reduce((a, b) => a * b, 1);
+  const outer = delta.length / (rowLength * inner);
+  if (rowLength > MAX_PACKED_ROW) {
+    throw new MergeStudioError('unsupported-shape', `${label}: della ranks along dim 1, which has ${rowLength} entries; at most ${MAX_PACKED_ROW} are supported`, { rowLength });
+  }
+  const rule = dellaKeepRule(density, epsilon, rowLength);
+  const bits = f32Bits(delta);
+  const packed = new Float64Array(rowLength);
+  let before = 0;
+  let after = 0;
+  for (let o = 0; o < outer; o++) {
+    for (let r = 0; r < inner; r++) {
+      const start = o * rowLength * inner + r;
+      // Sort (|x| bits, column) pairs: ascending magnitude, ties by lower column first.
+      for (let j = 0; j < rowLength; j++) packed[j] = (bits[start + j * inner] & 0x7fffffff) * MAX_PACKED_ROW + j;
+      packed.sort();
+      for (let rank = 0; rank < rowLength; rank++) {
+        const index = start + (packed[rank] % MAX_PACKED_ROW) * inner;
+        const magnitude = Math.abs(delta[index]);
+        before += magnitude;
+        if (uniform01(streamKey, index) < dellaKeepProbability(rule, rank)) after += magnitude;
+        else delta[index] = 0;
+      }
+    }
+  }
+  return { before, after };
+}

@@ -1,0 +1,175 @@
+/** The generalized task-arithmetic pipeline shared by task_arithmetic, ties, dare_*, breadcrumbs*
+ * and della*: task vectors (f32, like mergekit) -> sparsify -> sign consensus -> normalize ->
+ * lambda -> add to base. Each method file only picks its sparsifier, consensus and defaults. */
+import type { MergeMethod, MergeTensorInput, ParamSpec } from './types.ts';
+import { checkInputs, globalBoolean, globalNumber, modelNumbers, type MethodContext } from './params.ts';
+import { sparsifyInPlace, type Sparsification } from './sparsify.ts';
+import { maskStreamKey } from './random.ts';
+
+export type SparsificationKind = 'none' | Sparsification['kind'];
+
+export interface TaskArithmeticVariant {
+  name: string;
+  description: string;
+  sparsification: SparsificationKind;
+  /** TIES sign election ("sum" consensus): only entries agreeing with the weighted majority sign mix. */
+  signConsensus: boolean;
+  defaultNormalize: boolean;
+  defaultRescale: boolean;
+}
+
+function schema(v: TaskArithmeticVariant): ParamSpec[] {
+  const params: ParamSpec[] = [
+    { name: 'int8_mask', scope: 'global', kind: 'boolean', default: false, description: 'Accepted for mergekit compatibility; it has no effect on the result.' },
+    { name: 'normalize', scope: 'global', kind: 'boolean', default: v.defaultNormalize, description: 'Divide the mixed task vector by the sum of the (participating) weights.' },
+    { name: 'rescale', scope: 'global', kind: 'boolean', default: v.defaultRescale, description: 'After sparsifying, scale survivors so the task vector keeps its L1 norm.' },
+    { name: 'lambda', scope: 'global', kind: 'number', default: 1, description: 'Scale of the merged task vector before it is added to the base.' },
+    { name: 'weight', scope: 'model', kind: 'number', required: true, description: 'Weight of this model\'s task vector.' },
+    {
+      name: 'density', scope: 'model', kind: 'number', default: 1, min: 0, max: 1,
+      description: v.sparsification === 'none' ? 'Accepted for mergekit compatibility; task_arithmetic keeps every entry.' : 'Fraction of task-vector entries to keep.',
+    },
+  ];
+  if (v.sparsification === 'magnitude_outliers') {
+    params.push({ name: 'gamma', scope: 'model', kind: 'number', default: 0.01, min: 0, max: 1, description: 'Fraction of the largest-magnitude entries to drop as outliers.' });
+  }
+  if (v.sparsification === 'della_magprune') {
+    params.push({ name: 'epsilon', scope: 'model', kind: 'number', default: 0.15, min: 0, max: 0.5, description: 'Keep probability spreads over density ± epsilon by magnitude rank within each row.' });
+  }
+  return params;
+}
+
+function sparsificationFor(v: TaskArithmeticVariant, ctx: MethodContext, position: number, density: number, gamma: number[], epsilon: number[]): Sparsification {
+  const { input } = ctx;
+  switch (v.sparsification) {
+    case 'magnitude':
+      return { kind: 'magnitude', density };
+    case 'magnitude_outliers':
+      return { kind: 'magnitude_outliers', density, gamma: gamma[position] };
+    case 'random':
+      return { kind: 'random', density, streamKey: maskStreamKey(input.seed, input.tensorName, input.modelIndices[position]) };
+    case 'della_magprune':
+      return { kind: 'della_magprune', density, epsilon: epsilon[position], streamKey: maskStreamKey(input.seed, input.tensorName, input.modelIndices[position]) };
+    case 'none':
+      throw new Error('unreachable: no sparsifier');
+  }
+}
+
+export function defineTaskArithmeticMethod(v: TaskArithmeticVariant): MergeMethod {
+  const params = schema(v);
+  return {
+    name: v.name,
+    description: v.description,
+    base: 'required',
+    params,
+    mergeCpu(input: MergeTensorInput): Float32Array {
+      const ctx: MethodContext = { method: v.name, params, input };
+      checkInputs(ctx, { base: 'required', minModels: 1 });
+      globalBoolean(ctx, 'int8_mask');
+      const normalize = globalBoolean(ctx, 'normalize');
+      const rescale = globalBoolean(ctx, 'rescale');
+      const lambda = globalNumber(ctx, 'lambda');
+      // mergekit multiplies by a float32 weight tensor.
+      const weights = modelNumbers(ctx, 'weight').map(Math.fround);
+      const densities = modelNumbers(ctx, 'density');
+      const gamma = v.sparsification === 'magnitude_outliers' ? modelNumbers(ctx, 'gamma') : [];
+      const epsilon = v.sparsification === 'della_magprune' ? modelNumbers(ctx, 'epsilon') : [];
+      const base = input.base!;
+
+      let taskVectors: Float32Array[];
+      let deltasFromModels = false;
+      const coefficients = weights.slice();
+      if (v.sparsification === 'none') {
+        // Without a sparsifier the task vectors are formed on the fly from the models.
+        taskVectors = input.models;
+        deltasFromModels = true;
+      } else {
+        taskVectors = input.models.map((model, i) => {
+          const delta = new Float32Array(model.length);
+          for (let j = 0; j < delta.length; j++) delta[j] = model[j] - base[j];
+          const label = `${v.name}: tensor '${input.tensorName}' of model #${input.modelIndices[i]}`;
+          coefficients[i] *= sparsifyInPlace(delta, input.shape, sparsificationFor(v, ctx, i, densities[i], gamma, epsilon), rescale, label);
+          return delta;
+        });
+      }
+      return mixTaskVectors(base, taskVectors, deltasFromModels, coefficients, weights, { signConsensus: v.signConsensus, normalize, lambda });
+    },
+  };
+}
+
+interface MixOptions {
+  signConsensus: boolean;
+  normalize: boolean;
+  lambda: number;
+}
+
+/** base + lambda * (sum_i c_i * tau_i) / divisor, with TIES sign election when asked.
+ * `coefficients` = weight x rescale factor; `weights` alone form the divisor (as in mergekit). */
+function mixTaskVectors(base: Float32Array, vectors: Float32Array[], fromModels: boolean, coefficients: number[], weights: number[], o: MixOptions): Float32Array {
+  const n = base.length;
+  const count = vectors.length;
+  const out = new Float32Array(n);
+  if (!o.signConsensus) {
+    let divisor = weights.reduce((a, b) => a + b, 0);
+    if (Math.abs(divisor) < 1e-8) divisor = 1; // mergekit's guard against a zero weight sum
+    const factor = o.normalize ? o.lambda / divisor : o.lambda;
+    if (count === 1) mixOne(out, base, vectors[0], fromModels, coefficients[0] * factor);
+    else if (count === 2) mixTwo(out, base, vectors, fromModels, coefficients.map((c) => c * factor));
+    else mixMany(out, base, vectors, fromModels, coefficients.map((c) => c * factor));
+    return out;
+  }
+  const weighted = new Float64Array(count);
+  for (let j = 0; j < n; j++) {
+    const b = base[j];
+    let vote = 0;
+    for (let i = 0; i < count; i++) {
+      const tau = fromModels ? Math.fround(vectors[i][j] - b) : vectors[i][j];
+      const w = coefficients[i] * tau;
+      weighted[i] = w;
+      vote += w;
+    }
+    // A vote of exactly 0 elects "+"; entries with a zero delta never agree with either sign.
+    const positive = vote >= 0;
+    let mixed = 0;
+    let divisor = 0;
+    for (let i = 0; i < count; i++) {
+      const w = weighted[i];
+      if (positive ? w > 0 : w < 0) {
+        mixed += w;
+        divisor += weights[i];
+      }
+    }
+    if (o.normalize) mixed /= divisor === 0 ? 1 : divisor;
+    out[j] = b + mixed * o.lambda;
+  }
+  return out;
+}
+
+function mixOne(out: Float32Array, base: Float32Array, v: Float32Array, fromModels: boolean, c: number): void {
+  if (fromModels) for (let j = 0; j < out.length; j++) out[j] = base[j] + c * Math.fround(v[j] - base[j]);
+  else for (let j = 0; j < out.length; j++) out[j] = base[j] + c * v[j];
+}
+
+function mixTwo(out: Float32Array, base: Float32Array, v: Float32Array[], fromModels: boolean, c: number[]): void {
+  const [a, b] = v;
+  const [ca, cb] = c;
+  if (fromModels) {
+    for (let j = 0; j < out.length; j++) {
+      const x = base[j];
+      out[j] = x + ca * Math.fround(a[j] - x) + cb * Math.fround(b[j] - x);
+    }
+  } else {
+    for (let j = 0; j < out.length; j++) out[j] = base[j] + ca * a[j] + cb * b[j];
+  }
+}
+
+function mixMany(out: Float32Array, base: Float32Array, v: Float32Array[], fromModels: boolean, c: number[]): void {
+  const count = v.length;
+  for (let j = 0; j < out.length; j++) {
+    const x = base[j];
+    let sum = 0;
+    if (fromModels) for (let i = 0; i < count; i++) sum += c[i] * Math.fround(v[i][j] - x);
+    else for (let i = 0; i < count; i++) sum += c[i] * v[i][j];
+    out[j] = x + sum;
+  }
+}
