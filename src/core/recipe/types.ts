@@ -1,0 +1,51 @@
+// The recipe: one mergekit-shaped description of a merge. The studio's store, the CLI and the
+// search all hold this same object; YAML import/export maps it 1:1 to mergekit's configuration.
+import type { ParamValue } from '../methods/types.ts';
+
+/** A scalar parameter value as written in a recipe. */
+export type ParamScalar = ParamValue;
+
+/** One `{filter, value}` entry: applies when `filter` is a substring of the tensor name (or is
+ * absent / `*`, which matches every tensor). The first matching entry wins. */
+export interface ParamCondition {
+  filter?: string;
+  value: ParamScalar | ParamScalar[];
+}
+
+/** A scalar, a gradient (list interpolated across layers) or a list of conditions. */
+export type ParamSetting = ParamScalar | ParamScalar[] | ParamCondition[];
+
+export type ParamMap = Record<string, ParamSetting>;
+
+export interface RecipeModel {
+  model: string;
+  parameters?: ParamMap;
+}
+
+export interface SliceSource {
+  model: string;
+  /** Input layers [start, end), end exclusive, as in mergekit. */
+  layer_range: [number, number];
+  parameters?: ParamMap;
+}
+
+export interface RecipeSlice {
+  sources: SliceSource[];
+  parameters?: ParamMap;
+}
+
+export interface Recipe {
+  name?: string;
+  merge_method: string;
+  base_model?: string;
+  /** Exactly one of `models` and `slices` is given. */
+  models?: RecipeModel[];
+  slices?: RecipeSlice[];
+  parameters?: ParamMap;
+  /** mergekit dtype names: float32, float16, bfloat16 (and their short forms). */
+  dtype?: string;
+  out_dtype?: string;
+  /** 'base' or one of the recipe's models (mergekit's 'union' is not supported yet). */
+  tokenizer_source?: string;
+  random_seed?: number;
+}

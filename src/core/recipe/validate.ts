@@ -1,0 +1,300 @@
+// Checks a parsed YAML/JSON value against the recipe shape and the method's parameter schema.
+// Every error names its YAML path (e.g. `slices[0].sources[1].layer_range`), what was expected and
+// what was found, and suggests the closest valid name for misspellings.
+import { MergeStudioError } from '../errors.ts';
+import { getMethod } from '../methods/index.ts';
+import type { MergeMethod, ParamSpec } from '../methods/types.ts';
+import { didYouMean } from './suggest.ts';
+import type { ParamCondition, ParamMap, ParamSetting, Recipe, RecipeModel, RecipeSlice, SliceSource } from './types.ts';
+
+export type YamlPath = (string | number)[];
+
+export function formatPath(path: YamlPath): string {
+  let out = '';
+  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out === '' ? seg : `.${seg}`;
+  return out || '(top level)';
+}
+
+function fail(code: string, path: YamlPath, message: string, extra: Record<string, unknown> = {}): never {
+  throw new MergeStudioError(code, `${formatPath(path)}: ${message}`, { path: formatPath(path), pathSegments: path, ...extra });
+}
+
+const TOP_KEYS = ['name', 'merge_method', 'base_model', 'models', 'slices', 'parameters', 'dtype', 'out_dtype', 'tokenizer_source', 'random_seed'] as const;
+/** mergekit keys this project does not implement yet: refused with a clear message. */
+const UNSUPPORTED_TOP_KEYS: Record<string, string> = {
+  modules: 'multi-module merges (`modules:`) are not supported yet; use `models:` or `slices:`',
+  tokenizer: 'the `tokenizer:` block (vocabulary union, token surgery) is not supported yet; use `tokenizer_source: base` or a model name',
+  chat_template: '`chat_template` is not supported yet; the tokenizer files of tokenizer_source are copied as they are',
+};
+const MODEL_KEYS = ['model', 'parameters'] as const;
+const SLICE_KEYS = ['sources', 'parameters'] as const;
+const SOURCE_KEYS = ['model', 'layer_range', 'parameters'] as const;
+const UNSUPPORTED_SLICE_KEYS: Record<string, string> = {
+  base_model: 'a per-slice `base_model` is not supported yet; set the top-level base_model',
+  residual_weight: '`residual_weight` is not supported yet',
+};
+
+/** mergekit dtype names and the safetensors dtype each means. */
+export const RECIPE_DTYPES: Record<string, 'F32' | 'F16' | 'BF16'> = {
+  float32: 'F32', fp32: 'F32', float: 'F32',
+  float16: 'F16', fp16: 'F16', half: 'F16',
+  bfloat16: 'BF16', bf16: 'BF16',
+};
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkKeys(obj: Record<string, unknown>, path: YamlPath, allowed: readonly string[], unsupported: Record<string, string> = {}): void {
+  for (const key of Object.keys(obj)) {
+    if (allowed.includes(key)) continue;
+    if (key in unsupported) fail('recipe-unsupported', [...path, key], unsupported[key]);
+    fail('recipe-unknown-key', [...path, key], `unknown key '${key}'${didYouMean(key, allowed)} (valid here: ${allowed.join(', ')})`, { key, valid: [...allowed] });
+  }
+}
+
+function modelRef(v: unknown, path: YamlPath): string {
+  if (typeof v !== 'string' || v.trim() === '') fail('recipe-invalid', path, `expected a model reference (a folder or Hub id), found ${typeName(v)}`);
+  return v;
+}
+
+function isScalar(v: unknown): v is number | boolean {
+  return (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean';
+}
+
+function settingValue(v: unknown, path: YamlPath): number | boolean | (number | boolean)[] {
+  if (isScalar(v)) return v;
+  if (Array.isArray(v)) {
+    if (v.length === 0) fail('recipe-invalid', path, 'a gradient needs at least one value, found an empty list');
+    v.forEach((e, i) => {
+      if (!isScalar(e)) fail('recipe-invalid', [...path, i], `gradient entries must be numbers or booleans, found ${typeName(e)}`);
+    });
+    return v as (number | boolean)[];
+  }
+  fail('recipe-invalid', path, `expected a number, a boolean or a gradient list, found ${typeName(v)}`);
+}
+
+function parseSetting(v: unknown, path: YamlPath): ParamSetting {
+  if (Array.isArray(v) && v.length > 0 && v.some(isMapping)) {
+    return v.map((cond, i): ParamCondition => {
+      const at = [...path, i];
+      if (!isMapping(cond)) fail('recipe-invalid', at, `a list of conditions must hold only {filter, value} mappings, found ${typeName(cond)}`);
+      checkKeys(cond, at, ['filter', 'value']);
+      if (!('value' in cond)) fail('recipe-invalid', at, "a condition needs a 'value'");
+      const out: ParamCondition = { value: settingValue(cond.value, [...at, 'value']) };
+      if (cond.filter !== undefined && cond.filter !== null) {
+        if (typeof cond.filter !== 'string' || cond.filter === '') fail('recipe-invalid', [...at, 'filter'], `a filter is a non-empty substring of tensor names, found ${typeName(cond.filter)}`);
+        out.filter = cond.filter;
+      }
+      return out;
+    });
+  }
+  return settingValue(v, path);
+}
+
+function parseParams(v: unknown, path: YamlPath): ParamMap | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isMapping(v)) fail('recipe-invalid', path, `expected a mapping of parameter names to values, found ${typeName(v)}`);
+  const out: ParamMap = {};
+  for (const [k, value] of Object.entries(v)) out[k] = parseSetting(value, [...path, k]);
+  return out;
+}
+
+function parseModel(v: unknown, path: YamlPath): RecipeModel {
+  if (typeof v === 'string') return { model: modelRef(v, path) };
+  if (!isMapping(v)) fail('recipe-invalid', path, `expected {model, parameters}, found ${typeName(v)}`);
+  checkKeys(v, path, MODEL_KEYS);
+  const out: RecipeModel = { model: modelRef(v.model, [...path, 'model']) };
+  const parameters = parseParams(v.parameters, [...path, 'parameters']);
+  if (parameters) out.parameters = parameters;
+  return out;
+}
+
+function parseSource(v: unknown, path: YamlPath): SliceSource {
+  if (!isMapping(v)) fail('recipe-invalid', path, `expected {model, layer_range, parameters}, found ${typeName(v)}`);
+  checkKeys(v, path, SOURCE_KEYS);
+  const range = v.layer_range;
+  const at = [...path, 'layer_range'];
+  if (!Array.isArray(range) || range.length !== 2 || !range.every((x) => Number.isInteger(x) && x >= 0)) {
+    fail('recipe-bad-layer-range', at, `expected [start, end] with non-negative integers, found ${JSON.stringify(range) ?? 'nothing'}`);
+  }
+  const [start, end] = range as [number, number];
+  if (end <= start) fail('recipe-bad-layer-range', at, `end ${end} must be greater than start ${start} (the range is [start, end), end exclusive)`);
+  const out: SliceSource = { model: modelRef(v.model, [...path, 'model']), layer_range: [start, end] };
+  const parameters = parseParams(v.parameters, [...path, 'parameters']);
+  if (parameters) out.parameters = parameters;
+  return out;
+}
+
+function parseSlice(v: unknown, path: YamlPath): RecipeSlice {
+  if (!isMapping(v)) fail('recipe-invalid', path, `expected {sources, parameters}, found ${typeName(v)}`);
+  checkKeys(v, path, SLICE_KEYS, UNSUPPORTED_SLICE_KEYS);
+  if (!Array.isArray(v.sources) || v.sources.length === 0) fail('recipe-invalid', [...path, 'sources'], `expected a non-empty list of sources, found ${typeName(v.sources)}`);
+  const sources = v.sources.map((s, i) => parseSource(s, [...path, 'sources', i]));
+  const lengths = sources.map((s) => s.layer_range[1] - s.layer_range[0]);
+  const odd = lengths.findIndex((n) => n !== lengths[0]);
+  if (odd > 0) {
+    fail('recipe-bad-layer-range', [...path, 'sources', odd, 'layer_range'], `all sources of a slice must span the same number of layers: sources[0] spans ${lengths[0]}, sources[${odd}] spans ${lengths[odd]}`);
+  }
+  const out: RecipeSlice = { sources };
+  const parameters = parseParams(v.parameters, [...path, 'parameters']);
+  if (parameters) out.parameters = parameters;
+  return out;
+}
+
+/** Structural check of a recipe-shaped value (types, keys, layer ranges); no method knowledge. */
+export function parseRecipeObject(raw: unknown): Recipe {
+  if (!isMapping(raw)) fail('recipe-invalid', [], `a recipe is a mapping with at least merge_method and models or slices, found ${typeName(raw)}`);
+  checkKeys(raw, [], TOP_KEYS, UNSUPPORTED_TOP_KEYS);
+  if (typeof raw.merge_method !== 'string' || raw.merge_method === '') fail('recipe-invalid', ['merge_method'], `expected a method name, found ${raw.merge_method === undefined ? 'nothing' : typeName(raw.merge_method)}`);
+  const recipe: Recipe = { merge_method: raw.merge_method };
+  if (raw.name !== undefined && raw.name !== null) {
+    if (typeof raw.name !== 'string') fail('recipe-invalid', ['name'], `expected a string, found ${typeName(raw.name)}`);
+    recipe.name = raw.name;
+  }
+  if (raw.base_model !== undefined && raw.base_model !== null) recipe.base_model = modelRef(raw.base_model, ['base_model']);
+  const hasModels = raw.models !== undefined && raw.models !== null;
+  const hasSlices = raw.slices !== undefined && raw.slices !== null;
+  if (hasModels === hasSlices) fail('recipe-invalid', [], hasModels ? "give either 'models' or 'slices', not both" : "give the inputs as 'models' (whole models) or 'slices' (layer ranges)");
+  if (hasModels) {
+    if (!Array.isArray(raw.models) || raw.models.length === 0) fail('recipe-invalid', ['models'], `expected a non-empty list of models, found ${typeName(raw.models)}`);
+    recipe.models = raw.models.map((m, i) => parseModel(m, ['models', i]));
+  } else {
+    if (!Array.isArray(raw.slices) || raw.slices.length === 0) fail('recipe-invalid', ['slices'], `expected a non-empty list of slices, found ${typeName(raw.slices)}`);
+    recipe.slices = raw.slices.map((s, i) => parseSlice(s, ['slices', i]));
+  }
+  const parameters = parseParams(raw.parameters, ['parameters']);
+  if (parameters) recipe.parameters = parameters;
+  for (const key of ['dtype', 'out_dtype'] as const) {
+    const v = raw[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string' || !(v in RECIPE_DTYPES)) {
+      fail('recipe-bad-dtype', [key], `unknown dtype ${typeName(v)}${typeof v === 'string' ? didYouMean(v, Object.keys(RECIPE_DTYPES)) : ''} (valid: float32, float16, bfloat16)`);
+    }
+    recipe[key] = v;
+  }
+  if (raw.tokenizer_source !== undefined && raw.tokenizer_source !== null) {
+    const ts = raw.tokenizer_source;
+    if (ts === 'union') fail('recipe-unsupported', ['tokenizer_source'], "'union' (a merged vocabulary) is not supported yet; use 'base' or one of the recipe's models");
+    recipe.tokenizer_source = modelRef(ts, ['tokenizer_source']);
+  }
+  if (raw.random_seed !== undefined && raw.random_seed !== null) {
+    const s = raw.random_seed;
+    if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) fail('recipe-invalid', ['random_seed'], `expected a non-negative integer, found ${typeName(s)}`);
+    recipe.random_seed = s;
+  }
+  return recipe;
+}
+
+/** Every model a recipe names (base first when given), without repeats. */
+export function referencedModels(recipe: Recipe): string[] {
+  const out = new Set<string>();
+  if (recipe.base_model !== undefined) out.add(recipe.base_model);
+  for (const m of recipe.models ?? []) out.add(m.model);
+  for (const s of recipe.slices ?? []) for (const src of s.sources) out.add(src.model);
+  return [...out];
+}
+
+function checkParamValue(spec: ParamSpec, method: string, setting: ParamSetting, path: YamlPath): void {
+  const check = (value: unknown, at: YamlPath, inGradient: boolean) => {
+    if (spec.kind === 'boolean') {
+      if (typeof value !== 'boolean') fail('recipe-bad-parameter', at, `${method} parameter '${spec.name}' is true or false, found ${typeName(value)}`, { parameter: spec.name });
+      return;
+    }
+    if (typeof value !== 'number') fail('recipe-bad-parameter', at, `${method} parameter '${spec.name}' is a number, found ${typeName(value)}`, { parameter: spec.name });
+    if (spec.kind === 'integer' && (inGradient || !Number.isInteger(value))) {
+      fail('recipe-bad-parameter', at, `${method} parameter '${spec.name}' is one integer${inGradient ? ' (not a gradient)' : ''}, found ${value}`, { parameter: spec.name });
+    }
+    if ((spec.min !== undefined && value < spec.min) || (spec.max !== undefined && value > spec.max)) {
+      fail('recipe-bad-parameter', at, `${method} parameter '${spec.name}' must lie in [${spec.min ?? '-inf'}, ${spec.max ?? 'inf'}], found ${value}`, { parameter: spec.name });
+    }
+  };
+  const checkValue = (value: ParamCondition['value'], at: YamlPath) => {
+    if (Array.isArray(value)) value.forEach((v, i) => check(v, [...at, i], true));
+    else check(value, at, false);
+  };
+  if (Array.isArray(setting) && setting.some((e) => typeof e === 'object')) {
+    (setting as ParamCondition[]).forEach((c, i) => checkValue(c.value, [...path, i, 'value']));
+  } else checkValue(setting as ParamCondition['value'], path);
+}
+
+function checkParamMap(map: ParamMap | undefined, path: YamlPath, method: MergeMethod, perModel: boolean): void {
+  if (!map) return;
+  const names = method.params.map((p) => p.name);
+  for (const [name, setting] of Object.entries(map)) {
+    const spec = method.params.find((p) => p.name === name);
+    if (!spec) {
+      const valid = names.length ? names.join(', ') : 'none';
+      fail('recipe-unknown-parameter', [...path, name], `${method.name} has no parameter '${name}'${didYouMean(name, names)} (valid: ${valid})`, { parameter: name, valid: names });
+    }
+    if (perModel && spec.scope === 'global') {
+      fail('recipe-bad-parameter', [...path, name], `'${name}' is a global parameter of ${method.name} (one value per merge); set it in the top-level or slice parameters, not per model`, { parameter: name });
+    }
+    checkParamValue(spec, method.name, setting, [...path, name]);
+  }
+}
+
+/** Checks a structurally valid recipe against its method: known method, known parameters at the
+ * right level with the right types, a base model when the method needs one, required parameters. */
+export function checkRecipeAgainstMethod(recipe: Recipe, lookup: (name: string) => MergeMethod = getMethod): MergeMethod {
+  let method: MergeMethod;
+  try {
+    method = lookup(recipe.merge_method);
+  } catch (err) {
+    if (err instanceof MergeStudioError) fail(err.code, ['merge_method'], err.message, err.details);
+    throw err;
+  }
+  checkParamMap(recipe.parameters, ['parameters'], method, false);
+  recipe.models?.forEach((m, i) => checkParamMap(m.parameters, ['models', i, 'parameters'], method, true));
+  recipe.slices?.forEach((s, i) => {
+    checkParamMap(s.parameters, ['slices', i, 'parameters'], method, false);
+    s.sources.forEach((src, j) => checkParamMap(src.parameters, ['slices', i, 'sources', j, 'parameters'], method, true));
+  });
+  if (method.base === 'required' && recipe.base_model === undefined) {
+    fail('recipe-missing-base', ['base_model'], `${method.name} needs a base_model (the model the others are merged onto); none is given`);
+  }
+  if (recipe.slices && recipe.base_model !== undefined && method.base !== 'none') {
+    recipe.slices.forEach((s, i) => {
+      if (!s.sources.some((src) => src.model === recipe.base_model)) {
+        fail('recipe-missing-base', ['slices', i, 'sources'], `base_model '${recipe.base_model}' must be one of the slice's sources (found ${s.sources.map((src) => `'${src.model}'`).join(', ')})`);
+      }
+    });
+  }
+  // Required per-model parameters must be set somewhere for every non-base input.
+  for (const spec of method.params.filter((p) => p.required && p.default === undefined)) {
+    const atTop = recipe.parameters?.[spec.name] !== undefined;
+    if (spec.scope === 'global') {
+      const everySlice = recipe.slices ? recipe.slices.every((s) => s.parameters?.[spec.name] !== undefined) : false;
+      if (!atTop && !everySlice) fail('recipe-missing-parameter', ['parameters'], `${method.name} needs the parameter '${spec.name}' (${spec.description})`, { parameter: spec.name });
+      continue;
+    }
+    const needsIt = (model: string) => method.base === 'none' || model !== recipe.base_model;
+    recipe.models?.forEach((m, i) => {
+      if (!atTop && needsIt(m.model) && m.parameters?.[spec.name] === undefined) {
+        fail('recipe-missing-parameter', ['models', i, 'parameters'], `${method.name} needs the parameter '${spec.name}' for model '${m.model}' (${spec.description})`, { parameter: spec.name });
+      }
+    });
+    recipe.slices?.forEach((s, i) => s.sources.forEach((src, j) => {
+      if (!atTop && s.parameters?.[spec.name] === undefined && needsIt(src.model) && src.parameters?.[spec.name] === undefined) {
+        fail('recipe-missing-parameter', ['slices', i, 'sources', j, 'parameters'], `${method.name} needs the parameter '${spec.name}' for model '${src.model}' (${spec.description})`, { parameter: spec.name });
+      }
+    }));
+    if (recipe.models && method.base === 'none' && recipe.base_model !== undefined && !atTop && !recipe.models.some((m) => m.model === recipe.base_model)) {
+      fail('recipe-missing-parameter', ['base_model'], `${method.name} merges the base_model like any other model, so it needs '${spec.name}': list it under models with parameters or set '${spec.name}' at the top level`, { parameter: spec.name });
+    }
+  }
+  const ts = recipe.tokenizer_source;
+  if (ts !== undefined && ts !== 'base') {
+    const models = referencedModels(recipe);
+    if (!models.includes(ts)) fail('recipe-invalid', ['tokenizer_source'], `'${ts}' is neither 'base' nor one of the recipe's models${didYouMean(ts, models)}`);
+  }
+  if (ts === 'base' && recipe.base_model === undefined) fail('recipe-invalid', ['tokenizer_source'], "'base' needs a base_model");
+  return method;
+}

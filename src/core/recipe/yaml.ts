@@ -1,0 +1,66 @@
+// mergekit YAML <-> Recipe. Parsing validates fully (shape, method, parameters) and adds the YAML
+// line to each error; writing uses mergekit's key order and flow style for number lists.
+import { Document, isSeq, LineCounter, parseDocument, visit, type Node } from 'yaml';
+import { MergeStudioError } from '../errors.ts';
+import type { MergeMethod } from '../methods/types.ts';
+import type { Recipe } from './types.ts';
+import { checkRecipeAgainstMethod, parseRecipeObject, type YamlPath } from './validate.ts';
+
+export interface ParseRecipeOptions {
+  /** Where the text came from, for error messages (a file path). */
+  source?: string;
+  /** Method lookup; the registry by default. */
+  lookup?: (name: string) => MergeMethod;
+}
+
+/** Parses and validates one mergekit YAML document. */
+export function parseRecipeYaml(text: string, options: ParseRecipeOptions = {}): Recipe {
+  const where = options.source ? `${options.source}: ` : '';
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const pos = e.pos ? lines.linePos(e.pos[0]) : undefined;
+    throw new MergeStudioError('recipe-yaml', `${where}${pos ? `line ${pos.line}: ` : ''}not valid YAML: ${e.message.split('\n')[0]}`, { file: options.source, line: pos?.line });
+  }
+  try {
+    const recipe = parseRecipeObject(doc.toJS({ maxAliasCount: 100 }));
+    checkRecipeAgainstMethod(recipe, options.lookup);
+    return recipe;
+  } catch (err) {
+    if (!(err instanceof MergeStudioError)) throw err;
+    const path = err.details.pathSegments as YamlPath | undefined;
+    const line = path ? lineOf(doc, lines, path) : undefined;
+    const at = line !== undefined ? `line ${line}: ` : '';
+    throw new MergeStudioError(err.code, `${where}${at}${err.message}`, { ...err.details, file: options.source, line });
+  }
+}
+
+/** Line of the node at `path`, or of its nearest existing parent. */
+function lineOf(doc: Document, lines: LineCounter, path: YamlPath): number | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true) as Node | undefined;
+    if (node && typeof node === 'object' && node.range) return lines.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+/** mergekit's key order, so exported YAML reads like the examples users know. */
+const KEY_ORDER = ['name', 'models', 'slices', 'merge_method', 'base_model', 'parameters', 'dtype', 'out_dtype', 'tokenizer_source', 'random_seed'];
+
+/** Writes a recipe as mergekit YAML (one document). */
+export function recipeToYaml(recipe: Recipe): string {
+  const ordered: Record<string, unknown> = {};
+  for (const key of KEY_ORDER) {
+    const v = (recipe as unknown as Record<string, unknown>)[key];
+    if (v !== undefined) ordered[key] = v;
+  }
+  const doc = new Document(JSON.parse(JSON.stringify(ordered)));
+  // Number lists (layer ranges, gradients) on one line, as mergekit's dumper writes them.
+  visit(doc, {
+    Seq(_, node) {
+      if (isSeq(node) && node.items.every((i) => typeof (i as { value?: unknown }).value === 'number' || typeof (i as { value?: unknown }).value === 'boolean')) node.flow = true;
+    },
+  });
+  return doc.toString({ lineWidth: 0 });
+}
