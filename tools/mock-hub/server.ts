@@ -1,0 +1,295 @@
+// A small stand-in for the Hugging Face Hub on 127.0.0.1, serving model folders through the same
+// endpoints and headers the real Hub uses, so unit, CLI and browser tests exercise the product's
+// real Hub code path. Nothing in the product knows about it; point --hub-url (or the app's Hub URL
+// setting) at it.
+//
+//   npx tsx tools/mock-hub/server.ts --port 8765 --root public/zoo [--host 127.0.0.1]
+//
+// Endpoints (as on huggingface.co):
+//   GET /api/models/{org}/{name}[/revision/{rev}]         model info (id, sha, gated, siblings)
+//   GET /api/models/{org}/{name}/tree/{rev}[/{path}]      file listing (?recursive=true)
+//   GET|HEAD /{org}/{name}/resolve/{rev}/{path}           file bytes: Range -> 206 + Content-Range,
+//       ETag, X-Linked-Etag/X-Linked-Size (LFS files), X-Repo-Commit, Accept-Ranges
+//   Errors: JSON {error} with X-Error-Code RepoNotFound | RevisionNotFound | EntryNotFound | GatedRepo
+//   CORS: any origin, Authorization/Range allowed, the headers above exposed.
+// Test-only controls (never used by the product): GET /__mock/stats, POST /__mock/reset,
+//   POST /__mock/faults?dropAfter=BYTES&count=N  (cut the next N file bodies after BYTES bytes).
+// Which repos exist: see repos.ts.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { loadMockRepos, MOCK_GATED_TOKEN, type MockRepo } from './repos.ts';
+
+export interface MockRequest {
+  method: string;
+  /** Path and query as received. */
+  url: string;
+  status: number;
+  /** Body bytes actually written (after any injected drop). */
+  bodyBytes: number;
+  range?: string;
+  /** Whether an Authorization header came with the request (its value is never recorded). */
+  authorized: boolean;
+}
+
+export interface MockHubStats {
+  requests: MockRequest[];
+  /** Body bytes served by /resolve/ (file contents), the number "headers-only" tests bound. */
+  fileBytes: number;
+  /** Body bytes served by /api/ (info and listings). */
+  apiBytes: number;
+}
+
+export interface MockFaults {
+  /** Cut a file body after this many bytes... */
+  dropAfter?: number;
+  /** ...for this many responses. */
+  count?: number;
+}
+
+export interface MockHub {
+  url: string;
+  port: number;
+  repos: Map<string, MockRepo>;
+  gatedToken: string;
+  stats: MockHubStats;
+  resetStats(): void;
+  setFaults(f: MockFaults): void;
+  close(): Promise<void>;
+}
+
+const EXPOSED = ['Content-Range', 'Content-Length', 'Accept-Ranges', 'ETag', 'X-Linked-Etag', 'X-Linked-Size', 'X-Repo-Commit', 'X-Error-Code', 'X-Error-Message', 'X-Request-Id', 'Link'];
+
+function cors(res: ServerResponse): void {
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  res.setHeader('Access-Control-Allow-Headers', 'Authorization, Range, Content-Type, Accept, If-None-Match');
+  res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
+  res.setHeader('Access-Control-Expose-Headers', EXPOSED.join(', '));
+}
+
+type Outcome = { status: number; body: Uint8Array; headers?: Record<string, string>; kind: 'api' | 'file' };
+
+function json(status: number, value: unknown, headers: Record<string, string> = {}): Outcome {
+  return { status, body: new TextEncoder().encode(JSON.stringify(value)), headers: { 'Content-Type': 'application/json; charset=utf-8', ...headers }, kind: 'api' };
+}
+
+function hubError(status: number, code: string, message: string): Outcome {
+  return json(status, { error: message }, { 'X-Error-Code': code, 'X-Error-Message': message });
+}
+
+/** Parses a single `bytes=` range against a file size; null when absent, 'bad' when unsatisfiable. */
+function parseRange(header: string | undefined, size: number): [number, number] | null | 'bad' {
+  if (!header) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return 'bad';
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    start = Math.max(0, size - Number(m[2]));
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || end < start) return 'bad';
+  return [start, end];
+}
+
+export async function startMockHub(opts: { port?: number; host?: string; root: string; gatedToken?: string; template?: string }): Promise<MockHub> {
+  const gatedToken = opts.gatedToken ?? MOCK_GATED_TOKEN;
+  const repos = await loadMockRepos(opts.root, { gatedToken, template: opts.template });
+  const stats: MockHubStats = { requests: [], fileBytes: 0, apiBytes: 0 };
+  let faults: Required<MockFaults> = { dropAfter: 0, count: 0 };
+
+  function findRepo(org: string, name: string): MockRepo | Outcome {
+    const repo = repos.get(`${org}/${name}`);
+    return repo ?? hubError(404, 'RepoNotFound', `Repository Not Found for url: ${org}/${name}. Please make sure you specified the correct repo id and are authenticated.`);
+  }
+
+  function checkAccess(repo: MockRepo, req: IncomingMessage): Outcome | null {
+    if (!repo.gatedToken) return null;
+    const auth = req.headers.authorization;
+    if (!auth) return hubError(401, 'GatedRepo', `Access to model ${repo.id} is restricted. You must have access to it and be authenticated to access it. Please log in.`);
+    if (auth !== `Bearer ${repo.gatedToken}`) return hubError(403, 'GatedRepo', `Access to model ${repo.id} is restricted and you are not in the authorized list.`);
+    return null;
+  }
+
+  function revisionOk(repo: MockRepo, rev: string): Outcome | null {
+    return rev === 'main' || rev === 'HEAD' || rev === repo.commit ? null : hubError(404, 'RevisionNotFound', `Invalid rev id: ${rev}`);
+  }
+
+  function modelInfo(repo: MockRepo): Outcome {
+    return json(200, {
+      _id: repo.commit.slice(0, 24),
+      id: repo.id,
+      modelId: repo.id,
+      sha: repo.commit,
+      private: false,
+      gated: repo.gatedToken ? 'manual' : false,
+      disabled: false,
+      downloads: 0,
+      likes: 0,
+      tags: ['safetensors', 'mock'],
+      pipeline_tag: 'text-generation',
+      library_name: 'transformers',
+      lastModified: '2026-01-01T00:00:00.000Z',
+      createdAt: '2026-01-01T00:00:00.000Z',
+      siblings: [...repo.files.keys()].map((rfilename) => ({ rfilename })),
+    });
+  }
+
+  function treeListing(repo: MockRepo, path: string, recursive: boolean): Outcome {
+    const prefix = path ? `${path.replace(/\/$/, '')}/` : '';
+    const entries: unknown[] = [];
+    const dirs = new Set<string>();
+    for (const f of repo.files.values()) {
+      if (!f.path.startsWith(prefix)) continue;
+      const rest = f.path.slice(prefix.length);
+      if (!recursive && rest.includes('/')) {
+        dirs.add(prefix + rest.split('/')[0]);
+        continue;
+      }
+      entries.push({ type: 'file', oid: f.gitOid, size: f.bytes.byteLength, path: f.path, ...(f.lfs ? { lfs: { oid: f.sha256, size: f.bytes.byteLength, pointerSize: 134 } } : {}) });
+    }
+    if (prefix && entries.length === 0 && dirs.size === 0) return hubError(404, 'EntryNotFound', `${path} does not exist on "main"`);
+    return json(200, [...[...dirs].map((d) => ({ type: 'directory', oid: '0'.repeat(40), size: 0, path: d })), ...entries]);
+  }
+
+  function resolveFile(repo: MockRepo, path: string, req: IncomingMessage): Outcome {
+    const f = repo.files.get(path);
+    if (!f) return hubError(404, 'EntryNotFound', `Entry not found: ${path}`);
+    const size = f.bytes.byteLength;
+    const etag = `"${f.lfs ? f.sha256 : f.gitOid}"`;
+    const headers: Record<string, string> = {
+      'Accept-Ranges': 'bytes',
+      ETag: etag,
+      'X-Repo-Commit': repo.commit,
+      'Content-Type': path.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+      ...(f.lfs ? { 'X-Linked-Etag': etag, 'X-Linked-Size': String(size) } : {}),
+    };
+    const range = parseRange(req.headers.range, size);
+    if (range === 'bad') return { status: 416, body: new Uint8Array(), headers: { ...headers, 'Content-Range': `bytes */${size}` }, kind: 'file' };
+    if (!range) return { status: 200, body: f.bytes, headers, kind: 'file' };
+    const [start, end] = range;
+    return { status: 206, body: f.bytes.subarray(start, end + 1), headers: { ...headers, 'Content-Range': `bytes ${start}-${end}/${size}` }, kind: 'file' };
+  }
+
+  function route(req: IncomingMessage, url: URL): Outcome {
+    const parts = url.pathname.split('/').slice(1).map((p) => decodeURIComponent(p));
+    if (parts[0] === '__mock') {
+      if (parts[1] === 'stats') return json(200, stats);
+      if (parts[1] === 'reset' && req.method === 'POST') {
+        stats.requests = [];
+        stats.fileBytes = stats.apiBytes = 0;
+        faults = { dropAfter: 0, count: 0 };
+        return json(200, { ok: true });
+      }
+      if (parts[1] === 'faults' && req.method === 'POST') {
+        faults = { dropAfter: Number(url.searchParams.get('dropAfter') ?? 0), count: Number(url.searchParams.get('count') ?? 1) };
+        return json(200, faults);
+      }
+      return hubError(404, 'NotFound', 'unknown mock control');
+    }
+    if (parts[0] === 'api' && parts[1] === 'models' && parts.length >= 4) {
+      const found = findRepo(parts[2], parts[3]);
+      if (!('commit' in found)) return found;
+      const denied = checkAccess(found, req);
+      if (denied) return denied;
+      if (parts.length === 4) return modelInfo(found);
+      if (parts[4] === 'revision' && parts.length === 6) return revisionOk(found, parts[5]) ?? modelInfo(found);
+      if (parts[4] === 'tree' && parts.length >= 6) {
+        return revisionOk(found, parts[5]) ?? treeListing(found, parts.slice(6).join('/'), url.searchParams.get('recursive') === 'true');
+      }
+      return hubError(404, 'NotFound', `no such API route: ${url.pathname}`);
+    }
+    if (parts.length >= 5 && parts[2] === 'resolve') {
+      const found = findRepo(parts[0], parts[1]);
+      if (!('commit' in found)) return found;
+      const denied = checkAccess(found, req);
+      if (denied) return denied;
+      return revisionOk(found, parts[3]) ?? resolveFile(found, parts.slice(4).join('/'), req);
+    }
+    return hubError(404, 'NotFound', `no such route: ${url.pathname}`);
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    cors(res);
+    const record: MockRequest = { method: req.method ?? 'GET', url: req.url ?? '/', status: 0, bodyBytes: 0, range: req.headers.range, authorized: req.headers.authorization !== undefined };
+    if (req.method === 'OPTIONS') {
+      record.status = 204;
+      stats.requests.push(record);
+      res.writeHead(204).end();
+      return;
+    }
+    let outcome: Outcome;
+    try {
+      outcome = route(req, new URL(req.url ?? '/', 'http://mock'));
+    } catch (err) {
+      outcome = hubError(500, 'InternalError', err instanceof Error ? err.message : String(err));
+    }
+    record.status = outcome.status;
+    stats.requests.push(record);
+    res.writeHead(outcome.status, { ...outcome.headers, 'Content-Length': String(outcome.body.byteLength) });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    const count = (n: number) => {
+      record.bodyBytes += n;
+      if (outcome.kind === 'file') stats.fileBytes += n;
+      else stats.apiBytes += n;
+    };
+    if (outcome.kind === 'file' && faults.count > 0 && outcome.body.byteLength > faults.dropAfter) {
+      // A dropped connection: part of the body, then the socket closes under the client.
+      faults.count -= 1;
+      const part = outcome.body.subarray(0, faults.dropAfter);
+      count(part.byteLength);
+      res.write(part, () => res.socket?.destroy());
+      return;
+    }
+    count(outcome.body.byteLength);
+    res.end(outcome.body);
+  }
+
+  const server: Server = createServer(handle);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
+    port,
+    repos,
+    gatedToken,
+    stats,
+    resetStats() {
+      stats.requests = [];
+      stats.fileBytes = stats.apiBytes = 0;
+    },
+    setFaults(f: MockFaults) {
+      faults = { dropAfter: f.dropAfter ?? 0, count: f.count ?? (f.dropAfter !== undefined ? 1 : 0) };
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function cli(argv: string[]): Promise<void> {
+  const arg = (name: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const hub = await startMockHub({ port: Number(arg('--port') ?? 8765), host: arg('--host'), root: arg('--root') ?? 'public/zoo', template: arg('--template') });
+  process.stdout.write(`mock hub on ${hub.url} serving ${hub.repos.size} repos:\n${[...hub.repos.values()].map((r) => `  ${r.id}${r.gatedToken ? ' (gated)' : ''}  <- ${r.origin}`).join('\n')}\n`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  cli(process.argv.slice(2)).catch((err) => {
+    process.stderr.write(`mock hub: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
