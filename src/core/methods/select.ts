@@ -16,7 +16,7 @@ const HIGH_BINS = 1 << 16;
 export function descendingRankCut(bits: Uint32Array, count: number, keyMask = 0xffffffff): RankCut {
   const n = bits.length;
   if (count <= 0) return { threshold: 0xffffffff, tiedInside: 0 };
-  if (count >= n) return { threshold: 0, tiedInside: n };
+  if (count > n) return { threshold: 0, tiedInside: n };
   const high = new Uint32Array(HIGH_BINS);
   for (let i = 0; i < n; i++) high[((bits[i] & keyMask) >>> 16) & 0xffff]++;
   let above = 0;
