@@ -3,7 +3,7 @@
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
 const COMMANDS: Record<string, Command> = {
-  // inspect: { summary: 'print the tensor table / compatibility report of models', load: () => import('./inspect.ts') },
+  inspect: { summary: 'print the tensor table / compatibility report of models', load: () => import('./inspect.ts') },
 };
 
 export async function main(argv: string[]): Promise<number> {
