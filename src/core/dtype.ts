@@ -128,6 +128,7 @@ function buildTable(decode: (b: number) => number): Float32Array {
   return t;
 }
 
+let f16Table: Uint32Array | undefined; // all 65536 halves as float32 bits (256 KiB)
 let e4m3Table: Float32Array | undefined;
 let e5m2Table: Float32Array | undefined;
 let e8m0Table: Float32Array | undefined;
@@ -205,7 +206,8 @@ export function decodeToF32(bytes: Uint8Array, dtype: DType, out?: Float32Array)
     case 'F16': {
       const src = new Uint16Array(buf, off, n);
       const bits = new Uint32Array(dst.buffer, dst.byteOffset, n);
-      for (let i = 0; i < n; i++) bits[i] = f16BitsToF32Bits(src[i]);
+      const table = (f16Table ??= Uint32Array.from({ length: 65536 }, (_, h) => f16BitsToF32Bits(h)));
+      for (let i = 0; i < n; i++) bits[i] = table[src[i]];
       break;
     }
     case 'F8_E4M3':

@@ -26,6 +26,8 @@ export interface SafetensorsHeader {
   headerBytes: number;
 }
 
+const FIRST_READ_BYTES = 64 * 1024;
+
 /** Same cap as the reference implementation. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
@@ -218,8 +220,10 @@ export async function readSafetensorsHeader(source: ByteSource, signal?: AbortSi
   if (source.size < 8) {
     fail('safetensors-header-too-small', file, `file has ${source.size} bytes, fewer than the 8-byte header length`, { expected: '>= 8', found: source.size });
   }
-  const prefix = await source.read(0, 8, signal);
-  const n = checkHeaderLength(file, source.size, new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true));
-  const json = await source.read(8, n, signal);
+  // One read usually covers prefix and header (most headers are a few KiB), which halves the
+  // round trips for HTTP sources; a longer header costs one more read, after its length is checked.
+  const first = await source.read(0, Math.min(source.size, FIRST_READ_BYTES), signal);
+  const n = checkHeaderLength(file, source.size, new DataView(first.buffer, first.byteOffset, 8).getBigUint64(0, true));
+  const json = 8 + n <= first.byteLength ? first.subarray(8, 8 + n) : await source.read(8, n, signal);
   return parseHeaderJson(file, json, source.size, source);
 }

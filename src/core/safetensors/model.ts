@@ -2,7 +2,7 @@
 // Only headers are read here; tensor data stays in the sources until someone asks for it.
 import { MergeStudioError } from '../errors.ts';
 import type { FileTree } from '../io/types.ts';
-import { throwIfAborted } from '../progress.ts';
+import { throwIfAborted, type ProgressCallback } from '../progress.ts';
 import { readSafetensorsHeader, type TensorInfo } from './header.ts';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
@@ -48,7 +48,7 @@ async function readIndex(tree: FileTree, signal?: AbortSignal): Promise<{ weight
 }
 
 /** Opens a model folder/repo: reads every shard's header and cross-checks the index. */
-export async function openSafetensorsModel(tree: FileTree, signal?: AbortSignal): Promise<SafetensorsModel> {
+export async function openSafetensorsModel(tree: FileTree, signal?: AbortSignal, onProgress?: ProgressCallback): Promise<SafetensorsModel> {
   throwIfAborted(signal);
   const listed = await tree.list(signal);
   const present = new Set(listed);
@@ -70,8 +70,9 @@ export async function openSafetensorsModel(tree: FileTree, signal?: AbortSignal)
   const tensors = new Map<string, TensorInfo>();
   const metadata: Record<string, string> = {};
   const warnings: string[] = [];
-  for (const f of files) {
+  for (const [i, f] of files.entries()) {
     throwIfAborted(signal);
+    onProgress?.({ phase: 'headers', done: i, total: files.length, message: f });
     const source = await tree.open(f, signal);
     const header = await readSafetensorsHeader(source, signal);
     for (const [k, v] of Object.entries(header.metadata)) if (!(k in metadata)) metadata[k] = v;
@@ -95,5 +96,6 @@ export async function openSafetensorsModel(tree: FileTree, signal?: AbortSignal)
       }
     }
   }
+  onProgress?.({ phase: 'headers', done: files.length, total: files.length });
   return { tensors, files, metadata, indexMetadata: index?.metadata, warnings };
 }

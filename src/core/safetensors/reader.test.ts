@@ -52,6 +52,17 @@ describe('serialize -> read', () => {
     expect(await readTensorBytes(h.tensors.get('b')!)).toEqual(data.b);
   });
 
+  it('reads a header longer than the first 64 KiB read with one more read', async () => {
+    const tensors = Array.from({ length: 2000 }, (_, i) => ({ name: `model.layers.${i}.mlp.down_proj.weight`, dtype: 'U8' as const, shape: [1, 2], data: new Uint8Array([i & 0xff, 7]) }));
+    const file = serializeSafetensors(tensors);
+    const inner = memorySource(file, 'long.safetensors');
+    const reads: number[][] = [];
+    const h = await readSafetensorsHeader({ ...inner, read: (o, l, sig) => { reads.push([o, l]); return inner.read(o, l, sig); } });
+    expect(h.headerBytes).toBeGreaterThan(64 * 1024);
+    expect(reads).toEqual([[0, 64 * 1024], [8, h.headerBytes]]);
+    expect(await readTensorBytes(h.tensors.get('model.layers.1999.mlp.down_proj.weight')!)).toEqual(new Uint8Array([1999 & 0xff, 7]));
+  });
+
   it('rejects a row range outside the tensor', async () => {
     const file = serializeSafetensors([{ name: 'w', dtype: 'F32', shape: [2, 2], data: new Uint8Array(16) }]);
     const { tensors } = await readSafetensorsHeader(memorySource(file, 'w.safetensors'));
@@ -71,8 +82,11 @@ describe('openSafetensorsModel', () => {
       ['model-00002-of-00002.safetensors', shardB],
       ['model.safetensors.index.json', index({ x: 'model-00001-of-00002.safetensors', y: 'model-00002-of-00002.safetensors' })],
     ]));
-    const m = await openSafetensorsModel(tree);
+    const progress: string[] = [];
+    const m = await openSafetensorsModel(tree, undefined, (p) => progress.push(`${p.phase} ${p.done}/${p.total}`));
     expect(m.files).toEqual(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+    expect(progress).toEqual(['headers 0/2', 'headers 1/2', 'headers 2/2']);
+    expect(m.indexMetadata).toEqual({ total_size: 12 });
     expect(Array.from(await readTensorF32(m.tensors.get('y')!))).toEqual([3]);
     expect(m.tensors.get('y')!.file).toBe('model-00002-of-00002.safetensors');
   });

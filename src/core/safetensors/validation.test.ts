@@ -137,7 +137,10 @@ describe('safetensors header validation: one specific error per broken rule', ()
     const t0 = performance.now();
     await expect(readSafetensorsHeader(source)).rejects.toMatchObject({ code: 'safetensors-header-too-large' });
     expect(performance.now() - t0).toBeLessThan(50);
-    expect(reads).toEqual([[0, 8]]);
+    // Only the first (bounded) read happened: nothing sized by the claim.
+    expect(reads.length).toBe(1);
+    expect(reads[0][0]).toBe(0);
+    expect(reads[0][1]).toBeLessThanOrEqual(64 * 1024);
   });
 
   it('accepts the edge cases the reference accepts', async () => {
