@@ -62,8 +62,9 @@ function bitsToF32(u: number): number {
 
 function f32BitsToBf16Bits(u: number): number {
   if ((u & 0x7fffffff) > 0x7f800000) return ((u >>> 16) | 0x0040) & 0xffff; // quiet NaN, sign and top payload kept
-  // Adding 0x7fff plus the lowest kept bit rounds to nearest, ties to even; carries move into the exponent.
-  return Math.floor((u + 0x7fff + ((u >>> 16) & 1)) / 65536) & 0xffff;
+  // Adding 0x7fff plus the lowest kept bit rounds to nearest, ties to even; carries move into the
+  // exponent. The sum stays below 2^32 for every non-NaN input, so >>> does not wrap.
+  return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
 }
 
 export function bf16BitsToF32(b: number): number {

@@ -1,7 +1,7 @@
 // In-memory sources and sinks: tests, small files, and the browser's merged-model preview.
 import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
-import type { ByteSink, ByteSource, SinkFactory } from './types.ts';
+import type { ByteSink, ByteSource, FileTree, SinkFactory } from './types.ts';
 
 /** Checks a read request against the source size; shared by every ByteSource implementation. */
 export function checkReadRange(name: string, size: number, offset: number, length: number): void {
@@ -60,7 +60,7 @@ export function memorySinks(): SinkFactory & { files: Map<string, Uint8Array> } 
 }
 
 /** A FileTree over in-memory files (tests, dropped-and-buffered files). */
-export function memoryTree(files: Map<string, Uint8Array>, name = 'memory'): import('./types.ts').FileTree {
+export function memoryTree(files: Map<string, Uint8Array>, name = 'memory'): FileTree {
   return {
     name,
     async list() {
