@@ -1,0 +1,267 @@
+// The CPU backend: the Llama-family forward pass in plain TypeScript over Float32Arrays, with
+// preallocated scratch buffers and a KV cache. Weights are row-major [out, in] as in the
+// checkpoint, so every matmul is dot products over contiguous rows.
+import { MergeStudioError } from '../errors.ts';
+import { throwIfAborted } from '../progress.ts';
+import type { CausalLMConfig } from './config.ts';
+import { RopeTables, ropeInverseFrequencies } from './rope.ts';
+import { KvCachedLM, type WeightUpdate } from './runtime.ts';
+import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, hostTensorToF32, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
+
+/** out[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]) for t < rows. Four token rows share each weight
+ * row pass, so a weight row is read from memory once per four tokens. */
+export function matmulRows(out: Float32Array, x: Float32Array, rows: number, inDim: number, w: Float32Array, outDim: number, bias?: Float32Array | null): void {
+  for (let o = 0; o < outDim; o++) {
+    const wo = o * inDim;
+    const b = bias ? bias[o] : 0;
+    let t = 0;
+    for (; t + 4 <= rows; t += 4) {
+      const x0 = t * inDim, x1 = x0 + inDim, x2 = x1 + inDim, x3 = x2 + inDim;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let i = 0; i < inDim; i++) {
+        const wv = w[wo + i];
+        s0 += wv * x[x0 + i];
+        s1 += wv * x[x1 + i];
+        s2 += wv * x[x2 + i];
+        s3 += wv * x[x3 + i];
+      }
+      out[t * outDim + o] = s0 + b;
+      out[(t + 1) * outDim + o] = s1 + b;
+      out[(t + 2) * outDim + o] = s2 + b;
+      out[(t + 3) * outDim + o] = s3 + b;
+    }
+    for (; t < rows; t++) {
+      const xt = t * inDim;
+      let s0 = 0, s1 = 0;
+      let i = 0;
+      for (; i + 2 <= inDim; i += 2) {
+        s0 += w[wo + i] * x[xt + i];
+        s1 += w[wo + i + 1] * x[xt + i + 1];
+      }
+      if (i < inDim) s0 += w[wo + i] * x[xt + i];
+      out[t * outDim + o] = s0 + s1 + b;
+    }
+  }
+}
+
+/** RMSNorm of `rows` rows of width `dim` (row stride `dim`), scaled by `weight`. */
+function rmsNormRows(out: Float32Array, x: Float32Array, rows: number, dim: number, weight: Float32Array, eps: number): void {
+  for (let t = 0; t < rows; t++) {
+    const off = t * dim;
+    let ss = 0;
+    for (let i = 0; i < dim; i++) ss += x[off + i] * x[off + i];
+    const scale = Math.fround(1 / Math.sqrt(Math.fround(ss / dim) + eps));
+    for (let i = 0; i < dim; i++) out[off + i] = weight[i] * Math.fround(x[off + i] * scale);
+  }
+}
+
+/** Rotate-half RoPE in place on `rows` rows holding `heads` heads of `headDim` each. */
+function applyRope(x: Float32Array, rows: number, heads: number, headDim: number, pos0: number, rope: RopeTables): void {
+  const half = headDim / 2;
+  for (let t = 0; t < rows; t++) {
+    const tab = (pos0 + t) * half;
+    for (let h = 0; h < heads; h++) {
+      const off = (t * heads + h) * headDim;
+      for (let j = 0; j < half; j++) {
+        const c = rope.cos[tab + j], s = rope.sin[tab + j];
+        const a = x[off + j], b = x[off + j + half];
+        x[off + j] = a * c - b * s;
+        x[off + j + half] = b * c + a * s;
+      }
+    }
+  }
+}
+
+interface LayerWeights {
+  inputNorm: Float32Array; q: Float32Array; k: Float32Array; v: Float32Array; o: Float32Array;
+  qBias: Float32Array | null; kBias: Float32Array | null; vBias: Float32Array | null; oBias: Float32Array | null;
+  qNorm: Float32Array | null; kNorm: Float32Array | null;
+  postNorm: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array;
+}
+
+const OPTIONAL_ROLES: LayerTensorRole[] = ['qBias', 'kBias', 'vBias', 'oBias', 'qNorm', 'kNorm'];
+const REQUIRED_ROLES: LayerTensorRole[] = ['inputNorm', 'q', 'k', 'v', 'o', 'postNorm', 'gate', 'up', 'down'];
+
+export class CpuCausalLM extends KvCachedLM {
+  readonly backend = 'cpu' as const;
+  private readonly byName = new Map<string, Float32Array>();
+  private readonly layers: LayerWeights[] = [];
+  private readonly embed: Float32Array;
+  private readonly finalNorm: Float32Array;
+  private readonly lmHead: Float32Array;
+  private readonly rope: RopeTables;
+  // KV cache, per layer [capacity, kvHeads * headDim].
+  private keys: Float32Array[] = [];
+  private values: Float32Array[] = [];
+  private capacity = 0;
+  // Scratch for a chunk of `scratchRows` tokens.
+  private scratchRows = 0;
+  private x = new Float32Array(0);
+  private h = new Float32Array(0);
+  private q = new Float32Array(0);
+  private k = new Float32Array(0);
+  private v = new Float32Array(0);
+  private att = new Float32Array(0);
+  private gate = new Float32Array(0);
+  private up = new Float32Array(0);
+  private scores = new Float64Array(0);
+
+  /** `weights` maps checkpoint names to tensors (see expectedTensors); they are copied to float32. */
+  constructor(config: CausalLMConfig, weights: ReadonlyMap<string, HostTensor | Float32Array>) {
+    super(config);
+    for (const [name, shape] of expectedTensors(config)) {
+      const t = weights.get(name);
+      if (!t) throw new MergeStudioError('eval-tensor-missing', `CPU runtime: tensor '${name}' was not provided`, { tensor: name });
+      const values = t instanceof Float32Array ? t.slice() : hostTensorToF32(t).slice();
+      const size = shape.reduce((a, b) => a * b, 1);
+      if (values.length !== size) throw new MergeStudioError('eval-tensor-shape', `CPU runtime: tensor '${name}' has ${values.length} values, expected ${size} (${JSON.stringify(shape)})`, { tensor: name });
+      this.byName.set(name, values);
+    }
+    const get = (n: string) => this.byName.get(n) ?? null;
+    for (let i = 0; i < config.numLayers; i++) {
+      const lw = {} as Record<LayerTensorRole, Float32Array | null>;
+      for (const role of REQUIRED_ROLES) lw[role] = get(layerTensorName(role, i))!;
+      for (const role of OPTIONAL_ROLES) lw[role] = get(layerTensorName(role, i));
+      this.layers.push(lw as LayerWeights);
+    }
+    this.embed = get(EMBED_TENSOR)!;
+    this.finalNorm = get(FINAL_NORM_TENSOR)!;
+    // Tied embeddings: the same array serves as the classifier, so updating one updates both.
+    this.lmHead = config.tiedEmbeddings ? this.embed : get(LM_HEAD_TENSOR)!;
+    this.rope = new RopeTables(ropeInverseFrequencies(config));
+  }
+
+  async updateWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void> {
+    for (const [name, update] of tensors) {
+      const target = this.byName.get(name);
+      if (!target) throw new MergeStudioError('eval-unknown-tensor', `CPU runtime: no weight named '${name}' (tied lm_head lives in '${EMBED_TENSOR}')`, { tensor: name });
+      if (!(update instanceof Float32Array)) throw new MergeStudioError('eval-weight-update', `CPU runtime: tensor '${name}': expected a Float32Array, found a GPU buffer (use the WebGPU runtime for GPU-resident weights)`, { tensor: name });
+      if (update.length !== target.length) throw new MergeStudioError('eval-tensor-shape', `CPU runtime: tensor '${name}': update has ${update.length} values, the weight has ${target.length}`, { tensor: name });
+    }
+    for (const [name, update] of tensors) this.byName.get(name)!.set(update as Float32Array);
+  }
+
+  dispose(): void {
+    this.keys = [];
+    this.values = [];
+    this.capacity = 0;
+  }
+
+  private ensureCache(positions: number): void {
+    if (positions <= this.capacity) return;
+    const c = this.config;
+    const kvDim = c.numKvHeads * c.headDim;
+    const cap = Math.max(positions, this.capacity * 2, 64);
+    for (let l = 0; l < c.numLayers; l++) {
+      const k = new Float32Array(cap * kvDim), v = new Float32Array(cap * kvDim);
+      if (this.keys[l]) { k.set(this.keys[l]); v.set(this.values[l]); }
+      this.keys[l] = k;
+      this.values[l] = v;
+    }
+    this.capacity = cap;
+  }
+
+  private ensureScratch(rows: number, positions: number): void {
+    const c = this.config;
+    if (rows > this.scratchRows) {
+      const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
+      this.x = new Float32Array(rows * c.hiddenSize);
+      this.h = new Float32Array(rows * Math.max(c.hiddenSize, qDim));
+      this.q = new Float32Array(rows * qDim);
+      this.k = new Float32Array(rows * kvDim);
+      this.v = new Float32Array(rows * kvDim);
+      this.att = new Float32Array(rows * qDim);
+      this.gate = new Float32Array(rows * c.intermediateSize);
+      this.up = new Float32Array(rows * c.intermediateSize);
+      this.scratchRows = rows;
+    }
+    if (this.scores.length < positions) this.scores = new Float64Array(Math.max(positions, this.scores.length * 2));
+  }
+
+  protected async forward(tokens: Int32Array, pos0: number, fromRow: number, signal?: AbortSignal): Promise<Float32Array> {
+    const c = this.config;
+    const T = tokens.length, H = c.hiddenSize, hd = c.headDim;
+    const qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd, I = c.intermediateSize;
+    const end = pos0 + T;
+    this.ensureCache(end);
+    this.ensureScratch(T, end);
+    this.rope.ensure(end);
+    const { x, h, q, k, v, att, gate, up } = this;
+    for (let t = 0; t < T; t++) x.set(this.embed.subarray(tokens[t] * H, (tokens[t] + 1) * H), t * H);
+
+    for (let l = 0; l < c.numLayers; l++) {
+      throwIfAborted(signal);
+      const w = this.layers[l];
+      rmsNormRows(h, x, T, H, w.inputNorm, c.rmsNormEps);
+      matmulRows(q, h, T, H, w.q, qDim, w.qBias);
+      matmulRows(k, h, T, H, w.k, kvDim, w.kBias);
+      matmulRows(v, h, T, H, w.v, kvDim, w.vBias);
+      if (w.qNorm && w.kNorm) {
+        rmsNormRows(q, q, T * c.numHeads, hd, w.qNorm, c.rmsNormEps);
+        rmsNormRows(k, k, T * c.numKvHeads, hd, w.kNorm, c.rmsNormEps);
+      }
+      applyRope(q, T, c.numHeads, hd, pos0, this.rope);
+      applyRope(k, T, c.numKvHeads, hd, pos0, this.rope);
+      this.keys[l].set(k.subarray(0, T * kvDim), pos0 * kvDim);
+      this.values[l].set(v.subarray(0, T * kvDim), pos0 * kvDim);
+      this.attend(l, T, pos0);
+      matmulRows(h, att, T, qDim, w.o, H, w.oBias);
+      for (let i = 0; i < T * H; i++) x[i] += h[i];
+
+      rmsNormRows(h, x, T, H, w.postNorm, c.rmsNormEps);
+      matmulRows(gate, h, T, H, w.gate, I);
+      matmulRows(up, h, T, H, w.up, I);
+      for (let i = 0; i < T * I; i++) {
+        const g = gate[i];
+        gate[i] = (g / (1 + Math.exp(-g))) * up[i];
+      }
+      matmulRows(h, gate, T, I, w.down, H);
+      for (let i = 0; i < T * H; i++) x[i] += h[i];
+    }
+
+    const rows = T - fromRow;
+    const normed = new Float32Array(rows * H);
+    rmsNormRows(normed, x.subarray(fromRow * H), rows, H, this.finalNorm, c.rmsNormEps);
+    const logits = new Float32Array(rows * c.vocabSize);
+    matmulRows(logits, normed, rows, H, this.lmHead, c.vocabSize);
+    return logits;
+  }
+
+  /** Causal grouped-query attention of the chunk's queries over the cached keys/values. */
+  private attend(layer: number, T: number, pos0: number): void {
+    const c = this.config, hd = c.headDim;
+    const qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd;
+    const group = c.numHeads / c.numKvHeads;
+    const scale = 1 / Math.sqrt(hd);
+    const K = this.keys[layer], Vc = this.values[layer], q = this.q, att = this.att, scores = this.scores;
+    for (let t = 0; t < T; t++) {
+      const visible = pos0 + t + 1;
+      for (let head = 0; head < c.numHeads; head++) {
+        const qo = t * qDim + head * hd;
+        const ko = Math.floor(head / group) * hd;
+        let max = -Infinity;
+        for (let s = 0; s < visible; s++) {
+          const kr = s * kvDim + ko;
+          let dot = 0;
+          for (let d = 0; d < hd; d++) dot += q[qo + d] * K[kr + d];
+          const sc = dot * scale;
+          scores[s] = sc;
+          if (sc > max) max = sc;
+        }
+        let sum = 0;
+        for (let s = 0; s < visible; s++) {
+          const e = Math.exp(scores[s] - max);
+          scores[s] = e;
+          sum += e;
+        }
+        const ao = t * qDim + head * hd;
+        for (let d = 0; d < hd; d++) att[ao + d] = 0;
+        for (let s = 0; s < visible; s++) {
+          const p = scores[s] / sum;
+          const vr = s * kvDim + ko;
+          for (let d = 0; d < hd; d++) att[ao + d] += p * Vc[vr + d];
+        }
+      }
+    }
+  }
+}

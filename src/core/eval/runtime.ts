@@ -1,0 +1,118 @@
+// The one interface both evaluation backends (CPU TypeScript, WebGPU) implement.
+import { MergeStudioError } from '../errors.ts';
+import type { CausalLMConfig } from './config.ts';
+
+export type EvalBackend = 'cpu' | 'webgpu';
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** Token ids that end the generation (not included in the result). */
+  stopIds?: readonly number[];
+  /** Called after each new token with all tokens so far; true ends the generation (token kept). */
+  stop?: (generated: readonly number[]) => boolean;
+  signal?: AbortSignal;
+}
+
+/** A weight replacement: host float32 values, or (WebGPU only) a float32 GPU buffer of the same size. */
+export type WeightUpdate = Float32Array | GPUBuffer;
+
+export interface CausalLM {
+  readonly backend: EvalBackend;
+  readonly config: CausalLMConfig;
+  /** Logits at every position of `ids`, row-major [ids.length, vocab]. */
+  logits(ids: Int32Array, signal?: AbortSignal): Promise<Float32Array>;
+  /** For each continuation c: log p(c[j] | prefix, c[<j]) for every j (natural log, float64).
+   * The prefix is run once and shared by all continuations. */
+  continuationLogProbs(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]>;
+  /** Greedy decoding with a KV cache; returns the new tokens without the stop token. */
+  generate(prompt: Int32Array, opts: GenerateOptions): Promise<number[]>;
+  /** Replaces some weights in place (names as in the checkpoint); the others stay as they are. */
+  updateWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void>;
+  dispose(): void;
+}
+
+/** Rejects token ids outside the vocabulary before they index a weight matrix. */
+export function checkTokenIds(ids: Int32Array, vocabSize: number, what: string): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (id < 0 || id >= vocabSize) {
+      throw new MergeStudioError('eval-token-out-of-range', `${what}: token id ${id} at position ${i} is outside the vocabulary [0, ${vocabSize})`, { position: i, found: id });
+    }
+  }
+}
+
+/** Log-softmax of one logits row at `target`, in float64. */
+export function logSoftmaxAt(row: Float32Array, offset: number, vocab: number, target: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < vocab; i++) if (row[offset + i] > max) max = row[offset + i];
+  let sum = 0;
+  for (let i = 0; i < vocab; i++) sum += Math.exp(row[offset + i] - max);
+  return row[offset + target] - max - Math.log(sum);
+}
+
+/** Index of the largest logit; the first one on ties, like torch.argmax. */
+export function argmaxRow(row: Float32Array, offset: number, vocab: number): number {
+  let best = 0, bestValue = -Infinity;
+  for (let i = 0; i < vocab; i++) {
+    const v = row[offset + i];
+    if (v > bestValue) { bestValue = v; best = i; }
+  }
+  return best;
+}
+
+/** What each backend provides: a forward pass over new tokens on top of its KV cache. Scoring,
+ * continuation log-probabilities and greedy generation are built once on it, for both backends. */
+export abstract class KvCachedLM implements CausalLM {
+  abstract readonly backend: EvalBackend;
+  constructor(readonly config: CausalLMConfig) {}
+
+  /** Runs `tokens` at positions pos0, pos0+1, ... (positions before pos0 come from the cache; later
+   * cached positions are overwritten) and returns the logits of rows [fromRow, tokens.length). */
+  protected abstract forward(tokens: Int32Array, pos0: number, fromRow: number, signal?: AbortSignal): Promise<Float32Array>;
+  abstract updateWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void>;
+  abstract dispose(): void;
+
+  async logits(ids: Int32Array, signal?: AbortSignal): Promise<Float32Array> {
+    checkTokenIds(ids, this.config.vocabSize, 'logits');
+    if (ids.length === 0) return new Float32Array(0);
+    return this.forward(ids, 0, 0, signal);
+  }
+
+  async continuationLogProbs(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
+    if (prefix.length === 0) throw new MergeStudioError('eval-empty-prefix', 'continuationLogProbs: the prefix must hold at least one token (BOS) to predict from');
+    const V = this.config.vocabSize;
+    checkTokenIds(prefix, V, 'prefix');
+    const last = await this.forward(prefix, 0, prefix.length - 1, signal);
+    const out: Float64Array[] = [];
+    for (const c of continuations) {
+      checkTokenIds(c, V, 'continuation');
+      const lp = new Float64Array(c.length);
+      if (c.length > 0) lp[0] = logSoftmaxAt(last, 0, V, c[0]);
+      if (c.length > 1) {
+        const rows = await this.forward(c.subarray(0, c.length - 1), prefix.length, 0, signal);
+        for (let j = 1; j < c.length; j++) lp[j] = logSoftmaxAt(rows, (j - 1) * V, V, c[j]);
+      }
+      out.push(lp);
+    }
+    return out;
+  }
+
+  async generate(prompt: Int32Array, opts: GenerateOptions): Promise<number[]> {
+    const V = this.config.vocabSize;
+    if (prompt.length === 0) throw new MergeStudioError('eval-empty-prefix', 'generate: the prompt must hold at least one token (BOS)');
+    checkTokenIds(prompt, V, 'prompt');
+    const stopIds = new Set(opts.stopIds ?? []);
+    const out: number[] = [];
+    let row = await this.forward(prompt, 0, prompt.length - 1, opts.signal);
+    const one = new Int32Array(1);
+    while (out.length < opts.maxNewTokens) {
+      const next = argmaxRow(row, 0, V);
+      if (stopIds.has(next)) break;
+      out.push(next);
+      if (opts.stop?.(out) || out.length >= opts.maxNewTokens) break;
+      one[0] = next;
+      row = await this.forward(one, prompt.length + out.length - 1, 0, opts.signal);
+    }
+    return out;
+  }
+}
