@@ -4,6 +4,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 
 const COMMANDS: Record<string, Command> = {
   inspect: { summary: 'print the tensor table / compatibility report of models', load: () => import('./inspect.ts') },
+  merge: { summary: 'run a mergekit YAML recipe and write the merged model folder', load: () => import('./merge.ts') },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,190 @@
+// `merge-studio merge RECIPE.yml --out DIR`: runs a mergekit recipe and writes a model folder.
+// The folder is built under a temporary sibling name and renamed into place only when complete,
+// so an interrupted run (Ctrl-C, a crash, a kill) never leaves a folder that looks finished.
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { MergeStudioError } from '../core/errors.ts';
+import { cpuBackend, execute, plan, type ExportResult, type MergeBackend } from '../core/engine/index.ts';
+import type { FileTree } from '../core/io/types.ts';
+import { nodeFolderSinks, nodeFolderTree } from '../core/io/node-file.ts';
+import { openModel, type ModelHandle } from '../core/model/handle.ts';
+import type { ProgressCallback } from '../core/progress.ts';
+import { parseRecipeYaml, referencedModels } from '../core/recipe/index.ts';
+import { humanBytes } from './inspect.ts';
+
+const USAGE = 'usage: merge-studio merge RECIPE.yml --out DIR [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [--hub-url URL]';
+
+export interface MergeArgs {
+  recipe: string;
+  out: string;
+  backend: 'cpu' | 'gpu';
+  seed?: number;
+  shardSize?: number;
+  hubUrl?: string;
+}
+
+function usageError(message: string): never {
+  throw new MergeStudioError('cli-usage', `${message}\n${USAGE}`);
+}
+
+const UNITS: Record<string, number> = { '': 1, B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 2 ** 10, MIB: 2 ** 20, GIB: 2 ** 30, TIB: 2 ** 40 };
+
+/** '5GB' -> 5e9, '500MiB' -> 524288000, '4096' -> 4096. */
+export function parseByteSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = m ? UNITS[m[2].toUpperCase()] : undefined;
+  if (!m || unit === undefined || Number(m[1]) * unit < 1) {
+    usageError(`--shard-size: expected a size such as 5GB, 500MB or 2GiB, found '${text}'`);
+  }
+  return Math.floor(Number(m[1]) * unit);
+}
+
+export function parseMergeArgs(argv: string[]): MergeArgs {
+  const positional: string[] = [];
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) {
+      positional.push(a);
+      continue;
+    }
+    const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
+    if (!['out', 'backend', 'seed', 'shard-size', 'hub-url'].includes(name)) usageError(`unknown option --${name}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) usageError(`--${name} needs a value`);
+    flags.set(name, value);
+  }
+  if (positional.length !== 1) usageError(positional.length === 0 ? 'no recipe given' : `expected one recipe, found ${positional.length}: ${positional.join(' ')}`);
+  const out = flags.get('out');
+  if (!out) usageError('--out DIR is required');
+  const backend = flags.get('backend') ?? 'cpu';
+  if (backend !== 'cpu' && backend !== 'gpu') usageError(`--backend: expected cpu or gpu, found '${backend}'`);
+  const args: MergeArgs = { recipe: positional[0], out, backend };
+  const seed = flags.get('seed');
+  if (seed !== undefined) {
+    if (!/^\d+$/.test(seed) || !Number.isSafeInteger(Number(seed))) usageError(`--seed: expected a non-negative integer, found '${seed}'`);
+    args.seed = Number(seed);
+  }
+  const shard = flags.get('shard-size');
+  if (shard !== undefined) args.shardSize = parseByteSize(shard);
+  const hubUrl = flags.get('hub-url');
+  if (hubUrl !== undefined) args.hubUrl = hubUrl;
+  return args;
+}
+
+/** A model reference: a local folder (relative to the recipe's folder), else a Hub id. */
+async function modelTree(ref: string, baseDir: string, hubUrl?: string): Promise<FileTree> {
+  const path = isAbsolute(ref) ? ref : resolve(baseDir, ref);
+  if (existsSync(path)) {
+    if (!(await stat(path)).isDirectory()) throw new MergeStudioError('model-not-folder', `model '${ref}': ${path} is a file; give the model's folder`, { model: ref });
+    return nodeFolderTree(path);
+  }
+  if (/^[\w.-]+\/[\w.-]+(@[\w./-]+)?$/.test(ref)) return hubModelTree(ref, hubUrl);
+  throw new MergeStudioError('model-not-found', `model '${ref}': no folder ${path}, and it is not a Hub id (org/name)`, { model: ref });
+}
+
+/** Hook for Hub ids: the Hub helper provides `resolveModelRef` in src/cli/sources.ts. */
+async function hubModelTree(ref: string, hubUrl?: string): Promise<FileTree> {
+  const modulePath = './sources.ts';
+  let sources: { resolveModelRef?: (ref: string, opts: { baseDir: string; hubUrl?: string; token?: string }) => Promise<FileTree> | FileTree };
+  try {
+    sources = await import(/* @vite-ignore */ modulePath);
+  } catch {
+    throw new MergeStudioError('hub-unavailable', `model '${ref}' is not a local folder, and Hub models are not available in this build; download it and give its folder`, { model: ref });
+  }
+  if (!sources.resolveModelRef) throw new MergeStudioError('hub-unavailable', `model '${ref}': the Hub source has no resolveModelRef`, { model: ref });
+  return sources.resolveModelRef(ref, { baseDir: process.cwd(), hubUrl, token: process.env.HF_TOKEN });
+}
+
+async function backendFor(kind: 'cpu' | 'gpu'): Promise<MergeBackend> {
+  if (kind === 'cpu') return cpuBackend;
+  // Hook for the WebGPU backend, which lives with the GPU code.
+  const modulePath = '../core/gpu/merge/backend.ts';
+  try {
+    const gpu = (await import(/* @vite-ignore */ modulePath)) as { createWebGpuBackend?: () => Promise<MergeBackend> };
+    if (gpu.createWebGpuBackend) return await gpu.createWebGpuBackend();
+  } catch (err) {
+    if (err instanceof MergeStudioError) throw err;
+  }
+  throw new MergeStudioError('backend-unavailable', 'the WebGPU merge backend is not available in this build; use --backend cpu');
+}
+
+function clock(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+function stderrProgress(): ProgressCallback {
+  const tty = process.stderr.isTTY === true;
+  let last = 0;
+  return (p) => {
+    const now = Date.now();
+    const final = p.done === p.total;
+    if (!final && now - last < (tty ? 250 : 5000)) return;
+    last = now;
+    const line = `[merge] ${p.done}/${p.total} tensors, ${humanBytes(p.bytes ?? 0)} read${p.rate ? `, ${humanBytes(p.rate)}/s` : ''}${p.eta !== undefined && !final ? `, ETA ${clock(p.eta)}` : ''}`;
+    process.stderr.write(tty ? `\r${line}\x1b[K${final ? '\n' : ''}` : `${line}\n`);
+  };
+}
+
+export interface MergeRunHooks {
+  signal?: AbortSignal;
+  onProgress?: ProgressCallback;
+}
+
+/** The whole command without process concerns (tests call this). */
+export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Promise<ExportResult> {
+  const recipePath = resolve(args.recipe);
+  let text: string;
+  try {
+    text = await readFile(recipePath, 'utf8');
+  } catch {
+    throw new MergeStudioError('file-not-found', `${args.recipe}: cannot read the recipe file`, { file: args.recipe });
+  }
+  const recipe = parseRecipeYaml(text, { source: args.recipe });
+  const out = resolve(args.out);
+  if (existsSync(out) && (!(await stat(out)).isDirectory() || (await readdir(out)).length > 0)) {
+    throw new MergeStudioError('out-exists', `--out ${args.out} already exists and is not an empty folder; choose a new folder`, { file: args.out });
+  }
+  const backend = await backendFor(args.backend);
+  const handles = new Map<string, ModelHandle>();
+  for (const ref of referencedModels(recipe)) {
+    const tree = await modelTree(ref, dirname(recipePath), args.hubUrl);
+    handles.set(ref, await openModel(tree, hooks.signal, ref));
+  }
+  const merge = plan(recipe, handles, { seed: args.seed });
+  for (const n of merge.notices) process.stderr.write(`note: ${n}\n`);
+
+  const staging = `${out}.partial-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  try {
+    const result = await execute(merge, { sinks: nodeFolderSinks(staging), backend, shardSize: args.shardSize, signal: hooks.signal, onProgress: hooks.onProgress });
+    if (existsSync(out)) await rmdir(out);
+    await rename(staging, out);
+    return result;
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  const onInterrupt = () => controller.abort(new MergeStudioError('cancelled', 'cancelled by the user (Ctrl-C); nothing was written'));
+  process.once('SIGINT', onInterrupt);
+  try {
+    const args = parseMergeArgs(argv);
+    const result = await runMerge(args, { signal: controller.signal, onProgress: stderrProgress() });
+    process.stderr.write(`wrote ${args.out}: ${result.tensors} tensors, ${humanBytes(result.bytesWritten)} in ${result.files.filter((f) => f.endsWith('.safetensors')).length} shard(s), ${result.seconds.toFixed(1)} s\n`);
+    return 0;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const [first, ...rest] = message.split('\n');
+    process.stderr.write(`merge-studio merge: ${first}\n${rest.map((l) => `${l}\n`).join('')}`);
+    return controller.signal.aborted ? 130 : 1;
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
+}

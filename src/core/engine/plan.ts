@@ -1,0 +1,271 @@
+// Planning: from a recipe and the opened models (headers only) to the list of output tensors, each
+// with its inputs, method and resolved parameters. Every incompatibility (missing tensors, shape
+// mismatches, layer ranges past a model's end) is collected and reported together here, before
+// any tensor byte is read.
+import { dtypeBits, isFloatDType, type DType } from '../dtype.ts';
+import { MergeStudioError } from '../errors.ts';
+import { getMethod } from '../methods/index.ts';
+import type { MergeMethod, ParamValue } from '../methods/types.ts';
+import { withLayerIndex, weightTemplate, expectedLayerTensors, type TensorRole } from '../model/architecture.ts';
+import type { ModelConfig, ModelHandle } from '../model/handle.ts';
+import { checkRecipeAgainstMethod, RECIPE_DTYPES, referencedModels } from '../recipe/validate.ts';
+import { recipeSlices, resolveParams, type TensorSite } from '../recipe/params.ts';
+import type { Recipe } from '../recipe/types.ts';
+import type { TensorInfo } from '../safetensors/index.ts';
+
+/** One input tensor of a step. */
+export interface PlanInput {
+  /** Model reference as written in the recipe. */
+  model: string;
+  /** Position among the step's inputs in recipe order (the key of deterministic random masks). */
+  index: number;
+  tensor: string;
+  info: TensorInfo;
+  /** Take only the leading [rows, cols] block (embeddings of different vocabulary sizes). */
+  crop?: [number, number];
+}
+
+export interface PlanStep {
+  output: string;
+  shape: number[];
+  /** Output dtype of this tensor. */
+  dtype: DType;
+  role: TensorRole;
+  method: string;
+  /** The non-base inputs, in recipe order; parallel to `modelParams`. */
+  models: PlanInput[];
+  base?: PlanInput;
+  modelParams: Record<string, ParamValue>[];
+  global: Record<string, ParamValue>;
+  /** Gradient position the parameters were resolved at. */
+  t: number;
+  /** Bytes read for this step. */
+  inputBytes: number;
+}
+
+export interface Plan {
+  recipe: Recipe;
+  method: MergeMethod;
+  steps: PlanStep[];
+  /** Layer count of the merged model. */
+  numLayers: number;
+  /** config.json of the merged model. */
+  config: ModelConfig;
+  /** Model whose tokenizer files are copied into an export. */
+  tokenizerModel: ModelHandle;
+  seed: number;
+  /** Things the user should know that do not stop the merge. */
+  notices: string[];
+  totalInputBytes: number;
+}
+
+export interface PlanOptions {
+  /** Output dtype, overriding the recipe's out_dtype/dtype. */
+  outDtype?: DType;
+  /** Seed overriding the recipe's random_seed. */
+  seed?: number;
+}
+
+const TORCH_DTYPE: Partial<Record<DType, string>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function shapeText(s: number[]): string {
+  return `[${s.join(', ')}]`;
+}
+
+/** Plans a merge. `handles` maps each model reference of the recipe to its opened model. */
+export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, options: PlanOptions = {}): Plan {
+  const method = getMethod(recipe.merge_method);
+  checkRecipeAgainstMethod(recipe);
+  const models = referencedModels(recipe);
+  const absent = models.filter((m) => !handles.has(m));
+  if (absent.length > 0) {
+    throw new MergeStudioError('plan-missing-model', `no opened model for ${absent.map((m) => `'${m}'`).join(', ')}`, { models: absent });
+  }
+  const handle = (m: string) => handles.get(m)!;
+  const problems: string[] = [];
+  const notices: string[] = [...new Set(models.flatMap((m) => handle(m).notices))];
+
+  const configModel = handle(recipe.base_model ?? models[0]);
+  let numLayersIn = configModel.numLayers;
+  if (recipe.models) {
+    const counts = recipe.models.map((m) => [m.model, handle(m.model).numLayers] as const);
+    if (recipe.base_model !== undefined) counts.push([recipe.base_model, configModel.numLayers]);
+    const odd = counts.filter(([, n]) => n !== counts[0][1]);
+    if (odd.length > 0) {
+      problems.push(`models have different layer counts (${counts.map(([m, n]) => `'${m}': ${n}`).join(', ')}); merge them layer range by layer range with 'slices'`);
+    }
+    numLayersIn = counts[0][1];
+  }
+  const slices = recipeSlices(recipe, numLayersIn);
+  slices.forEach((s, i) => s.sources.forEach((src, j) => {
+    const have = handle(src.model).numLayers;
+    if (src.start + s.length > have) {
+      problems.push(`slices[${i}].sources[${j}]: layer_range [${src.start}, ${src.start + s.length}] goes past the end of '${src.model}', which has ${have} layers`);
+    }
+  }));
+  if (problems.length > 0) throw report(problems);
+
+  const outDtypeName = recipe.out_dtype ?? recipe.dtype;
+  const forcedDtype: DType | undefined = options.outDtype ?? (outDtypeName ? RECIPE_DTYPES[outDtypeName] : undefined);
+  const baseIsInput = method.base !== 'none';
+  const steps: PlanStep[] = [];
+  const missing: string[] = [];
+  const mismatched: string[] = [];
+  const cropped: string[] = [];
+  let outputLayer = 0;
+
+  const planTensor = (output: string, role: TensorRole, site: TensorSite, sliceIndex: number, inputNames: string[]) => {
+    const slice = slices[sliceIndex];
+    const infos: (TensorInfo | undefined)[] = slice.sources.map((src, i) => handle(src.model).tensors.get(inputNames[i]));
+    const lacking = slice.sources.flatMap((src, i) => (infos[i] ? [] : [`'${src.model}'${inputNames[i] !== output ? ` (as ${inputNames[i]})` : ''}`]));
+    if (lacking.length > 0) {
+      missing.push(`${output}: missing in ${lacking.join(', ')}`);
+      return;
+    }
+    const present = infos as TensorInfo[];
+    let shape = present[0].shape;
+    let crop: [number, number] | undefined;
+    if (!present.every((t) => sameShape(t.shape, shape))) {
+      if (role.embedLike && present.every((t) => t.shape.length === 2)) {
+        crop = [Math.min(...present.map((t) => t.shape[0])), Math.min(...present.map((t) => t.shape[1]))];
+        shape = crop;
+        cropped.push(`${output}: inputs ${present.map((t) => shapeText(t.shape)).join(' / ')} cut to the common ${shapeText(crop)}`);
+      } else {
+        mismatched.push(`${output}: ${slice.sources.map((src, i) => `'${src.model}' ${shapeText(present[i].shape)}`).join(', ')}`);
+        return;
+      }
+    }
+    const resolved = resolveParams(recipe, output, site, numLayersIn, method.params, { inputTensorNames: inputNames });
+    const inputs = resolved.inputs.map((r, i): PlanInput & { isBase: boolean; params: Record<string, ParamValue> } => ({
+      model: r.model,
+      index: r.index,
+      tensor: inputNames[i],
+      info: present[i],
+      ...(crop && !sameShape(present[i].shape, crop) ? { crop } : {}),
+      isBase: r.isBase,
+      params: r.params,
+    }));
+    const baseInput = baseIsInput ? inputs.find((i) => i.isBase) : undefined;
+    const others = inputs.filter((i) => i !== baseInput);
+    const strip = ({ model, index, tensor, info, crop: c }: PlanInput): PlanInput => ({ model, index, tensor, info, ...(c ? { crop: c } : {}) });
+    const sourceDtype = (baseInput ?? inputs[0]).info.dtype;
+    const dtype = forcedDtype ?? (isFloatDType(sourceDtype) && TORCH_DTYPE[sourceDtype] ? sourceDtype : 'F32');
+    const elements = shape.reduce((a, b) => a * b, 1);
+    steps.push({
+      output,
+      shape: [...shape],
+      dtype,
+      role: { ...role, layer: site.layer },
+      method: method.name,
+      models: others.map(strip),
+      ...(baseInput ? { base: strip(baseInput) } : {}),
+      modelParams: others.map((i) => i.params),
+      global: resolved.global,
+      t: resolved.t,
+      inputBytes: inputs.reduce((s, i) => s + (i.crop ? (elements * dtypeBits(i.info.dtype)) / 8 : i.info.bytes), 0),
+    });
+  };
+
+  // The model whose tensor list defines a slice's outputs: the base when it is a source, else the first.
+  const referenceOf = (sliceIndex: number) => {
+    const s = slices[sliceIndex];
+    return s.sources.find((src) => src.model === recipe.base_model) ?? s.sources[0];
+  };
+
+  const planOutside = (position: 'pre' | 'post') => {
+    const sliceIndex = position === 'pre' ? 0 : slices.length - 1;
+    const slice = slices[sliceIndex];
+    const ref = handle(referenceOf(sliceIndex).model);
+    const names = [...ref.tensors.keys()].filter((n) => ref.roleOf(n).position === position);
+    // An lm_head that only some inputs have is still merged; tied models give their embeddings.
+    for (const template of ref.architecture.postWeights) {
+      if (position === 'post' && template.tiedTo && !names.includes(template.name) && slice.sources.some((s) => handle(s.model).tensors.has(template.name))) {
+        names.push(template.name);
+      }
+    }
+    for (const name of names) {
+      const template = weightTemplate(ref.architecture, name);
+      const inputNames = slice.sources.map((s) => {
+        const h = handle(s.model);
+        return !h.tensors.has(name) && template?.tiedTo && h.tensors.has(template.tiedTo) ? template.tiedTo : name;
+      });
+      planTensor(name, ref.roleOf(name), { layer: null, position }, sliceIndex, inputNames);
+    }
+  };
+
+  planOutside('pre');
+  slices.forEach((slice, sliceIndex) => {
+    const refSource = referenceOf(sliceIndex);
+    const ref = handle(refSource.model);
+    const byLayer = new Map<number, string[]>();
+    for (const name of ref.tensors.keys()) {
+      const l = ref.roleOf(name).layer;
+      if (l !== null) byLayer.set(l, [...(byLayer.get(l) ?? []), name]);
+    }
+    for (let offset = 0; offset < slice.length; offset++) {
+      const refLayer = refSource.start + offset;
+      const names = byLayer.get(refLayer) ?? [];
+      for (const expected of expectedLayerTensors(ref.architecture, refLayer)) {
+        if (!names.includes(expected)) missing.push(`${expected}: expected in every ${ref.architecture.name} layer, missing in '${refSource.model}'`);
+      }
+      for (const name of names) {
+        const output = withLayerIndex(name, outputLayer);
+        const inputNames = slice.sources.map((src) => withLayerIndex(name, src.start + offset));
+        planTensor(output, ref.roleOf(name), { layer: outputLayer }, sliceIndex, inputNames);
+      }
+      outputLayer++;
+    }
+  });
+  planOutside('post');
+
+  if (missing.length > 0 || mismatched.length > 0) {
+    const lines = [
+      ...(missing.length ? [`${missing.length} tensor(s) missing:`, ...missing.map((m) => `  ${m}`)] : []),
+      ...(mismatched.length ? [`${mismatched.length} tensor(s) with different shapes:`, ...mismatched.map((m) => `  ${m}`)] : []),
+    ];
+    throw report(lines, { missing, mismatched });
+  }
+  notices.push(...cropped.map((c) => `embedding sizes differ: ${c}`));
+  const outputs = new Set(steps.map((s) => s.output));
+  for (const m of models) {
+    const extra = [...handle(m).tensors.keys()].filter((n) => handle(m).roleOf(n).position !== 'layer' && !outputs.has(n) && !steps.some((s) => s.models.concat(s.base ?? []).some((i) => i.tensor === n)));
+    if (extra.length > 0) notices.push(`'${m}': ${extra.length} tensor(s) outside the layers are not in the merge (${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', ...' : ''})`);
+  }
+
+  const config = outputConfig(configModel.config, configModel.architecture.numLayersKey, outputLayer, steps, forcedDtype);
+  const tokenizerRef = recipe.tokenizer_source === undefined || recipe.tokenizer_source === 'base' ? (recipe.base_model ?? models[0]) : recipe.tokenizer_source;
+  return {
+    recipe,
+    method,
+    steps,
+    numLayers: outputLayer,
+    config,
+    tokenizerModel: handle(tokenizerRef),
+    seed: options.seed ?? recipe.random_seed ?? 0,
+    notices,
+    totalInputBytes: steps.reduce((s, p) => s + p.inputBytes, 0),
+  };
+}
+
+function report(lines: string[], details: Record<string, unknown> = {}): MergeStudioError {
+  const shown = lines.length > 40 ? [...lines.slice(0, 40), `  ... and ${lines.length - 40} more`] : lines;
+  return new MergeStudioError('plan-incompatible', `the models cannot be merged as the recipe says:\n${shown.join('\n')}`, { problems: lines, ...details });
+}
+
+/** config.json of the merged model: the config model's, with layer count, dtype, vocabulary size
+ * and embedding tying made true of what is written. */
+function outputConfig(base: ModelConfig, numLayersKey: string, numLayers: number, steps: PlanStep[], forced: DType | undefined): ModelConfig {
+  const config: ModelConfig = structuredClone(base);
+  config[numLayersKey] = numLayers;
+  const dtypes = new Set(steps.map((s) => s.dtype));
+  const dtype = forced ?? (dtypes.size === 1 ? [...dtypes][0] : undefined);
+  if (dtype && TORCH_DTYPE[dtype]) config.torch_dtype = TORCH_DTYPE[dtype];
+  const embed = steps.find((s) => s.role.module === 'embedding' && s.shape.length === 2);
+  if (embed && typeof config.vocab_size === 'number' && config.vocab_size !== embed.shape[0]) config.vocab_size = embed.shape[0];
+  if (steps.some((s) => s.output === 'lm_head.weight') && config.tie_word_embeddings === true) config.tie_word_embeddings = false;
+  return config;
+}
