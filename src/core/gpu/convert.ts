@@ -22,12 +22,17 @@ function checkDType(dtype: string): asserts dtype is PackedDType {
 
 /** Unpacks `count` packed 16-bit values into a new f32 buffer (stays on the GPU). */
 export function unpackOnGpu(runner: KernelRunner, packed: GPUBuffer, count: number, dtype: PackedDType): GPUBuffer {
-  checkDType(dtype);
   const out = runner.allocate(count * 4, `${dtype} unpacked`);
-  const params = runner.params([['u32', count]]);
-  runner.dispatchItems(UNPACK_KERNEL[dtype], [params, packed, out], Math.ceil(count / 2));
-  params.destroy();
+  unpackInto(runner, packed, count, dtype, out);
   return out;
+}
+
+/** Unpacks into an existing f32 binding (e.g. one row of a stacked chunk; offset 256-aligned). */
+export function unpackInto(runner: KernelRunner, packed: GPUBuffer, count: number, dtype: PackedDType, target: GPUBuffer | GPUBufferBinding): void {
+  checkDType(dtype);
+  const params = runner.params([['u32', count]]);
+  runner.dispatchItems(UNPACK_KERNEL[dtype], [params, packed, target], Math.ceil(count / 2));
+  params.destroy();
 }
 
 /** Packs `count` f32 values into a new buffer of 16-bit values, two per word (stays on the GPU). */

@@ -1,0 +1,24 @@
+// Radix-select histograms over magnitude keys (f32 bits & 0x7fffffff, whose unsigned order is the
+// order of |x|): `high` counts the top 16 bits of every key; `low` counts the low 16 bits of the
+// keys whose top half equals `bin`. Counts accumulate across chunks in the same buffer.
+struct Params { count: u32, stride: u32, row: u32, bin: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stacked: array<f32>;
+@group(0) @binding(2) var<storage, read_write> histogram: array<atomic<u32>, 65536>;
+
+fn key_at(j: u32) -> u32 { return bitcast<u32>(stacked[params.row * params.stride + j]) & 0x7fffffffu; }
+
+@compute @workgroup_size(256)
+fn high(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let j = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (j >= params.count) { return; }
+  atomicAdd(&histogram[key_at(j) >> 16u], 1u);
+}
+
+@compute @workgroup_size(256)
+fn low(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let j = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (j >= params.count) { return; }
+  let key = key_at(j);
+  if ((key >> 16u) == params.bin) { atomicAdd(&histogram[key & 0xffffu], 1u); }
+}

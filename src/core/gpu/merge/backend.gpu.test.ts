@@ -1,0 +1,142 @@
+// Every GPU merge method against the CPU reference (and mergekit's golden output) on the golden
+// inputs, whole-tensor and with a binding budget so small that every pass streams many chunks.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { requireGpu, type GpuContext } from '../device.ts';
+import { KernelRunner } from '../runner.ts';
+import { WebGpuMergeBackend, type GpuMergeInput } from './backend.ts';
+import { getMethod, METHODS } from '../../methods/index.ts';
+import { GOLDEN_CASES, goldenInput, goldenTolerance, maxAbsDiff, readGoldenTensors, type GoldenCase } from '../../methods/golden-fixtures.ts';
+import { decodeToF32, encodeFromF32 } from '../../dtype.ts';
+import type { MergeTensorInput } from '../../methods/types.ts';
+
+/** Golden cases whose output records a mergekit bug the CPU reference fixes on purpose. */
+const MERGEKIT_BUG_CASES = new Set(['breadcrumbs_gamma0_zeroes_all_64x48', 'breadcrumbs_default_gamma_small_tensor_7x13']);
+
+let gpu: GpuContext;
+let backend: WebGpuMergeBackend;
+let tiny: WebGpuMergeBackend;
+beforeAll(async () => {
+  gpu = await requireGpu();
+  backend = new WebGpuMergeBackend(new KernelRunner(gpu));
+  // 3 KiB per binding: a few hundred elements per chunk, so golden tensors span many chunks.
+  tiny = new WebGpuMergeBackend(new KernelRunner({ ...gpu, capabilities: { ...gpu.capabilities, bindingBudget: 3072 } }));
+});
+afterAll(() => {
+  backend?.runner.dispose();
+  tiny?.runner.dispose();
+});
+
+/** ~1e-5 relative: f32 GPU reductions against the CPU reference's f64 ones. */
+function tolerance(reference: Float32Array): number {
+  let absmax = 0;
+  for (const x of reference) absmax = Math.max(absmax, Math.abs(x));
+  return 1e-5 * Math.max(1, absmax);
+}
+
+async function gpuMerge(b: WebGpuMergeBackend, method: string, input: GpuMergeInput): Promise<Float32Array> {
+  const out = await b.mergeTensor(method, input);
+  if (out.dtype !== 'F32') throw new Error('expected F32 output');
+  return out.values;
+}
+
+const gpuPlaced = (c: GoldenCase) => new WebGpuMergeBackend(null as unknown as KernelRunner).placement(c.method) !== 'cpu';
+const exactCases = GOLDEN_CASES.filter((c) => c.kind === 'exact' && gpuPlaced(c));
+
+describe('GPU merge == CPU reference on the golden inputs', () => {
+  it('places every registered method and runs all but sce/ram/ramplus_tl/arcee_fusion on the GPU', () => {
+    const placement = Object.fromEntries(Object.keys(METHODS).map((m) => [m, new WebGpuMergeBackend(null as unknown as KernelRunner).placement(m)]));
+    expect(Object.entries(placement).filter(([, p]) => p === 'cpu').map(([m]) => m).sort()).toEqual(['arcee_fusion', 'ram', 'ramplus_tl', 'sce']);
+    expect(placement.della).toBe('gpu+cpu');
+  });
+
+  it.each(exactCases.map((c) => [c.id, c] as const))('%s', async (_id, c) => {
+    const input = await goldenInput(c);
+    const cpu = getMethod(c.method).mergeCpu(input);
+    const whole = await gpuMerge(backend, c.method, input);
+    expect(maxAbsDiff(whole, cpu)).toBeLessThanOrEqual(tolerance(cpu));
+    const chunked = await gpuMerge(tiny, c.method, input);
+    expect(maxAbsDiff(chunked, cpu)).toBeLessThanOrEqual(tolerance(cpu));
+    if (!MERGEKIT_BUG_CASES.has(c.id)) {
+      const golden = (await readGoldenTensors(c.id, 'output')).get('out')!;
+      expect(maxAbsDiff(whole, golden)).toBeLessThanOrEqual(goldenTolerance(c));
+    }
+  });
+});
+
+describe('random masks (DARE, DELLA) on the GPU', () => {
+  const stat = (id: string) => GOLDEN_CASES.find((c) => c.id === id)!;
+
+  it.each(['stat_dare_linear_d05_w64', 'stat_dare_ties_d05_w11', 'stat_dare_linear_d02_w11', 'stat_della_d05_e015_w11', 'stat_della_linear_d03_e01_w64'])(
+    '%s: same output as the CPU for several seeds, whole and in tiny chunks',
+    async (id) => {
+      const c = stat(id);
+      const input = await goldenInput(c);
+      for (const seed of [0, 1, 12345]) {
+        const seeded = { ...input, seed };
+        const cpu = getMethod(c.method).mergeCpu(seeded);
+        for (const b of [backend, tiny]) {
+          const out = await gpuMerge(b, c.method, seeded);
+          expect(maxAbsDiff(out, cpu)).toBeLessThanOrEqual(tolerance(cpu));
+        }
+      }
+    },
+  );
+
+  it('keeps exactly the entries the CPU keeps (one model, no rescale: out - base is the masked delta)', async () => {
+    const c = stat('stat_dare_linear_d05_norescale');
+    const full = await goldenInput(c);
+    const input: MergeTensorInput = { ...full, models: [full.models[1]], modelParams: [{ weight: 1, density: 0.3 }], modelIndices: [7], global: { rescale: false, normalize: false }, seed: 99 };
+    const cpu = getMethod('dare_linear').mergeCpu(input);
+    for (const b of [backend, tiny]) {
+      const out = await gpuMerge(b, 'dare_linear', input);
+      let kept = 0;
+      let disagreements = 0;
+      for (let j = 0; j < out.length; j++) {
+        const keptGpu = out[j] !== input.base![j];
+        const keptCpu = cpu[j] !== input.base![j];
+        if (keptGpu !== keptCpu) disagreements++;
+        if (keptGpu) kept++;
+      }
+      expect(disagreements).toBe(0);
+      expect(kept / out.length).toBeGreaterThan(0.28);
+      expect(kept / out.length).toBeLessThan(0.32);
+    }
+  });
+});
+
+describe('exact top-k on the GPU', () => {
+  it('keeps exactly k entries and breaks magnitude ties by lowest index, across chunks', async () => {
+    // Magnitudes drawn from 8 values: every cut falls inside a long run of equal |x|.
+    const n = 5000;
+    const base = new Float32Array(n);
+    const model = Float32Array.from({ length: n }, (_, j) => ((((j * 2654435761) >>> 0) % 8) - 3.5) * 0.25);
+    const input: MergeTensorInput = { tensorName: 'ties.probe', shape: [50, 100], models: [model], modelParams: [{ weight: 1, density: 0.37 }], modelIndices: [0], base, global: { normalize: false }, seed: 0 };
+    const cpu = getMethod('ties').mergeCpu(input);
+    for (const b of [backend, tiny]) {
+      const out = await gpuMerge(b, 'ties', input);
+      expect(out.filter((x) => x !== 0).length).toBe(Math.trunc(0.37 * n));
+      expect(Array.from(out)).toEqual(Array.from(cpu));
+    }
+  });
+});
+
+describe('packed 16-bit tensors', () => {
+  it.each(['slerp_t03_7x13', 'ties_d05_w11_3m_norm_256x32', 'linear_3m_w123_norm_128'])('%s: BF16 and F16 inputs and outputs match the CPU on the decoded values', async (id) => {
+    const c = GOLDEN_CASES.find((x) => x.id === id)!;
+    const input = await goldenInput(c);
+    for (const dtype of ['BF16', 'F16'] as const) {
+      const pack = (t: Float32Array) => ({ dtype, bytes: encodeFromF32(t, dtype) });
+      const decoded = (t: Float32Array) => decodeToF32(encodeFromF32(t, dtype), dtype);
+      const cpu = getMethod(c.method).mergeCpu({ ...input, models: input.models.map(decoded), base: input.base && decoded(input.base) });
+      for (const b of [backend, tiny]) {
+        const out = await b.mergeTensor(c.method, { ...input, models: input.models.map(pack), base: input.base && pack(input.base) }, { outDType: dtype });
+        expect(out.dtype).toBe(dtype);
+        if (out.dtype === 'F32') return;
+        const values = decodeToF32(out.bytes, dtype);
+        // One unit in the last 16-bit place of the largest output bounds a rounding-boundary flip.
+        const ulp = dtype === 'BF16' ? 2 ** -7 : 2 ** -10;
+        expect(maxAbsDiff(values, decoded(cpu))).toBeLessThanOrEqual(ulp * Math.max(1, ...Array.from(cpu, Math.abs)));
+      }
+    }
+  });
+});

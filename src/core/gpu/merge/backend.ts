@@ -1,0 +1,80 @@
+/** The WebGPU merge backend: merges one tensor with any registered method. Most methods run
+ * entirely on the GPU (see PLACEMENT); the rest run their CPU reference on decoded inputs. */
+import { getMethod } from '../../methods/index.ts';
+import type { MergeTensorInput } from '../../methods/types.ts';
+import { encodeFromF32 } from '../../dtype.ts';
+import { throwIfAborted, type ProgressCallback } from '../../progress.ts';
+import type { KernelRunner } from '../runner.ts';
+import type { GpuMergeInput, GpuMethodImpl } from './job.ts';
+import { MergedOutput, type GpuMergeOutput, type OutputDType } from './output.ts';
+import { tensorToF32 } from './tensors.ts';
+import { linearGpu, passthroughGpu } from './linear.ts';
+import { nearswapGpu } from './nearswap.ts';
+import { karcherGpu, multislerpGpu, nuslerpGpu, slerpGpu } from './spherical.ts';
+import { modelStockGpu } from './model-stock.ts';
+import { taskArithmeticGpu } from './task-arithmetic.ts';
+
+export type { GpuMergeInput } from './job.ts';
+export type { GpuMergeOutput, OutputDType } from './output.ts';
+export type { TensorData } from './tensors.ts';
+
+/** 'gpu': every full-size step on the GPU. 'gpu+cpu': della's per-row magnitude ranking and mask
+ * run on the CPU, sign election and mixing on the GPU. 'cpu': the CPU reference (sce's variance
+ * top-k, ram's sparse support masks and arcee_fusion's KL-based selection have no GPU version yet). */
+export type Placement = 'gpu' | 'gpu+cpu' | 'cpu';
+
+const GPU_METHODS: Record<string, { run: GpuMethodImpl; placement: Exclude<Placement, 'cpu'> }> = {
+  linear: { run: linearGpu, placement: 'gpu' },
+  passthrough: { run: passthroughGpu, placement: 'gpu' },
+  nearswap: { run: nearswapGpu, placement: 'gpu' },
+  slerp: { run: slerpGpu, placement: 'gpu' },
+  nuslerp: { run: nuslerpGpu, placement: 'gpu' },
+  multislerp: { run: multislerpGpu, placement: 'gpu' },
+  karcher: { run: karcherGpu, placement: 'gpu' },
+  model_stock: { run: modelStockGpu, placement: 'gpu' },
+  task_arithmetic: { run: taskArithmeticGpu, placement: 'gpu' },
+  ties: { run: taskArithmeticGpu, placement: 'gpu' },
+  dare_ties: { run: taskArithmeticGpu, placement: 'gpu' },
+  dare_linear: { run: taskArithmeticGpu, placement: 'gpu' },
+  breadcrumbs: { run: taskArithmeticGpu, placement: 'gpu' },
+  breadcrumbs_ties: { run: taskArithmeticGpu, placement: 'gpu' },
+  della: { run: taskArithmeticGpu, placement: 'gpu+cpu' },
+  della_linear: { run: taskArithmeticGpu, placement: 'gpu+cpu' },
+};
+
+export interface GpuMergeOptions {
+  outDType?: OutputDType;
+  signal?: AbortSignal;
+  onProgress?: ProgressCallback;
+}
+
+export class WebGpuMergeBackend {
+  readonly kind = 'webgpu' as const;
+
+  constructor(readonly runner: KernelRunner) {}
+
+  placement(methodName: string): Placement {
+    getMethod(methodName); // unknown names fail here with the registry's suggestion
+    return GPU_METHODS[methodName]?.placement ?? 'cpu';
+  }
+
+  async mergeTensor(methodName: string, input: GpuMergeInput, options: GpuMergeOptions = {}): Promise<GpuMergeOutput> {
+    const method = getMethod(methodName);
+    const outDType = options.outDType ?? 'F32';
+    throwIfAborted(options.signal);
+    const gpu = GPU_METHODS[methodName];
+    let result: GpuMergeOutput;
+    if (gpu) {
+      const elements = input.shape.reduce((a, b) => a * b, 1);
+      const output = new MergedOutput(this.runner, elements, outDType);
+      await gpu.run({ runner: this.runner, method, input, output, signal: options.signal });
+      result = output.result();
+    } else {
+      const cpuInput: MergeTensorInput = { ...input, models: input.models.map(tensorToF32), base: input.base && tensorToF32(input.base) };
+      const values = method.mergeCpu(cpuInput);
+      result = outDType === 'F32' ? { dtype: 'F32', values } : { dtype: outDType, bytes: encodeFromF32(values, outDType) };
+    }
+    options.onProgress?.({ phase: 'merge', done: 1, total: 1, message: `${methodName}: ${input.tensorName}` });
+    return result;
+  }
+}

@@ -1,0 +1,57 @@
+/** What every GPU method implementation receives, and the small shared steps they are built from. */
+import type { KernelRunner } from '../runner.ts';
+import type { MergeMethod, MergeTensorInput } from '../../methods/types.ts';
+import { checkInputs, type InputRules, type MethodContext } from '../../methods/params.ts';
+import { MergeStudioError } from '../../errors.ts';
+import { elementsOf, StackedTensors, type ChunkView, type TensorData } from './tensors.ts';
+import { combineRows, type VectorLayout } from './reduce.ts';
+import type { MergedOutput } from './output.ts';
+
+/** MergeTensorInput with tensors that may still be packed 16-bit. */
+export interface GpuMergeInput extends Omit<MergeTensorInput, 'models' | 'base'> {
+  models: TensorData[];
+  base?: TensorData;
+}
+
+export interface GpuMergeJob {
+  runner: KernelRunner;
+  method: MergeMethod;
+  input: GpuMergeInput;
+  output: MergedOutput;
+  signal?: AbortSignal;
+}
+
+export type GpuMethodImpl = (job: GpuMergeJob) => Promise<void>;
+
+/** Validates the inputs with the CPU methods' own rules and messages, and returns the parameter
+ * context plus the element count. The parameter readers only look at how many models there are,
+ * so the context carries length-only stand-ins for tensors that are still packed. */
+export function methodContext(job: GpuMergeJob, rules: InputRules): { ctx: MethodContext; elements: number } {
+  const { input, method } = job;
+  const standIn = (t: TensorData) => ({ length: elementsOf(t) }) as Float32Array;
+  const cpuShaped: MergeTensorInput = { ...input, models: input.models.map(standIn), base: input.base && standIn(input.base) };
+  const ctx: MethodContext = { method: method.name, params: method.params, input: cpuShaped };
+  const elements = checkInputs(ctx, rules);
+  if (elements >= 2 ** 32) {
+    throw new MergeStudioError('gpu_tensor_too_large', `${method.name}: tensor '${input.tensorName}' has ${elements} elements; GPU indices are 32-bit`, { tensor: input.tensorName });
+  }
+  return { ctx, elements };
+}
+
+/** Stacks `rows`; with `taskVectorsOf` the first that many rows become (row - last row) on upload. */
+export function stackRows(job: GpuMergeJob, rows: TensorData[], elements: number, taskVectorsOf = 0): StackedTensors {
+  const { runner } = job;
+  const prepare = taskVectorsOf > 0
+    ? ({ chunk, stacked }: ChunkView) => {
+        const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', taskVectorsOf], ['u32', rows.length - 1]]);
+        runner.dispatchItems('task_vectors', [params, stacked], chunk.count);
+        params.destroy();
+      }
+    : undefined;
+  return new StackedTensors(runner, rows, elements, prepare, 0, job.signal);
+}
+
+/** Writes per-vector linear combinations of the stacked rows to the job's output. */
+export async function combineToOutput(job: GpuMergeJob, tensors: StackedTensors, coefficients: ArrayLike<number>, layout: VectorLayout): Promise<void> {
+  await combineRows(job.runner, tensors, Float32Array.from(coefficients), layout, (chunk, merged) => job.output.put(chunk, merged));
+}

@@ -1,0 +1,180 @@
+/** GPU binding of the generalized task-arithmetic family (task_arithmetic, ties, dare_*,
+ * breadcrumbs*, della*): task vectors -> sparsify -> (TIES sign election) -> mix -> + base, the
+ * numerics of src/core/methods/task-arithmetic-pipeline.ts. Magnitude cuts use the GPU radix
+ * select, DARE masks the shared counter-based RNG; della's per-row magnitude ranking and mask run
+ * on the CPU (sparsify.ts), everything after it on the GPU. */
+import { globalBoolean, globalNumber, modelNumbers } from '../../methods/params.ts';
+import { dareKeepProbability, maskStreamKey } from '../../methods/random.ts';
+import { sparsifyInPlace } from '../../methods/sparsify.ts';
+import { MergeStudioError } from '../../errors.ts';
+import type { KernelRunner } from '../runner.ts';
+import { rankBandCuts, type BandCuts } from './rank-select.ts';
+import { wholeTensor, combineRows } from './reduce.ts';
+import { methodContext, stackRows, type GpuMergeJob, type GpuMethodImpl } from './job.ts';
+import { tensorToF32, type ChunkView, type StackedTensors } from './tensors.ts';
+
+type Sparsification = 'none' | 'magnitude' | 'magnitude_outliers' | 'random' | 'della_magprune';
+
+/** The CPU variants' choices (task-arithmetic-pipeline.ts keeps them inside each method object). */
+const VARIANTS: Record<string, { sparsification: Sparsification; signConsensus: boolean }> = {
+  task_arithmetic: { sparsification: 'none', signConsensus: false },
+  ties: { sparsification: 'magnitude', signConsensus: true },
+  dare_ties: { sparsification: 'random', signConsensus: true },
+  dare_linear: { sparsification: 'random', signConsensus: false },
+  breadcrumbs: { sparsification: 'magnitude_outliers', signConsensus: false },
+  breadcrumbs_ties: { sparsification: 'magnitude_outliers', signConsensus: true },
+  della: { sparsification: 'della_magprune', signConsensus: true },
+  della_linear: { sparsification: 'della_magprune', signConsensus: false },
+};
+
+/** mergekit skips the L1 rescale when either norm is below this. */
+const RESCALE_EPS = 1e-7;
+
+type ModelMask = { kind: 'random'; row: number; streamKey: number; keepP: number } | { kind: 'band'; row: number; cuts: BandCuts };
+
+/** Descending-magnitude rank band kept by magnitude pruning / breadcrumbs (sparsify.ts rules). */
+function keptBand(kind: 'magnitude' | 'magnitude_outliers', density: number, gamma: number, n: number): { from: number; to: number } {
+  const target = Math.trunc(density * n);
+  if (kind === 'magnitude') return { from: 0, to: target };
+  let top = Math.trunc(gamma * n);
+  let bottom = n - target - top;
+  if (bottom < 0) {
+    top += bottom;
+    bottom = 0;
+  }
+  return { from: top, to: n - bottom };
+}
+
+/** Runs every model's mask on one chunk; returns the per-workgroup L1 partials (before, after). */
+function dispatchMasks(runner: KernelRunner, masks: ModelMask[], { chunk, stacked }: ChunkView, apply: boolean): { partials: GPUBuffer; groups: number } {
+  const groups = Math.max(1, Math.ceil(chunk.count / 256));
+  const partials = runner.zeros(masks.length * groups * 8, 'L1 partials');
+  masks.forEach((mask, k) => {
+    const offset = k * groups * 2;
+    if (mask.kind === 'random') {
+      const params = runner.params([
+        ['u32', chunk.count], ['u32', chunk.stride], ['u32', mask.row], ['u32', chunk.start],
+        ['u32', mask.streamKey], ['f32', mask.keepP], ['u32', offset], ['u32', apply ? 1 : 0],
+      ]);
+      runner.dispatch('dare_mask', [params, stacked, partials], groups);
+      params.destroy();
+    } else {
+      const { outer, inner, tiePrefix } = mask.cuts;
+      const prefix = tiePrefix ? runner.upload(tiePrefix[chunk.index]) : runner.zeros(groups * 8, 'no tie prefix');
+      const params = runner.params([
+        ['u32', chunk.count], ['u32', chunk.stride], ['u32', mask.row], ['u32', outer.threshold],
+        ['u32', outer.inside], ['u32', inner.threshold], ['u32', inner.inside], ['u32', offset], ['u32', apply ? 1 : 0],
+      ]);
+      runner.dispatch('rank_band_mask', [params, stacked, prefix, partials], groups);
+      params.destroy();
+      runner.release(prefix);
+    }
+  });
+  return { partials, groups };
+}
+
+/** L1 norm of each masked row before and after its mask, over the whole tensor. */
+async function maskNorms(runner: KernelRunner, tensors: StackedTensors, masks: ModelMask[], applyInPlace: boolean): Promise<{ before: number; after: number }[]> {
+  const sums = masks.map(() => ({ before: 0, after: 0 }));
+  await tensors.forEachChunk(async (view) => {
+    const { partials, groups } = dispatchMasks(runner, masks, view, applyInPlace);
+    const values = await runner.readF32(partials, masks.length * groups * 2);
+    runner.release(partials);
+    masks.forEach((_, k) => {
+      for (let g = 0; g < groups; g++) {
+        sums[k].before += values[(k * groups + g) * 2];
+        sums[k].after += values[(k * groups + g) * 2 + 1];
+      }
+    });
+  });
+  return sums;
+}
+
+export const taskArithmeticGpu: GpuMethodImpl = async (job: GpuMergeJob) => {
+  const variant = VARIANTS[job.method.name];
+  if (!variant) throw new MergeStudioError('gpu_method_unsupported', `No GPU task-arithmetic variant named '${job.method.name}'`, { method: job.method.name });
+  const { ctx, elements: n } = methodContext(job, { base: 'required', minModels: 1 });
+  globalBoolean(ctx, 'int8_mask');
+  const normalize = globalBoolean(ctx, 'normalize');
+  const rescale = globalBoolean(ctx, 'rescale');
+  const lambda = globalNumber(ctx, 'lambda');
+  const weights = modelNumbers(ctx, 'weight').map(Math.fround);
+  const densities = modelNumbers(ctx, 'density');
+  const gamma = variant.sparsification === 'magnitude_outliers' ? modelNumbers(ctx, 'gamma') : [];
+  const epsilon = variant.sparsification === 'della_magprune' ? modelNumbers(ctx, 'epsilon') : [];
+  const { runner, input } = job;
+  const count = input.models.length;
+  const coefficients = weights.slice();
+  const masks: ModelMask[] = [];
+  let tensors: StackedTensors;
+
+  if (variant.sparsification === 'della_magprune') {
+    // della ranks |delta| within each row (a per-row sort): masks are made on the CPU.
+    const base = tensorToF32(input.base!);
+    const deltas = input.models.map((model, i) => {
+      const values = tensorToF32(model);
+      const delta = new Float32Array(n);
+      for (let j = 0; j < n; j++) delta[j] = values[j] - base[j];
+      const streamKey = maskStreamKey(input.seed, input.tensorName, input.modelIndices[i]);
+      const label = `${job.method.name}: tensor '${input.tensorName}' of model #${input.modelIndices[i]}`;
+      coefficients[i] *= sparsifyInPlace(delta, input.shape, { kind: 'della_magprune', density: densities[i], epsilon: epsilon[i], streamKey }, rescale, label);
+      return delta;
+    });
+    tensors = stackRows(job, [...deltas, base], n);
+  } else {
+    tensors = stackRows(job, [...input.models, input.base!], n, count);
+  }
+
+  try {
+    const sparsification = variant.sparsification;
+    if (sparsification === 'random') {
+      input.models.forEach((_, i) => {
+        if (densities[i] >= 1) return;
+        masks.push({ kind: 'random', row: i, streamKey: maskStreamKey(input.seed, input.tensorName, input.modelIndices[i]), keepP: dareKeepProbability(densities[i]) });
+      });
+    } else if (sparsification === 'magnitude' || sparsification === 'magnitude_outliers') {
+      const bands = input.models.map((_, i) => ({ row: i, ...keptBand(sparsification, densities[i], gamma[i] ?? 0, n) })).filter((b) => densities[b.row] < 1);
+      const cuts = await rankBandCuts(runner, tensors, bands);
+      bands.forEach((b, k) => masks.push({ kind: 'band', row: b.row, cuts: cuts[k] }));
+    }
+
+    // A resident (single-chunk) tensor is masked once in place; streamed chunks are re-masked on each upload.
+    let maskedInPlace = false;
+    if (masks.length > 0 && rescale) {
+      maskedInPlace = tensors.chunks.length === 1;
+      const norms = await maskNorms(runner, tensors, masks, maskedInPlace);
+      masks.forEach((m, k) => {
+        const { before, after } = norms[k];
+        if (before >= RESCALE_EPS && after >= RESCALE_EPS) coefficients[m.row] *= before / after;
+      });
+    }
+    const applyMasks = (view: ChunkView) => {
+      if (masks.length === 0 || (maskedInPlace && !view.fresh)) return;
+      runner.release(dispatchMasks(runner, masks, view, true).partials);
+      if (tensors.chunks.length === 1) maskedInPlace = true;
+    };
+
+    if (!variant.signConsensus) {
+      let divisor = weights.reduce((a, b) => a + b, 0);
+      if (Math.abs(divisor) < 1e-8) divisor = 1; // mergekit's guard against a zero weight sum
+      const factor = normalize ? lambda / divisor : lambda;
+      const mix = Float32Array.from([...coefficients.map((c) => c * factor), 1]);
+      await combineRows(runner, tensors, mix, wholeTensor(n), (chunk, merged) => job.output.put(chunk, merged), (chunk, stacked, fresh) => applyMasks({ chunk, stacked, fresh }));
+      return;
+    }
+    const coef = runner.upload(Float32Array.from([...coefficients, ...weights]), 'consensus coefficients');
+    await tensors.forEachChunk(async (view) => {
+      applyMasks(view);
+      const { chunk, stacked } = view;
+      const merged = runner.allocate(Math.max(1, chunk.count) * 4, 'merged');
+      const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', count], ['u32', count], ['f32', lambda], ['u32', normalize ? 1 : 0]]);
+      runner.dispatchItems('sign_consensus', [params, stacked, coef, merged], chunk.count);
+      params.destroy();
+      await job.output.put(chunk, merged);
+    });
+    runner.release(coef);
+  } finally {
+    tensors.dispose();
+  }
+};
+
