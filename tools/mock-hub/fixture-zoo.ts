@@ -1,4 +1,4 @@
-// Small Hugging Face style model folders for tests that must not depend on the trained demo zoo:
+// Small (~100-200 KB, larger than the safetensors reader's first 64 KiB read) Hugging Face style model folders for tests that must not depend on the trained demo zoo:
 // the same file set and tensor names as public/zoo (Llama without biases and with an lm_head;
 // Qwen2 with q/k/v biases and tied embeddings), random bf16 weights from a seeded generator.
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -101,8 +101,8 @@ export async function writeFixtureModel(dir: string, arch: FixtureArch, seed: nu
   await writeFile(join(dir, 'README.md'), `# ${arch.family} test fixture (seed ${seed})\n`);
 }
 
-export const FIXTURE_LLAMA: FixtureArch = { family: 'llama', hidden: 32, intermediate: 64, layers: 2, heads: 4, kvHeads: 2, vocab: FIXTURE_VOCAB };
-export const FIXTURE_QWEN2: FixtureArch = { family: 'qwen2', hidden: 24, intermediate: 48, layers: 2, heads: 4, kvHeads: 2, vocab: FIXTURE_VOCAB };
+export const FIXTURE_LLAMA: FixtureArch = { family: 'llama', hidden: 64, intermediate: 128, layers: 2, heads: 4, kvHeads: 2, vocab: FIXTURE_VOCAB };
+export const FIXTURE_QWEN2: FixtureArch = { family: 'qwen2', hidden: 48, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, vocab: FIXTURE_VOCAB };
 
 /** root/tiny-llama/{base,add,reverse} and root/tiny-qwen2/base: the shape of public/zoo, tiny. */
 export async function writeFixtureZoo(root: string): Promise<void> {

@@ -1,0 +1,306 @@
+// A Hugging Face Hub model repo at a revision as a lazy FileTree: the revision is resolved to a
+// commit once, files are listed once, and each read is an HTTP range request (through
+// @huggingface/hub's downloadFile blob), kept in a HubCache so nothing is downloaded twice.
+// Dropped connections are retried with exponential backoff and resumed from the last byte.
+import { downloadFile, fileDownloadInfo, listFiles, modelInfo, type FileDownloadInfoOutput } from '@huggingface/hub';
+import { MergeStudioError } from '../errors.ts';
+import { checkReadRange } from '../io/memory.ts';
+import type { ByteSource, FileTree } from '../io/types.ts';
+import { throwIfAborted, type ProgressCallback } from '../progress.ts';
+import { COMMIT_RE, normalizeEtag, type CachedFile, type HubCache, type HubFileEntry } from './cache.ts';
+import { createHubFetch, isRetryable, type HubFetchContext } from './hub-fetch.ts';
+import { checkHasSafetensors, checkShardIndex } from './model-files.ts';
+import { parseHubRef } from './repo-id.ts';
+
+export const DEFAULT_HUB_URL = 'https://huggingface.co';
+
+export interface HubTreeOptions {
+  /** `org/name` or `org/name@revision` (branch, tag or commit). */
+  repo: string;
+  /** Overrides a revision given in `repo`; default 'main'. */
+  revision?: string;
+  hubUrl?: string;
+  accessToken?: string;
+  fetch?: typeof fetch;
+  cache?: HubCache;
+  /** Use only the cache; fail if something is not in it. */
+  offline?: boolean;
+  onProgress?: ProgressCallback;
+  signal?: AbortSignal;
+  /** Attempts after the first, per request. Default 5. */
+  retries?: number;
+  /** First backoff delay; doubles per failed attempt up to 30 s. Default 500 ms. */
+  retryDelayMs?: number;
+  /** Check up front that the repo has safetensors weights and no missing shard. Default true. */
+  checkModelFiles?: boolean;
+}
+
+export interface HubTree extends FileTree {
+  readonly repo: string;
+  readonly revision: string;
+  readonly commit: string;
+  readonly hubUrl: string;
+  readonly files: readonly HubFileEntry[];
+  /** File-content bytes received from the network by this tree so far. */
+  readonly bytesDownloaded: number;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }, { once: true });
+  });
+}
+
+function either(a?: AbortSignal, b?: AbortSignal): AbortSignal | undefined {
+  return a && b ? AbortSignal.any([a, b]) : (a ?? b);
+}
+
+function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Validates the token's shape here, because @huggingface/hub would throw a bare TypeError. */
+function checkToken(token: string | undefined): void {
+  if (token === undefined) return;
+  if (!/^hf_[A-Za-z0-9_-]+$/.test(token)) {
+    throw new MergeStudioError('hub-bad-token', 'the Hub token is malformed: Hugging Face access tokens start with "hf_" followed by letters and digits (create one at huggingface.co/settings/tokens)', {});
+  }
+}
+
+function toEntry(item: { type: string; path: string; size: number; oid?: string; lfs?: { oid: string }; xetHash?: string }, label: string): HubFileEntry | null {
+  if (item.type !== 'file') return null;
+  if (item.path.startsWith('/') || item.path.split('/').some((s) => s === '..' || s === '')) {
+    throw new MergeStudioError('hub-bad-listing', `${label}: the Hub listed an unsafe path '${item.path}'`, { file: item.path });
+  }
+  return { path: item.path, size: item.size, etag: normalizeEtag(item.lfs?.oid ?? item.oid ?? ''), lfs: item.lfs !== undefined, ...(item.xetHash ? { xetHash: item.xetHash } : {}) };
+}
+
+export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
+  const ref = parseHubRef(opts.repo);
+  const repo = ref.repo;
+  const revision = opts.revision ?? ref.revision ?? 'main';
+  const hubUrl = (opts.hubUrl ?? DEFAULT_HUB_URL).replace(/\/+$/, '');
+  const label = `${repo}@${revision}`;
+  checkToken(opts.accessToken);
+  try {
+    new URL(hubUrl);
+  } catch {
+    throw new MergeStudioError('hub-bad-url', `the Hub URL '${hubUrl}' is not a valid URL (expected e.g. https://huggingface.co)`, { found: hubUrl });
+  }
+  const retries = opts.retries ?? 5;
+  const retryDelayMs = opts.retryDelayMs ?? 500;
+  const { cache, signal, onProgress } = opts;
+  const ctx: HubFetchContext = { label, hubUrl, accessToken: opts.accessToken, fetch: opts.fetch ?? globalThis.fetch.bind(globalThis), signal };
+  const hubFetch = createHubFetch(ctx);
+  const host = new URL(hubUrl).host;
+  let bytesDownloaded = 0;
+
+  /** Runs a small API call, retrying network failures with backoff. */
+  async function withRetry<T>(what: string, call: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      throwIfAborted(signal);
+      try {
+        return await call();
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        if (!isRetryable(err)) throw err;
+        if (attempt >= retries) {
+          throw new MergeStudioError('hub-unreachable', `${label}: cannot reach ${host} to ${what} after ${attempt + 1} attempts (${reasonOf(err)}); check the connection or the Hub URL`, { repo: label, retryable: true });
+        }
+        await sleep(Math.min(30_000, retryDelayMs * 2 ** attempt), signal);
+      }
+    }
+  }
+
+  async function resolveCommit(): Promise<string> {
+    if (COMMIT_RE.test(revision) && (opts.offline || (await cache?.getListing(repo, revision)))) return revision;
+    if (opts.offline) {
+      const cached = await cache?.getCommit(repo, revision);
+      if (cached) return cached;
+      throw new MergeStudioError('hub-offline-miss', `${label}: offline and this revision is not in the cache${cache ? ` (${cache.location})` : ''}; connect once to download it`, { repo: label });
+    }
+    try {
+      const info = await withRetry('resolve the revision', () => modelInfo({ name: repo, revision, hubUrl, accessToken: opts.accessToken, fetch: hubFetch, additionalFields: ['sha'] }));
+      const sha = (info as { sha?: unknown }).sha;
+      if (typeof sha !== 'string' || !COMMIT_RE.test(sha)) {
+        throw new MergeStudioError('hub-bad-response', `${label}: ${host} returned model info without a commit id`, { repo: label });
+      }
+      await cache?.putCommit(repo, revision, sha);
+      return sha;
+    } catch (err) {
+      // Unreachable Hub: a revision seen before can still be used from the cache.
+      const cached = err instanceof MergeStudioError && err.code === 'hub-unreachable' ? await cache?.getCommit(repo, revision) : null;
+      if (cached && (await cache?.getListing(repo, cached))) {
+        onProgress?.({ phase: 'resolve', done: 1, total: 1, message: `${label}: ${host} unreachable, using the cached commit ${cached.slice(0, 10)}` });
+        return cached;
+      }
+      throw err;
+    }
+  }
+
+  const commit = await resolveCommit();
+  let files = await cache?.getListing(repo, commit);
+  if (!files) {
+    if (opts.offline) throw new MergeStudioError('hub-offline-miss', `${label}: offline and the file list of commit ${commit} is not in the cache`, { repo: label });
+    files = await withRetry('list files', async () => {
+      const out: HubFileEntry[] = [];
+      for await (const item of listFiles({ repo, revision: commit, recursive: true, hubUrl, accessToken: opts.accessToken, fetch: hubFetch })) {
+        const entry = toEntry(item, label);
+        if (entry) out.push(entry);
+      }
+      return out;
+    });
+    await cache?.putListing(repo, commit, files);
+  }
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  const downloadInfos = new Map<string, Promise<FileDownloadInfoOutput>>();
+  const cachedFiles = new Map<string, Promise<CachedFile>>();
+
+  function downloadInfoFor(entry: HubFileEntry): Promise<FileDownloadInfoOutput> {
+    let p = downloadInfos.get(entry.path);
+    if (!p) {
+      p = withRetry(`locate ${entry.path}`, async () => {
+        const info = await fileDownloadInfo({ repo, path: entry.path, revision: commit, hubUrl, accessToken: opts.accessToken, fetch: hubFetch });
+        if (!info) throw new MergeStudioError('file-not-found', `${label}/${entry.path}: no such file on ${host}`, { file: entry.path });
+        if (info.size !== entry.size) {
+          throw new MergeStudioError('hub-bad-response', `${label}/${entry.path}: the listing says ${entry.size} bytes but the file has ${info.size}`, { file: entry.path, expected: entry.size, found: info.size });
+        }
+        return info;
+      });
+      p.catch(() => downloadInfos.delete(entry.path));
+      downloadInfos.set(entry.path, p);
+    }
+    return p;
+  }
+
+  /** Streams [start, end) of a file into `sink`, resuming after failures from the last byte received. */
+  async function download(entry: HubFileEntry, start: number, end: number, sink: (at: number, chunk: Uint8Array) => Promise<void>, report: (n: number) => void, readSignal?: AbortSignal): Promise<void> {
+    const info = await downloadInfoFor(entry);
+    const where = `${label}/${entry.path}`;
+    let at = start;
+    let failures = 0;
+    while (at < end) {
+      throwIfAborted(readSignal);
+      let typed: MergeStudioError | undefined;
+      const attemptFetch = createHubFetch({ ...ctx, signal: readSignal }, (e) => (typed = e));
+      let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+      try {
+        const blob = await downloadFile({ repo, path: entry.path, revision: commit, hubUrl, accessToken: opts.accessToken, fetch: attemptFetch, downloadInfo: info });
+        if (!blob) throw new MergeStudioError('file-not-found', `${where}: no such file on ${host}`, { file: entry.path });
+        reader = blob.slice(at, end).stream().getReader() as ReadableStreamDefaultReader<Uint8Array>;
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          const chunk = value.subarray(0, end - at);
+          if (chunk.byteLength === 0) continue;
+          await sink(at, chunk);
+          at += chunk.byteLength;
+          bytesDownloaded += chunk.byteLength;
+          report(chunk.byteLength);
+          failures = 0;
+        }
+        reader = undefined;
+        if (at < end) {
+          throw new MergeStudioError('hub-truncated', `${where}: the download ended early, at byte ${at} of the range [${start}, ${end})`, { file: entry.path, retryable: true, expected: end, found: at });
+        }
+      } catch (thrown) {
+        await reader?.cancel().catch(() => undefined);
+        if (readSignal?.aborted) throw readSignal.reason;
+        // The library's blob stream reports failures as bare strings; the typed error, when there
+        // is one, was captured by the attempt's fetch. A bare string is a network failure.
+        const err = typed ?? (thrown instanceof Error ? thrown : new TypeError(String(thrown)));
+        if (!isRetryable(err)) throw err;
+        failures += 1;
+        if (failures > retries) {
+          const code = err instanceof MergeStudioError && err.code === 'hub-truncated' ? 'hub-truncated' : 'hub-download-failed';
+          throw new MergeStudioError(code, `${where}: download failed ${failures} times in a row at byte ${at} of [${start}, ${end}) (${reasonOf(err)}); the bytes received so far are kept, run again to resume`, { file: entry.path, found: at });
+        }
+        await sleep(Math.min(30_000, retryDelayMs * 2 ** (failures - 1)), readSignal);
+      }
+    }
+  }
+
+  function cachedFileFor(entry: HubFileEntry): Promise<CachedFile> | null {
+    if (!cache) return null;
+    let p = cachedFiles.get(entry.path);
+    if (!p) {
+      p = cache.openFile(repo, commit, entry);
+      cachedFiles.set(entry.path, p);
+    }
+    return p;
+  }
+
+  function openEntry(entry: HubFileEntry): ByteSource {
+    const name = `${label}/${entry.path}`;
+    return {
+      name,
+      size: entry.size,
+      async read(offset: number, length: number, readSignal?: AbortSignal): Promise<Uint8Array> {
+        const sig = either(signal, readSignal);
+        throwIfAborted(sig);
+        checkReadRange(name, entry.size, offset, length);
+        if (length === 0) return new Uint8Array();
+        const cachedP = cachedFileFor(entry);
+        const cached = cachedP ? await cachedP : null;
+        const gaps = cached ? await cached.missing(offset, offset + length) : [[offset, offset + length] as [number, number]];
+        const total = gaps.reduce((s, [a, b]) => s + (b - a), 0);
+        const out = cached ? null : new Uint8Array(length);
+        if (total > 0) {
+          const started = Date.now();
+          let done = 0;
+          let lastReport = 0;
+          const report = (n: number) => {
+            done += n;
+            const now = Date.now();
+            if (now - lastReport < 100 && done < total) return;
+            lastReport = now;
+            const rate = done / Math.max(0.001, (now - started) / 1000);
+            onProgress?.({ phase: 'download', done, total, bytes: bytesDownloaded, rate, eta: (total - done) / rate, message: name });
+          };
+          const sink = cached ? (at: number, chunk: Uint8Array) => cached.write(at, chunk) : async (at: number, chunk: Uint8Array) => out!.set(chunk, at - offset);
+          try {
+            for (const [a, b] of gaps) await download(entry, a, b, sink, report, sig);
+          } finally {
+            await cached?.flush();
+          }
+        }
+        return cached ? cached.read(offset, length) : out!;
+      },
+    };
+  }
+
+  const tree: HubTree = {
+    name: label,
+    repo,
+    revision,
+    commit,
+    hubUrl,
+    files,
+    get bytesDownloaded() {
+      return bytesDownloaded;
+    },
+    async list() {
+      return files.map((f) => f.path).sort();
+    },
+    async open(path: string, openSignal?: AbortSignal) {
+      throwIfAborted(either(signal, openSignal));
+      const entry = byPath.get(path);
+      if (!entry) {
+        const some = files.slice(0, 8).map((f) => f.path).join(', ');
+        throw new MergeStudioError('file-not-found', `${label}: no file '${path}' in the repo (it has ${files.length} files: ${some}${files.length > 8 ? ', ...' : ''})`, { file: path, tree: label });
+      }
+      return openEntry(entry);
+    },
+  };
+  if (opts.checkModelFiles !== false) {
+    const paths = files.map((f) => f.path);
+    checkHasSafetensors(label, paths, 'hub');
+    await checkShardIndex(tree, paths, 'hub', signal);
+  }
+  return tree;
+}
