@@ -5,6 +5,8 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 const COMMANDS: Record<string, Command> = {
   inspect: { summary: 'print the tensor table / compatibility report of models', load: () => import('./inspect.ts') },
   merge: { summary: 'run a mergekit YAML recipe and write the merged model folder', load: () => import('./merge.ts') },
+  eval: { summary: 'evaluate a model folder or an in-memory merged recipe on JSONL tasks', load: () => import('./eval.ts') },
+  search: { summary: 'search merge recipes automatically (spaces, optimizers, multi-fidelity) and write the Pareto front', load: () => import('./search.ts') },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -7,7 +7,7 @@ import { openSafetensorsModel, type TensorInfo } from '../safetensors/index.ts';
 import { parseCausalLMConfig, type CausalLMConfig } from './config.ts';
 import { CpuCausalLM } from './cpu.ts';
 import type { CausalLM, EvalBackend } from './runtime.ts';
-import { loadTokenizer, readTreeJson, type TextTokenizer } from './tokenizer.ts';
+import { loadTokenizer, readOptionalJson, readTreeJson, type TextTokenizer } from './tokenizer.ts';
 import { checkTensorInventory, readHostTensors, type HostTensor } from './weights.ts';
 
 export interface EvalModelFiles {
@@ -15,6 +15,15 @@ export interface EvalModelFiles {
   config: CausalLMConfig;
   tokenizer: TextTokenizer;
   tensors: Map<string, TensorInfo>;
+  /** generation_config.json's max_new_tokens, the default length of exact-match generations. */
+  maxNewTokens?: number;
+}
+
+/** max_new_tokens of a tree's generation_config.json, when it states one. */
+export async function generationLimit(tree: FileTree, signal?: AbortSignal): Promise<number | undefined> {
+  const gen = await readOptionalJson(tree, 'generation_config.json', await tree.list(signal), signal) as Record<string, unknown> | undefined;
+  const n = gen?.max_new_tokens;
+  return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 /** Reads config.json, the tokenizer and the safetensors headers, and checks the tensor inventory. */
@@ -28,7 +37,7 @@ export async function openEvalModel(tree: FileTree, signal?: AbortSignal): Promi
   }
   const model = await openSafetensorsModel(tree, signal);
   checkTensorInventory(config, model.tensors, tree.name);
-  return { name: tree.name, config, tokenizer, tensors: model.tensors };
+  return { name: tree.name, config, tokenizer, tensors: model.tensors, maxNewTokens: await generationLimit(tree, signal) };
 }
 
 export interface RuntimeOptions {

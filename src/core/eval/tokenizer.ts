@@ -77,7 +77,8 @@ export function tokenizerFromJson(
       return out;
     },
     decode(tokens: readonly number[]): string {
-      return tok.decode([...tokens], { skip_special_tokens: true });
+      // The library rejects an empty list; nothing generated is the empty text.
+      return tokens.length === 0 ? '' : tok.decode([...tokens], { skip_special_tokens: true });
     },
   };
 }

@@ -1,0 +1,146 @@
+// `merge-studio eval MODEL_DIR_OR_RECIPE --task FILE.jsonl[,FILE...]`: evaluates a model folder, or a
+// recipe merged in memory (nothing is written), on JSONL tasks and prints each metric.
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { plan } from '../core/engine/index.ts';
+import { MergeStudioError } from '../core/errors.ts';
+import { loadCausalLM } from '../core/eval/load.ts';
+import { runtimeForPlan } from '../core/eval/merged.ts';
+import { DEFAULT_MAX_NEW_TOKENS, evaluateTask, type TaskResult } from '../core/eval/metrics.ts';
+import type { CausalLM, EvalBackend } from '../core/eval/runtime.ts';
+import { parseTaskJsonl, type EvalTask } from '../core/eval/tasks.ts';
+import type { TextTokenizer } from '../core/eval/tokenizer.ts';
+import { nodeFolderTree } from '../core/io/node-file.ts';
+import { openModel, type ModelHandle } from '../core/model/handle.ts';
+import { parseRecipeYaml, referencedModels } from '../core/recipe/index.ts';
+
+const USAGE = 'usage: merge-studio eval MODEL_DIR_OR_RECIPE --task FILE.jsonl[,FILE...] [--limit N] [--seed N] [--max-new-tokens N] [--backend cpu|gpu] [--json]';
+
+export interface EvalArgs {
+  target: string;
+  tasks: string[];
+  limit?: number;
+  seed: number;
+  maxNewTokens?: number;
+  backend: EvalBackend;
+  json: boolean;
+}
+
+function usageError(message: string): never {
+  throw new MergeStudioError('cli-usage', `${message}\n${USAGE}`);
+}
+
+function positiveInt(name: string, text: string, allowZero = false): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || (!allowZero && n < 1)) usageError(`--${name}: expected a ${allowZero ? 'non-negative' : 'positive'} integer, found '${text}'`);
+  return n;
+}
+
+export function parseEvalArgs(argv: string[]): EvalArgs {
+  const positional: string[] = [];
+  const flags = new Map<string, string>();
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) { positional.push(a); continue; }
+    const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
+    if (name === 'json') { json = true; continue; }
+    if (!['task', 'limit', 'seed', 'max-new-tokens', 'backend'].includes(name)) usageError(`unknown option --${name}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) usageError(`--${name} needs a value`);
+    flags.set(name, value);
+  }
+  if (positional.length !== 1) usageError(positional.length === 0 ? 'no model folder or recipe given' : `expected one model or recipe, found ${positional.length}: ${positional.join(' ')}`);
+  const tasks = (flags.get('task') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (tasks.length === 0) usageError('--task FILE.jsonl is required');
+  const backendFlag = flags.get('backend') ?? 'cpu';
+  if (backendFlag !== 'cpu' && backendFlag !== 'gpu' && backendFlag !== 'webgpu') usageError(`--backend: expected cpu or gpu, found '${backendFlag}'`);
+  const args: EvalArgs = { target: positional[0], tasks, seed: 0, backend: backendFlag === 'cpu' ? 'cpu' : 'webgpu', json };
+  if (flags.has('limit')) args.limit = positiveInt('limit', flags.get('limit')!);
+  if (flags.has('seed')) args.seed = positiveInt('seed', flags.get('seed')!, true);
+  if (flags.has('max-new-tokens')) args.maxNewTokens = positiveInt('max-new-tokens', flags.get('max-new-tokens')!);
+  return args;
+}
+
+async function readTask(path: string): Promise<EvalTask> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new MergeStudioError('file-not-found', `${path}: cannot read the task file`, { file: path });
+  }
+  return parseTaskJsonl(text, path);
+}
+
+/** A model folder, or a recipe merged in memory, as a runtime plus its tokenizer. */
+async function openTarget(args: EvalArgs, signal?: AbortSignal): Promise<{ model: CausalLM; tokenizer: TextTokenizer; maxNewTokens?: number; label: string }> {
+  const path = resolve(args.target);
+  if (!existsSync(path)) throw new MergeStudioError('file-not-found', `${args.target}: no such model folder or recipe`, { file: args.target });
+  if ((await stat(path)).isDirectory()) {
+    const { files, model } = await loadCausalLM(nodeFolderTree(path), { backend: args.backend, signal });
+    return { model, tokenizer: files.tokenizer, maxNewTokens: files.maxNewTokens, label: args.target };
+  }
+  const recipe = parseRecipeYaml(await readFile(path, 'utf8'), { source: args.target });
+  const handles = new Map<string, ModelHandle>();
+  for (const ref of referencedModels(recipe)) {
+    const dir = isAbsolute(ref) ? ref : resolve(dirname(path), ref);
+    if (!existsSync(dir) || !(await stat(dir)).isDirectory()) {
+      throw new MergeStudioError('model-not-found', `${args.target}: model '${ref}' is not a local folder (looked for ${dir}); eval merges local models`, { model: ref, file: args.target });
+    }
+    handles.set(ref, await openModel(nodeFolderTree(dir), signal, ref));
+  }
+  const merged = await runtimeForPlan(plan(recipe, handles), { backend: args.backend, signal });
+  return { ...merged, label: `${args.target} (merged in memory)` };
+}
+
+/** The whole command without process concerns (tests call this). */
+export async function runEval(args: EvalArgs, signal?: AbortSignal): Promise<{ target: string; backend: EvalBackend; results: TaskResult[] }> {
+  const tasks = await Promise.all(args.tasks.map(readTask));
+  const { model, tokenizer, maxNewTokens, label } = await openTarget(args, signal);
+  try {
+    const results: TaskResult[] = [];
+    for (const task of tasks) {
+      results.push(await evaluateTask(model, tokenizer, task, {
+        limit: args.limit,
+        seed: args.seed,
+        maxNewTokens: args.maxNewTokens ?? maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
+        signal,
+      }));
+    }
+    return { target: label, backend: model.backend, results };
+  } finally {
+    model.dispose();
+  }
+}
+
+function formatMetric(name: string, v: number): string {
+  return name === 'tokens' ? String(v) : v.toFixed(4);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  const onInterrupt = () => controller.abort(new MergeStudioError('cancelled', 'cancelled by the user (Ctrl-C)'));
+  process.once('SIGINT', onInterrupt);
+  try {
+    const args = parseEvalArgs(argv);
+    const out = await runEval(args, controller.signal);
+    if (args.json) {
+      process.stdout.write(`${JSON.stringify({ target: out.target, backend: out.backend, limit: args.limit ?? null, seed: args.seed, results: out.results.map(({ perItem: _p, ...r }) => r) }, null, 2)}\n`);
+    } else {
+      process.stdout.write(`${out.target} [${out.backend}]\n`);
+      for (const r of out.results) {
+        const metrics = Object.entries(r.metrics).map(([k, v]) => `${k}=${formatMetric(k, v)}`).join('  ');
+        process.stdout.write(`  ${r.task.padEnd(18)} ${String(r.items).padStart(5)} items  ${metrics}  (${r.seconds.toFixed(2)} s)\n`);
+      }
+    }
+    return 0;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const [first, ...rest] = message.split('\n');
+    process.stderr.write(`merge-studio eval: ${first}\n${rest.map((l) => `${l}\n`).join('')}`);
+    return controller.signal.aborted ? 130 : 1;
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
+}
