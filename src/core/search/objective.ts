@@ -1,0 +1,131 @@
+// The real objective of a merge search: merge the candidate recipe in memory with the engine, build
+// an evaluation runtime over the merged tensors, and score the tasks the objectives name on the
+// first `fidelity` fraction of their seeded item order (smaller fidelities are prefixes).
+import { mergeToMemory, plan, type MergeBackend } from '../engine/index.ts';
+import { MergeStudioError } from '../errors.ts';
+import { parseCausalLMConfig } from '../eval/config.ts';
+import { createRuntime, generationLimit } from '../eval/load.ts';
+import { evaluateTask } from '../eval/metrics.ts';
+import type { EvalBackend } from '../eval/runtime.ts';
+import { parseTaskJsonl, type EvalTask } from '../eval/tasks.ts';
+import { loadTokenizer, type TextTokenizer } from '../eval/tokenizer.ts';
+import { expectedTensors } from '../eval/weights.ts';
+import type { FileTree } from '../io/types.ts';
+import { openModel, type ModelHandle } from '../model/handle.ts';
+import type { Recipe } from '../recipe/types.ts';
+import { didYouMean } from '../recipe/suggest.ts';
+import type { ObjectiveSpec } from './objectives.ts';
+import type { ObjectiveFunction } from './run.ts';
+
+export interface SearchModels {
+  /** Opened models keyed by the reference the recipes use. */
+  handles: Map<string, ModelHandle>;
+  numLayers: number;
+}
+
+/** Opens the base and the experts (headers only) and checks they share a layer count. */
+export async function openSearchModels(
+  base: string,
+  experts: readonly string[],
+  treeOf: (ref: string) => FileTree,
+  signal?: AbortSignal,
+): Promise<SearchModels> {
+  const handles = new Map<string, ModelHandle>();
+  for (const ref of [base, ...experts]) handles.set(ref, await openModel(treeOf(ref), signal, ref));
+  const numLayers = handles.get(base)!.numLayers;
+  for (const ref of experts) {
+    const n = handles.get(ref)!.numLayers;
+    if (n !== numLayers) {
+      throw new MergeStudioError('search-models', `${ref} has ${n} layers but the base ${base} has ${numLayers}; a search merges models of one family`, {
+        model: ref,
+      });
+    }
+  }
+  return { handles, numLayers };
+}
+
+/** Which task file kind holds each metric. */
+const KIND_OF_METRIC: Record<string, 'gen' | 'mc' | 'ppl'> = {
+  exact_match: 'gen',
+  accuracy: 'mc',
+  accuracy_norm: 'mc',
+  perplexity: 'ppl',
+  nll_per_token: 'ppl',
+};
+
+export interface MergeObjectiveOptions {
+  models: ReadonlyMap<string, ModelHandle>;
+  /** Folder of `<task>.{gen,mc,ppl}.jsonl` files. */
+  tasks: FileTree;
+  objectives: readonly ObjectiveSpec[];
+  /** Items per task at fidelity 1 (default: all). */
+  limit?: number;
+  /** Seed of the item order (default 0, as `merge-studio eval`). */
+  itemSeed?: number;
+  backend?: EvalBackend;
+  mergeBackend?: MergeBackend;
+}
+
+/** Objective names are `<task>.<metric>`, e.g. `add.exact_match`, `add.accuracy`, `add.perplexity`. */
+export async function createMergeObjective(options: MergeObjectiveOptions): Promise<ObjectiveFunction<Recipe>> {
+  const files = await options.tasks.list();
+  const tasks = new Map<string, EvalTask>();
+  const wanted: { objective: string; file: string; metric: string }[] = [];
+  for (const o of options.objectives) {
+    const dot = o.name.lastIndexOf('.');
+    const metric = o.name.slice(dot + 1);
+    const kind = KIND_OF_METRIC[metric];
+    if (dot <= 0 || !kind) {
+      throw new MergeStudioError(
+        'search-objective-name',
+        `objective '${o.name}' must be <task>.<metric> with metric one of ${Object.keys(KIND_OF_METRIC).join(', ')}${dot > 0 ? didYouMean(metric, Object.keys(KIND_OF_METRIC)) : ''}`,
+        { objective: o.name },
+      );
+    }
+    const file = `${o.name.slice(0, dot)}.${kind}.jsonl`;
+    if (!files.includes(file)) {
+      throw new MergeStudioError(
+        'search-task-missing',
+        `objective '${o.name}' needs ${options.tasks.name}/${file}, which does not exist${didYouMean(file, files.filter((f) => f.endsWith('.jsonl')))}`,
+        { objective: o.name, file },
+      );
+    }
+    if (!tasks.has(file)) {
+      const source = await options.tasks.open(file);
+      tasks.set(file, parseTaskJsonl(new TextDecoder().decode(await source.read(0, source.size)), `${options.tasks.name}/${file}`));
+    }
+    wanted.push({ objective: o.name, file, metric });
+  }
+
+  // Tokenizers and generation limits per tokenizer model, read once.
+  const tokenizers = new Map<string, Promise<{ tokenizer: TextTokenizer; maxNewTokens?: number }>>();
+  const tokenizerOf = (handle: ModelHandle) => {
+    let t = tokenizers.get(handle.id);
+    if (!t) {
+      t = (async () => ({ tokenizer: await loadTokenizer(handle.tree), maxNewTokens: await generationLimit(handle.tree) }))();
+      tokenizers.set(handle.id, t);
+    }
+    return t;
+  };
+
+  return async (recipe, fidelity, signal) => {
+    const mergePlan = plan(recipe, options.models);
+    const config = parseCausalLMConfig(mergePlan.config, `${mergePlan.tokenizerModel.id} (merged config.json)`);
+    const needed = expectedTensors(config);
+    const weights = await mergeToMemory(mergePlan, { backend: options.mergeBackend, signal, only: (name) => needed.has(name) });
+    const { tokenizer, maxNewTokens } = await tokenizerOf(mergePlan.tokenizerModel);
+    const model = await createRuntime(config, weights, options.backend);
+    try {
+      const results = new Map<string, Record<string, number>>();
+      for (const [file, task] of tasks) {
+        const full = Math.min(task.items.length, options.limit ?? task.items.length);
+        const limit = Math.max(1, Math.round(fidelity * full));
+        const r = await evaluateTask(model, tokenizer, task, { limit, seed: options.itemSeed ?? 0, maxNewTokens, signal });
+        results.set(file, r.metrics);
+      }
+      return Object.fromEntries(wanted.map((w) => [w.objective, results.get(w.file)![w.metric]]));
+    } finally {
+      model.dispose();
+    }
+  };
+}
