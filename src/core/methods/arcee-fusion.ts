@@ -1,5 +1,5 @@
 import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, type MethodContext } from './params.ts';
+import { checkInputs,outputArray, type MethodContext } from './params.ts';
 import { valueAtAscendingRank } from './select.ts';
 
 const params: ParamSpec[] = [];
@@ -51,7 +51,7 @@ export const arceeFusion: MergeMethod = {
     const median = quantile(0.5);
     const iqr = Math.fround(quantile(0.75) - quantile(0.25));
     const threshold = Math.fround(median + Math.fround(1.5 * iqr));
-    const out = new Float32Array(n);
+    const out = outputArray(ctx, n);
     for (let j = 0; j < n; j++) out[j] = importance[j] >= threshold ? base[j] + Math.fround(model[j] - base[j]) : base[j];
     return out;
   },

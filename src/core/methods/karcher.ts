@@ -1,5 +1,5 @@
 import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, globalNumber, type MethodContext } from './params.ts';
+import { checkInputs, globalNumber,copyInto, outputArray, type MethodContext } from './params.ts';
 
 const params: ParamSpec[] = [
   { name: 'max_iter', scope: 'global', kind: 'integer', default: 10, min: 0, description: 'Maximum iterations of the Riemannian mean.' },
@@ -24,12 +24,12 @@ export const karcher: MergeMethod = {
     const maxIter = globalNumber(ctx, 'max_iter');
     const tol = globalNumber(ctx, 'tol');
     const points = input.base ? [...input.models, input.base] : input.models;
-    if (points.length === 1) return points[0].slice();
+    if (points.length === 1) return copyInto(outputArray(ctx, n), points[0]);
     const alpha = 1 / points.length;
     const norms = points.map((p) => Math.sqrt(dot(p, p)));
     // Unit directions of the models whose norm exceeds tol; the weights renormalize over them.
     const valid = points.map((_, i) => i).filter((i) => norms[i] > tol);
-    if (valid.length === 0) return new Float32Array(n);
+    if (valid.length === 0) return outputArray(ctx, n).fill(0);
     const units = valid.map((i) => {
       const u = new Float32Array(n);
       const p = points[i];
@@ -62,7 +62,7 @@ export const karcher: MergeMethod = {
     }
     // Global scale: alpha-weighted norms of ALL points, zero-norm ones included (as mergekit).
     const scale = norms.reduce((s, nm) => s + alpha * nm, 0);
-    const out = new Float32Array(n);
+    const out = outputArray(ctx, n);
     for (let j = 0; j < n; j++) out[j] = scale * u[j];
     return out;
   },

@@ -1,5 +1,5 @@
 import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, globalBoolean, modelNumbers, type MethodContext } from './params.ts';
+import { checkInputs, globalBoolean, modelNumbers,outputArray, type MethodContext } from './params.ts';
 
 const params: ParamSpec[] = [
   { name: 'normalize', scope: 'global', kind: 'boolean', default: true, description: 'Divide by the sum of the weights (a weighted mean).' },
@@ -23,7 +23,7 @@ export const linear: MergeMethod = {
     // mergekit divides by a zero weight sum and returns inf/NaN; we leave such sums unnormalized.
     const factor = normalize && Math.abs(sum) >= ZERO_WEIGHT_SUM ? 1 / sum : 1;
     const coefficients = weights.map((w) => w * factor);
-    const out = new Float32Array(n);
+    const out = outputArray(ctx, n);
     const models = input.models;
     if (models.length === 2) {
       const [a, b] = models;

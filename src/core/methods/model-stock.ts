@@ -1,5 +1,5 @@
 import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, globalBoolean, type MethodContext } from './params.ts';
+import { checkInputs, globalBoolean,outputArray, type MethodContext } from './params.ts';
 
 const params: ParamSpec[] = [
   { name: 'filter_wise', scope: 'global', kind: 'boolean', default: false, description: 'One interpolation ratio per row (filter) instead of one per tensor.' },
@@ -28,7 +28,7 @@ export const modelStock: MergeMethod = {
       for (let j = 0; j < n; j++) d[j] = m[j] - base[j];
       return d;
     });
-    const out = new Float32Array(n);
+    const out = outputArray(ctx, n);
     for (let r = 0; r < rows; r++) {
       const start = r * rowLength;
       const end = start + rowLength;

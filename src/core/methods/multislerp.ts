@@ -1,6 +1,6 @@
 import { MergeStudioError } from '../errors.ts';
 import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, globalBoolean, globalNumber, modelNumbers, type MethodContext } from './params.ts';
+import { checkInputs, globalBoolean, globalNumber, modelNumbers,copyInto, outputArray, type MethodContext } from './params.ts';
 
 const params: ParamSpec[] = [
   { name: 'normalize_weights', scope: 'global', kind: 'boolean', default: true, description: 'Scale the weights to sum to 1.' },
@@ -21,7 +21,7 @@ export const multislerp: MergeMethod = {
     let weights = modelNumbers(ctx, 'weight').map(Math.fround);
     const base = input.base;
     const count = input.models.length;
-    if (count === 1) return input.models[0].slice();
+    if (count === 1) return copyInto(outputArray(ctx, n), input.models[0]);
     if (normalizeWeights) {
       const sum = weights.reduce((a, b) => a + b, 0);
       if (sum === 0) {
@@ -53,7 +53,7 @@ export const multislerp: MergeMethod = {
     let meanNorm = 0;
     for (let j = 0; j < n; j++) meanNorm += mean[j] * mean[j];
     meanNorm = Math.sqrt(meanNorm);
-    const out = new Float32Array(n);
+    const out = outputArray(ctx, n);
     if (meanNorm < eps) {
       if (count !== 2) {
         throw new MergeStudioError('degenerate-input', `multislerp: the weighted mean direction of tensor '${input.tensorName}' is zero (antipodal models with balancing weights); change the weights`, { tensor: input.tensorName });

@@ -1,5 +1,5 @@
 import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, globalNumber, type MethodContext } from './params.ts';
+import { checkInputs, globalNumber,outputArray, type MethodContext } from './params.ts';
 
 const params: ParamSpec[] = [
   { name: 't', scope: 'global', kind: 'number', required: true, min: 0, description: 'Similarity threshold: entries closer than t take the other model\'s value, farther ones move by t/|diff|.' },
@@ -16,7 +16,7 @@ export const nearswap: MergeMethod = {
     const t = globalNumber(ctx, 't');
     const a = input.base!;
     const b = input.models[0];
-    const out = new Float32Array(n);
+    const out = outputArray(ctx, n);
     for (let j = 0; j < n; j++) {
       const distance = Math.max(Math.abs(Math.fround(a[j] - b[j])), 1e-6);
       const w = Math.min(1, Math.max(0, t / distance));

@@ -1,5 +1,5 @@
 import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, globalBoolean, modelNumbers, type MethodContext } from './params.ts';
+import { checkInputs, globalBoolean, modelNumbers,outputArray, type MethodContext } from './params.ts';
 
 const params: ParamSpec[] = [
   { name: 'nuslerp_row_wise', scope: 'global', kind: 'boolean', default: false, description: 'Without flatten: slerp each column (vectors along dim 0) instead of each row (last dim).' },
@@ -55,7 +55,7 @@ export const nuslerp: MergeMethod = {
       }
       [v0, v1] = [d0, d1];
     }
-    const out = new Float32Array(n);
+    const out = outputArray(ctx, n);
     const { count, length, stride, startStep } = layoutOf(input.shape, flatten, rowWise);
     for (let v = 0; v < count; v++) {
       const start = v * startStep;

@@ -92,3 +92,21 @@ export function checkInputs(ctx: MethodContext, rules: InputRules): number {
   }
   return n;
 }
+
+/** The caller's preallocated output when given (it saves a fresh allocation per tensor), else a new one. */
+export function outputArray(ctx: MethodContext, n: number): Float32Array {
+  const out = ctx.input.out;
+  if (!out) return new Float32Array(n);
+  if (out.length !== n) {
+    throw new MergeStudioError('shape-mismatch', `${ctx.method}: the output buffer for tensor '${ctx.input.tensorName}' has ${out.length} elements, expected ${n}`, { method: ctx.method, tensor: ctx.input.tensorName });
+  }
+  if (out === ctx.input.base || ctx.input.models.includes(out)) {
+    throw new MergeStudioError('invalid-input', `${ctx.method}: the output buffer for tensor '${ctx.input.tensorName}' must not be one of the inputs`, { method: ctx.method, tensor: ctx.input.tensorName });
+  }
+  return out;
+}
+
+export function copyInto(out: Float32Array, source: Float32Array): Float32Array {
+  out.set(source);
+  return out;
+}

@@ -1,5 +1,5 @@
 import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, modelNumberOrUndefined, type MethodContext } from './params.ts';
+import { checkInputs, modelNumberOrUndefined,copyInto, outputArray, type MethodContext } from './params.ts';
 
 const params: ParamSpec[] = [
   { name: 'scale', scope: 'model', kind: 'number', description: 'Optional factor the tensor is multiplied by.' },
@@ -12,11 +12,11 @@ export const passthrough: MergeMethod = {
   params,
   mergeCpu(input) {
     const ctx: MethodContext = { method: 'passthrough', params, input };
-    checkInputs(ctx, { base: 'none', minModels: 1, maxModels: 1 });
+    const n = checkInputs(ctx, { base: 'none', minModels: 1, maxModels: 1 });
     const scale = modelNumberOrUndefined(ctx, 0, 'scale');
     const tensor = input.models[0];
-    if (scale === undefined) return tensor.slice();
-    const out = new Float32Array(tensor.length);
+    const out = outputArray(ctx, n);
+    if (scale === undefined) return copyInto(out, tensor);
     for (let j = 0; j < out.length; j++) out[j] = tensor[j] * scale;
     return out;
   },

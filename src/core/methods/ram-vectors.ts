@@ -25,8 +25,7 @@ export function contributions(models: Float32Array[], base: Float32Array, epsilo
 }
 
 /** base + sum_i tau_i * (entry unique to model i ? uniqueScale[i] : 1 / contributors). */
-export function mixContributions(base: Float32Array, map: ContributionMap, uniqueScale: number[]): Float32Array {
-  const out = new Float32Array(base.length);
+export function mixContributions(out: Float32Array, base: Float32Array, map: ContributionMap, uniqueScale: number[]): Float32Array {
   const { vectors, contributors } = map;
   for (let j = 0; j < out.length; j++) {
     const c = contributors[j];

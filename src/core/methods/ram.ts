@@ -1,5 +1,5 @@
 import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, globalNumber, type MethodContext } from './params.ts';
+import { checkInputs, globalNumber,outputArray, type MethodContext } from './params.ts';
 import { contributions, mixContributions } from './ram-vectors.ts';
 
 const params: ParamSpec[] = [
@@ -13,9 +13,9 @@ export const ram: MergeMethod = {
   params,
   mergeCpu(input) {
     const ctx: MethodContext = { method: 'ram', params, input };
-    checkInputs(ctx, { base: 'required', minModels: 1, maxModels: 255 });
+    const n = checkInputs(ctx, { base: 'required', minModels: 1, maxModels: 255 });
     const epsilon = globalNumber(ctx, 'epsilon');
     const map = contributions(input.models, input.base!, epsilon);
-    return mixContributions(input.base!, map, input.models.map(() => 1));
+    return mixContributions(outputArray(ctx, n), input.base!, map, input.models.map(() => 1));
   },
 };

@@ -1,5 +1,5 @@
 import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, globalNumber, type MethodContext } from './params.ts';
+import { checkInputs, globalNumber,outputArray, type MethodContext } from './params.ts';
 import { contributions, mixContributions } from './ram-vectors.ts';
 
 const params: ParamSpec[] = [
@@ -15,7 +15,7 @@ export const ramplusTl: MergeMethod = {
   params,
   mergeCpu(input) {
     const ctx: MethodContext = { method: 'ramplus_tl', params, input };
-    checkInputs(ctx, { base: 'required', minModels: 1, maxModels: 255 });
+    const n = checkInputs(ctx, { base: 'required', minModels: 1, maxModels: 255 });
     const r = globalNumber(ctx, 'r');
     const alpha = globalNumber(ctx, 'alpha');
     const epsilon = globalNumber(ctx, 'epsilon');
@@ -31,6 +31,6 @@ export const ramplusTl: MergeMethod = {
       const rho = shared / Math.max(unique, epsilon);
       return 1 + r * Math.min(alpha, Math.max(0, rho));
     });
-    return mixContributions(input.base!, map, boost);
+    return mixContributions(outputArray(ctx, n), input.base!, map, boost);
   },
 };

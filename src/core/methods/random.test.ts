@@ -1,7 +1,7 @@
 // The counter-based RNG against an independent BigInt evaluation of the same formula (the WGSL
 // twin's contract), published FNV-1a vectors, and the uniformity DARE relies on.
 import { describe, expect, it } from 'vitest';
-import { dellaKeepProbability, dellaKeepRule, maskStreamKey, mix32, tensorKey, uniform01 } from './random.ts';
+import { dellaKeepProbability, dellaKeepRule, draw24, keepThreshold24, maskStreamKey, mix32, tensorKey, uniform01 } from './random.ts';
 
 const M32 = (1n << 32n) - 1n;
 function mix32Reference(v: number): number {
@@ -64,5 +64,17 @@ describe('counter-based RNG', () => {
     expect(dellaKeepProbability(rule, 0)).toBe(Math.fround(0.35));
     expect(Math.abs(dellaKeepProbability(rule, 255) - 0.65)).toBeLessThan(1e-6);
     expect(Math.abs(dellaKeepProbability(rule, 127.5) - 0.5)).toBeLessThan(1e-6);
+  });
+});
+
+describe('integer keep threshold', () => {
+  it('draw24 < keepThreshold24(p) exactly when uniform01 < p', () => {
+    const key = maskStreamKey(7, 'w', 3);
+    for (const p of [0, 1e-9, 0.1, 0.2, Math.fround(0.3), 0.5, 0.7, 0.9, 1 - 2 ** -25, 1]) {
+      const threshold = keepThreshold24(p);
+      for (let i = 0; i < 20000; i++) expect(draw24(key, i) < threshold).toBe(uniform01(key, i) < p);
+      // Values right at the threshold, where rounding would bite.
+      for (const d of [threshold - 1, threshold, threshold + 1]) expect(d < threshold).toBe(d / 2 ** 24 < p);
+    }
   });
 });

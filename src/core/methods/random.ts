@@ -30,11 +30,21 @@ export function maskStreamKey(seed: number, tensorName: string, modelIndex: numb
   return mix32(mix32(mix32(seed) ^ tensorKey(tensorName)) ^ modelIndex);
 }
 
-const TWO_POW_MINUS_24 = 2 ** -24;
+const TWO_POW_24 = 2 ** 24;
+
+/** The 24-bit integer behind one element's uniform draw: uniform01 = draw24 * 2^-24. */
+export function draw24(streamKey: number, elementIndex: number): number {
+  return mix32(streamKey ^ elementIndex) >>> 8;
+}
 
 /** Uniform draw in [0, 1) on a 2^-24 grid (exactly representable in f32) for one element. */
 export function uniform01(streamKey: number, elementIndex: number): number {
-  return (mix32(streamKey ^ elementIndex) >>> 8) * TWO_POW_MINUS_24;
+  return draw24(streamKey, elementIndex) / TWO_POW_24;
+}
+
+/** `uniform01 < p` holds exactly when `draw24 < keepThreshold24(p)` (integer compare, no float). */
+export function keepThreshold24(p: number): number {
+  return Math.ceil(p * TWO_POW_24);
 }
 
 /** DARE's keep probability as the f32 value both backends compare against (`uniform01 < p`). */

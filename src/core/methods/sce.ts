@@ -1,5 +1,5 @@
 import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, globalBoolean, globalNumber, type MethodContext } from './params.ts';
+import { checkInputs, globalBoolean, globalNumber,outputArray, type MethodContext } from './params.ts';
 import { descendingRankCut, f32Bits } from './select.ts';
 
 const params: ParamSpec[] = [
@@ -66,7 +66,7 @@ export const sce: MergeMethod = {
     });
     const total = weights.reduce((a, b) => a + b, 0);
     weights = Math.abs(total) < 1e-6 ? weights.map(() => 1 / count) : weights.map((w) => w / total);
-    const out = new Float32Array(n);
+    const out = outputArray(ctx, n);
     for (let j = 0; j < n; j++) {
       let vote = 0;
       for (let i = 0; i < count; i++) vote += vectors[i][j];

@@ -1,5 +1,5 @@
 import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, globalNumber, type MethodContext } from './params.ts';
+import { checkInputs, globalNumber,outputArray, type MethodContext } from './params.ts';
 
 const params: ParamSpec[] = [
   { name: 't', scope: 'global', kind: 'number', required: true, min: 0, max: 1, description: 'Interpolation factor: 0 gives the base model, 1 the other model.' },
@@ -45,7 +45,7 @@ export const slerp: MergeMethod = {
       c0 = Math.sin(theta * (1 - t)) / sinTheta;
       c1 = Math.sin(theta * t) / sinTheta;
     }
-    const out = new Float32Array(n);
+    const out = outputArray(ctx, n);
     for (let j = 0; j < n; j++) out[j] = c0 * v0[j] + c1 * v1[j];
     return out;
   },

@@ -2,8 +2,8 @@
  * Each masks a task vector IN PLACE (dropped entries become 0) and returns the scalar that the
  * optional L1 rescale multiplies the survivors by, so no second full-size pass is needed. */
 import { MergeStudioError } from '../errors.ts';
-import { descendingRankCut, f32Bits, type RankCut } from './select.ts';
-import { dareKeepProbability, dellaKeepProbability, dellaKeepRule, uniform01 } from './random.ts';
+import { descendingRankCut, f32Bits } from './select.ts';
+import { dareKeepProbability, dellaKeepProbability, dellaKeepRule, draw24, keepThreshold24, uniform01 } from './random.ts';
 
 export type Sparsification =
   | { kind: 'magnitude'; density: number }
@@ -18,59 +18,64 @@ const RESCALE_EPS = 1e-7;
  * `shape` is needed by della (ranks along dim 1); `label` names the tensor/model in errors. */
 export function sparsifyInPlace(delta: Float32Array, shape: number[], rule: Sparsification, rescaleL1: boolean, label: string): number {
   if (rule.density >= 1) return 1;
-  let kept: { before: number; after: number };
+  const before = rescaleL1 ? l1Norm(delta) : 0;
   switch (rule.kind) {
     case 'magnitude':
-      kept = keepRankBand(delta, 0, Math.trunc(rule.density * delta.length));
+      // int(density * n) in double, like Python. k == 0 keeps nothing; mergekit asserts instead.
+      keepRankBand(delta, 0, Math.trunc(rule.density * delta.length));
       break;
     case 'magnitude_outliers':
-      kept = magnitudeOutliers(delta, rule.density, rule.gamma);
+      magnitudeOutliers(delta, rule.density, rule.gamma);
       break;
     case 'random':
-      kept = randomDrop(delta, dareKeepProbability(rule.density), rule.streamKey);
+      randomDrop(delta, dareKeepProbability(rule.density), rule.streamKey);
       break;
     case 'della_magprune':
-      kept = dellaMagprune(delta, shape, rule.density, rule.epsilon, rule.streamKey, label);
+      dellaMagprune(delta, shape, rule.density, rule.epsilon, rule.streamKey, label);
       break;
   }
-  if (!rescaleL1 || kept.before < RESCALE_EPS || kept.after < RESCALE_EPS) return 1;
-  return kept.before / kept.after;
+  if (!rescaleL1) return 1;
+  const after = l1Norm(delta);
+  return before < RESCALE_EPS || after < RESCALE_EPS ? 1 : before / after;
 }
 
-/** Is element with key `key` (the `seenTied`-th element equal to the threshold so far) inside the cut. */
-function inside(cut: RankCut, key: number, seenTied: number): boolean {
-  return key > cut.threshold || (key === cut.threshold && seenTied < cut.tiedInside);
+function l1Norm(values: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < values.length; i++) s += Math.abs(values[i]);
+  return s;
 }
 
-/** Keeps the elements whose descending |x| rank lies in [from, to) (ties: lowest index first).
- * Returns the L1 norms before and after. */
-function keepRankBand(delta: Float32Array, from: number, to: number): { before: number; after: number } {
+/** Zeroes every element outside the descending-|x| rank band [from, to) (ties: lowest index first). */
+function keepRankBand(delta: Float32Array, from: number, to: number): void {
   const bits = f32Bits(delta);
   const outer = descendingRankCut(bits, to, 0x7fffffff);
+  // Rank < to: key above the outer threshold, or one of its first `tiedInside` equals.
+  const T = outer.threshold;
+  const tiedInside = outer.tiedInside;
+  let tied = 0;
+  if (from <= 0) {
+    for (let i = 0; i < delta.length; i++) {
+      const key = bits[i] & 0x7fffffff;
+      if (key > T || (key === T && tied++ < tiedInside)) continue;
+      delta[i] = 0;
+    }
+    return;
+  }
   const inner = descendingRankCut(bits, from, 0x7fffffff);
-  let tiedOuter = 0;
   let tiedInner = 0;
-  let before = 0;
-  let after = 0;
   for (let i = 0; i < delta.length; i++) {
     const key = bits[i] & 0x7fffffff;
-    const magnitude = Math.abs(delta[i]);
-    before += magnitude;
-    const inOuter = inside(outer, key, tiedOuter);
-    if (key === outer.threshold) tiedOuter++;
-    const inInner = inside(inner, key, tiedInner);
-    if (key === inner.threshold) tiedInner++;
-    if (inOuter && !inInner) after += magnitude;
-    else delta[i] = 0;
+    const belowTo = key > T || (key === T && tied++ < tiedInside);
+    const belowFrom = key > inner.threshold || (key === inner.threshold && tiedInner++ < inner.tiedInside);
+    if (!belowTo || belowFrom) delta[i] = 0;
   }
-  return { before, after };
 }
 
 /** Breadcrumbs: drops the `gamma` share of largest magnitudes and the smallest ones down to
  * `density`. mergekit keeps `sorted[n_bot:-n_top]`, which is EMPTY when n_top == 0 (gamma = 0 or
  * a tensor under 1/gamma elements) and zeroes the whole delta; here n_top == 0 removes no large
  * entries, the evident intent (see README.md, "Deviations"). */
-function magnitudeOutliers(delta: Float32Array, density: number, gamma: number): { before: number; after: number } {
+function magnitudeOutliers(delta: Float32Array, density: number, gamma: number): void {
   const n = delta.length;
   const target = Math.trunc(density * n);
   let top = Math.trunc(gamma * n);
@@ -79,20 +84,14 @@ function magnitudeOutliers(delta: Float32Array, density: number, gamma: number):
     top += bottom;
     bottom = 0;
   }
-  return keepRankBand(delta, top, n - bottom);
+  keepRankBand(delta, top, n - bottom);
 }
 
 /** DARE: keeps each entry with probability p from the counter-based stream. */
-function randomDrop(delta: Float32Array, p: number, streamKey: number): { before: number; after: number } {
-  let before = 0;
-  let after = 0;
-  for (let i = 0; i < delta.length; i++) {
-    const magnitude = Math.abs(delta[i]);
-    before += magnitude;
-    if (uniform01(streamKey, i) < p) after += magnitude;
-    else delta[i] = 0;
-  }
-  return { before, after };
+function randomDrop(delta: Float32Array, p: number, streamKey: number): void {
+  const threshold = keepThreshold24(p);
+  // Multiplying by the 0/1 keep flag avoids a data-dependent branch per element.
+  for (let i = 0; i < delta.length; i++) delta[i] *= +(draw24(streamKey, i) < threshold);
 }
 
 /** Largest row length whose (|x| bits, column) pair packs exactly into a float64 sort key. */
@@ -100,12 +99,10 @@ const MAX_PACKED_ROW = 1 << 21;
 
 /** DELLA: keep probability rises linearly with the ascending rank of |x| along dim 1 (1-D
  * tensors are one row), from density-epsilon to density+epsilon. */
-function dellaMagprune(delta: Float32Array, shape: number[], density: number, epsilon: number, streamKey: number, label: string): { before: number; after: number } {
+function dellaMagprune(delta: Float32Array, shape: number[], density: number, epsilon: number, streamKey: number, label: string): void {
   if (density <= 0) {
-    let before = 0;
-    for (let i = 0; i < delta.length; i++) before += Math.abs(delta[i]);
     delta.fill(0);
-    return { before, after: 0 };
+    return;
   }
   if (density + epsilon >= 1 || density - epsilon <= 0) {
     throw new MergeStudioError('invalid-parameter', `${label}: della needs density ± epsilon inside (0, 1), found density ${density} and epsilon ${epsilon}`, { density, epsilon });
@@ -119,8 +116,6 @@ function dellaMagprune(delta: Float32Array, shape: number[], density: number, ep
   const rule = dellaKeepRule(density, epsilon, rowLength);
   const bits = f32Bits(delta);
   const packed = new Float64Array(rowLength);
-  let before = 0;
-  let after = 0;
   for (let o = 0; o < outer; o++) {
     for (let r = 0; r < inner; r++) {
       const start = o * rowLength * inner + r;
@@ -129,12 +124,8 @@ function dellaMagprune(delta: Float32Array, shape: number[], density: number, ep
       packed.sort();
       for (let rank = 0; rank < rowLength; rank++) {
         const index = start + (packed[rank] % MAX_PACKED_ROW) * inner;
-        const magnitude = Math.abs(delta[index]);
-        before += magnitude;
-        if (uniform01(streamKey, index) < dellaKeepProbability(rule, rank)) after += magnitude;
-        else delta[index] = 0;
+        if (!(uniform01(streamKey, index) < dellaKeepProbability(rule, rank))) delta[index] = 0;
       }
     }
   }
-  return { before, after };
 }

@@ -2,7 +2,7 @@
  * and della*: task vectors (f32, like mergekit) -> sparsify -> sign consensus -> normalize ->
  * lambda -> add to base. Each method file only picks its sparsifier, consensus and defaults. */
 import type { MergeMethod, MergeTensorInput, ParamSpec } from './types.ts';
-import { checkInputs, globalBoolean, globalNumber, modelNumbers, type MethodContext } from './params.ts';
+import { checkInputs, globalBoolean, globalNumber, modelNumbers, outputArray, type MethodContext } from './params.ts';
 import { sparsifyInPlace, type Sparsification } from './sparsify.ts';
 import { maskStreamKey } from './random.ts';
 
@@ -92,7 +92,7 @@ export function defineTaskArithmeticMethod(v: TaskArithmeticVariant): MergeMetho
           return delta;
         });
       }
-      return mixTaskVectors(base, taskVectors, deltasFromModels, coefficients, weights, { signConsensus: v.signConsensus, normalize, lambda });
+      return mixTaskVectors(outputArray(ctx, base.length), base, taskVectors, deltasFromModels, coefficients, weights, { signConsensus: v.signConsensus, normalize, lambda });
     },
   };
 }
@@ -104,66 +104,44 @@ interface MixOptions {
 }
 
 /** base + lambda * (sum_i c_i * tau_i) / divisor, with TIES sign election when asked.
- * `coefficients` = weight x rescale factor; `weights` alone form the divisor (as in mergekit). */
-function mixTaskVectors(base: Float32Array, vectors: Float32Array[], fromModels: boolean, coefficients: number[], weights: number[], o: MixOptions): Float32Array {
-  const n = base.length;
-  const count = vectors.length;
-  const out = new Float32Array(n);
+ * `coefficients` = weight x rescale factor; `weights` alone form the divisor (as in mergekit).
+ * Up to three models run through one unrolled kernel (absent ones get coefficient 0, which
+ * neither votes nor mixes): several times faster than a loop over an array of arrays. */
+function mixTaskVectors(out: Float32Array, base: Float32Array, vectors: Float32Array[], fromModels: boolean, coefficients: number[], weights: number[], o: MixOptions): Float32Array {
   if (!o.signConsensus) {
     let divisor = weights.reduce((a, b) => a + b, 0);
     if (Math.abs(divisor) < 1e-8) divisor = 1; // mergekit's guard against a zero weight sum
     const factor = o.normalize ? o.lambda / divisor : o.lambda;
-    if (count === 1) mixOne(out, base, vectors[0], fromModels, coefficients[0] * factor);
-    else if (count === 2) mixTwo(out, base, vectors, fromModels, coefficients.map((c) => c * factor));
-    else mixMany(out, base, vectors, fromModels, coefficients.map((c) => c * factor));
+    const scaled = coefficients.map((c) => c * factor);
+    if (vectors.length <= 3) weightedSum3(out, base, padded(vectors), fromModels, paddedNumbers(scaled));
+    else weightedSumMany(out, base, vectors, fromModels, scaled);
     return out;
   }
-  const weighted = new Float64Array(count);
-  for (let j = 0; j < n; j++) {
-    const b = base[j];
-    let vote = 0;
-    for (let i = 0; i < count; i++) {
-      const tau = fromModels ? Math.fround(vectors[i][j] - b) : vectors[i][j];
-      const w = coefficients[i] * tau;
-      weighted[i] = w;
-      vote += w;
-    }
-    // A vote of exactly 0 elects "+"; entries with a zero delta never agree with either sign.
-    const positive = vote >= 0;
-    let mixed = 0;
-    let divisor = 0;
-    for (let i = 0; i < count; i++) {
-      const w = weighted[i];
-      if (positive ? w > 0 : w < 0) {
-        mixed += w;
-        divisor += weights[i];
-      }
-    }
-    if (o.normalize) mixed /= divisor === 0 ? 1 : divisor;
-    out[j] = b + mixed * o.lambda;
-  }
+  if (vectors.length <= 3) electedMean3(out, base, padded(vectors), paddedNumbers(coefficients), paddedNumbers(weights), o);
+  else electedMeanMany(out, base, vectors, coefficients, weights, o);
   return out;
 }
 
-function mixOne(out: Float32Array, base: Float32Array, v: Float32Array, fromModels: boolean, c: number): void {
-  if (fromModels) for (let j = 0; j < out.length; j++) out[j] = base[j] + c * Math.fround(v[j] - base[j]);
-  else for (let j = 0; j < out.length; j++) out[j] = base[j] + c * v[j];
+function padded(vectors: Float32Array[]): [Float32Array, Float32Array, Float32Array] {
+  return [vectors[0], vectors[1] ?? vectors[0], vectors[2] ?? vectors[0]];
 }
 
-function mixTwo(out: Float32Array, base: Float32Array, v: Float32Array[], fromModels: boolean, c: number[]): void {
-  const [a, b] = v;
-  const [ca, cb] = c;
+function paddedNumbers(xs: number[]): [number, number, number] {
+  return [xs[0], xs[1] ?? 0, xs[2] ?? 0];
+}
+
+function weightedSum3(out: Float32Array, base: Float32Array, [a, b, c]: Float32Array[], fromModels: boolean, [ca, cb, cc]: number[]): void {
   if (fromModels) {
     for (let j = 0; j < out.length; j++) {
       const x = base[j];
-      out[j] = x + ca * Math.fround(a[j] - x) + cb * Math.fround(b[j] - x);
+      out[j] = x + (ca * Math.fround(a[j] - x) + cb * Math.fround(b[j] - x) + cc * Math.fround(c[j] - x));
     }
   } else {
-    for (let j = 0; j < out.length; j++) out[j] = base[j] + ca * a[j] + cb * b[j];
+    for (let j = 0; j < out.length; j++) out[j] = base[j] + (ca * a[j] + cb * b[j] + cc * c[j]);
   }
 }
 
-function mixMany(out: Float32Array, base: Float32Array, v: Float32Array[], fromModels: boolean, c: number[]): void {
+function weightedSumMany(out: Float32Array, base: Float32Array, v: Float32Array[], fromModels: boolean, c: number[]): void {
   const count = v.length;
   for (let j = 0; j < out.length; j++) {
     const x = base[j];
@@ -171,5 +149,53 @@ function mixMany(out: Float32Array, base: Float32Array, v: Float32Array[], fromM
     if (fromModels) for (let i = 0; i < count; i++) sum += c[i] * Math.fround(v[i][j] - x);
     else for (let i = 0; i < count; i++) sum += c[i] * v[i][j];
     out[j] = x + sum;
+  }
+}
+
+// In both elected-mean kernels a vote of exactly 0 elects "+", and entries whose weighted delta is
+// 0 agree with neither sign, so they never count in the mix or the divisor (mergekit's rule).
+function electedMean3(out: Float32Array, base: Float32Array, [a, b, c]: Float32Array[], [ca, cb, cc]: number[], [wa, wb, wc]: number[], o: MixOptions): void {
+  const { normalize, lambda } = o;
+  for (let j = 0; j < out.length; j++) {
+    const x = ca * a[j];
+    const y = cb * b[j];
+    const z = cc * c[j];
+    const positive = x + y + z >= 0;
+    let mixed = 0;
+    let divisor = 0;
+    if (positive ? x > 0 : x < 0) {
+      mixed += x;
+      divisor += wa;
+    }
+    if (positive ? y > 0 : y < 0) {
+      mixed += y;
+      divisor += wb;
+    }
+    if (positive ? z > 0 : z < 0) {
+      mixed += z;
+      divisor += wc;
+    }
+    if (normalize) mixed /= divisor === 0 ? 1 : divisor;
+    out[j] = base[j] + mixed * lambda;
+  }
+}
+
+function electedMeanMany(out: Float32Array, base: Float32Array, v: Float32Array[], coefficients: number[], weights: number[], o: MixOptions): void {
+  const count = v.length;
+  for (let j = 0; j < out.length; j++) {
+    let vote = 0;
+    for (let i = 0; i < count; i++) vote += coefficients[i] * v[i][j];
+    const positive = vote >= 0;
+    let mixed = 0;
+    let divisor = 0;
+    for (let i = 0; i < count; i++) {
+      const w = coefficients[i] * v[i][j];
+      if (positive ? w > 0 : w < 0) {
+        mixed += w;
+        divisor += weights[i];
+      }
+    }
+    if (o.normalize) mixed /= divisor === 0 ? 1 : divisor;
+    out[j] = base[j] + mixed * o.lambda;
   }
 }

@@ -32,6 +32,9 @@ export interface MergeTensorInput {
   global: Record<string, ParamValue>;
   /** Seed of the counter-based RNG (recipe `random_seed`, default 0). */
   seed: number;
+  /** Optional preallocated output (element count of `shape`, not one of the inputs); `mergeCpu`
+   * writes into it and returns it, sparing a fresh full-size allocation per tensor. */
+  out?: Float32Array;
 }
 
 export interface MergeMethod {
