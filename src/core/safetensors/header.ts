@@ -47,11 +47,23 @@ function checkHeaderLength(file: string, fileSize: number, headerLength: bigint)
   return n;
 }
 
-/** Collects keys that appear twice in any object of a JSON text that already parsed. JSON.parse
- * silently keeps the last duplicate, which would let two tensors share one name unnoticed. */
-function findDuplicateKey(json: string): { key: string; path: string } | null {
-  type Frame = { keys: Set<string> | null; path: string; lastKey: string };
+interface HeaderTextFindings {
+  /** A tensor name given twice (top level), or a field given twice inside one tensor entry. */
+  duplicate?: { key: string; tensor?: string };
+  /** A shape or data_offsets entry that is not a plain unsigned integer literal (`8.0`, `1e2`, `-0`, `-1`). */
+  nonInteger?: { tensor: string; field: string; literal: string };
+}
+
+const ENTRY_FIELDS = new Set(['dtype', 'shape', 'data_offsets']);
+
+/** What JSON.parse hides but the reference (serde) sees: duplicate keys, where JSON.parse silently
+ * keeps the last one, and numbers serde will not read as usize (`2.0`, `1e1`, `-0`) although
+ * JSON.parse turns them into non-negative integers.
+ * Runs on text that already parsed, so strings and numbers are well-formed. */
+function scanHeaderText(json: string): HeaderTextFindings {
+  type Frame = { keys: Set<string> | null; lastKey: string; field: string };
   const stack: Frame[] = [];
+  const tensorAt = () => stack[0]?.lastKey ?? '';
   let expectKey = false;
   for (let i = 0; i < json.length; i++) {
     const c = json.charCodeAt(i);
@@ -61,7 +73,10 @@ function findDuplicateKey(json: string): { key: string; path: string } | null {
       const top = stack[stack.length - 1];
       if (top?.keys && expectKey) {
         const key = JSON.parse(json.slice(i, j + 1)) as string;
-        if (top.keys.has(key)) return { key, path: top.path };
+        // Top level: tensor names. Depth 2: the fields serde reads (unknown fields and
+        // __metadata__ entries are maps where the last duplicate wins there too).
+        const checked = stack.length === 1 || (stack.length === 2 && tensorAt() !== '__metadata__' && ENTRY_FIELDS.has(key));
+        if (checked && top.keys.has(key)) return { duplicate: { key, tensor: stack.length === 2 ? tensorAt() : undefined } };
         top.keys.add(key);
         top.lastKey = key;
         expectKey = false;
@@ -69,17 +84,25 @@ function findDuplicateKey(json: string): { key: string; path: string } | null {
       i = j;
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
       const parent = stack[stack.length - 1];
-      const path = parent ? (parent.keys ? `${parent.path}${parent.path ? '.' : ''}${parent.lastKey}` : `${parent.path}[]`) : '';
-      stack.push({ keys: c === 0x7b ? new Set() : null, path, lastKey: '' });
+      stack.push({ keys: c === 0x7b ? new Set() : null, lastKey: '', field: parent?.keys ? parent.lastKey : '' });
       expectKey = c === 0x7b;
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
       stack.pop();
       expectKey = false;
     } else if (c === 0x2c /* , */) {
       expectKey = stack[stack.length - 1]?.keys != null;
+    } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+      let j = i + 1;
+      while (j < json.length && /[0-9eE.+-]/.test(json[j])) j++;
+      const literal = json.slice(i, j);
+      const top = stack[stack.length - 1];
+      if (stack.length === 3 && !top.keys && (top.field === 'shape' || top.field === 'data_offsets') && tensorAt() !== '__metadata__' && /[-.eE]/.test(literal)) {
+        return { nonInteger: { tensor: tensorAt(), field: top.field, literal } };
+      }
+      i = j - 1;
     }
   }
-  return null;
+  return {};
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -142,10 +165,14 @@ export function parseHeaderJson(file: string, jsonBytes: Uint8Array, fileSize: n
     fail('safetensors-header-json', file, `header is not valid JSON (${err instanceof Error ? err.message : String(err)})`);
   }
   if (!isPlainObject(parsed)) fail('safetensors-header-json', file, 'header must be a JSON object');
-  const dup = findDuplicateKey(text);
-  if (dup) {
-    const where = dup.path ? `in '${dup.path}'` : 'at the top level';
-    fail('safetensors-duplicate-name', file, `key '${dup.key}' appears twice ${where}`, { tensor: dup.path ? undefined : dup.key, found: dup.key });
+  const findings = scanHeaderText(text);
+  if (findings.duplicate) {
+    const { key, tensor } = findings.duplicate;
+    fail('safetensors-duplicate-name', file, tensor !== undefined ? `tensor '${tensor}': field '${key}' appears twice` : `tensor name '${key}' appears twice`, { tensor: tensor ?? key, found: key });
+  }
+  if (findings.nonInteger) {
+    const { tensor, field, literal } = findings.nonInteger;
+    fail(field === 'shape' ? 'safetensors-bad-shape' : 'safetensors-bad-offsets', file, `tensor '${tensor}': ${field} entries must be non-negative integers, found ${literal}`, { tensor, found: literal });
   }
 
   const metadata: Record<string, string> = {};
