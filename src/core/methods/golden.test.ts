@@ -22,5 +22,9 @@ describe('CPU methods match mergekit golden outputs', () => {
     const actual = getMethod(c.method).mergeCpu(input);
     expect(actual.length).toBe(expected.length);
     expect(maxAbsDiff(actual, expected)).toBeLessThanOrEqual(goldenTolerance(c));
+    // Into a caller's buffer (pre-filled with NaN, so any element left unwritten shows): same result.
+    const out = new Float32Array(expected.length).fill(NaN);
+    expect(getMethod(c.method).mergeCpu({ ...input, out })).toBe(out);
+    expect(maxAbsDiff(out, actual)).toBe(0);
   });
 });

@@ -103,6 +103,10 @@ describe('input validation', () => {
   it('rejects della density ± epsilon outside (0, 1) like mergekit', () => {
     expect(() => METHODS.della.mergeCpu(input({ modelParams: [{ weight: 1, density: 0.1, epsilon: 0.2 }] }))).toThrowError(/density ± epsilon inside \(0, 1\), found density 0.1 and epsilon 0.2/);
   });
+  it('rejects an output buffer of the wrong size or aliasing an input', () => {
+    expect(() => METHODS.ties.mergeCpu(input({ out: new Float32Array(5) }))).toThrowError(/output buffer for tensor 'model.norm.weight' has 5 elements, expected 4/);
+    expect(() => METHODS.ties.mergeCpu(input({ out: base }))).toThrowError(/must not be one of the inputs/);
+  });
   it('rejects wrong model counts and sizes', () => {
     expect(() => METHODS.slerp.mergeCpu(input({ models: [m, m], modelParams: [{}, {}], modelIndices: [0, 1], global: { t: 0.5 } }))).toThrowError(/slerp merges exactly 1 non-base model\(s\); tensor 'model.norm.weight' has 2/);
     expect(() => METHODS.linear.mergeCpu(input({ models: [new Float32Array(3)] }))).toThrowError(/model #0 has 3 elements, expected 4 for shape \[4\]/);
