@@ -11,6 +11,7 @@ import { MergeStudioError } from '../errors.ts';
 import { nodeFolderTree } from '../io/node-file.ts';
 import { openSafetensorsModel, readTensorBytes } from '../safetensors/index.ts';
 import type { Progress } from '../progress.ts';
+import { browserHubCache, type CacheStorageLike } from './browser-cache.ts';
 import { createHubFetch } from './hub-fetch.ts';
 import { nodeHubCache } from './node-cache.ts';
 import { parseHubRef } from './repo-id.ts';
@@ -165,6 +166,50 @@ describe('the cache in the Hugging Face layout', () => {
   it('fails offline with a clear message when the revision was never downloaded', async () => {
     const err = await rejection(open('zoo/tiny-llama-add', { cache: nodeHubCache(freshCacheDir()), offline: true }));
     expect(err.code).toBe('hub-offline-miss');
+  });
+});
+
+/** Cache Storage semantics (match/put/delete by URL, bodies kept as bytes) in memory, standing in for
+ * the browser's; the Playwright test exercises the real one. */
+function memoryCacheStorage(): CacheStorageLike & { entries: Map<string, Uint8Array> } {
+  const entries = new Map<string, Uint8Array>();
+  const key = (r: RequestInfo | URL) => (r instanceof Request ? r.url : String(r));
+  const cache = {
+    async match(r: RequestInfo | URL) {
+      const b = entries.get(key(r));
+      return b ? new Response(b.slice()) : undefined;
+    },
+    async put(r: RequestInfo | URL, resp: Response) {
+      entries.set(key(r), new Uint8Array(await resp.arrayBuffer()));
+    },
+    async delete(r: RequestInfo | URL) {
+      return entries.delete(key(r));
+    },
+  };
+  return { entries, open: async () => cache };
+}
+
+describe('the browser cache (Cache Storage)', () => {
+  it('keeps ranges by etag so a second session downloads nothing', async () => {
+    const storage = memoryCacheStorage();
+    const local = await openSafetensorsModel(nodeFolderTree(join(zoo, 'tiny-qwen2', 'base')));
+    const first = await open('zoo/tiny-qwen2-base', { cache: browserHubCache({ storage }) });
+    const m1 = await openSafetensorsModel(first);
+    const name = 'model.layers.0.self_attn.q_proj.bias';
+    const bias = await readTensorBytes(m1.tensors.get(name)!);
+    expect(Buffer.from(bias).equals(Buffer.from(await readTensorBytes(local.tensors.get(name)!)))).toBe(true);
+
+    hub.resetStats();
+    const second = await open(`zoo/tiny-qwen2-base@${first.commit}`, { cache: browserHubCache({ storage }) });
+    const m2 = await openSafetensorsModel(second);
+    expect(Buffer.from(await readTensorBytes(m2.tensors.get(name)!)).equals(Buffer.from(bias))).toBe(true);
+    expect(hub.stats.requests).toEqual([]);
+    // A read spanning cached and uncached bytes fetches only the gap.
+    const src = await second.open('model.safetensors');
+    const whole = await src.read(0, src.size);
+    expect(Buffer.from(whole).equals(await readFile(join(zoo, 'tiny-qwen2', 'base', 'model.safetensors')))).toBe(true);
+    expect(hub.stats.fileBytes).toBeLessThan(src.size);
+    expect(hub.stats.fileBytes).toBe(1 + src.size - (first.bytesDownloaded));
   });
 });
 

@@ -44,3 +44,10 @@ export async function checkShardIndex(tree: FileTree, paths: readonly string[], 
     { file: shard, tensor: tensors[0], missing: [...missing.keys()] },
   );
 }
+
+/** Both checks on a local folder or dropped files (the Hub tree runs them itself on open). */
+export async function checkLocalModelFiles(tree: FileTree, signal?: AbortSignal): Promise<void> {
+  const paths = await tree.list(signal);
+  checkHasSafetensors(tree.name, paths, 'model');
+  await checkShardIndex(tree, paths, 'model', signal);
+}

@@ -1,0 +1,133 @@
+// Model references on the command line: a local folder or .safetensors file if the path exists,
+// otherwise a Hub id (org/name[@revision]) read lazily through the Hub source with the disk cache.
+// Shared by inspect, merge and eval so every command takes the same flags:
+//   --hub-url URL   Hub or mirror (default: $HF_ENDPOINT, else https://huggingface.co)
+//   --token TOKEN   access token for private/gated repos (default: $HF_TOKEN; prefer the variable,
+//                   a command-line token is visible to other local users in the process list)
+//   --cache-dir DIR Hugging Face cache folder (default: $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)
+//   --offline       use the cache only (also $HF_HUB_OFFLINE=1)
+//   --no-cache      keep nothing on disk
+import { stat } from 'node:fs/promises';
+import { basename, isAbsolute, resolve } from 'node:path';
+import { MergeStudioError } from '../core/errors.ts';
+import { checkLocalModelFiles } from '../core/hub/model-files.ts';
+import { nodeHubCache } from '../core/hub/node-cache.ts';
+import { looksLikeHubRef } from '../core/hub/repo-id.ts';
+import { DEFAULT_HUB_URL, hubTree } from '../core/hub/tree.ts';
+import { nodeFileSource, nodeFolderTree } from '../core/io/node-file.ts';
+import type { FileTree } from '../core/io/types.ts';
+import type { Progress, ProgressCallback } from '../core/progress.ts';
+
+export interface SourceOptions {
+  /** Relative paths are resolved against this folder (a recipe's folder); default: the cwd. */
+  baseDir?: string;
+  hubUrl?: string;
+  token?: string;
+  cacheDir?: string;
+  offline?: boolean;
+  noCache?: boolean;
+  onProgress?: ProgressCallback;
+  signal?: AbortSignal;
+}
+
+export const SOURCE_FLAGS_HELP = [
+  '  --hub-url URL    Hub or mirror to read org/name ids from (default: $HF_ENDPOINT or https://huggingface.co)',
+  '  --token TOKEN    token for private or gated repos (default: $HF_TOKEN, which is safer than this flag)',
+  '  --cache-dir DIR  download cache (default: the Hugging Face cache, $HF_HUB_CACHE or ~/.cache/huggingface/hub)',
+  '  --offline        read Hub models from the cache only ($HF_HUB_OFFLINE=1 does the same)',
+  '  --no-cache       do not keep downloaded bytes on disk',
+].join('\n');
+
+/** Takes the source flags out of an argument list; the rest is returned in order. */
+export function parseSourceFlags(argv: readonly string[]): { options: SourceOptions; rest: string[] } {
+  const options: SourceOptions = {};
+  const rest: string[] = [];
+  const valued: Record<string, (v: string) => void> = {
+    '--hub-url': (v) => (options.hubUrl = v),
+    '--token': (v) => (options.token = v),
+    '--cache-dir': (v) => (options.cacheDir = v),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (name in valued) {
+      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined || value === '') throw new MergeStudioError('cli-usage', `${name} needs a value`, { option: name });
+      valued[name](value);
+    } else if (arg === '--offline') options.offline = true;
+    else if (arg === '--no-cache') options.noCache = true;
+    else rest.push(arg);
+  }
+  return { options, rest };
+}
+
+function singleFileTree(path: string): FileTree {
+  const name = basename(path);
+  return {
+    name: path,
+    async list() {
+      return [name];
+    },
+    async open(p: string) {
+      if (p !== name) throw new MergeStudioError('file-not-found', `${path}: a single file has no '${p}' next to it; give the model folder instead`, { file: p, tree: path });
+      return nodeFileSource(path);
+    },
+  };
+}
+
+const PATH_LIKE = /^(\.{1,2}[\\/]|[\\/]|~|[A-Za-z]:[\\/])|\.safetensors$|\.json$/;
+
+/** A local folder or file if `ref` names one, else a Hub repo. */
+export async function resolveModelRef(ref: string, opts: SourceOptions = {}): Promise<FileTree> {
+  const path = isAbsolute(ref) ? ref : resolve(opts.baseDir ?? process.cwd(), ref);
+  const st = await stat(path).catch(() => null);
+  if (st?.isDirectory()) {
+    const tree = nodeFolderTree(path);
+    await checkLocalModelFiles(tree, opts.signal);
+    return tree;
+  }
+  if (st?.isFile()) return singleFileTree(path);
+  if (PATH_LIKE.test(ref) || !looksLikeHubRef(ref)) {
+    throw new MergeStudioError('file-not-found', `${ref}: no such file or folder${looksLikeHubRef(ref) ? '' : ' (and not a Hub id such as org/name or org/name@revision)'}`, { file: ref });
+  }
+  const env = process.env;
+  return hubTree({
+    repo: ref,
+    hubUrl: opts.hubUrl ?? env.HF_ENDPOINT ?? DEFAULT_HUB_URL,
+    accessToken: opts.token ?? (env.HF_TOKEN || undefined),
+    cache: opts.noCache ? undefined : nodeHubCache(opts.cacheDir ?? undefined),
+    offline: opts.offline ?? (env.HF_HUB_OFFLINE === '1' || env.HF_HUB_OFFLINE === 'true'),
+    onProgress: opts.onProgress,
+    signal: opts.signal,
+  });
+}
+
+function humanRate(bytesPerSecond: number): string {
+  const units = ['B/s', 'KB/s', 'MB/s', 'GB/s'];
+  let v = bytesPerSecond;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${v.toFixed(v >= 100 || u === 0 ? 0 : 1)} ${units[u]}`;
+}
+
+/** Prints download progress (bytes, rate, ETA) on stderr: one updating line on a terminal, a line
+ * per file and at most one every 2 s otherwise. */
+export function downloadProgressPrinter(stream: NodeJS.WriteStream = process.stderr): ProgressCallback {
+  let last = 0;
+  return (p: Progress) => {
+    if (p.phase !== 'download') return;
+    const finished = p.done >= p.total;
+    const now = Date.now();
+    if (!finished && now - last < (stream.isTTY ? 200 : 2000)) return;
+    last = now;
+    const pct = p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100;
+    const eta = p.eta !== undefined && Number.isFinite(p.eta) && !finished ? `, ETA ${Math.ceil(p.eta)} s` : '';
+    const line = `download ${p.message ?? ''}: ${pct}% of ${p.total} bytes${p.rate ? `, ${humanRate(p.rate)}` : ''}${eta}`;
+    if (stream.isTTY) stream.write(`\r\x1b[K${line}${finished ? '\n' : ''}`);
+    else stream.write(`${line}\n`);
+  };
+}
