@@ -128,14 +128,14 @@ export async function run(argv: string[]): Promise<number> {
   const identity = (text: string) => JSON.stringify({ ...(JSON.parse(text) as SearchSpec), budget: undefined });
   if (options.fresh) await rm(trialsPath, { force: true });
   const previous = await readFile(specRecord, 'utf8').catch(() => null);
-  if (previous !== null && identity(previous) !== identity(effective) && !options.fresh) {
+  const hasTrials = ((await readFile(trialsPath, 'utf8').catch(() => '')) as string).trim() !== '';
+  if (hasTrials && previous !== null && identity(previous) !== identity(effective)) {
     throw new MergeStudioError(
       'search-out-busy',
       `${options.out} holds trials of a different search spec; pass --fresh to discard them or choose another --out`,
       { out: options.out },
     );
   }
-  await writeAtomically(specRecord, effective);
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const models = await openSearchModels(
@@ -156,6 +156,7 @@ export async function run(argv: string[]): Promise<number> {
     store: jsonlTrialStore(trialsPath),
     onProgress: options.quiet ? undefined : (p) => log(`[search ${p.done.toFixed(2)}/${p.total}] ${p.message ?? ''}`),
   });
+  await writeAtomically(specRecord, effective);
   if (searchRun.trials.length > 0) log(`resuming: ${searchRun.trials.length} trials already in ${options.out}/trials.jsonl`);
 
   // Recipes in the output folder refer to the models relative to that folder.
