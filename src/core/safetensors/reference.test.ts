@@ -137,7 +137,7 @@ describe.skipIf(!hasReference)('agreement with the reference safetensors impleme
       const file = serializeSafetensors(tensors, m % 3 === 0 ? { format: 'pt' } : undefined);
       const n = Number(new DataView(file.buffer).getBigUint64(0, true));
       const json = new TextDecoder().decode(file.subarray(8, 8 + n));
-      let edited = json;
+      let edited: string;
       if (c.kind === 'flip') {
         const out = file.slice();
         out[c.at % out.length] ^= 1 << (c.bit as number);
