@@ -1,11 +1,15 @@
-// `merge-studio inspect FILE_OR_DIR`: the tensor table of a safetensors file or model folder.
-// Loading and table formatting are exported for the multi-model compatibility report.
+// `merge-studio inspect MODEL...`: the tensor table of one safetensors file, model folder or Hub
+// repo; for several models, each one's inventory and the compatibility report (core/model/inventory).
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { dtypeBits, type DType } from '../core/dtype.ts';
 import { MergeStudioError } from '../core/errors.ts';
 import { nodeFileSource, nodeFolderTree } from '../core/io/node-file.ts';
+import { looksLikeHubRef } from '../core/hub/repo-id.ts';
+import { openModel } from '../core/model/handle.ts';
+import { compatibilityReport, compatibilityReportJson, formatCompatibilityReport } from '../core/model/inventory.ts';
 import { INDEX_FILE, openSafetensorsModel, readSafetensorsHeader, type TensorInfo } from '../core/safetensors/index.ts';
+import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 
 export interface InspectedModel {
   /** What the user named (a file or a folder). */
@@ -91,23 +95,54 @@ export function tensorSummaryJson(model: InspectedModel): unknown {
   };
 }
 
-const USAGE = 'usage: merge-studio inspect [--json] FILE_OR_DIR\n  FILE_OR_DIR  a .safetensors file, a model.safetensors.index.json, or a model folder\n';
+const USAGE = `usage: merge-studio inspect [--json] [source options] MODEL [MODEL...]
+  MODEL  a .safetensors file, a model.safetensors.index.json, a model folder, or a Hub id (org/name[@revision])
+  One model: its tensor table. Several: each model's inventory and their compatibility report,
+  compared with the first (the base model). Only headers, configs and tokenizer files are read.
+${SOURCE_FLAGS_HELP}
+`;
+
+/** A Hub id's tensor table: headers read by range requests through the Hub source. */
+async function loadHubTarget(ref: string, sources: SourceOptions): Promise<InspectedModel> {
+  const tree = await resolveModelRef(ref, sources);
+  const model = await openSafetensorsModel(tree, sources.signal);
+  return { path: tree.name, tensors: model.tensors, files: model.files, metadata: model.metadata, warnings: model.warnings };
+}
+
+async function runCompatibility(refs: string[], sources: SourceOptions, json: boolean): Promise<number> {
+  const handles = [];
+  for (const ref of refs) handles.push(await openModel(await resolveModelRef(ref, sources), sources.signal, ref));
+  const report = await compatibilityReport(handles, sources.signal);
+  process.stdout.write(json ? `${JSON.stringify(compatibilityReportJson(report), null, 2)}\n` : `${formatCompatibilityReport(report)}\n`);
+  for (const h of handles) for (const n of h.notices) process.stderr.write(`note: ${n}\n`);
+  return 0;
+}
 
 export async function run(argv: string[]): Promise<number> {
-  const json = argv.includes('--json');
   if (argv.includes('-h') || argv.includes('--help')) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const paths = argv.filter((a) => a !== '--json');
+  let parsed: ReturnType<typeof parseSourceFlags>;
+  try {
+    parsed = parseSourceFlags(argv);
+  } catch (err) {
+    process.stderr.write(`merge-studio inspect: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    return 2;
+  }
+  const sources: SourceOptions = { ...parsed.options, onProgress: downloadProgressPrinter() };
+  const json = parsed.rest.includes('--json');
+  const paths = parsed.rest.filter((a) => a !== '--json');
   const unknown = paths.find((a) => a.startsWith('-'));
-  if (paths.length !== 1 || unknown) {
-    process.stderr.write(`merge-studio inspect: ${unknown ? `unknown option '${unknown}'` : paths.length === 0 ? 'no file or folder given' : 'give exactly one file or folder'}\n${USAGE}`);
+  if (paths.length === 0 || unknown) {
+    process.stderr.write(`merge-studio inspect: ${unknown ? `unknown option '${unknown}'` : 'no model given'}\n${USAGE}`);
     return 2;
   }
   let model: InspectedModel;
   try {
-    model = await loadInspectTarget(paths[0]);
+    if (paths.length > 1) return await runCompatibility(paths, sources, json);
+    const local = await stat(paths[0]).then(() => true, () => false);
+    model = local || !looksLikeHubRef(paths[0]) ? await loadInspectTarget(paths[0]) : await loadHubTarget(paths[0], sources);
   } catch (err) {
     if (!(err instanceof MergeStudioError)) throw err;
     process.stderr.write(`merge-studio inspect: ${err.message} [${err.code}]\n`);
