@@ -1,6 +1,6 @@
 // Differential test against the reference implementation (huggingface/safetensors, its Rust core
 // through the Python binding). Runs where a Python with `safetensors` is available: set
-// SAFETENSORS_PYTHON to its interpreter, or have it importable from `python3`; skipped otherwise.
+// REFERENCE_PYTHON to its interpreter, or have it importable from `python3`; skipped otherwise.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,7 +15,7 @@ import { memorySource } from '../io/memory.ts';
 import { BAD_FILES } from './bad-files.testdata.ts';
 import { readSafetensorsHeader, readTensorBytes, SafetensorsWriter, serializeSafetensors, type SafetensorsHeader } from './index.ts';
 
-const python = process.env.SAFETENSORS_PYTHON ?? 'python3';
+const python = process.env.REFERENCE_PYTHON ?? 'python3';
 const hasReference = spawnSync(python, ['-c', 'import safetensors'], { stdio: 'ignore' }).status === 0;
 
 // Reads each path from stdin with the reference and prints one JSON line per file.
