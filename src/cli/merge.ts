@@ -3,17 +3,20 @@
 // so an interrupted run (Ctrl-C, a crash, a kill) never leaves a folder that looks finished.
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { MergeStudioError } from '../core/errors.ts';
 import { cpuBackend, execute, plan, type ExportResult, type MergeBackend } from '../core/engine/index.ts';
-import type { FileTree } from '../core/io/types.ts';
-import { nodeFolderSinks, nodeFolderTree } from '../core/io/node-file.ts';
+import { createWebGpuBackend } from '../core/engine/webgpu-backend.ts';
+import { nodeFolderSinks } from '../core/io/node-file.ts';
 import { openModel, type ModelHandle } from '../core/model/handle.ts';
 import type { ProgressCallback } from '../core/progress.ts';
 import { parseRecipeYaml, referencedModels } from '../core/recipe/index.ts';
 import { humanBytes } from './inspect.ts';
+import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 
-const USAGE = 'usage: merge-studio merge RECIPE.yml --out DIR [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [--hub-url URL]';
+const USAGE = `usage: merge-studio merge RECIPE.yml --out DIR [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [Hub options]
+Models are local folders (relative to the recipe's folder) or Hub ids (org/name[@revision]).
+${SOURCE_FLAGS_HELP}`;
 
 export interface MergeArgs {
   recipe: string;
@@ -21,7 +24,8 @@ export interface MergeArgs {
   backend: 'cpu' | 'gpu';
   seed?: number;
   shardSize?: number;
-  hubUrl?: string;
+  /** Hub URL, token, cache and offline settings for models given as Hub ids. */
+  sources: SourceOptions;
 }
 
 function usageError(message: string): never {
@@ -41,6 +45,8 @@ export function parseByteSize(text: string): number {
 }
 
 export function parseMergeArgs(argv: string[]): MergeArgs {
+  const { options: sources, rest } = parseSourceFlags(argv);
+  argv = rest;
   const positional: string[] = [];
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
@@ -50,7 +56,7 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
       continue;
     }
     const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
-    if (!['out', 'backend', 'seed', 'shard-size', 'hub-url'].includes(name)) usageError(`unknown option --${name}`);
+    if (!['out', 'backend', 'seed', 'shard-size'].includes(name)) usageError(`unknown option --${name}`);
     const value = inline ?? argv[++i];
     if (value === undefined) usageError(`--${name} needs a value`);
     flags.set(name, value);
@@ -60,7 +66,7 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
   if (!out) usageError('--out DIR is required');
   const backend = flags.get('backend') ?? 'cpu';
   if (backend !== 'cpu' && backend !== 'gpu') usageError(`--backend: expected cpu or gpu, found '${backend}'`);
-  const args: MergeArgs = { recipe: positional[0], out, backend };
+  const args: MergeArgs = { recipe: positional[0], out, backend, sources };
   const seed = flags.get('seed');
   if (seed !== undefined) {
     if (!/^\d+$/.test(seed) || !Number.isSafeInteger(Number(seed))) usageError(`--seed: expected a non-negative integer, found '${seed}'`);
@@ -68,46 +74,11 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
   }
   const shard = flags.get('shard-size');
   if (shard !== undefined) args.shardSize = parseByteSize(shard);
-  const hubUrl = flags.get('hub-url');
-  if (hubUrl !== undefined) args.hubUrl = hubUrl;
   return args;
 }
 
-/** A model reference: a local folder (relative to the recipe's folder), else a Hub id. */
-async function modelTree(ref: string, baseDir: string, hubUrl?: string): Promise<FileTree> {
-  const path = isAbsolute(ref) ? ref : resolve(baseDir, ref);
-  if (existsSync(path)) {
-    if (!(await stat(path)).isDirectory()) throw new MergeStudioError('model-not-folder', `model '${ref}': ${path} is a file; give the model's folder`, { model: ref });
-    return nodeFolderTree(path);
-  }
-  if (/^[\w.-]+\/[\w.-]+(@[\w./-]+)?$/.test(ref)) return hubModelTree(ref, hubUrl);
-  throw new MergeStudioError('model-not-found', `model '${ref}': no folder ${path}, and it is not a Hub id (org/name)`, { model: ref });
-}
-
-/** Hook for Hub ids: the Hub helper provides `resolveModelRef` in src/cli/sources.ts. */
-async function hubModelTree(ref: string, hubUrl?: string): Promise<FileTree> {
-  const modulePath = './sources.ts';
-  let sources: { resolveModelRef?: (ref: string, opts: { baseDir: string; hubUrl?: string; token?: string }) => Promise<FileTree> | FileTree };
-  try {
-    sources = await import(/* @vite-ignore */ modulePath);
-  } catch {
-    throw new MergeStudioError('hub-unavailable', `model '${ref}' is not a local folder, and Hub models are not available in this build; download it and give its folder`, { model: ref });
-  }
-  if (!sources.resolveModelRef) throw new MergeStudioError('hub-unavailable', `model '${ref}': the Hub source has no resolveModelRef`, { model: ref });
-  return sources.resolveModelRef(ref, { baseDir: process.cwd(), hubUrl, token: process.env.HF_TOKEN });
-}
-
 async function backendFor(kind: 'cpu' | 'gpu'): Promise<MergeBackend> {
-  if (kind === 'cpu') return cpuBackend;
-  // Hook for the WebGPU backend, which lives with the GPU code.
-  const modulePath = '../core/gpu/merge/backend.ts';
-  try {
-    const gpu = (await import(/* @vite-ignore */ modulePath)) as { createWebGpuBackend?: () => Promise<MergeBackend> };
-    if (gpu.createWebGpuBackend) return await gpu.createWebGpuBackend();
-  } catch (err) {
-    if (err instanceof MergeStudioError) throw err;
-  }
-  throw new MergeStudioError('backend-unavailable', 'the WebGPU merge backend is not available in this build; use --backend cpu');
+  return kind === 'cpu' ? cpuBackend : createWebGpuBackend();
 }
 
 function clock(seconds: number): string {
@@ -147,15 +118,15 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Prom
   if (existsSync(out) && (!(await stat(out)).isDirectory() || (await readdir(out)).length > 0)) {
     throw new MergeStudioError('out-exists', `--out ${args.out} already exists and is not an empty folder; choose a new folder`, { file: args.out });
   }
-  const backend = await backendFor(args.backend);
   const handles = new Map<string, ModelHandle>();
   for (const ref of referencedModels(recipe)) {
-    const tree = await modelTree(ref, dirname(recipePath), args.hubUrl);
+    const tree = await resolveModelRef(ref, { onProgress: downloadProgressPrinter(), ...args.sources, baseDir: dirname(recipePath), signal: hooks.signal });
     handles.set(ref, await openModel(tree, hooks.signal, ref));
   }
   const merge = plan(recipe, handles, { seed: args.seed });
   for (const n of merge.notices) process.stderr.write(`note: ${n}\n`);
 
+  const backend = await backendFor(args.backend);
   const staging = `${out}.partial-${process.pid}`;
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
@@ -167,6 +138,8 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Prom
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
     throw err;
+  } finally {
+    backend.dispose?.();
   }
 }
 

@@ -7,6 +7,8 @@ export interface MergeBackend {
   readonly kind: 'cpu' | 'webgpu';
   /** Merges one tensor; the result has the element count of `input.shape`. */
   merge(method: MergeMethod, input: MergeTensorInput, signal?: AbortSignal): Promise<Float32Array>;
+  /** Releases device resources (GPU buffers); the backend is unusable afterwards. */
+  dispose?(): void;
 }
 
 export const cpuBackend: MergeBackend = {
