@@ -185,6 +185,13 @@ export class KernelRunner {
     this.dispatch(kernel, bindings, Math.ceil(items / WORKGROUP_SIZE), entryPoint);
   }
 
+  copy(source: GPUBuffer, sourceOffset: number, target: GPUBuffer, targetOffset: number, byteLength: number): void {
+    if (byteLength <= 0) return;
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(source, sourceOffset, target, targetOffset, byteLength);
+    this.device.queue.submit([enc.finish()]);
+  }
+
   async read(buf: GPUBuffer, byteLength = this.logicalSize.get(buf) ?? buf.size, offset = 0): Promise<ArrayBuffer> {
     const size = Math.ceil(byteLength / 4) * 4;
     const staging = this.device.createBuffer({ size: Math.max(4, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });

@@ -101,7 +101,8 @@ export async function rankBandCuts(runner: KernelRunner, tensors: StackedTensors
       for (const [slot, k] of ordered.entries()) {
         const counts = runner.zeros(groups * 8, 'tie counts');
         const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', bands[k].row], ['u32', cuts[k].outer.threshold], ['u32', cuts[k].inner.threshold]]);
-        runner.dispatch('tie_count', [params, stacked, counts], groups);
+        // One invocation per 256-element block.
+        runner.dispatchItems('tie_count', [params, stacked, counts], groups);
         params.destroy();
         const perBlock = await runner.readU32(counts, groups * 2);
         runner.release(counts);

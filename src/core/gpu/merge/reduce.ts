@@ -17,9 +17,13 @@ export function wholeTensor(elements: number): VectorLayout {
   return { count: 1, length: elements, stride: 1, startStep: 0 };
 }
 
-/** Workgroups of the flat dot kernel: about 8 elements per thread, at most 1024 partials. */
-function flatGroups(count: number): number {
-  return Math.max(1, Math.min(1024, Math.ceil(count / (256 * 8))));
+/** Pairs (or rows) one reduction dispatch handles: the kernels keep this many sums per thread. */
+const PER_DISPATCH = 16;
+
+/** Workgroups of the flat reductions: about 64 elements per thread, at most 256 partials. Few
+ * groups on purpose: workgroup barriers are very costly on CPU implementations (SwiftShader). */
+export function flatGroups(count: number): number {
+  return Math.max(1, Math.min(256, Math.ceil(count / (256 * 64))));
 }
 
 /** The segments (vectors) that have elements inside `chunk`. */
@@ -36,25 +40,30 @@ function segmentRange(layout: VectorLayout, chunk: Chunk): { first: number; coun
 /** dot[p][v] = <row a_p, row b_p> restricted to vector v, summed over the whole tensor. */
 export async function rowDotProducts(runner: KernelRunner, tensors: StackedTensors, pairs: [number, number][], layout: VectorLayout): Promise<Float64Array[]> {
   const sums = pairs.map(() => new Float64Array(layout.count));
+  const batches: { first: number; rows: GPUBuffer; size: number }[] = [];
+  for (let first = 0; first < pairs.length; first += PER_DISPATCH) {
+    const batch = pairs.slice(first, first + PER_DISPATCH);
+    batches.push({ first, size: batch.length, rows: runner.upload(Uint32Array.from(batch.flat()), 'pair rows') });
+  }
   await tensors.forEachChunk(async ({ chunk, stacked }) => {
     const seg = segmentRange(layout, chunk);
     const groups = layout.count === 1 ? flatGroups(chunk.count) : seg.count;
     const partials = runner.zeros(pairs.length * groups * 4, 'dot partials');
-    pairs.forEach(([a, b], p) => {
+    for (const batch of batches) {
+      const target = { buffer: partials, offset: batch.first * groups * 4, size: batch.size * groups * 4 };
       if (layout.count === 1) {
-        const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', a], ['u32', b], ['u32', p * groups]]);
-        runner.dispatch('dot_flat', [params, stacked, partials], groups);
+        const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', batch.size], ['u32', groups]]);
+        runner.dispatch('dot_flat', [params, stacked, batch.rows, target], groups);
         params.destroy();
       } else {
         const params = runner.params([
-          ['u32', chunk.count], ['u32', chunk.stride], ['u32', a], ['u32', b],
-          ['u32', chunk.start], ['u32', layout.startStep], ['u32', layout.stride], ['u32', layout.length],
-          ['u32', seg.first], ['u32', seg.count], ['u32', p * groups],
+          ['u32', chunk.count], ['u32', chunk.stride], ['u32', batch.size], ['u32', chunk.start],
+          ['u32', layout.startStep], ['u32', layout.stride], ['u32', layout.length], ['u32', seg.first], ['u32', seg.count],
         ]);
-        runner.dispatch('dot_segments', [params, stacked, partials], groups);
+        runner.dispatch('dot_segments', [params, stacked, batch.rows, target], groups);
         params.destroy();
       }
-    });
+    }
     const values = await runner.readF32(partials, pairs.length * groups);
     runner.release(partials);
     pairs.forEach((_, p) => {
@@ -62,7 +71,28 @@ export async function rowDotProducts(runner: KernelRunner, tensors: StackedTenso
       for (let g = 0; g < groups; g++) target[layout.count === 1 ? 0 : seg.first + g] += values[p * groups + g];
     });
   });
+  runner.release(...batches.map((b) => b.rows));
   return sums;
+}
+
+/** L1 norms of the given stacked rows in one chunk (f32 tree partials, summed here in f64). */
+export async function chunkAbsSums(runner: KernelRunner, stacked: GPUBuffer, chunk: Chunk, rows: number[]): Promise<number[]> {
+  const totals = rows.map(() => 0);
+  const groups = flatGroups(chunk.count);
+  for (let first = 0; first < rows.length; first += PER_DISPATCH) {
+    const batch = rows.slice(first, first + PER_DISPATCH);
+    const rowList = runner.upload(Uint32Array.from(batch), 'row list');
+    const partials = runner.zeros(batch.length * groups * 4, 'L1 partials');
+    const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', batch.length], ['u32', groups]]);
+    runner.dispatch('abs_sums', [params, stacked, rowList, partials], groups);
+    params.destroy();
+    const values = await runner.readF32(partials, batch.length * groups);
+    runner.release(rowList, partials);
+    batch.forEach((_, r) => {
+      for (let g = 0; g < groups; g++) totals[first + r] += values[r * groups + g];
+    });
+  }
+  return totals;
 }
 
 /** How the combine kernel finds an element's vector: ((g / div) % mod). */

@@ -9,7 +9,7 @@ import { sparsifyInPlace } from '../../methods/sparsify.ts';
 import { MergeStudioError } from '../../errors.ts';
 import type { KernelRunner } from '../runner.ts';
 import { rankBandCuts, type BandCuts } from './rank-select.ts';
-import { wholeTensor, combineRows } from './reduce.ts';
+import { chunkAbsSums, combineRows, wholeTensor } from './reduce.ts';
 import { methodContext, stackRows, type GpuMergeJob, type GpuMethodImpl } from './job.ts';
 import { tensorToF32, type ChunkView, type StackedTensors } from './tensors.ts';
 
@@ -45,46 +45,42 @@ function keptBand(kind: 'magnitude' | 'magnitude_outliers', density: number, gam
   return { from: top, to: n - bottom };
 }
 
-/** Runs every model's mask on one chunk; returns the per-workgroup L1 partials (before, after). */
-function dispatchMasks(runner: KernelRunner, masks: ModelMask[], { chunk, stacked }: ChunkView, apply: boolean): { partials: GPUBuffer; groups: number } {
-  const groups = Math.max(1, Math.ceil(chunk.count / 256));
-  const partials = runner.zeros(masks.length * groups * 8, 'L1 partials');
-  masks.forEach((mask, k) => {
-    const offset = k * groups * 2;
+/** Applies every model's mask to one chunk in place. */
+function applyMasksInPlace(runner: KernelRunner, masks: ModelMask[], { chunk, stacked }: ChunkView): void {
+  for (const mask of masks) {
     if (mask.kind === 'random') {
-      const params = runner.params([
-        ['u32', chunk.count], ['u32', chunk.stride], ['u32', mask.row], ['u32', chunk.start],
-        ['u32', mask.streamKey], ['f32', mask.keepP], ['u32', offset], ['u32', apply ? 1 : 0],
-      ]);
-      runner.dispatch('dare_mask', [params, stacked, partials], groups);
+      const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', mask.row], ['u32', chunk.start], ['u32', mask.streamKey], ['f32', mask.keepP]]);
+      runner.dispatchItems('dare_mask', [params, stacked], chunk.count);
       params.destroy();
-    } else {
-      const { outer, inner, tiePrefix } = mask.cuts;
-      const prefix = tiePrefix ? runner.upload(tiePrefix[chunk.index]) : runner.zeros(groups * 8, 'no tie prefix');
-      const params = runner.params([
-        ['u32', chunk.count], ['u32', chunk.stride], ['u32', mask.row], ['u32', outer.threshold],
-        ['u32', outer.inside], ['u32', inner.threshold], ['u32', inner.inside], ['u32', offset], ['u32', apply ? 1 : 0],
-      ]);
-      runner.dispatch('rank_band_mask', [params, stacked, prefix, partials], groups);
-      params.destroy();
-      runner.release(prefix);
+      continue;
     }
-  });
-  return { partials, groups };
+    const { outer, inner, tiePrefix } = mask.cuts;
+    const blocks = Math.max(1, Math.ceil(chunk.count / 256));
+    const prefix = tiePrefix ? runner.upload(tiePrefix[chunk.index]) : runner.zeros(blocks * 8, 'no tie prefix');
+    const masked = runner.allocate(Math.max(1, chunk.count) * 4, 'masked row');
+    const params = runner.params([
+      ['u32', chunk.count], ['u32', chunk.stride], ['u32', mask.row], ['u32', outer.threshold],
+      ['u32', outer.inside], ['u32', inner.threshold], ['u32', inner.inside],
+    ]);
+    runner.dispatchItems('rank_band_mask', [params, stacked, prefix, masked], chunk.count);
+    params.destroy();
+    runner.copy(masked, 0, stacked, mask.row * chunk.stride * 4, chunk.count * 4);
+    runner.release(prefix, masked);
+  }
 }
 
-/** L1 norm of each masked row before and after its mask, over the whole tensor. */
-async function maskNorms(runner: KernelRunner, tensors: StackedTensors, masks: ModelMask[], applyInPlace: boolean): Promise<{ before: number; after: number }[]> {
+/** L1 norm of each masked row before and after its mask, over the whole tensor; leaves the
+ * chunks masked (a resident tensor stays masked for the mixing pass). */
+async function maskNorms(runner: KernelRunner, tensors: StackedTensors, masks: ModelMask[]): Promise<{ before: number; after: number }[]> {
   const sums = masks.map(() => ({ before: 0, after: 0 }));
+  const rows = masks.map((m) => m.row);
   await tensors.forEachChunk(async (view) => {
-    const { partials, groups } = dispatchMasks(runner, masks, view, applyInPlace);
-    const values = await runner.readF32(partials, masks.length * groups * 2);
-    runner.release(partials);
+    const before = await chunkAbsSums(runner, view.stacked, view.chunk, rows);
+    applyMasksInPlace(runner, masks, view);
+    const after = await chunkAbsSums(runner, view.stacked, view.chunk, rows);
     masks.forEach((_, k) => {
-      for (let g = 0; g < groups; g++) {
-        sums[k].before += values[(k * groups + g) * 2];
-        sums[k].after += values[(k * groups + g) * 2 + 1];
-      }
+      sums[k].before += before[k];
+      sums[k].after += after[k];
     });
   });
   return sums;
@@ -141,8 +137,8 @@ export const taskArithmeticGpu: GpuMethodImpl = async (job: GpuMergeJob) => {
     // A resident (single-chunk) tensor is masked once in place; streamed chunks are re-masked on each upload.
     let maskedInPlace = false;
     if (masks.length > 0 && rescale) {
+      const norms = await maskNorms(runner, tensors, masks);
       maskedInPlace = tensors.chunks.length === 1;
-      const norms = await maskNorms(runner, tensors, masks, maskedInPlace);
       masks.forEach((m, k) => {
         const { before, after } = norms[k];
         if (before >= RESCALE_EPS && after >= RESCALE_EPS) coefficients[m.row] *= before / after;
@@ -150,7 +146,7 @@ export const taskArithmeticGpu: GpuMethodImpl = async (job: GpuMergeJob) => {
     }
     const applyMasks = (view: ChunkView) => {
       if (masks.length === 0 || (maskedInPlace && !view.fresh)) return;
-      runner.release(dispatchMasks(runner, masks, view, true).partials);
+      applyMasksInPlace(runner, masks, view);
       if (tensors.chunks.length === 1) maskedInPlace = true;
     };
 

@@ -1,0 +1,265 @@
+// The Llama-family forward pass for evaluation: embedding gather, RMSNorm, tiled and naive matmul,
+// rotate-half RoPE, causal grouped-query attention, SiLU gate, and log-softmax of target tokens.
+// One module so that every entry point shares the weight decoder: weights are u32 words holding
+// f32 (dtype 0), or two packed bf16 (dtype 1) or f16 (dtype 2) values, low half first, because
+// SwiftShader and many GPUs have no shader-f16. Entry points use disjoint binding numbers.
+
+fn decode_weight(w_dtype: u32, word: u32, index: u32) -> f32 {
+  if (w_dtype == 1u) {
+    if ((index & 1u) == 0u) { return bitcast<f32>(word << 16u); }
+    return bitcast<f32>(word & 0xffff0000u);
+  }
+  return unpack2x16float(word)[index & 1u];
+}
+
+// ---- embedding gather: x[t, :] = E[ids[t], :] ----
+struct EmbedParams { rows: u32, dim: u32, w_dtype: u32, _pad: u32 }
+@group(0) @binding(0) var<uniform> embed_p: EmbedParams;
+@group(0) @binding(1) var<storage, read> embed_ids: array<i32>;
+@group(0) @binding(2) var<storage, read> embed_w: array<u32>;
+@group(0) @binding(3) var<storage, read_write> embed_out: array<f32>;
+
+fn embed_load(i: u32) -> f32 {
+  if (embed_p.w_dtype == 0u) { return bitcast<f32>(embed_w[i]); }
+  return decode_weight(embed_p.w_dtype, embed_w[i >> 1u], i);
+}
+
+@compute @workgroup_size(256)
+fn embed(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= embed_p.rows * embed_p.dim) { return; }
+  let t = i / embed_p.dim;
+  let c = i % embed_p.dim;
+  embed_out[i] = embed_load(u32(embed_ids[t]) * embed_p.dim + c);
+}
+
+// ---- RMSNorm of rows of width dim: out = w * x / sqrt(mean(x^2) + eps) ----
+struct NormParams { rows: u32, dim: u32, w_dtype: u32, eps: f32, x_offset: u32, _p0: u32, _p1: u32, _p2: u32 }
+@group(0) @binding(10) var<uniform> norm_p: NormParams;
+@group(0) @binding(11) var<storage, read> norm_x: array<f32>;
+@group(0) @binding(12) var<storage, read> norm_w: array<u32>;
+@group(0) @binding(13) var<storage, read_write> norm_out: array<f32>;
+var<workgroup> norm_partial: array<f32, 64>;
+
+fn norm_weight(i: u32) -> f32 {
+  if (norm_p.w_dtype == 0u) { return bitcast<f32>(norm_w[i]); }
+  return decode_weight(norm_p.w_dtype, norm_w[i >> 1u], i);
+}
+
+@compute @workgroup_size(64)
+fn rms_norm(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= norm_p.rows) { return; }
+  let base = norm_p.x_offset + row * norm_p.dim;
+  var ss = 0.0;
+  for (var i = lid; i < norm_p.dim; i += 64u) { let v = norm_x[base + i]; ss += v * v; }
+  norm_partial[lid] = ss;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (lid < s) { norm_partial[lid] += norm_partial[lid + s]; }
+    workgroupBarrier();
+  }
+  let scale = inverseSqrt(norm_partial[0] / f32(norm_p.dim) + norm_p.eps);
+  for (var i = lid; i < norm_p.dim; i += 64u) {
+    norm_out[row * norm_p.dim + i] = norm_weight(i) * (norm_x[base + i] * scale);
+  }
+}
+
+// ---- matmul: out[t, o] (+)= sum_i x[t, i] * W[o, i] + bias[o], W row-major [out, in] ----
+struct MatmulParams { rows: u32, in_dim: u32, out_dim: u32, w_dtype: u32, has_bias: u32, bias_dtype: u32, accumulate: u32, _pad: u32 }
+@group(0) @binding(20) var<uniform> mm_p: MatmulParams;
+@group(0) @binding(21) var<storage, read> mm_x: array<f32>;
+@group(0) @binding(22) var<storage, read> mm_w: array<u32>;
+@group(0) @binding(23) var<storage, read> mm_bias: array<u32>;
+@group(0) @binding(24) var<storage, read_write> mm_out: array<f32>;
+
+const TILE: u32 = 16u;
+var<workgroup> tile_x: array<array<f32, 16>, 16>;
+var<workgroup> tile_w: array<array<f32, 17>, 16>;
+
+fn mm_weight(i: u32) -> f32 {
+  if (mm_p.w_dtype == 0u) { return bitcast<f32>(mm_w[i]); }
+  return decode_weight(mm_p.w_dtype, mm_w[i >> 1u], i);
+}
+
+fn mm_finish(t: u32, o: u32, acc: f32) {
+  var v = acc;
+  if (mm_p.has_bias != 0u) {
+    if (mm_p.bias_dtype == 0u) { v += bitcast<f32>(mm_bias[o]); } else { v += decode_weight(mm_p.bias_dtype, mm_bias[o >> 1u], o); }
+  }
+  let at = t * mm_p.out_dim + o;
+  if (mm_p.accumulate != 0u) { v += mm_out[at]; }
+  mm_out[at] = v;
+}
+
+// 16x16 output tiles; the x and W tiles are staged in workgroup memory so each value read from
+// storage serves 16 multiply-adds.
+@compute @workgroup_size(16, 16)
+fn matmul_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let o0 = wid.x * TILE;
+  let t0 = wid.y * TILE;
+  var acc = 0.0;
+  for (var k0 = 0u; k0 < mm_p.in_dim; k0 += TILE) {
+    let k = k0 + lid.x;
+    let xt = t0 + lid.y;
+    var xv = 0.0;
+    if (xt < mm_p.rows && k < mm_p.in_dim) { xv = mm_x[xt * mm_p.in_dim + k]; }
+    tile_x[lid.y][lid.x] = xv;
+    let wo = o0 + lid.y;
+    var wv = 0.0;
+    if (wo < mm_p.out_dim && k < mm_p.in_dim) { wv = mm_weight(wo * mm_p.in_dim + k); }
+    tile_w[lid.y][lid.x] = wv;
+    workgroupBarrier();
+    for (var kk = 0u; kk < TILE; kk++) { acc += tile_x[lid.y][kk] * tile_w[lid.x][kk]; }
+    workgroupBarrier();
+  }
+  let t = t0 + lid.y;
+  let o = o0 + lid.x;
+  if (t < mm_p.rows && o < mm_p.out_dim) { mm_finish(t, o, acc); }
+}
+
+// One invocation per output, straight from storage: the baseline the bench compares against.
+@compute @workgroup_size(256)
+fn matmul_naive(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let idx = gid.x + gid.y * nwg.x * 256u;
+  if (idx >= mm_p.rows * mm_p.out_dim) { return; }
+  let t = idx / mm_p.out_dim;
+  let o = idx % mm_p.out_dim;
+  var acc = 0.0;
+  for (var k = 0u; k < mm_p.in_dim; k++) { acc += mm_x[t * mm_p.in_dim + k] * mm_weight(o * mm_p.in_dim + k); }
+  mm_finish(t, o, acc);
+}
+
+// ---- rotate-half RoPE in place on [rows, heads, head_dim], cos/sin tables [positions, head_dim/2] ----
+struct RopeParams { rows: u32, heads: u32, head_dim: u32, pos0: u32 }
+@group(0) @binding(30) var<uniform> rope_p: RopeParams;
+@group(0) @binding(31) var<storage, read_write> rope_x: array<f32>;
+@group(0) @binding(32) var<storage, read> rope_cos: array<f32>;
+@group(0) @binding(33) var<storage, read> rope_sin: array<f32>;
+
+@compute @workgroup_size(256)
+fn rope(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let half = rope_p.head_dim / 2u;
+  let idx = gid.x + gid.y * nwg.x * 256u;
+  if (idx >= rope_p.rows * rope_p.heads * half) { return; }
+  let j = idx % half;
+  let th = idx / half;
+  let t = th / rope_p.heads;
+  let base = th * rope_p.head_dim;
+  let tab = (rope_p.pos0 + t) * half + j;
+  let c = rope_cos[tab];
+  let s = rope_sin[tab];
+  let a = rope_x[base + j];
+  let b = rope_x[base + j + half];
+  rope_x[base + j] = a * c - b * s;
+  rope_x[base + j + half] = b * c + a * s;
+}
+
+// ---- causal grouped-query attention over the KV cache; one workgroup per (token, head) ----
+struct AttnParams { rows: u32, heads: u32, kv_heads: u32, head_dim: u32, pos0: u32, capacity: u32, scale: f32, _pad: u32 }
+@group(0) @binding(40) var<uniform> attn_p: AttnParams;
+@group(0) @binding(41) var<storage, read> attn_q: array<f32>;
+@group(0) @binding(42) var<storage, read> attn_k: array<f32>;
+@group(0) @binding(43) var<storage, read> attn_v: array<f32>;
+@group(0) @binding(44) var<storage, read_write> attn_scores: array<f32>;
+@group(0) @binding(45) var<storage, read_write> attn_out: array<f32>;
+var<workgroup> attn_red: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn attention(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let th = wid.x + wid.y * nwg.x;
+  if (th >= attn_p.rows * attn_p.heads) { return; }
+  let t = th / attn_p.heads;
+  let head = th % attn_p.heads;
+  let hd = attn_p.head_dim;
+  let kv_dim = attn_p.kv_heads * hd;
+  let kv_off = (head / (attn_p.heads / attn_p.kv_heads)) * hd;
+  let q_off = th * hd;
+  let visible = attn_p.pos0 + t + 1u;
+  let sbase = th * attn_p.capacity;
+
+  var local_max = -3.0e38;
+  for (var s = lid; s < visible; s += 64u) {
+    var dot = 0.0;
+    for (var d = 0u; d < hd; d++) { dot += attn_q[q_off + d] * attn_k[s * kv_dim + kv_off + d]; }
+    let sc = dot * attn_p.scale;
+    attn_scores[sbase + s] = sc;
+    local_max = max(local_max, sc);
+  }
+  attn_red[lid] = local_max;
+  workgroupBarrier();
+  for (var r = 32u; r > 0u; r >>= 1u) {
+    if (lid < r) { attn_red[lid] = max(attn_red[lid], attn_red[lid + r]); }
+    workgroupBarrier();
+  }
+  let m = attn_red[0];
+  workgroupBarrier();
+
+  var local_sum = 0.0;
+  for (var s = lid; s < visible; s += 64u) {
+    let e = exp(attn_scores[sbase + s] - m);
+    attn_scores[sbase + s] = e;
+    local_sum += e;
+  }
+  attn_red[lid] = local_sum;
+  storageBarrier();
+  workgroupBarrier();
+  for (var r = 32u; r > 0u; r >>= 1u) {
+    if (lid < r) { attn_red[lid] += attn_red[lid + r]; }
+    workgroupBarrier();
+  }
+  let inv = 1.0 / attn_red[0];
+  for (var d = lid; d < hd; d += 64u) {
+    var acc = 0.0;
+    for (var s = 0u; s < visible; s++) { acc += attn_scores[sbase + s] * attn_v[s * kv_dim + kv_off + d]; }
+    attn_out[q_off + d] = acc * inv;
+  }
+}
+
+// ---- SwiGLU: gate = silu(gate) * up ----
+struct GateParams { count: u32, _p0: u32, _p1: u32, _p2: u32 }
+@group(0) @binding(50) var<uniform> gate_p: GateParams;
+@group(0) @binding(51) var<storage, read_write> gate_x: array<f32>;
+@group(0) @binding(52) var<storage, read> gate_up: array<f32>;
+
+@compute @workgroup_size(256)
+fn silu_gate(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= gate_p.count) { return; }
+  let g = gate_x[i];
+  gate_x[i] = g / (1.0 + exp(-g)) * gate_up[i];
+}
+
+// ---- log-softmax of each logits row, gathered at that row's target token ----
+struct LsmParams { rows: u32, vocab: u32, _p0: u32, _p1: u32 }
+@group(0) @binding(60) var<uniform> lsm_p: LsmParams;
+@group(0) @binding(61) var<storage, read> lsm_logits: array<f32>;
+@group(0) @binding(62) var<storage, read> lsm_targets: array<i32>;
+@group(0) @binding(63) var<storage, read_write> lsm_out: array<f32>;
+var<workgroup> lsm_red: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn log_softmax_target(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= lsm_p.rows) { return; }
+  let base = row * lsm_p.vocab;
+  var m = -3.0e38;
+  for (var i = lid; i < lsm_p.vocab; i += 64u) { m = max(m, lsm_logits[base + i]); }
+  lsm_red[lid] = m;
+  workgroupBarrier();
+  for (var r = 32u; r > 0u; r >>= 1u) {
+    if (lid < r) { lsm_red[lid] = max(lsm_red[lid], lsm_red[lid + r]); }
+    workgroupBarrier();
+  }
+  let row_max = lsm_red[0];
+  workgroupBarrier();
+  var s = 0.0;
+  for (var i = lid; i < lsm_p.vocab; i += 64u) { s += exp(lsm_logits[base + i] - row_max); }
+  lsm_red[lid] = s;
+  workgroupBarrier();
+  for (var r = 32u; r > 0u; r >>= 1u) {
+    if (lid < r) { lsm_red[lid] += lsm_red[lid + r]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { lsm_out[row] = lsm_logits[base + u32(lsm_targets[row])] - row_max - log(lsm_red[0]); }
+}
