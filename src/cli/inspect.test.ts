@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFromF32 } from '../core/dtype.ts';
 import { nodeFolderSinks } from '../core/io/node-file.ts';
 import { SafetensorsWriter, serializeSafetensors } from '../core/safetensors/index.ts';
-import { formatTensorTable, humanBytes } from './inspect.ts';
+import { formatTensorTable, humanBytes, loadInspectTarget, tensorSummaryJson } from './inspect.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = join(root, 'bin/merge-studio.mjs');
@@ -73,6 +73,14 @@ describe('merge-studio inspect', () => {
     const missing = await cli(join(dir, 'nope.safetensors'));
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no such file');
+  });
+});
+
+describe('inspect as a library', () => {
+  it('loads a file and summarises it as JSON (what --json prints)', async () => {
+    const summary = tensorSummaryJson(await loadInspectTarget(fixture)) as { files: string[]; tensors: { name: string; dtype: string; shape: number[]; bytes: number }[] };
+    expect(summary.files).toEqual(['nearswap_t01_7x13.inputs.safetensors']);
+    expect(summary.tensors.map((t) => `${t.name} ${t.dtype} ${t.shape.join('x')} ${t.bytes}`)).toEqual(['base F32 7x13 364', 'm0 F32 7x13 364']);
   });
 });
 
