@@ -6,7 +6,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile, copyFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeFolderTree } from '../core/io/node-file.ts';
 import { parseRecipeYaml } from '../core/recipe/yaml.ts';
+import { createMergeObjective, openSearchModels } from '../core/search/objective.ts';
 import { Prng } from '../core/search/prng.ts';
 import { paretoFront } from '../core/search/pareto.ts';
 import { parseTrialLines, type TrialRecord } from '../core/search/store.ts';
@@ -99,6 +101,26 @@ describe('merge-studio search', () => {
     expect(resumed.map(comparable)).toEqual(straight.map(comparable));
     // another seed is another search: the folder refuses it
     await expect(run([join(dir, 'spec.yml'), '--out', out, '--quiet', '--seed', '4'])).rejects.toThrow(/holds trials of a different search spec/);
+  });
+
+  it('scores mean(...) objectives as the average of their parts', async () => {
+    const models = await openSearchModels('models/base', ['models/noisy-a'], (ref) => nodeFolderTree(join(dir, ref)));
+    const objective = await createMergeObjective({
+      models: models.handles,
+      tasks: nodeFolderTree(join(dir, 'tasks')),
+      objectives: [
+        { name: 'story.perplexity', direction: 'min', ref: 1000 },
+        { name: 'story.nll_per_token', direction: 'min', ref: 10 },
+        { name: 'mean(story.perplexity, story.nll_per_token)', direction: 'min', ref: 1000 },
+      ],
+    });
+    const values = await objective(
+      { merge_method: 'linear', models: [{ model: 'models/noisy-a', parameters: { weight: 1 } }] },
+      1,
+      new AbortController().signal,
+    );
+    expect(values['story.perplexity']).toBeCloseTo(Math.exp(values['story.nll_per_token']), 9);
+    expect(values['mean(story.perplexity, story.nll_per_token)']).toBeCloseTo((values['story.perplexity'] + values['story.nll_per_token']) / 2, 12);
   });
 
   it('rejects bad arguments and specs with clear messages', async () => {

@@ -66,35 +66,44 @@ export interface MergeObjectiveOptions {
   mergeBackend?: MergeBackend;
 }
 
-/** Objective names are `<task>.<metric>`, e.g. `add.exact_match`, `add.accuracy`, `add.perplexity`. */
+/** Objective names are `<task>.<metric>`, e.g. `add.exact_match`, `add.accuracy`, `add.perplexity`,
+ * or `mean(<task>.<metric>,...)`, the average of several. */
 export async function createMergeObjective(options: MergeObjectiveOptions): Promise<ObjectiveFunction<Recipe>> {
   const files = await options.tasks.list();
   const tasks = new Map<string, EvalTask>();
-  const wanted: { objective: string; file: string; metric: string }[] = [];
-  for (const o of options.objectives) {
-    const dot = o.name.lastIndexOf('.');
-    const metric = o.name.slice(dot + 1);
+  const wanted: { objective: string; parts: { file: string; metric: string }[] }[] = [];
+  const metricSource = async (objective: string, name: string) => {
+    const dot = name.lastIndexOf('.');
+    const metric = name.slice(dot + 1);
     const kind = KIND_OF_METRIC[metric];
     if (dot <= 0 || !kind) {
       throw new MergeStudioError(
         'search-objective-name',
-        `objective '${o.name}' must be <task>.<metric> with metric one of ${Object.keys(KIND_OF_METRIC).join(', ')}${dot > 0 ? didYouMean(metric, Object.keys(KIND_OF_METRIC)) : ''}`,
-        { objective: o.name },
+        `objective '${objective}' must be <task>.<metric> (or mean(<task>.<metric>,...)) with metric one of ${Object.keys(KIND_OF_METRIC).join(', ')}${dot > 0 ? didYouMean(metric, Object.keys(KIND_OF_METRIC)) : ''}`,
+        { objective },
       );
     }
-    const file = `${o.name.slice(0, dot)}.${kind}.jsonl`;
+    const file = `${name.slice(0, dot)}.${kind}.jsonl`;
     if (!files.includes(file)) {
       throw new MergeStudioError(
         'search-task-missing',
-        `objective '${o.name}' needs ${options.tasks.name}/${file}, which does not exist${didYouMean(file, files.filter((f) => f.endsWith('.jsonl')))}`,
-        { objective: o.name, file },
+        `objective '${objective}' needs ${options.tasks.name}/${file}, which does not exist${didYouMean(file, files.filter((f) => f.endsWith('.jsonl')))}`,
+        { objective, file },
       );
     }
     if (!tasks.has(file)) {
       const source = await options.tasks.open(file);
       tasks.set(file, parseTaskJsonl(new TextDecoder().decode(await source.read(0, source.size)), `${options.tasks.name}/${file}`));
     }
-    wanted.push({ objective: o.name, file, metric });
+    return { file, metric };
+  };
+  for (const o of options.objectives) {
+    // mean(a.exact_match,b.exact_match): one scalar over several tasks, for single-objective runs
+    const mean = /^mean\((.+)\)$/.exec(o.name);
+    const names = mean ? mean[1].split(',').map((s) => s.trim()) : [o.name];
+    const parts = [];
+    for (const name of names) parts.push(await metricSource(o.name, name));
+    wanted.push({ objective: o.name, parts });
   }
 
   // Tokenizers and generation limits per tokenizer model, read once.
@@ -123,7 +132,9 @@ export async function createMergeObjective(options: MergeObjectiveOptions): Prom
         const r = await evaluateTask(model, tokenizer, task, { limit, seed: options.itemSeed ?? 0, maxNewTokens, signal });
         results.set(file, r.metrics);
       }
-      return Object.fromEntries(wanted.map((w) => [w.objective, results.get(w.file)![w.metric]]));
+      return Object.fromEntries(
+        wanted.map((w) => [w.objective, w.parts.reduce((a, p) => a + results.get(p.file)![p.metric], 0) / w.parts.length]),
+      );
     } finally {
       model.dispose();
     }

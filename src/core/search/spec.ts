@@ -48,7 +48,7 @@ function string(v: unknown, path: string, where: string): string {
 }
 
 /** Metrics where lower is better; everything else (accuracies, exact match) is maximised. */
-const MINIMISED_METRIC = /(perplexity|ppl|loss|nll)$/;
+const MINIMISED_METRIC = /(perplexity|ppl|loss|nll)\)?$/;
 
 function parseObjective(v: unknown, i: number, where: string): ObjectiveSpec {
   const path = `objectives[${i}]`;

@@ -1,0 +1,95 @@
+// Measurements for the README's "Automated search — measured" section (Node only, not a test):
+//   npx tsx src/core/search/bench.ts baselines SPEC.yml        experts, base and hand-set task arithmetic
+//   npx tsx src/core/search/bench.ts report DIR... [--target HV] runs written by `merge-studio search`
+// Baselines are scored by the same objective function the search uses, at fidelity 1.
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { nodeFolderTree } from '../io/node-file.ts';
+import type { Recipe } from '../recipe/types.ts';
+import { createMergeObjective, openSearchModels } from './objective.ts';
+import { hypervolume } from './pareto.ts';
+import { lossReference, toLosses } from './objectives.ts';
+import { parseSearchSpec, type SearchSpec } from './spec.ts';
+import { parseTrialLines } from './store.ts';
+
+async function baselines(specPath: string, limit?: number): Promise<void> {
+  const spec = parseSearchSpec(await readFile(specPath, 'utf8'), specPath);
+  const from = (p: string) => (isAbsolute(p) ? p : join(dirname(resolve(specPath)), p));
+  const models = await openSearchModels(spec.base, spec.experts, (ref) => nodeFolderTree(from(ref)));
+  const objective = await createMergeObjective({
+    models: models.handles,
+    tasks: nodeFolderTree(from(spec.tasks!)),
+    objectives: spec.objectives,
+    limit: limit ?? spec.limit,
+  });
+  const alone = (model: string): Recipe => ({ merge_method: 'linear', models: [{ model, parameters: { weight: 1 } }], dtype: 'float32' });
+  const taskArithmetic = (weight: number, lambda: number): Recipe => ({
+    merge_method: 'task_arithmetic',
+    base_model: spec.base,
+    models: spec.experts.map((model) => ({ model, parameters: { weight } })),
+    parameters: { lambda },
+    dtype: 'float32',
+  });
+  const rows: [string, Recipe][] = [
+    ['base', alone(spec.base)],
+    ...spec.experts.map((e): [string, Recipe] => [`expert ${e.split('/').pop()}`, alone(e)]),
+    ['task_arithmetic w=1 lambda=1', taskArithmetic(1, 1)],
+    [`task_arithmetic w=1/${spec.experts.length} lambda=1`, taskArithmetic(1 / spec.experts.length, 1)],
+    ['task_arithmetic w=1 lambda=0.5', taskArithmetic(1, 0.5)],
+  ];
+  const ref = lossReference(spec.objectives);
+  for (const [label, recipe] of rows) {
+    const started = performance.now();
+    const values = await objective(recipe, 1, new AbortController().signal);
+    const hv = hypervolume([toLosses(values, spec.objectives)], ref);
+    const mean = spec.objectives.reduce((a, o) => a + values[o.name], 0) / spec.objectives.length;
+    console.log(
+      `| ${label} | ${spec.objectives.map((o) => values[o.name].toFixed(3)).join(' | ')} | ${mean.toFixed(3)} | ${hv.toFixed(4)} | ${((performance.now() - started) / 1000).toFixed(1)} s |`,
+    );
+  }
+}
+
+async function report(dirs: string[], target?: number): Promise<void> {
+  for (const dir of dirs) {
+    const spec = JSON.parse(await readFile(join(dir, 'spec.json'), 'utf8')) as SearchSpec;
+    const trials = parseTrialLines(await readFile(join(dir, 'trials.jsonl'), 'utf8'), dir);
+    const ref = lossReference(spec.objectives);
+    const full: number[][] = [];
+    let cost = 0;
+    let seconds = 0;
+    let hv = 0;
+    let reached: { cost: number; seconds: number; trials: number } | null = null;
+    let bestMean = -Infinity;
+    for (const [i, t] of trials.entries()) {
+      cost += t.fidelity;
+      seconds += t.seconds;
+      if (t.fidelity !== 1) continue;
+      full.push(toLosses(t.objectives, spec.objectives));
+      hv = hypervolume(full, ref);
+      bestMean = Math.max(bestMean, spec.objectives.reduce((a, o) => a + t.objectives[o.name], 0) / spec.objectives.length);
+      if (target !== undefined && !reached && hv >= target - 1e-12) reached = { cost, seconds, trials: i + 1 };
+    }
+    const best = spec.objectives.map((o, k) => Math.max(...full.map((l) => (o.direction === 'max' ? -l[k] : l[k])))).map((v) => v.toFixed(3));
+    console.log(
+      `| ${dir.split('/').pop()} | ${spec.space.kind} | ${spec.optimizer.kind} | ${spec.fidelity.levels.map((l) => l.toFixed(3)).join(',')} | ${trials.length} (${full.length} full) | ${cost.toFixed(2)} | ${seconds.toFixed(0)} s | ${hv.toFixed(4)} | ${best.join(' / ')} | ${bestMean.toFixed(3)} |` +
+        (target !== undefined ? ` ${reached ? `cost ${reached.cost.toFixed(2)}, ${reached.seconds.toFixed(0)} s, ${reached.trials} trials` : 'not reached'} |` : ''),
+    );
+  }
+}
+
+const [command, ...args] = process.argv.slice(2);
+const flag = (name: string) => {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = Number(args[i + 1]);
+  args.splice(i, 2);
+  return v;
+};
+if (command === 'baselines') await baselines(args[0], flag('--limit'));
+else if (command === 'report') {
+  const target = flag('--target');
+  await report(args, target);
+} else {
+  console.error('usage: bench.ts baselines SPEC.yml [--limit N] | report DIR... [--target HV]');
+  process.exitCode = 2;
+}
