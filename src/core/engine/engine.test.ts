@@ -85,6 +85,7 @@ describe('plan', () => {
     const bad: Record<string, TestTensor> = { ...B, 'model.layers.0.mlp.down_proj.weight': { shape: [4, 4], values: new Float32Array(16) } };
     delete bad['model.layers.1.self_attn.o_proj.weight'];
     delete bad['model.layers.2.input_layernorm.weight'];
+    bad['model.norm.weight'] = { shape: [4], values: new Float32Array(4), dtype: 'I32', bytes: new Uint8Array(16) };
     let bytesRead = 0;
     const files = modelFiles(llamaConfig(3, 12), bad);
     const counting: FileTree = {
@@ -104,6 +105,7 @@ describe('plan', () => {
       "model.layers.2.input_layernorm.weight: missing in 'b'",
     ]);
     expect(e.details.mismatched).toEqual(["model.layers.0.mlp.down_proj.weight: 'a' [4, 8], 'b' [4, 4]"]);
+    expect(e.details.unsupported).toEqual(["model.norm.weight: 'b' I32 (merging needs float tensors: F32, F16, BF16, F64 or F8)"]);
     expect(bytesRead).toBe(headerBytes);
   });
 

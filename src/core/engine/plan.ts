@@ -2,7 +2,7 @@
 // with its inputs, method and resolved parameters. Every incompatibility (missing tensors, shape
 // mismatches, layer ranges past a model's end) is collected and reported together here, before
 // any tensor byte is read.
-import { dtypeBits, isFloatDType, type DType } from '../dtype.ts';
+import { canDecodeToF32, dtypeBits, isFloatDType, type DType } from '../dtype.ts';
 import { MergeStudioError } from '../errors.ts';
 import { getMethod } from '../methods/index.ts';
 import type { MergeMethod, ParamValue } from '../methods/types.ts';
@@ -116,6 +116,7 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
   const missing: string[] = [];
   const mismatched: string[] = [];
   const cropped: string[] = [];
+  const unsupported: string[] = [];
   let outputLayer = 0;
 
   const planTensor = (output: string, role: TensorRole, site: TensorSite, sliceIndex: number, inputNames: string[]) => {
@@ -127,6 +128,11 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
       return;
     }
     const present = infos as TensorInfo[];
+    const undecodable = present.flatMap((t, i) => (isFloatDType(t.dtype) && canDecodeToF32(t.dtype) ? [] : [`'${slice.sources[i].model}' ${t.dtype}`]));
+    if (undecodable.length > 0) {
+      unsupported.push(`${output}: ${undecodable.join(', ')} (merging needs float tensors: F32, F16, BF16, F64 or F8)`);
+      return;
+    }
     let shape = present[0].shape;
     let crop: [number, number] | undefined;
     if (!present.every((t) => sameShape(t.shape, shape))) {
@@ -222,12 +228,13 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
   });
   planOutside('post');
 
-  if (missing.length > 0 || mismatched.length > 0) {
+  if (missing.length > 0 || mismatched.length > 0 || unsupported.length > 0) {
     const lines = [
       ...(missing.length ? [`${missing.length} tensor(s) missing:`, ...missing.map((m) => `  ${m}`)] : []),
       ...(mismatched.length ? [`${mismatched.length} tensor(s) with different shapes:`, ...mismatched.map((m) => `  ${m}`)] : []),
+      ...(unsupported.length ? [`${unsupported.length} tensor(s) of a type that cannot be merged:`, ...unsupported.map((m) => `  ${m}`)] : []),
     ];
-    throw report(lines, { missing, mismatched });
+    throw report(lines, { missing, mismatched, unsupported });
   }
   notices.push(...cropped.map((c) => `embedding sizes differ: ${c}`));
   const outputs = new Set(steps.map((s) => s.output));
@@ -238,6 +245,7 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
 
   const config = outputConfig(configModel.config, configModel.architecture.numLayersKey, outputLayer, steps, forcedDtype);
   const tokenizerRef = recipe.tokenizer_source === undefined || recipe.tokenizer_source === 'base' ? (recipe.base_model ?? models[0]) : recipe.tokenizer_source;
+  if (handle(tokenizerRef).tokenizerFiles.length === 0) notices.push(`'${tokenizerRef}' has no tokenizer files (tokenizer.json, tokenizer_config.json, ...): the export will have none`);
   return {
     recipe,
     method,

@@ -10,12 +10,14 @@ export interface TestTensor {
   shape: number[];
   values: Float32Array;
   dtype?: DType;
+  /** Raw data for dtypes encodeFromF32 cannot write (integers). */
+  bytes?: Uint8Array;
 }
 
 /** config.json + model.safetensors (+ extra files) as a file map. */
 export function modelFiles(config: Record<string, unknown>, tensors: Record<string, TestTensor>, extra: Record<string, string> = {}): Map<string, Uint8Array> {
   const st = serializeSafetensors(
-    Object.entries(tensors).map(([name, t]) => ({ name, dtype: t.dtype ?? 'F32', shape: t.shape, data: encodeFromF32(t.values, t.dtype ?? 'F32') })),
+    Object.entries(tensors).map(([name, t]) => ({ name, dtype: t.dtype ?? 'F32', shape: t.shape, data: t.bytes ?? encodeFromF32(t.values, t.dtype ?? 'F32') })),
   );
   const files = new Map<string, Uint8Array>([['config.json', new TextEncoder().encode(JSON.stringify(config))], ['model.safetensors', st]]);
   for (const [name, text] of Object.entries(extra)) files.set(name, new TextEncoder().encode(text));
