@@ -78,9 +78,11 @@ export async function hubResponseError(resp: Response, url: URL, ctx: HubFetchCo
   return new MergeStudioError(retryable ? 'hub-server-error' : 'hub-request-failed', `${where}: ${host} answered ${resp.status} ${resp.statusText}${said ? `: ${said}` : ''}`, { ...details, retryable });
 }
 
-function withoutAuthorization(headers: HeadersInit | undefined): Headers {
+/** Drops the user's Hub token from a request to another origin (a CDN after a redirect, a mirror
+ * link). Other credentials stay: Xet storage hosts get their own short-lived read token. */
+function withoutHubToken(headers: HeadersInit | undefined, token: string | undefined): Headers {
   const h = new Headers(headers);
-  h.delete('Authorization');
+  if (token && h.get('Authorization')?.includes(token)) h.delete('Authorization');
   return h;
 }
 
@@ -90,7 +92,7 @@ export function createHubFetch(ctx: HubFetchContext, onError?: (err: MergeStudio
   const hubOrigin = new URL(ctx.hubUrl).origin;
   return async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
-    const headers = url.origin === hubOrigin ? new Headers(init?.headers) : withoutAuthorization(init?.headers);
+    const headers = url.origin === hubOrigin ? new Headers(init?.headers) : withoutHubToken(init?.headers, ctx.accessToken);
     const signal = ctx.signal && init?.signal ? AbortSignal.any([ctx.signal, init.signal]) : (ctx.signal ?? init?.signal ?? undefined);
     const resp = await ctx.fetch(url, { ...init, headers, signal });
     if (resp.ok) {

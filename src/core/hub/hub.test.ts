@@ -357,6 +357,8 @@ describe('the token', () => {
     const f = createHubFetch({ label: 'zoo/x@main', hubUrl: hub.url, accessToken: token, fetch: spy });
     await f(`${hub.url}/api/models/zoo/x`, { headers: { Authorization: `Bearer ${token}` } });
     await f('http://127.0.0.2:1/cdn/file', { headers: { Authorization: `Bearer ${token}` } });
-    expect(seen).toEqual([[`${hub.url}/api/models/zoo/x`, `Bearer ${token}`], ['http://127.0.0.2:1/cdn/file', null]]);
+    // Xet storage hosts get the library's own short-lived read token, which must pass.
+    await f('http://127.0.0.2:1/xet/chunk', { headers: { Authorization: 'Bearer xet_read_token' } });
+    expect(seen).toEqual([[`${hub.url}/api/models/zoo/x`, `Bearer ${token}`], ['http://127.0.0.2:1/cdn/file', null], ['http://127.0.0.2:1/xet/chunk', 'Bearer xet_read_token']]);
   });
 });

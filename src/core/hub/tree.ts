@@ -230,6 +230,7 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
     let p = cachedFiles.get(entry.path);
     if (!p) {
       p = cache.openFile(repo, commit, entry);
+      p.catch(() => cachedFiles.delete(entry.path));
       cachedFiles.set(entry.path, p);
     }
     return p;
