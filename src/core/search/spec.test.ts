@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MergeStudioError } from '../errors.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createSpace } from './spaces.ts';
 import { parseSearchSpec } from './spec.ts';
 
 const SPEC = `
@@ -44,5 +47,16 @@ describe('search spec', () => {
     expect(bad(SPEC.replace('limit: 90', 'limit: -1'))).toThrow(/limit must be a positive integer, found -1/);
     expect(bad(SPEC.replace('[0, 1.5]', '[2, 1]'))).toThrow(/space.ranges.weight must be \[low, high\]/);
     expect(bad('models: [a]: b')).toThrow(MergeStudioError);
+  });
+
+  it('the example specs shipped for the README parse and build their spaces', () => {
+    const dir = 'src/core/search/examples';
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yml'));
+    expect(files.length).toBeGreaterThanOrEqual(5);
+    for (const f of files) {
+      const spec = parseSearchSpec(readFileSync(join(dir, f), 'utf8'), f);
+      const space = createSpace(spec.space, { base: spec.base, experts: spec.experts, numLayers: 4 });
+      expect(space.dimensions.length).toBeGreaterThan(0);
+    }
   });
 });
