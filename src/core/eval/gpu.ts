@@ -1,9 +1,378 @@
-// The WebGPU evaluation backend (being written; the CPU backend serves until then).
+// The WebGPU backend: the same forward pass as cpu.ts, as WGSL kernels (kernels/eval_llama.wgsl)
+// over weights held in GPU buffers. 16-bit weights stay packed two to a u32 word and are decoded
+// in the kernels; a whole forward pass is one command submission and one read-back.
+import { requireGpu, type GpuContext } from '../gpu/device.ts';
+import { WGSL } from '../gpu/kernels/index.generated.ts';
 import { MergeStudioError } from '../errors.ts';
+import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
-import type { CausalLM } from './runtime.ts';
-import type { HostTensor } from './weights.ts';
+import { RopeTables, ropeInverseFrequencies } from './rope.ts';
+import { KvCachedLM, checkTokenIds, type WeightUpdate } from './runtime.ts';
+import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
-export async function createGpuCausalLM(_config: CausalLMConfig, _weights: ReadonlyMap<string, HostTensor | Float32Array>): Promise<CausalLM> {
-  throw new MergeStudioError('eval-backend-unavailable', 'the WebGPU evaluation backend is not available yet; use --backend cpu');
+const KERNEL = 'eval_llama';
+/** dtype codes the kernels understand. */
+const DTYPE_CODE = { F32: 0, BF16: 1, F16: 2 } as const;
+const UNIFORM_STRIDE = 256; // minUniformBufferOffsetAlignment's largest allowed value
+const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+interface GpuWeight {
+  buffer: GPUBuffer;
+  dtype: 0 | 1 | 2;
+  elements: number;
+}
+
+type Uniform = readonly (readonly ['u32' | 'f32', number])[];
+
+/** One forward pass being recorded: its dispatches, and their uniforms packed in one buffer. */
+class PassRecorder {
+  private readonly uniforms: ArrayBuffer[] = [];
+  private readonly work: { entry: string; bind: (uniform: GPUBufferBinding) => GPUBindGroupEntry[]; groups: [number, number] }[] = [];
+
+  constructor(private readonly lm: GpuCausalLM) {}
+
+  /** `groups` is a flat workgroup count (folded into y past the limit) or an explicit 2-D grid. */
+  add(entry: string, uniform: Uniform, bindings: Record<number, GPUBuffer>, groups: number | [number, number], uniformBinding: number): void {
+    const data = new ArrayBuffer(32);
+    const view = new DataView(data);
+    uniform.forEach(([kind, v], i) => (kind === 'u32' ? view.setUint32(i * 4, v >>> 0, true) : view.setFloat32(i * 4, v, true)));
+    this.uniforms.push(data);
+    const grid = typeof groups === 'number' ? this.lm.grid(groups) : groups;
+    this.work.push({
+      entry,
+      groups: grid,
+      bind: (u) => [{ binding: uniformBinding, resource: u }, ...Object.entries(bindings).map(([b, buffer]) => ({ binding: Number(b), resource: { buffer } }))],
+    });
+  }
+
+  /** Copies are recorded between dispatches in order. */
+  private readonly copies = new Map<number, (enc: GPUCommandEncoder) => void>();
+  copy(fn: (enc: GPUCommandEncoder) => void): void {
+    this.copies.set(this.work.length, fn);
+  }
+
+  encode(enc: GPUCommandEncoder): GPUBuffer {
+    const device = this.lm.device;
+    const uniformBuffer = device.createBuffer({ size: Math.max(1, this.uniforms.length) * UNIFORM_STRIDE, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'eval-uniforms' });
+    const packed = new Uint8Array(this.uniforms.length * UNIFORM_STRIDE);
+    this.uniforms.forEach((u, i) => packed.set(new Uint8Array(u), i * UNIFORM_STRIDE));
+    device.queue.writeBuffer(uniformBuffer, 0, packed);
+    // Dispatches share one compute pass (WebGPU orders them and makes their writes visible);
+    // a pass ends only where a buffer copy must sit between two dispatches.
+    let pass: GPUComputePassEncoder | null = null;
+    for (let i = 0; i <= this.work.length; i++) {
+      const copy = this.copies.get(i);
+      if (copy) {
+        pass?.end();
+        pass = null;
+        copy(enc);
+      }
+      if (i === this.work.length) break;
+      const w = this.work[i];
+      const pipeline = this.lm.pipeline(w.entry);
+      pass ??= enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: w.bind({ buffer: uniformBuffer, offset: i * UNIFORM_STRIDE, size: 32 }) }));
+      pass.dispatchWorkgroups(w.groups[0], w.groups[1]);
+    }
+    pass?.end();
+    return uniformBuffer;
+  }
+}
+
+export class GpuCausalLM extends KvCachedLM {
+  readonly backend = 'webgpu' as const;
+  readonly device: GPUDevice;
+  private readonly weights = new Map<string, GpuWeight>();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly module: GPUShaderModule;
+  private readonly ropeTables: RopeTables;
+  private ropeCos: GPUBuffer | null = null;
+  private ropeSin: GPUBuffer | null = null;
+  private ropePositions = 0;
+  private keys: GPUBuffer[] = [];
+  private values: GPUBuffer[] = [];
+  private capacity = 0;
+  private scratch = new Map<string, GPUBuffer>();
+
+  constructor(readonly gpu: GpuContext, config: CausalLMConfig, weights: ReadonlyMap<string, HostTensor | Float32Array>) {
+    super(config);
+    this.device = gpu.device;
+    this.module = this.device.createShaderModule({ code: WGSL[KERNEL], label: KERNEL });
+    for (const [name, shape] of expectedTensors(config)) {
+      const t = weights.get(name);
+      if (!t) throw new MergeStudioError('eval-tensor-missing', `WebGPU runtime: tensor '${name}' was not provided`, { tensor: name });
+      const elements = shape.reduce((a, b) => a * b, 1);
+      const host: HostTensor = t instanceof Float32Array ? { dtype: 'F32', shape, data: t } : t;
+      if (host.data.length !== elements) throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: tensor '${name}' has ${host.data.length} values, expected ${elements} (${JSON.stringify(shape)})`, { tensor: name });
+      this.weights.set(name, { buffer: this.uploadWords(host.data, name), dtype: DTYPE_CODE[host.dtype], elements });
+    }
+    this.ropeTables = new RopeTables(ropeInverseFrequencies(config));
+  }
+
+  /** Workgroup grid for a flat count, folded into y past the per-dimension limit. */
+  grid(groups: number): [number, number] {
+    const limit = this.gpu.capabilities.limits.maxComputeWorkgroupsPerDimension;
+    if (groups <= limit) return [Math.max(groups, 0), 1];
+    const y = Math.ceil(groups / limit);
+    return [Math.ceil(groups / y), y];
+  }
+
+  pipeline(entry: string): GPUComputePipeline {
+    let p = this.pipelines.get(entry);
+    if (!p) {
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module: this.module, entryPoint: entry }, label: `${KERNEL}:${entry}` });
+      this.pipelines.set(entry, p);
+    }
+    return p;
+  }
+
+  private uploadWords(data: Float32Array | Uint16Array | Int32Array, label: string): GPUBuffer {
+    const bytes = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
+    const buffer = this.device.createBuffer({ size: bytes, usage: STORAGE(), label, mappedAtCreation: true });
+    new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    buffer.unmap();
+    return buffer;
+  }
+
+  private buffer(name: string, bytes: number): GPUBuffer {
+    let b = this.scratch.get(name);
+    if (!b || b.size < bytes) {
+      b?.destroy();
+      b = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: STORAGE(), label: name });
+      this.scratch.set(name, b);
+    }
+    return b;
+  }
+
+  private ensureCache(positions: number): void {
+    if (positions <= this.capacity) return;
+    const c = this.config;
+    const kvBytes = c.numKvHeads * c.headDim * 4;
+    const cap = Math.max(positions, this.capacity * 2, 64);
+    const enc = this.device.createCommandEncoder();
+    const old = [...this.keys, ...this.values];
+    for (let l = 0; l < c.numLayers; l++) {
+      const k = this.device.createBuffer({ size: cap * kvBytes, usage: STORAGE(), label: `kv-k-${l}` });
+      const v = this.device.createBuffer({ size: cap * kvBytes, usage: STORAGE(), label: `kv-v-${l}` });
+      if (this.capacity > 0) {
+        enc.copyBufferToBuffer(this.keys[l], 0, k, 0, this.capacity * kvBytes);
+        enc.copyBufferToBuffer(this.values[l], 0, v, 0, this.capacity * kvBytes);
+      }
+      this.keys[l] = k;
+      this.values[l] = v;
+    }
+    this.device.queue.submit([enc.finish()]);
+    for (const b of old) b.destroy();
+    this.capacity = cap;
+  }
+
+  private ensureRope(positions: number): void {
+    if (positions <= this.ropePositions) return;
+    this.ropeTables.ensure(Math.max(positions, this.capacity));
+    this.ropeCos?.destroy();
+    this.ropeSin?.destroy();
+    this.ropeCos = this.uploadWords(this.ropeTables.cos, 'rope-cos');
+    this.ropeSin = this.uploadWords(this.ropeTables.sin, 'rope-sin');
+    this.ropePositions = this.ropeTables.cos.length / (this.config.headDim / 2);
+  }
+
+  private weight(name: string): GpuWeight {
+    return this.weights.get(name)!;
+  }
+
+  /** Records out (+)= x W^T (+ bias) for `rows` rows. */
+  recordMatmul(rec: PassRecorder, x: GPUBuffer, w: GpuWeight, rows: number, inDim: number, outDim: number, out: GPUBuffer, bias: GpuWeight | null, accumulate: boolean, entry: 'matmul_tiled' | 'matmul_naive' = 'matmul_tiled'): void {
+    const uniform: Uniform = [['u32', rows], ['u32', inDim], ['u32', outDim], ['u32', w.dtype], ['u32', bias ? 1 : 0], ['u32', bias?.dtype ?? 0], ['u32', accumulate ? 1 : 0]];
+    const bindings = { 21: x, 22: w.buffer, 23: (bias ?? w).buffer, 24: out };
+    if (entry === 'matmul_naive') {
+      rec.add(entry, uniform, bindings, Math.ceil((rows * outDim) / 256), 20);
+      return;
+    }
+    // The tiled kernel's grid is 2-D: 16-wide output tiles by 16-row token tiles.
+    rec.add(entry, uniform, bindings, [Math.ceil(outDim / 16), Math.ceil(rows / 16)], 20);
+  }
+
+  protected async forward(tokens: Int32Array, pos0: number, fromRow: number, signal?: AbortSignal): Promise<Float32Array> {
+    throwIfAborted(signal);
+    const logits = this.recordForward(tokens, pos0, fromRow);
+    const rows = tokens.length - fromRow;
+    return new Float32Array(await this.readBack(logits.buffer, logits.enc, rows * this.config.vocabSize * 4, logits.uniforms));
+  }
+
+  /** Records the whole forward pass; returns the logits buffer of rows [fromRow, T). */
+  private recordForward(tokens: Int32Array, pos0: number, fromRow: number): { buffer: GPUBuffer; enc: GPUCommandEncoder; uniforms: GPUBuffer } {
+    const c = this.config;
+    const T = tokens.length, H = c.hiddenSize, hd = c.headDim;
+    const qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd, I = c.intermediateSize, V = c.vocabSize;
+    const end = pos0 + T;
+    this.ensureCache(end);
+    this.ensureRope(end);
+    const ids = this.buffer('ids', T * 4);
+    this.device.queue.writeBuffer(ids, 0, tokens as Int32Array<ArrayBuffer>);
+    const x = this.buffer('x', T * H * 4), h = this.buffer('h', T * H * 4);
+    const qRaw = this.buffer('q-raw', T * qDim * 4), q = c.qkNorm ? this.buffer('q', T * qDim * 4) : qRaw;
+    const kRaw = this.buffer('k-raw', T * kvDim * 4), k = c.qkNorm ? this.buffer('k', T * kvDim * 4) : kRaw;
+    const v = this.buffer('v', T * kvDim * 4), att = this.buffer('att', T * qDim * 4);
+    const gate = this.buffer('gate', T * I * 4), up = this.buffer('up', T * I * 4);
+    const scores = this.buffer('scores', T * c.numHeads * this.capacity * 4);
+    const rows = T - fromRow;
+    const normed = this.buffer('final', rows * H * 4);
+    const logits = this.buffer('logits', rows * V * 4);
+    const rec = new PassRecorder(this);
+    const norm = (input: GPUBuffer, w: GpuWeight, nRows: number, dim: number, out: GPUBuffer, offset = 0) =>
+      rec.add('rms_norm', [['u32', nRows], ['u32', dim], ['u32', w.dtype], ['f32', c.rmsNormEps], ['u32', offset]], { 11: input, 12: w.buffer, 13: out }, nRows, 10);
+    const ropeOn = (buf: GPUBuffer, heads: number) =>
+      rec.add('rope', [['u32', T], ['u32', heads], ['u32', hd], ['u32', pos0]], { 31: buf, 32: this.ropeCos!, 33: this.ropeSin! }, Math.ceil((T * heads * (hd / 2)) / 256), 30);
+
+    const embed = this.weight(EMBED_TENSOR);
+    rec.add('embed', [['u32', T], ['u32', H], ['u32', embed.dtype]], { 1: ids, 2: embed.buffer, 3: x }, Math.ceil((T * H) / 256), 0);
+    const opt = (role: LayerTensorRole, l: number) => this.weights.get(layerTensorName(role, l)) ?? null;
+    for (let l = 0; l < c.numLayers; l++) {
+      const W = (role: LayerTensorRole) => this.weight(layerTensorName(role, l));
+      norm(x, W('inputNorm'), T, H, h);
+      this.recordMatmul(rec, h, W('q'), T, H, qDim, qRaw, opt('qBias', l), false);
+      this.recordMatmul(rec, h, W('k'), T, H, kvDim, kRaw, opt('kBias', l), false);
+      this.recordMatmul(rec, h, W('v'), T, H, kvDim, v, opt('vBias', l), false);
+      if (c.qkNorm) {
+        norm(qRaw, W('qNorm'), T * c.numHeads, hd, q);
+        norm(kRaw, W('kNorm'), T * c.numKvHeads, hd, k);
+      }
+      ropeOn(q, c.numHeads);
+      ropeOn(k, c.numKvHeads);
+      const kc = this.keys[l], vc = this.values[l];
+      rec.copy((enc) => {
+        enc.copyBufferToBuffer(k, 0, kc, pos0 * kvDim * 4, T * kvDim * 4);
+        enc.copyBufferToBuffer(v, 0, vc, pos0 * kvDim * 4, T * kvDim * 4);
+      });
+      rec.add('attention', [['u32', T], ['u32', c.numHeads], ['u32', c.numKvHeads], ['u32', hd], ['u32', pos0], ['u32', this.capacity], ['f32', 1 / Math.sqrt(hd)]],
+        { 41: q, 42: kc, 43: vc, 44: scores, 45: att }, T * c.numHeads, 40);
+      this.recordMatmul(rec, att, W('o'), T, qDim, H, x, opt('oBias', l), true);
+      norm(x, W('postNorm'), T, H, h);
+      this.recordMatmul(rec, h, W('gate'), T, H, I, gate, null, false);
+      this.recordMatmul(rec, h, W('up'), T, H, I, up, null, false);
+      rec.add('silu_gate', [['u32', T * I]], { 51: gate, 52: up }, Math.ceil((T * I) / 256), 50);
+      this.recordMatmul(rec, gate, W('down'), T, I, H, x, null, true);
+    }
+    norm(x, this.weight(FINAL_NORM_TENSOR), rows, H, normed, fromRow * H);
+    this.recordMatmul(rec, normed, this.weight(c.tiedEmbeddings ? EMBED_TENSOR : LM_HEAD_TENSOR), rows, H, V, logits, null, false);
+    const enc = this.device.createCommandEncoder();
+    const uniforms = rec.encode(enc);
+    return { buffer: logits, enc, uniforms };
+  }
+
+  private async readBack(buffer: GPUBuffer, enc: GPUCommandEncoder, bytes: number, transient: GPUBuffer): Promise<ArrayBuffer> {
+    const staging = this.device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'eval-readback' });
+    enc.copyBufferToBuffer(buffer, 0, staging, 0, bytes);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = staging.getMappedRange().slice(0);
+    staging.unmap();
+    staging.destroy();
+    transient.destroy();
+    return out;
+  }
+
+  /** Log-probabilities of the continuation tokens, reduced on the GPU (only one float per token
+   * comes back instead of a vocabulary-wide row). */
+  async continuationLogProbs(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
+    if (prefix.length === 0) throw new MergeStudioError('eval-empty-prefix', 'continuationLogProbs: the prefix must hold at least one token (BOS) to predict from');
+    const V = this.config.vocabSize;
+    checkTokenIds(prefix, V, 'prefix');
+    const out: Float64Array[] = [];
+    let prefixDone = false;
+    for (const cont of continuations) {
+      checkTokenIds(cont, V, 'continuation');
+      throwIfAborted(signal);
+      if (cont.length === 0) { out.push(new Float64Array(0)); continue; }
+      // The prefix's last token plus all but the last continuation token predict the continuation;
+      // the prefix before it stays in the KV cache after the first continuation.
+      const tokens = new Int32Array(prefixDone ? cont.length : prefix.length + cont.length - 1);
+      if (prefixDone) { tokens[0] = prefix[prefix.length - 1]; tokens.set(cont.subarray(0, cont.length - 1), 1); } else { tokens.set(prefix); tokens.set(cont.subarray(0, cont.length - 1), prefix.length); }
+      const pos0 = prefixDone ? prefix.length - 1 : 0;
+      const fromRow = prefixDone ? 0 : prefix.length - 1;
+      const { buffer: logits, enc, uniforms } = this.recordForward(tokens, pos0, fromRow);
+      const rows = cont.length;
+      const targets = this.buffer('targets', rows * 4);
+      this.device.queue.writeBuffer(targets, 0, cont as Int32Array<ArrayBuffer>);
+      const lsm = this.buffer('log-probs', rows * 4);
+      const rec = new PassRecorder(this);
+      rec.add('log_softmax_target', [['u32', rows], ['u32', V]], { 61: logits, 62: targets, 63: lsm }, rows, 60);
+      const more = rec.encode(enc);
+      const values = new Float32Array(await this.readBack(lsm, enc, rows * 4, uniforms));
+      more.destroy();
+      out.push(Float64Array.from(values));
+      prefixDone = true;
+    }
+    return out;
+  }
+
+  async updateWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void> {
+    for (const [name, update] of tensors) {
+      const w = this.weights.get(name);
+      if (!w) throw new MergeStudioError('eval-unknown-tensor', `WebGPU runtime: no weight named '${name}' (tied lm_head lives in '${EMBED_TENSOR}')`, { tensor: name });
+      const size = update instanceof Float32Array ? update.length * 4 : update.size;
+      if (update instanceof Float32Array ? update.length !== w.elements : size < w.elements * 4) {
+        throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: tensor '${name}': update holds ${update instanceof Float32Array ? update.length : Math.floor(size / 4)} float32 values, the weight has ${w.elements}`, { tensor: name });
+      }
+    }
+    const enc = this.device.createCommandEncoder();
+    const retired: GPUBuffer[] = [];
+    for (const [name, update] of tensors) {
+      const w = this.weights.get(name)!;
+      // Merged weights arrive as float32: a packed 16-bit weight becomes a float32 one.
+      if (w.dtype !== 0) {
+        retired.push(w.buffer);
+        w.buffer = this.device.createBuffer({ size: w.elements * 4, usage: STORAGE(), label: name });
+        w.dtype = 0;
+      }
+      if (update instanceof Float32Array) this.device.queue.writeBuffer(w.buffer, 0, update as Float32Array<ArrayBuffer>);
+      else enc.copyBufferToBuffer(update, 0, w.buffer, 0, w.elements * 4);
+    }
+    this.device.queue.submit([enc.finish()]);
+    await this.device.queue.onSubmittedWorkDone();
+    for (const b of retired) b.destroy();
+  }
+
+  /** Raw matmul of host data on this device (bench and kernel tests): y = x W^T, [rows, outDim]. */
+  async matmul(x: Float32Array, w: Float32Array, rows: number, inDim: number, outDim: number, entry: 'matmul_tiled' | 'matmul_naive', repeats = 1): Promise<{ y: Float32Array; seconds: number }> {
+    const xb = this.uploadWords(x, 'bench-x');
+    const wb: GpuWeight = { buffer: this.uploadWords(w, 'bench-w'), dtype: 0, elements: w.length };
+    const yb = this.device.createBuffer({ size: rows * outDim * 4, usage: STORAGE(), label: 'bench-y' });
+    const run = async () => {
+      const rec = new PassRecorder(this);
+      for (let r = 0; r < repeats; r++) this.recordMatmul(rec, xb, wb, rows, inDim, outDim, yb, null, false, entry);
+      const enc = this.device.createCommandEncoder();
+      const u = rec.encode(enc);
+      this.device.queue.submit([enc.finish()]);
+      await this.device.queue.onSubmittedWorkDone();
+      u.destroy();
+    };
+    await run(); // warm-up: pipeline creation and first-use costs stay out of the timing
+    const started = performance.now();
+    await run();
+    const seconds = (performance.now() - started) / 1000 / repeats;
+    const enc = this.device.createCommandEncoder();
+    const y = new Float32Array(await this.readBack(yb, enc, rows * outDim * 4, this.device.createBuffer({ size: 4, usage: GPUBufferUsage.UNIFORM })));
+    xb.destroy(); wb.buffer.destroy(); yb.destroy();
+    return { y, seconds };
+  }
+
+  dispose(): void {
+    for (const w of this.weights.values()) w.buffer.destroy();
+    for (const b of [...this.keys, ...this.values, ...this.scratch.values()]) b.destroy();
+    this.ropeCos?.destroy();
+    this.ropeSin?.destroy();
+    this.weights.clear();
+    this.scratch.clear();
+    this.keys = [];
+    this.values = [];
+    this.capacity = 0;
+    this.ropePositions = 0;
+  }
+}
+
+/** Creates the WebGPU runtime (acquiring a device unless one is given). */
+export async function createGpuCausalLM(config: CausalLMConfig, weights: ReadonlyMap<string, HostTensor | Float32Array>, gpu?: GpuContext): Promise<GpuCausalLM> {
+  return new GpuCausalLM(gpu ?? (await requireGpu()), config, weights);
 }

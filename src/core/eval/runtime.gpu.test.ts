@@ -1,0 +1,92 @@
+// The WebGPU runtime against llama2.c's run.c (stories260K) and against the CPU runtime, plus the
+// tiled matmul against the naive kernel and against the CPU matmul.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireGpu, type GpuContext } from '../gpu/device.ts';
+import { nodeFolderTree } from '../io/node-file.ts';
+import { CpuCausalLM, matmulRows } from './cpu.ts';
+import { GpuCausalLM } from './gpu.ts';
+import { openEvalModel, type EvalModelFiles } from './load.ts';
+import { hostTensorToF32, readHostTensors, type HostTensor } from './weights.ts';
+
+const DIR = 'public/zoo/stories260K';
+const ref = JSON.parse(readFileSync(`${DIR}/reference.json`, 'utf8')) as {
+  prompts: { prompt: string; input_ids: number[]; greedy_ids: number[]; logits_first_step: number[] }[];
+  ppl: { input_ids: number[]; perplexity: number };
+};
+
+let gpu: GpuContext;
+let files: EvalModelFiles;
+let host: Map<string, HostTensor>;
+let model: GpuCausalLM;
+beforeAll(async () => {
+  gpu = await requireGpu();
+  files = await openEvalModel(nodeFolderTree(DIR));
+  host = await readHostTensors(files.config, files.tensors, DIR);
+  model = new GpuCausalLM(gpu, files.config, host);
+});
+afterAll(() => model?.dispose());
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+describe('stories260K on WebGPU vs llama2.c run.c', () => {
+  it('first-step logits agree within 1e-4 for every prompt', async () => {
+    for (const p of ref.prompts) {
+      const all = await model.logits(Int32Array.from(p.input_ids));
+      expect(maxDiff(all.subarray((p.input_ids.length - 1) * 512), p.logits_first_step), p.prompt).toBeLessThan(1e-4);
+    }
+  });
+
+  it('greedy generation with the GPU KV cache reproduces run.c (20 tokens of the first prompt)', async () => {
+    const p = ref.prompts[0];
+    const out = await model.generate(Int32Array.from(p.input_ids), { maxNewTokens: 20, stopIds: [1, 2] });
+    expect(out).toEqual(p.greedy_ids.slice(0, 20));
+  });
+
+  it('perplexity from the GPU log-softmax kernel matches run.c within 0.1%', async () => {
+    const ids = Int32Array.from(ref.ppl.input_ids);
+    const [lp] = await model.continuationLogProbs(ids.subarray(0, 1), [ids.subarray(1)]);
+    const ppl = Math.exp(-lp.reduce((a, b) => a + b, 0) / lp.length);
+    expect(Math.abs(ppl / ref.ppl.perplexity - 1)).toBeLessThan(1e-3);
+  });
+
+  it('agrees with the CPU runtime on shared-prefix continuations and after an in-place weight update', async () => {
+    const cpu = new CpuCausalLM(files.config, host);
+    const prefix = Int32Array.from(ref.prompts[1].input_ids);
+    const conts = [Int32Array.from([300, 270, 261]), Int32Array.from([410]), Int32Array.from(ref.prompts[0].greedy_ids.slice(0, 6))];
+    const [g, c] = [await model.continuationLogProbs(prefix, conts), await cpu.continuationLogProbs(prefix, conts)];
+    for (let i = 0; i < conts.length; i++) expect(maxDiff(g[i], c[i])).toBeLessThan(1e-4);
+
+    // Replace two weights (one from a host array, one from a GPU buffer) on both backends.
+    const name1 = 'model.layers.2.mlp.down_proj.weight', name2 = 'model.layers.0.self_attn.q_proj.weight';
+    const w1 = hostTensorToF32(host.get(name1)!).map((v, i) => v * (1 + 0.5 * Math.sin(i)));
+    const w2 = hostTensorToF32(host.get(name2)!).map((v, i) => -v + 0.01 * Math.cos(i));
+    const buf = gpu.device.createBuffer({ size: w2.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    gpu.device.queue.writeBuffer(buf, 0, w2);
+    const before = await model.logits(prefix);
+    await model.updateWeights(new Map<string, Float32Array | GPUBuffer>([[name1, w1], [name2, buf]]));
+    await cpu.updateWeights(new Map([[name1, w1], [name2, w2]]));
+    const [ga, ca] = [await model.logits(prefix), await cpu.logits(prefix)];
+    expect(maxDiff(ga, ca)).toBeLessThan(1e-4);
+    expect(maxDiff(ga, before)).toBeGreaterThan(0.01);
+    buf.destroy();
+  });
+});
+
+describe('matmul kernels', () => {
+  it('tiled and naive WGSL matmuls equal the CPU matmul on ragged sizes', async () => {
+    const rows = 19, inDim = 37, outDim = 45;
+    const x = Float32Array.from({ length: rows * inDim }, (_, i) => Math.sin(i * 1.3));
+    const w = Float32Array.from({ length: outDim * inDim }, (_, i) => Math.cos(i * 0.7));
+    const want = new Float32Array(rows * outDim);
+    matmulRows(want, x, rows, inDim, w, outDim);
+    const tiled = await model.matmul(x, w, rows, inDim, outDim, 'matmul_tiled');
+    const naive = await model.matmul(x, w, rows, inDim, outDim, 'matmul_naive');
+    expect(maxDiff(tiled.y, want)).toBeLessThan(1e-4);
+    expect(maxDiff(naive.y, want)).toBeLessThan(1e-4);
+  });
+});
