@@ -158,7 +158,11 @@ describe('SearchRun', () => {
     expect(summary.history).toHaveLength(run.trials.length);
     for (let i = 1; i < summary.history.length; i++) {
       expect(summary.history[i].hypervolume).toBeGreaterThanOrEqual(summary.history[i - 1].hypervolume);
+      // no best before the first full-fidelity trial; never worse after it
+      const before = summary.history[i - 1].best['add.exact_match'] ?? -Infinity;
+      expect(summary.history[i].best['add.exact_match'] ?? -Infinity).toBeGreaterThanOrEqual(before);
     }
+    expect(summary.history.at(-1)!.best['add.exact_match']).toBe(summary.best['add.exact_match'].value);
     expect(summary.best['add.exact_match'].value).toBe(Math.max(...full.map((t) => t.objectives['add.exact_match'])));
     expect(Object.values(summary.perFidelity).reduce((a, b) => a + b, 0)).toBe(run.trials.length);
   });

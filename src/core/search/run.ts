@@ -36,8 +36,9 @@ export interface SearchSummary {
   /** Trial ids on the Pareto front of the full-fidelity trials. */
   front: number[];
   hypervolume: number;
-  /** After each trial: its id, cumulative cost and the hypervolume of the full-fidelity trials so far. */
-  history: { trial: number; cost: number; hypervolume: number }[];
+  /** After each trial: its id, cumulative cost, and the hypervolume and best value of each
+   * objective over the full-fidelity trials so far (for best-so-far and hypervolume charts). */
+  history: { trial: number; cost: number; hypervolume: number; best: Record<string, number> }[];
   /** Best full-fidelity value of each objective and the trial that reached it. */
   best: Record<string, { value: number; trial: number }>;
 }
@@ -158,7 +159,7 @@ export class SearchRun<R = unknown> {
           }
         }
       }
-      history.push({ trial: t.id, cost, hypervolume: hv });
+      history.push({ trial: t.id, cost, hypervolume: hv, best: Object.fromEntries(Object.entries(best).map(([k, b]) => [k, b.value])) });
     }
     const front = paretoFront(full.map((f) => f.losses)).map((i) => full[i].id);
     return { trials: this.trialList.length, cost, perFidelity, front, hypervolume: hv, history, best };
