@@ -114,16 +114,27 @@ function humanRate(bytesPerSecond: number): string {
   return `${v.toFixed(v >= 100 || u === 0 ? 0 : 1)} ${units[u]}`;
 }
 
-/** Prints download progress (bytes, rate, ETA) on stderr: one updating line on a terminal, a line
- * per file and at most one every 2 s otherwise. */
+/** Downloads shorter than this are not worth a line of their own once finished (headers, configs,
+ * single tensors of a small model); longer ones are reported when they end. */
+const QUIET_BELOW_BYTES = 1 << 20;
+
+/** Prints download progress (bytes, rate, ETA) on stderr: one updating line on a terminal, at most
+ * one line every 2 s otherwise, and a final line for each download of 1 MiB or more. */
 export function downloadProgressPrinter(stream: NodeJS.WriteStream = process.stderr): ProgressCallback {
   let last = 0;
+  let lineOpen = false;
   return (p: Progress) => {
     if (p.phase !== 'download') return;
     const finished = p.done >= p.total;
     const now = Date.now();
+    if (finished && p.total < QUIET_BELOW_BYTES) {
+      if (lineOpen) stream.write('\r\x1b[K');
+      lineOpen = false;
+      return;
+    }
     if (!finished && now - last < (stream.isTTY ? 200 : 2000)) return;
     last = now;
+    lineOpen = !!stream.isTTY && !finished;
     const pct = p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100;
     const eta = p.eta !== undefined && Number.isFinite(p.eta) && !finished ? `, ETA ${Math.ceil(p.eta)} s` : '';
     const line = `download ${p.message ?? ''}: ${pct}% of ${p.total} bytes${p.rate ? `, ${humanRate(p.rate)}` : ''}${eta}`;
