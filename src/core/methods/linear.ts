@@ -25,10 +25,12 @@ export const linear: MergeMethod = {
     const coefficients = weights.map((w) => w * factor);
     const out = outputArray(ctx, n);
     const models = input.models;
-    if (models.length === 2) {
-      const [a, b] = models;
-      const [ca, cb] = coefficients;
-      for (let j = 0; j < n; j++) out[j] = ca * a[j] + cb * b[j];
+    if (models.length <= 3) {
+      // Unrolled for up to three models (absent ones get coefficient 0): several times faster
+      // than looping over an array of arrays per element.
+      const [a, b = a, c = a] = models;
+      const [ca, cb = 0, cc = 0] = coefficients;
+      for (let j = 0; j < n; j++) out[j] = ca * a[j] + cb * b[j] + cc * c[j];
     } else {
       for (let j = 0; j < n; j++) {
         let s = 0;

@@ -14,8 +14,22 @@ export type Sparsification =
 /** mergekit skips rescaling when either L1 norm is below this. */
 const RESCALE_EPS = 1e-7;
 
-/** Masks `delta` in place; returns the factor for the survivors (1 unless L1 rescale applies).
- * `shape` is needed by della (ranks along dim 1); `label` names the tensor/model in errors. */
+/** A sparsified task vector: `values` (dropped entries 0) times `scale` (the L1 rescale, else 1). */
+export interface SparseTaskVector {
+  values: Float32Array;
+  scale: number;
+}
+
+/** Task vector `fround(model - base)`, sparsified by `rule`; `shape` is needed by della (ranks along
+ * dim 1), `label` names the tensor and model in errors. */
+export function sparseTaskVector(model: Float32Array, base: Float32Array, shape: number[], rule: Sparsification, rescaleL1: boolean, label: string): SparseTaskVector {
+  const values = new Float32Array(model.length);
+  if (rule.kind === 'random' && rule.density < 1) return randomDropFused(values, model, base, dareKeepProbability(rule.density), rule.streamKey, rescaleL1);
+  for (let i = 0; i < values.length; i++) values[i] = model[i] - base[i];
+  return { values, scale: sparsifyInPlace(values, shape, rule, rescaleL1, label) };
+}
+
+/** Masks a task vector in place; returns the factor for the survivors (1 unless L1 rescale applies). */
 export function sparsifyInPlace(delta: Float32Array, shape: number[], rule: Sparsification, rescaleL1: boolean, label: string): number {
   if (rule.density >= 1) return 1;
   const before = rescaleL1 ? l1Norm(delta) : 0;
@@ -35,7 +49,10 @@ export function sparsifyInPlace(delta: Float32Array, shape: number[], rule: Spar
       break;
   }
   if (!rescaleL1) return 1;
-  const after = l1Norm(delta);
+  return rescaleFactor(before, l1Norm(delta));
+}
+
+function rescaleFactor(before: number, after: number): number {
   return before < RESCALE_EPS || after < RESCALE_EPS ? 1 : before / after;
 }
 
@@ -85,6 +102,21 @@ function magnitudeOutliers(delta: Float32Array, density: number, gamma: number):
     bottom = 0;
   }
   keepRankBand(delta, top, n - bottom);
+}
+
+/** DARE in one pass over the inputs: task vector, mask and both L1 norms together. */
+function randomDropFused(values: Float32Array, model: Float32Array, base: Float32Array, p: number, streamKey: number, rescaleL1: boolean): SparseTaskVector {
+  const threshold = keepThreshold24(p);
+  let before = 0;
+  let after = 0;
+  for (let i = 0; i < values.length; i++) {
+    const delta = Math.fround(model[i] - base[i]);
+    const kept = delta * +(draw24(streamKey, i) < threshold);
+    before += Math.abs(delta);
+    after += Math.abs(kept);
+    values[i] = kept;
+  }
+  return { values, scale: rescaleL1 ? rescaleFactor(before, after) : 1 };
 }
 
 /** DARE: keeps each entry with probability p from the counter-based stream. */

@@ -3,7 +3,7 @@
  * lambda -> add to base. Each method file only picks its sparsifier, consensus and defaults. */
 import type { MergeMethod, MergeTensorInput, ParamSpec } from './types.ts';
 import { checkInputs, globalBoolean, globalNumber, modelNumbers, outputArray, type MethodContext } from './params.ts';
-import { sparsifyInPlace, type Sparsification } from './sparsify.ts';
+import { sparseTaskVector, type Sparsification } from './sparsify.ts';
 import { maskStreamKey } from './random.ts';
 
 export type SparsificationKind = 'none' | Sparsification['kind'];
@@ -85,11 +85,10 @@ export function defineTaskArithmeticMethod(v: TaskArithmeticVariant): MergeMetho
         deltasFromModels = true;
       } else {
         taskVectors = input.models.map((model, i) => {
-          const delta = new Float32Array(model.length);
-          for (let j = 0; j < delta.length; j++) delta[j] = model[j] - base[j];
           const label = `${v.name}: tensor '${input.tensorName}' of model #${input.modelIndices[i]}`;
-          coefficients[i] *= sparsifyInPlace(delta, input.shape, sparsificationFor(v, ctx, i, densities[i], gamma, epsilon), rescale, label);
-          return delta;
+          const sparse = sparseTaskVector(model, base, input.shape, sparsificationFor(v, ctx, i, densities[i], gamma, epsilon), rescale, label);
+          coefficients[i] *= sparse.scale;
+          return sparse.values;
         });
       }
       return mixTaskVectors(outputArray(ctx, base.length), base, taskVectors, deltasFromModels, coefficients, weights, { signConsensus: v.signConsensus, normalize, lambda });
