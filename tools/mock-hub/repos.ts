@@ -5,7 +5,7 @@
 //   <root>/<family>/<model>/config.json  ->  zoo/<family>-<model>   (tiny-llama/base -> zoo/tiny-llama-base)
 //   <root>/<name>/config.json            ->  zoo/<name>             (stories260K     -> zoo/stories260K)
 // Derived from the template model (tiny-llama/base when present, else the first model found):
-//   zoo/gated          the template, gated: 401 without a token, 403 with a wrong one
+//   zoo/gated          the template, gated: info and listing public, files 401 without a token, 403 with a wrong one
 //   zoo/sharded        the template split into two shards with model.safetensors.index.json
 //   zoo/corrupt-shard  like zoo/sharded, but the second shard's header is not JSON
 //   zoo/missing-shard  the index names a second shard that is not in the repo

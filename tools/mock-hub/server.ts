@@ -193,8 +193,7 @@ export async function startMockHub(opts: { port?: number; host?: string; root: s
     if (parts[0] === 'api' && parts[1] === 'models' && parts.length >= 4) {
       const found = findRepo(parts[2], parts[3]);
       if (!('commit' in found)) return found;
-      const denied = checkAccess(found, req);
-      if (denied) return denied;
+      // As on the Hub, a gated repo's info and file list are public; its files are not.
       if (parts.length === 4) return modelInfo(found);
       if (parts[4] === 'revision' && parts.length === 6) return revisionOk(found, parts[5]) ?? modelInfo(found);
       if (parts[4] === 'tree' && parts.length >= 6) {

@@ -117,6 +117,9 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
     }
   }
 
+  /** From the model info; null when the commit came from the cache. */
+  let gated: boolean | null = null;
+
   async function resolveCommit(): Promise<string> {
     if (COMMIT_RE.test(revision) && (opts.offline || (await cache?.getListing(repo, revision)))) return revision;
     if (opts.offline) {
@@ -127,6 +130,7 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
     try {
       const info = await withRetry('resolve the revision', () => modelInfo({ name: repo, revision, hubUrl, accessToken: opts.accessToken, fetch: hubFetch, additionalFields: ['sha'] }));
       const sha = (info as { sha?: unknown }).sha;
+      gated = info.gated !== false && info.gated !== undefined;
       if (typeof sha !== 'string' || !COMMIT_RE.test(sha)) {
         throw new MergeStudioError('hub-bad-response', `${label}: ${host} returned model info without a commit id`, { repo: label });
       }
@@ -298,6 +302,14 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
       return openEntry(entry);
     },
   };
+  if (gated) {
+    // Gated repos list their files to anyone; say why reading fails before a reader trips on it.
+    if (!opts.accessToken) {
+      throw new MergeStudioError('hub-unauthorized', `${label}: the model is gated: accept its conditions on its Hub page, then pass a token with --token or the HF_TOKEN environment variable (in the studio: the Hub token field)`, { repo: label, hubCode: 'GatedRepo' });
+    }
+    const probe = byPath.get('config.json') ?? files[0];
+    if (probe) await downloadInfoFor(probe);
+  }
   if (opts.checkModelFiles !== false) {
     const paths = files.map((f) => f.path);
     checkHasSafetensors(label, paths, 'hub');
