@@ -193,3 +193,14 @@ describe('execute', () => {
     expect(Array.from(other)).not.toEqual(Array.from(one));
   });
 });
+
+describe('scratch buffers', () => {
+  it('in-memory results never alias the reused input buffers', async () => {
+    const handles = await open({ a: memoryModel('a', llamaConfig(3, 12), A), b: memoryModel('b', llamaConfig(3, 12), B) });
+    const p = plan(parseRecipeYaml('models: [{model: a}, {model: b}]\nbase_model: a\nmerge_method: slerp\nparameters: {t: 0}\n'), handles);
+    // A backend may hand back an input array itself (the base, at t = 0).
+    const returnsBase: MergeBackend = { kind: 'cpu', merge: async (_m, input) => input.base! };
+    const merged = await mergeToMemory(p, { backend: returnsBase });
+    for (const [name, values] of merged) expect(Array.from(values), name).toEqual(Array.from(A[name].values));
+  });
+});

@@ -3,37 +3,50 @@
 // (inputs x largest tensor) whatever the model size. Exports write shards, index, tokenizer files,
 // the model card and mergekit_config.yml, and config.json LAST; a failed or cancelled export
 // removes everything it wrote, so no folder ever looks like a complete model by accident.
-import { canDecodeToF32, canEncodeFromF32, encodeFromF32, type DType } from '../dtype.ts';
+import { canDecodeToF32, canEncodeFromF32, decodeToF32, encodeFromF32, type DType } from '../dtype.ts';
 import { MergeStudioError } from '../errors.ts';
 import type { ByteSink, SinkFactory } from '../io/types.ts';
 import type { MergeTensorInput } from '../methods/types.ts';
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
 import { recipeToYaml } from '../recipe/yaml.ts';
-import { readTensorF32 } from '../safetensors/index.ts';
+import { readTensorBytes, readTensorF32 } from '../safetensors/index.ts';
 import { DEFAULT_MAX_SHARD_BYTES, SafetensorsWriter } from '../safetensors/writer.ts';
 import { cpuBackend, type MergeBackend } from './backend.ts';
 import type { Plan, PlanInput, PlanStep } from './plan.ts';
 
-async function readInput(input: PlanInput, signal?: AbortSignal): Promise<Float32Array> {
+/** Float32 buffers reused from tensor to tensor (one per input slot and one for the output): fresh
+ * full-size arrays per tensor cost more in page faults than the merge arithmetic itself. */
+class ScratchBuffers {
+  private readonly slots = new Map<string, Float32Array>();
+
+  get(slot: string, elements: number): Float32Array {
+    let buffer = this.slots.get(slot);
+    if (!buffer || buffer.length < elements) this.slots.set(slot, (buffer = new Float32Array(elements)));
+    return buffer.subarray(0, elements);
+  }
+}
+
+async function readInput(input: PlanInput, into: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
   const { info, crop } = input;
   if (!canDecodeToF32(info.dtype)) {
     throw new MergeStudioError('tensor-dtype', `${info.file}: tensor '${info.name}' of '${input.model}' is ${info.dtype}, which cannot be merged (expected a float type)`, { tensor: info.name, file: info.file });
   }
-  if (!crop) return readTensorF32(info, {}, signal);
+  if (!crop) return decodeToF32(await readTensorBytes(info, signal), info.dtype, into);
   const [rows, cols] = crop;
-  const block = await readTensorF32(info, { rows: [0, rows] }, signal);
   const width = info.shape[1];
-  if (width === cols) return block;
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) out.set(block.subarray(r * width, r * width + cols), r * cols);
-  return out;
+  if (width === cols) return decodeToF32(await info.source.read(info.offset, (info.bytes / info.shape[0]) * rows, signal), info.dtype, into);
+  const block = await readTensorF32(info, { rows: [0, rows] }, signal);
+  for (let r = 0; r < rows; r++) into.set(block.subarray(r * width, r * width + cols), r * cols);
+  return into;
 }
 
-/** Reads one step's inputs and merges them. */
-async function mergeStep(plan: Plan, step: PlanStep, backend: MergeBackend, signal?: AbortSignal): Promise<Float32Array> {
+/** Reads one step's inputs into scratch buffers and merges them; with `reuseOutput` the result
+ * lives in a scratch buffer too and is only valid until the next step. */
+async function mergeStep(plan: Plan, step: PlanStep, backend: MergeBackend, scratch: ScratchBuffers, reuseOutput: boolean, signal?: AbortSignal): Promise<Float32Array> {
+  const elements = step.shape.reduce((a, b) => a * b, 1);
   const models: Float32Array[] = [];
-  for (const m of step.models) models.push(await readInput(m, signal));
-  const base = step.base ? await readInput(step.base, signal) : undefined;
+  for (const [i, m] of step.models.entries()) models.push(await readInput(m, scratch.get(`model${i}`, elements), signal));
+  const base = step.base ? await readInput(step.base, scratch.get('base', elements), signal) : undefined;
   const input: MergeTensorInput = {
     tensorName: step.output,
     shape: step.shape,
@@ -43,8 +56,11 @@ async function mergeStep(plan: Plan, step: PlanStep, backend: MergeBackend, sign
     ...(base ? { base } : {}),
     global: step.global,
     seed: plan.seed,
+    ...(reuseOutput ? { out: scratch.get('output', elements) } : {}),
   };
-  return backend.merge(plan.method, input, signal);
+  const merged = await backend.merge(plan.method, input, signal);
+  // A method may hand back one of its inputs (e.g. slerp at t = 0); never let a scratch buffer escape.
+  return !reuseOutput && [...models, base].some((a) => a?.buffer === merged.buffer) ? merged.slice() : merged;
 }
 
 /** Progress with rate and ETA over the bytes read so far. */
@@ -74,10 +90,11 @@ export async function mergeToMemory(plan: Plan, options: MemoryMergeOptions = {}
   const steps = options.only ? plan.steps.filter((s) => options.only!(s.output)) : plan.steps;
   const report = progressReporter(plan, steps, options.onProgress);
   const out = new Map<string, Float32Array>();
+  const scratch = new ScratchBuffers();
   report(0);
   for (const [i, step] of steps.entries()) {
     throwIfAborted(options.signal);
-    out.set(step.output, await mergeStep(plan, step, backend, options.signal));
+    out.set(step.output, await mergeStep(plan, step, backend, scratch, false, options.signal));
     report(i + 1, step);
   }
   return out;
@@ -165,9 +182,10 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
   try {
     report(0);
     let bytesWritten = 0;
+    const scratch = new ScratchBuffers();
     for (const [i, step] of plan.steps.entries()) {
       throwIfAborted(signal);
-      const merged = await mergeStep(plan, step, backend, signal);
+      const merged = await mergeStep(plan, step, backend, scratch, true, signal);
       const bytes = encodeFromF32(merged, dtypeOf(step));
       await writer.add(step.output, dtypeOf(step), step.shape, bytes);
       bytesWritten += bytes.byteLength;
