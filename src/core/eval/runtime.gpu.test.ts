@@ -6,6 +6,7 @@ import { requireGpu, type GpuContext } from '../gpu/device.ts';
 import { nodeFolderTree } from '../io/node-file.ts';
 import { CpuCausalLM, matmulRows } from './cpu.ts';
 import { GpuCausalLM } from './gpu.ts';
+import { loadArchFixture, maxDiffToRows } from './fixtures/arch-fixtures.ts';
 import { openEvalModel, type EvalModelFiles } from './load.ts';
 import { hostTensorToF32, readHostTensors, type HostTensor } from './weights.ts';
 
@@ -89,4 +90,18 @@ describe('matmul kernels', () => {
     expect(maxDiff(tiled.y, want)).toBeLessThan(1e-4);
     expect(maxDiff(naive.y, want)).toBeLessThan(1e-4);
   });
+});
+
+describe('WebGPU runtime vs PyTorch on packed 16-bit variants', () => {
+  for (const name of ['qwen3-qknorm-bf16', 'llama3-ropescaling-f16']) {
+    it(`${name}: GPU logits (weights kept packed) agree with PyTorch within 1e-4`, async () => {
+      const f = await loadArchFixture(name);
+      const lm = new GpuCausalLM(gpu, f.config, f.weights);
+      try {
+        expect(maxDiffToRows(await lm.logits(f.ids), f.config.vocabSize, f.logits)).toBeLessThan(1e-4);
+      } finally {
+        lm.dispose();
+      }
+    });
+  }
 });
