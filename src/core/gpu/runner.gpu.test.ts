@@ -64,3 +64,19 @@ describe('KernelRunner', () => {
     runner.release(buf);
   });
 });
+
+describe('kernel compile errors', () => {
+  it('surface as a typed error naming the kernel at the next read', async () => {
+    const { WGSL } = await import('./kernels/index.generated.ts');
+    WGSL.__broken_probe = 'fn main( {';
+    const runner = new KernelRunner(gpu);
+    try {
+      runner.pipeline('__broken_probe');
+      const buf = runner.upload(new Uint32Array([1]));
+      await expect(runner.read(buf, 4)).rejects.toThrow(/kernel "__broken_probe:main"/);
+    } finally {
+      delete WGSL.__broken_probe;
+      runner.dispose();
+    }
+  });
+});

@@ -75,6 +75,7 @@ export class KernelRunner {
   private readonly pool = new Map<number, GPUBuffer[]>();
   private readonly logicalSize = new WeakMap<GPUBuffer, number>();
   private idleBytes = 0;
+  private pendingCompileChecks: Promise<string | null>[] = [];
 
   constructor(readonly gpu: GpuContext) {
     this.device = gpu.device;
@@ -90,8 +91,11 @@ export class KernelRunner {
     if (!p) {
       const code = WGSL[kernel];
       if (code === undefined) throw new MergeStudioError('gpu_unknown_kernel', `No WGSL kernel named "${kernel}" (known: ${Object.keys(WGSL).join(', ')})`, { kernel });
+      // Compile errors surface asynchronously: the next read() reports them as a typed error.
+      this.device.pushErrorScope('validation');
       const module = this.device.createShaderModule({ code, label: kernel });
       p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint }, label: key });
+      this.pendingCompileChecks.push(this.device.popErrorScope().then((error) => (error ? `kernel "${key}": ${error.message}` : null)));
       this.pipelines.set(key, p);
     }
     return p;
@@ -192,7 +196,15 @@ export class KernelRunner {
     this.device.queue.submit([enc.finish()]);
   }
 
+  /** Throws a typed error if any kernel compiled since the last check was invalid. */
+  async checkKernels(): Promise<void> {
+    if (this.pendingCompileChecks.length === 0) return;
+    const failures = (await Promise.all(this.pendingCompileChecks.splice(0))).filter((f): f is string => f !== null);
+    if (failures.length > 0) throw new MergeStudioError('gpu_kernel_invalid', `WGSL kernel failed to compile: ${failures.join('; ')}`, { failures });
+  }
+
   async read(buf: GPUBuffer, byteLength = this.logicalSize.get(buf) ?? buf.size, offset = 0): Promise<ArrayBuffer> {
+    await this.checkKernels();
     const size = Math.ceil(byteLength / 4) * 4;
     const staging = this.device.createBuffer({ size: Math.max(4, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
     const enc = this.device.createCommandEncoder();

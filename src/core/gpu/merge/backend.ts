@@ -13,14 +13,16 @@ import { nearswapGpu } from './nearswap.ts';
 import { karcherGpu, multislerpGpu, nuslerpGpu, slerpGpu } from './spherical.ts';
 import { modelStockGpu } from './model-stock.ts';
 import { taskArithmeticGpu } from './task-arithmetic.ts';
+import { ramGpu, ramplusTlGpu } from './ram.ts';
+import { sceGpu } from './sce.ts';
 
 export type { GpuMergeInput } from './job.ts';
 export type { GpuMergeOutput, OutputDType } from './output.ts';
 export type { TensorData } from './tensors.ts';
 
 /** 'gpu': every full-size step on the GPU. 'gpu+cpu': della's per-row magnitude ranking and mask
- * run on the CPU, sign election and mixing on the GPU. 'cpu': the CPU reference (sce's variance
- * top-k, ram's sparse support masks and arcee_fusion's KL-based selection have no GPU version yet). */
+ * run on the CPU, sign election and mixing on the GPU. 'cpu': the CPU reference on decoded inputs
+ * (arcee_fusion: per-row softmax KL and exact quantiles have no GPU version yet). */
 export type Placement = 'gpu' | 'gpu+cpu' | 'cpu';
 
 const GPU_METHODS: Record<string, { run: GpuMethodImpl; placement: Exclude<Placement, 'cpu'> }> = {
@@ -40,6 +42,9 @@ const GPU_METHODS: Record<string, { run: GpuMethodImpl; placement: Exclude<Place
   breadcrumbs_ties: { run: taskArithmeticGpu, placement: 'gpu' },
   della: { run: taskArithmeticGpu, placement: 'gpu+cpu' },
   della_linear: { run: taskArithmeticGpu, placement: 'gpu+cpu' },
+  sce: { run: sceGpu, placement: 'gpu' },
+  ram: { run: ramGpu, placement: 'gpu' },
+  ramplus_tl: { run: ramplusTlGpu, placement: 'gpu' },
 };
 
 export interface GpuMergeOptions {

@@ -38,17 +38,30 @@ export function methodContext(job: GpuMergeJob, rules: InputRules): { ctx: Metho
   return { ctx, elements };
 }
 
-/** Stacks `rows`; with `taskVectorsOf` the first that many rows become (row - last row) on upload. */
-export function stackRows(job: GpuMergeJob, rows: TensorData[], elements: number, taskVectorsOf = 0): StackedTensors {
+/** Stacks `rows`; with `taskVectorsOf` the first that many rows become (row - last row) on upload.
+ * `extraRows` scratch rows follow the inputs; `afterUpload` runs on each fresh chunk after that. */
+export function stackRows(job: GpuMergeJob, rows: TensorData[], elements: number, taskVectorsOf = 0, extraRows = 0, afterUpload?: (view: ChunkView) => void): StackedTensors {
   const { runner } = job;
-  const prepare = taskVectorsOf > 0
-    ? ({ chunk, stacked }: ChunkView) => {
-        const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', taskVectorsOf], ['u32', rows.length - 1]]);
-        runner.dispatchItems('task_vectors', [params, stacked], chunk.count);
-        params.destroy();
-      }
-    : undefined;
-  return new StackedTensors(runner, rows, elements, prepare, 0, job.signal);
+  const prepare = (view: ChunkView) => {
+    const { chunk, stacked } = view;
+    if (taskVectorsOf > 0) {
+      const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', taskVectorsOf], ['u32', rows.length - 1]]);
+      runner.dispatchItems('task_vectors', [params, stacked], chunk.count);
+      params.destroy();
+    }
+    afterUpload?.(view);
+  };
+  return new StackedTensors(runner, rows, elements, prepare, extraRows, job.signal);
+}
+
+/** The f32 threshold T with |x| > T exactly when |x| > epsilon, for every f32 x (epsilon is a
+ * double: rounding it to f32 could move an x equal to the rounded value across the cut). */
+export function f32ThresholdAbove(epsilon: number): number {
+  const rounded = Math.fround(epsilon);
+  if (rounded <= epsilon || rounded === 0) return rounded;
+  const bits = new Uint32Array(new Float32Array([rounded]).buffer);
+  bits[0] -= 1; // the next f32 below (rounded > 0 here)
+  return new Float32Array(bits.buffer)[0];
 }
 
 /** Writes per-vector linear combinations of the stacked rows to the job's output. */

@@ -3,7 +3,7 @@
  * for ties at the threshold a per-block count so that the lowest indices are kept first. Same
  * definition of a cut as src/core/methods/select.ts (threshold key + tied entries inside). */
 import type { KernelRunner } from '../runner.ts';
-import type { StackedTensors } from './tensors.ts';
+import type { ChunkView, StackedTensors } from './tensors.ts';
 
 const BINS = 65536;
 
@@ -50,7 +50,9 @@ function needsOrder(c: MagnitudeCut): boolean {
   return c.inside > 0 && c.inside < c.tied;
 }
 
-async function histogramPass(runner: KernelRunner, tensors: StackedTensors, jobs: { row: number; bin?: number }[]): Promise<Uint32Array[]> {
+/** Magnitude-key histograms of stacked rows over the whole tensor: the top 16 bits, or with `bin`
+ * the low 16 bits of the keys in that top bin. */
+export async function histogramPass(runner: KernelRunner, tensors: StackedTensors, jobs: { row: number; bin?: number }[]): Promise<Uint32Array[]> {
   const buffers = jobs.map(() => runner.zeros(BINS * 4, 'histogram'));
   await tensors.forEachChunk(({ chunk, stacked }) => {
     jobs.forEach(({ row, bin }, k) => {
@@ -118,4 +120,21 @@ export async function rankBandCuts(runner: KernelRunner, tensors: StackedTensors
     });
   }
   return cuts;
+}
+
+/** Zeroes, in place, the entries of `row` outside the band of `cuts` in one chunk. The kernel
+ * writes the masked row to scratch first: tied entries are counted in the unmasked row. */
+export function applyRankBandMask(runner: KernelRunner, row: number, cuts: BandCuts, { chunk, stacked }: ChunkView): void {
+  const { outer, inner, tiePrefix } = cuts;
+  const blocks = Math.max(1, Math.ceil(chunk.count / 256));
+  const prefix = tiePrefix ? runner.upload(tiePrefix[chunk.index]) : runner.zeros(blocks * 8, 'no tie prefix');
+  const masked = runner.allocate(Math.max(1, chunk.count) * 4, 'masked row');
+  const params = runner.params([
+    ['u32', chunk.count], ['u32', chunk.stride], ['u32', row], ['u32', outer.threshold],
+    ['u32', outer.inside], ['u32', inner.threshold], ['u32', inner.inside],
+  ]);
+  runner.dispatchItems('rank_band_mask', [params, stacked, prefix, masked], chunk.count);
+  params.destroy();
+  runner.copy(masked, 0, stacked, row * chunk.stride * 4, chunk.count * 4);
+  runner.release(prefix, masked);
 }

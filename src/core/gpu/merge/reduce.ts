@@ -3,7 +3,7 @@
  * per-segment linear combinations of the rows. */
 import type { KernelRunner } from '../runner.ts';
 import { MergeStudioError } from '../../errors.ts';
-import type { Chunk, StackedTensors } from './tensors.ts';
+import type { Chunk, ChunkView, StackedTensors } from './tensors.ts';
 
 /** Vectors inside a flat tensor: vector v's component k sits at v * startStep + k * stride. */
 export interface VectorLayout {
@@ -38,14 +38,16 @@ function segmentRange(layout: VectorLayout, chunk: Chunk): { first: number; coun
 }
 
 /** dot[p][v] = <row a_p, row b_p> restricted to vector v, summed over the whole tensor. */
-export async function rowDotProducts(runner: KernelRunner, tensors: StackedTensors, pairs: [number, number][], layout: VectorLayout): Promise<Float64Array[]> {
+export async function rowDotProducts(runner: KernelRunner, tensors: StackedTensors, pairs: [number, number][], layout: VectorLayout, beforeChunk?: (view: ChunkView) => void): Promise<Float64Array[]> {
   const sums = pairs.map(() => new Float64Array(layout.count));
   const batches: { first: number; rows: GPUBuffer; size: number }[] = [];
   for (let first = 0; first < pairs.length; first += PER_DISPATCH) {
     const batch = pairs.slice(first, first + PER_DISPATCH);
     batches.push({ first, size: batch.length, rows: runner.upload(Uint32Array.from(batch.flat()), 'pair rows') });
   }
-  await tensors.forEachChunk(async ({ chunk, stacked }) => {
+  await tensors.forEachChunk(async (view) => {
+    beforeChunk?.(view);
+    const { chunk, stacked } = view;
     const seg = segmentRange(layout, chunk);
     const groups = layout.count === 1 ? flatGroups(chunk.count) : seg.count;
     const partials = runner.zeros(pairs.length * groups * 4, 'dot partials');

@@ -8,7 +8,7 @@ import { dareKeepProbability, maskStreamKey } from '../../methods/random.ts';
 import { sparsifyInPlace } from '../../methods/sparsify.ts';
 import { MergeStudioError } from '../../errors.ts';
 import type { KernelRunner } from '../runner.ts';
-import { rankBandCuts, type BandCuts } from './rank-select.ts';
+import { applyRankBandMask, rankBandCuts, type BandCuts } from './rank-select.ts';
 import { chunkAbsSums, combineRows, wholeTensor } from './reduce.ts';
 import { methodContext, stackRows, type GpuMergeJob, type GpuMethodImpl } from './job.ts';
 import { tensorToF32, type ChunkView, type StackedTensors } from './tensors.ts';
@@ -46,7 +46,8 @@ function keptBand(kind: 'magnitude' | 'magnitude_outliers', density: number, gam
 }
 
 /** Applies every model's mask to one chunk in place. */
-function applyMasksInPlace(runner: KernelRunner, masks: ModelMask[], { chunk, stacked }: ChunkView): void {
+function applyMasksInPlace(runner: KernelRunner, masks: ModelMask[], view: ChunkView): void {
+  const { chunk, stacked } = view;
   for (const mask of masks) {
     if (mask.kind === 'random') {
       const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', mask.row], ['u32', chunk.start], ['u32', mask.streamKey], ['f32', mask.keepP]]);
@@ -54,18 +55,7 @@ function applyMasksInPlace(runner: KernelRunner, masks: ModelMask[], { chunk, st
       params.destroy();
       continue;
     }
-    const { outer, inner, tiePrefix } = mask.cuts;
-    const blocks = Math.max(1, Math.ceil(chunk.count / 256));
-    const prefix = tiePrefix ? runner.upload(tiePrefix[chunk.index]) : runner.zeros(blocks * 8, 'no tie prefix');
-    const masked = runner.allocate(Math.max(1, chunk.count) * 4, 'masked row');
-    const params = runner.params([
-      ['u32', chunk.count], ['u32', chunk.stride], ['u32', mask.row], ['u32', outer.threshold],
-      ['u32', outer.inside], ['u32', inner.threshold], ['u32', inner.inside],
-    ]);
-    runner.dispatchItems('rank_band_mask', [params, stacked, prefix, masked], chunk.count);
-    params.destroy();
-    runner.copy(masked, 0, stacked, mask.row * chunk.stride * 4, chunk.count * 4);
-    runner.release(prefix, masked);
+    applyRankBandMask(runner, mask.row, mask.cuts, view);
   }
 }
 
@@ -158,12 +148,13 @@ export const taskArithmeticGpu: GpuMethodImpl = async (job: GpuMergeJob) => {
       await combineRows(runner, tensors, mix, wholeTensor(n), (chunk, merged) => job.output.put(chunk, merged), (chunk, stacked, fresh) => applyMasks({ chunk, stacked, fresh }));
       return;
     }
-    const coef = runner.upload(Float32Array.from([...coefficients, ...weights]), 'consensus coefficients');
+    // Votes and mixing both use weight x rescale; the agreeing models' plain weights divide.
+    const coef = runner.upload(Float32Array.from([...coefficients, ...coefficients, ...weights]), 'consensus coefficients');
     await tensors.forEachChunk(async (view) => {
       applyMasks(view);
       const { chunk, stacked } = view;
       const merged = runner.allocate(Math.max(1, chunk.count) * 4, 'merged');
-      const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', count], ['u32', count], ['f32', lambda], ['u32', normalize ? 1 : 0]]);
+      const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', count], ['u32', count], ['f32', lambda], ['u32', normalize ? 1 : 0], ['f32', 0]]);
       runner.dispatchItems('sign_consensus', [params, stacked, coef, merged], chunk.count);
       params.destroy();
       await job.output.put(chunk, merged);
