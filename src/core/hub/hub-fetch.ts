@@ -96,9 +96,15 @@ export function createHubFetch(ctx: HubFetchContext, onError?: (err: MergeStudio
     const signal = ctx.signal && init?.signal ? AbortSignal.any([ctx.signal, init.signal]) : (ctx.signal ?? init?.signal ?? undefined);
     const resp = await ctx.fetch(url, { ...init, headers, signal });
     if (resp.ok) {
-      if (headers.has('Range') && resp.status === 200) {
+      const asked = /^bytes=(\d+)-/.exec(headers.get('Range') ?? '');
+      const given = /^bytes (\d+)-/.exec(resp.headers.get('Content-Range') ?? '');
+      // Bytes are written at the offset asked for, so a server answering another range must be caught.
+      // The Hub answers the size probe of a Xet-stored file with JSON file info instead of bytes.
+      const xetInfo = resp.headers.get('Content-Type')?.includes('application/vnd.xet-fileinfo+json');
+      if (asked && !xetInfo && (resp.status !== 206 || (given && given[1] !== asked[1]))) {
         await resp.body?.cancel();
-        const err = new MergeStudioError('hub-range-unsupported', `${ctx.label}/${filePathOf(url) ?? ''}: ${url.host} ignored a Range request (answered 200 with the whole file); a Hub mirror must support byte ranges`, { repo: ctx.label, status: 200 });
+        const what = resp.status === 206 ? `answered range ${resp.headers.get('Content-Range')} for ${headers.get('Range')}` : `ignored a Range request (answered ${resp.status} with the whole file)`;
+        const err = new MergeStudioError('hub-range-unsupported', `${ctx.label}/${filePathOf(url) ?? ''}: ${url.host} ${what}; a Hub mirror must support byte ranges`, { repo: ctx.label, status: resp.status });
         onError?.(err);
         throw err;
       }

@@ -362,3 +362,18 @@ describe('the token', () => {
     expect(seen).toEqual([[`${hub.url}/api/models/zoo/x`, `Bearer ${token}`], ['http://127.0.0.2:1/cdn/file', null], ['http://127.0.0.2:1/xet/chunk', 'Bearer xet_read_token']]);
   });
 });
+
+describe('a mirror that mishandles ranges', () => {
+  it('is refused rather than trusted: a 200 for a range request, or another range than asked', async () => {
+    const answers: Response[] = [
+      new Response(new Uint8Array(100), { status: 200 }),
+      new Response(new Uint8Array(10), { status: 206, headers: { 'Content-Range': 'bytes 0-9/100' } }),
+    ];
+    const f = createHubFetch({ label: 'zoo/x@main', hubUrl: hub.url, fetch: async () => answers.shift()! });
+    for (let i = 0; i < 2; i++) {
+      const err = await rejection(f(`${hub.url}/zoo/x/resolve/main/model.safetensors`, { headers: { Range: 'bytes=50-59' } }));
+      expect(err.code).toBe('hub-range-unsupported');
+      expect(err.message).toContain('model.safetensors');
+    }
+  });
+});

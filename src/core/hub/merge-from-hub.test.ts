@@ -77,6 +77,19 @@ describe('merging from the Hub', () => {
     expect(hub.stats.fileBytes).toBeGreaterThan(modelBytes * 0.9);
   });
 
+  it('puts the token of a gated input in none of the exported files', async () => {
+    const recipe = parseRecipeYaml(RECIPE('zoo/gated', 'zoo/tiny-llama-add', 'zoo/tiny-llama-reverse'), { source: 'gated.yml' });
+    const handles = new Map<string, ModelHandle>();
+    for (const ref of [recipe.base_model!, ...recipe.models!.map((m) => m.model)]) {
+      handles.set(ref, await openModel(await hubTree({ repo: ref, hubUrl: hub.url, accessToken: hub.gatedToken }), undefined, ref));
+    }
+    const sinks = memorySinks();
+    await execute(plan(recipe, handles), { sinks });
+    expect(sinks.files.size).toBeGreaterThan(2);
+    const needle = Buffer.from(hub.gatedToken);
+    for (const [name, bytes] of sinks.files) expect(Buffer.from(bytes).includes(needle), name).toBe(false);
+  });
+
   it('refuses models of different architectures before reading weights', async () => {
     hub.resetStats();
     const recipe = parseRecipeYaml(`merge_method: linear\nmodels:\n  - model: zoo/tiny-llama-base\n    parameters: {weight: 0.5}\n  - model: zoo/tiny-qwen2-base\n    parameters: {weight: 0.5}\n`, { source: 'mixed.yml' });

@@ -8,6 +8,7 @@ import { checkReadRange } from '../io/memory.ts';
 import type { ByteSource, FileTree } from '../io/types.ts';
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
 import { COMMIT_RE, normalizeEtag, type CachedFile, type HubCache, type HubFileEntry } from './cache.ts';
+import { checkHubToken } from './credentials.ts';
 import { createHubFetch, isRetryable, type HubFetchContext } from './hub-fetch.ts';
 import { checkHasSafetensors, checkShardIndex } from './model-files.ts';
 import { parseHubRef } from './repo-id.ts';
@@ -66,10 +67,7 @@ function reasonOf(err: unknown): string {
 
 /** Validates the token's shape here, because @huggingface/hub would throw a bare TypeError. */
 function checkToken(token: string | undefined): void {
-  if (token === undefined) return;
-  if (!/^hf_[A-Za-z0-9_-]+$/.test(token)) {
-    throw new MergeStudioError('hub-bad-token', 'the Hub token is malformed: Hugging Face access tokens start with "hf_" followed by letters and digits (create one at huggingface.co/settings/tokens)', {});
-  }
+  if (token !== undefined) checkHubToken(token);
 }
 
 function toEntry(item: { type: string; path: string; size: number; oid?: string; lfs?: { oid: string }; xetHash?: string }, label: string): HubFileEntry | null {
