@@ -204,3 +204,16 @@ describe('scratch buffers', () => {
     for (const [name, values] of merged) expect(Array.from(values), name).toEqual(Array.from(A[name].values));
   });
 });
+
+describe('required parameters', () => {
+  it('a required value that only some filters give is reported for every tensor lacking it', async () => {
+    const handles = await open({ a: memoryModel('a', llamaConfig(3, 12), A), b: memoryModel('b', llamaConfig(3, 12), B) });
+    const recipe = parseRecipeYaml('models:\n  - model: a\n    parameters: {weight: 1}\n  - model: b\n    parameters:\n      weight: [{filter: mlp, value: 1}]\nmerge_method: linear\n');
+    const e = errorOf(() => plan(recipe, handles));
+    expect(e.code).toBe('plan-incompatible');
+    const unset = e.details.unset as string[];
+    expect(unset.length).toBe(3 * 6 + 3); // every non-mlp tensor: 6 per layer, plus embeddings, norm, lm_head
+    expect(unset).toContain("model.layers.2.self_attn.q_proj.weight: 'weight' of 'b'");
+    expect(unset.some((u) => u.includes('mlp'))).toBe(false);
+  });
+});

@@ -117,6 +117,7 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
   const mismatched: string[] = [];
   const cropped: string[] = [];
   const unsupported: string[] = [];
+  const unset: string[] = [];
   let outputLayer = 0;
 
   const planTensor = (output: string, role: TensorRole, site: TensorSite, sliceIndex: number, inputNames: string[]) => {
@@ -157,6 +158,11 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
     }));
     const baseInput = baseIsInput ? inputs.find((i) => i.isBase) : undefined;
     const others = inputs.filter((i) => i !== baseInput);
+    // A required parameter set only under filters that miss this tensor is caught here, not mid-export.
+    for (const spec of method.params.filter((p) => p.required)) {
+      if (spec.scope === 'global' && resolved.global[spec.name] === undefined) unset.push(`${output}: '${spec.name}'`);
+      if (spec.scope === 'model') for (const i of others) if (i.params[spec.name] === undefined) unset.push(`${output}: '${spec.name}' of '${i.model}'`);
+    }
     const strip = ({ model, index, tensor, info, crop: c }: PlanInput): PlanInput => ({ model, index, tensor, info, ...(c ? { crop: c } : {}) });
     const sourceDtype = (baseInput ?? inputs[0]).info.dtype;
     const dtype = forcedDtype ?? (isFloatDType(sourceDtype) && TORCH_DTYPE[sourceDtype] ? sourceDtype : 'F32');
@@ -228,13 +234,14 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
   });
   planOutside('post');
 
-  if (missing.length > 0 || mismatched.length > 0 || unsupported.length > 0) {
+  if (missing.length > 0 || mismatched.length > 0 || unsupported.length > 0 || unset.length > 0) {
     const lines = [
       ...(missing.length ? [`${missing.length} tensor(s) missing:`, ...missing.map((m) => `  ${m}`)] : []),
       ...(mismatched.length ? [`${mismatched.length} tensor(s) with different shapes:`, ...mismatched.map((m) => `  ${m}`)] : []),
       ...(unsupported.length ? [`${unsupported.length} tensor(s) of a type that cannot be merged:`, ...unsupported.map((m) => `  ${m}`)] : []),
+      ...(unset.length ? [`${unset.length} required parameter value(s) not set for some tensors (no filter matches and no default):`, ...unset.map((m) => `  ${m}`)] : []),
     ];
-    throw report(lines, { missing, mismatched, unsupported });
+    throw report(lines, { missing, mismatched, unsupported, unset });
   }
   notices.push(...cropped.map((c) => `embedding sizes differ: ${c}`));
   const outputs = new Set(steps.map((s) => s.output));
