@@ -160,6 +160,16 @@ describe('bad input and cancellation', () => {
     await expect(backend.mergeTensor('linear', bad)).rejects.toThrow(/golden\.linear_w64_norm_64x48.*model #1.*100 elements, expected 3072/);
   });
 
+  it('fills a preallocated output, and refuses one that aliases an input', async () => {
+    const c = GOLDEN_CASES.find((x) => x.id === 'slerp_t03_7x13')!;
+    const input = await goldenInput(c);
+    const out = new Float32Array(91);
+    const result = await tiny.mergeTensor('slerp', { ...input, out });
+    expect(result.dtype === 'F32' && result.values).toBe(out);
+    expect(maxAbsDiff(out, getMethod('slerp').mergeCpu(input))).toBeLessThanOrEqual(1e-5 * 4);
+    await expect(tiny.mergeTensor('slerp', { ...input, out: input.models[0] })).rejects.toThrow(/must not share memory with an input/);
+  });
+
   it('rejects an unknown method with the registry suggestion', async () => {
     const c = GOLDEN_CASES.find((x) => x.id === 'linear_w64_norm_64x48')!;
     await expect(backend.mergeTensor('lineer', await goldenInput(c))).rejects.toThrow(/did you mean 'linear'/);

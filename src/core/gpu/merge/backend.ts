@@ -7,7 +7,8 @@ import { throwIfAborted, type ProgressCallback } from '../../progress.ts';
 import type { KernelRunner } from '../runner.ts';
 import type { GpuMergeInput, GpuMethodImpl } from './job.ts';
 import { MergedOutput, type GpuMergeOutput, type OutputDType } from './output.ts';
-import { tensorToF32 } from './tensors.ts';
+import { tensorToF32, type TensorData } from './tensors.ts';
+import { MergeStudioError } from '../../errors.ts';
 import { linearGpu, passthroughGpu } from './linear.ts';
 import { nearswapGpu } from './nearswap.ts';
 import { karcherGpu, multislerpGpu, nuslerpGpu, slerpGpu } from './spherical.ts';
@@ -47,6 +48,21 @@ const GPU_METHODS: Record<string, { run: GpuMethodImpl; placement: Exclude<Place
   ramplus_tl: { run: ramplusTlGpu, placement: 'gpu' },
 };
 
+/** The caller's preallocated output, when it is usable: right size and not an input (streamed
+ * passes re-read the inputs after earlier chunks of the output are written). */
+function checkedOutputBuffer(method: string, input: GpuMergeInput, elements: number): Float32Array | undefined {
+  const out = input.out;
+  if (!out) return undefined;
+  if (out.length !== elements) {
+    throw new MergeStudioError('shape-mismatch', `${method}: the output buffer for tensor '${input.tensorName}' has ${out.length} elements, expected ${elements}`, { method, tensor: input.tensorName });
+  }
+  const shares = (t: TensorData | undefined) => t instanceof Float32Array && t.buffer === out.buffer;
+  if (shares(input.base) || input.models.some(shares)) {
+    throw new MergeStudioError('invalid-input', `${method}: the output buffer for tensor '${input.tensorName}' must not share memory with an input`, { method, tensor: input.tensorName });
+  }
+  return out;
+}
+
 export interface GpuMergeOptions {
   outDType?: OutputDType;
   signal?: AbortSignal;
@@ -71,7 +87,7 @@ export class WebGpuMergeBackend {
     let result: GpuMergeOutput;
     if (gpu) {
       const elements = input.shape.reduce((a, b) => a * b, 1);
-      const output = new MergedOutput(this.runner, elements, outDType);
+      const output = new MergedOutput(this.runner, elements, outDType, outDType === 'F32' ? checkedOutputBuffer(methodName, input, elements) : undefined);
       await gpu.run({ runner: this.runner, method, input, output, signal: options.signal });
       result = output.result();
     } else {

@@ -11,8 +11,9 @@ export class MergedOutput {
   private readonly values?: Float32Array;
   private readonly bytes?: Uint8Array;
 
-  constructor(private readonly runner: KernelRunner, elements: number, readonly dtype: OutputDType) {
-    if (dtype === 'F32') this.values = new Float32Array(elements);
+  /** `target`: a caller's preallocated f32 array to fill instead of a new one (F32 only). */
+  constructor(private readonly runner: KernelRunner, elements: number, readonly dtype: OutputDType, target?: Float32Array) {
+    if (dtype === 'F32') this.values = target ?? new Float32Array(elements);
     else this.bytes = new Uint8Array(elements * 2);
   }
 
