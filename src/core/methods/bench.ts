@@ -25,6 +25,9 @@ export interface MethodBenchRow {
   inputBytes: number;
   medianSeconds: number;
   inputGBps: number;
+  /** Median CPU seconds of this process (Node only): unlike wall time, it does not count time the
+   * thread waited for a core on a shared machine. */
+  medianCpuSeconds?: number;
 }
 
 /** How many non-base models each method is benchmarked with, when fixed, and its parameters. */
@@ -70,24 +73,36 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Median seconds of `run` over `repeats` timed runs after one warm-up. */
-function timeIt(run: () => void, repeats: number): number {
+type CpuClock = () => number;
+const cpuClock: CpuClock | undefined = (() => {
+  const usage = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process?.cpuUsage;
+  return usage ? () => { const u = usage(); return (u.user + u.system) / 1e6; } : undefined;
+})();
+
+/** Median wall and CPU seconds of `run` over `repeats` timed runs after one warm-up. */
+function timeIt(run: () => void, repeats: number): { wall: number; cpu?: number } {
   run();
-  const times: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let r = 0; r < repeats; r++) {
+    const cpuStart = cpuClock?.() ?? 0;
     const start = performance.now();
     run();
-    times.push((performance.now() - start) / 1000);
+    wall.push((performance.now() - start) / 1000);
+    if (cpuClock) cpu.push(cpuClock() - cpuStart);
   }
-  return median(times);
+  return { wall: median(wall), cpu: cpuClock ? median(cpu) : undefined };
+}
+
+function row(method: string, models: number, withBase: boolean, inputBytes: number, t: { wall: number; cpu?: number }): MethodBenchRow {
+  return { method, models, withBase, inputBytes, medianSeconds: t.wall, inputGBps: inputBytes / t.wall / 1e9, medianCpuSeconds: t.cpu };
 }
 
 /** Memory bandwidth reference: copying one tensor into a preallocated one. */
 export function benchMemcpy(rows = 4096, cols = 4096, repeats = 3): MethodBenchRow {
   const src = new Float32Array(rows * cols).fill(1);
   const dst = new Float32Array(rows * cols);
-  const seconds = timeIt(() => dst.set(src), repeats);
-  return { method: 'memcpy', models: 1, withBase: false, inputBytes: src.byteLength, medianSeconds: seconds, inputGBps: src.byteLength / seconds / 1e9 };
+  return row('memcpy', 1, false, src.byteLength, timeIt(() => dst.set(src), repeats));
 }
 
 export function benchMethods(options: MethodBenchOptions = {}): MethodBenchRow[] {
@@ -114,8 +129,9 @@ export function benchMethods(options: MethodBenchOptions = {}): MethodBenchRow[]
       seed: 0,
     };
     const inputBytes = (count + (withBase ? 1 : 0)) * n * 4;
-    const seconds = timeIt(() => method.mergeCpu(input), repeats);
-    results.push({ method: name, models: count, withBase, inputBytes, medianSeconds: seconds, inputGBps: inputBytes / seconds / 1e9 });
+    // Into a preallocated output, as the engine does when streaming tensor after tensor.
+    const out = new Float32Array(n);
+    results.push(row(name, count, withBase, inputBytes, timeIt(() => method.mergeCpu({ ...input, out }), repeats)));
   });
   onProgress?.({ phase: 'bench methods', done: names.length, total: names.length });
   return results;

@@ -70,21 +70,27 @@ function keepRankBand(delta: Float32Array, from: number, to: number): void {
   const T = outer.threshold;
   const tiedInside = outer.tiedInside;
   let tied = 0;
+  // Keys equal to a threshold (rare) take the counting path; all others multiply by a 0/1 flag,
+  // which avoids a mispredicted branch per element on unordered data.
   if (from <= 0) {
     for (let i = 0; i < delta.length; i++) {
       const key = bits[i] & 0x7fffffff;
-      if (key > T || (key === T && tied++ < tiedInside)) continue;
-      delta[i] = 0;
+      if (key === T) {
+        if (tied++ >= tiedInside) delta[i] = 0;
+      } else delta[i] *= +(key > T);
     }
     return;
   }
   const inner = descendingRankCut(bits, from, 0x7fffffff);
+  const I = inner.threshold;
   let tiedInner = 0;
   for (let i = 0; i < delta.length; i++) {
     const key = bits[i] & 0x7fffffff;
-    const belowTo = key > T || (key === T && tied++ < tiedInside);
-    const belowFrom = key > inner.threshold || (key === inner.threshold && tiedInner++ < inner.tiedInside);
-    if (!belowTo || belowFrom) delta[i] = 0;
+    if (key === T || key === I) {
+      const belowTo = key > T || (key === T && tied++ < tiedInside);
+      const belowFrom = key > I || (key === I && tiedInner++ < inner.tiedInside);
+      if (!belowTo || belowFrom) delta[i] = 0;
+    } else delta[i] *= +(key > T) * +(key < I);
   }
 }
 

@@ -155,26 +155,20 @@ function weightedSumMany(out: Float32Array, base: Float32Array, v: Float32Array[
 // 0 agree with neither sign, so they never count in the mix or the divisor (mergekit's rule).
 function electedMean3(out: Float32Array, base: Float32Array, [a, b, c]: Float32Array[], [ca, cb, cc]: number[], [wa, wb, wc]: number[], o: MixOptions): void {
   const { normalize, lambda } = o;
+  // Branch-free: 0/1 agreement flags instead of data-dependent ifs (signs are unpredictable).
   for (let j = 0; j < out.length; j++) {
     const x = ca * a[j];
     const y = cb * b[j];
     const z = cc * c[j];
-    const positive = x + y + z >= 0;
-    let mixed = 0;
-    let divisor = 0;
-    if (positive ? x > 0 : x < 0) {
-      mixed += x;
-      divisor += wa;
+    const elected = 1 - 2 * +(x + y + z < 0);
+    const fx = +(x * elected > 0);
+    const fy = +(y * elected > 0);
+    const fz = +(z * elected > 0);
+    let mixed = fx * x + fy * y + fz * z;
+    if (normalize) {
+      const divisor = fx * wa + fy * wb + fz * wc;
+      mixed /= divisor + +(divisor === 0);
     }
-    if (positive ? y > 0 : y < 0) {
-      mixed += y;
-      divisor += wb;
-    }
-    if (positive ? z > 0 : z < 0) {
-      mixed += z;
-      divisor += wc;
-    }
-    if (normalize) mixed /= divisor === 0 ? 1 : divisor;
     out[j] = base[j] + mixed * lambda;
   }
 }
