@@ -216,11 +216,15 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
         // The library's blob stream reports failures as bare strings; the typed error, when there
         // is one, was captured by the attempt's fetch. A bare string is a network failure.
         const err = typed ?? (thrown instanceof Error ? thrown : new TypeError(String(thrown)));
-        if (!isRetryable(err)) throw err;
+        if (!isRetryable(err)) {
+          if (err instanceof MergeStudioError) throw err;
+          throw new MergeStudioError('hub-download-failed', `${where}: cannot download bytes [${at}, ${end}): ${reasonOf(err)}`, { file: entry.path, found: at });
+        }
         failures += 1;
         if (failures > retries) {
           const code = err instanceof MergeStudioError && err.code === 'hub-truncated' ? 'hub-truncated' : 'hub-download-failed';
-          throw new MergeStudioError(code, `${where}: download failed ${failures} times in a row at byte ${at} of [${start}, ${end}) (${reasonOf(err)}); the bytes received so far are kept, run again to resume`, { file: entry.path, found: at });
+          const resume = cache ? `; the ${at - start} bytes received are kept in ${cache.location}, run again to resume` : '';
+          throw new MergeStudioError(code, `${where}: download failed ${failures} times in a row at byte ${at} of [${start}, ${end}) (${reasonOf(err)})${resume}`, { file: entry.path, found: at });
         }
         await sleep(Math.min(30_000, retryDelayMs * 2 ** (failures - 1)), readSignal);
       }
