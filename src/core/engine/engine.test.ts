@@ -217,3 +217,13 @@ describe('required parameters', () => {
     expect(unset.some((u) => u.includes('mlp'))).toBe(false);
   });
 });
+
+describe('input counts', () => {
+  it("reports a method's model-count rule before reading anything", async () => {
+    const handles = await open({ a: memoryModel('a', llamaConfig(3, 12), A), b: memoryModel('b', llamaConfig(3, 12), B), c: memoryModel('c', llamaConfig(3, 12), A) });
+    const slerp = errorOf(() => plan(parseRecipeYaml('models: [{model: a}, {model: b}, {model: c}]\nbase_model: a\nmerge_method: slerp\nparameters: {t: 0.5}\n'), handles));
+    expect(slerp.message).toContain('slerp merges exactly 1 non-base model(s); the recipe gives 2');
+    const stack = errorOf(() => plan(parseRecipeYaml('slices:\n  - sources: [{model: a, layer_range: [0, 1]}]\n  - sources: [{model: a, layer_range: [1, 2]}, {model: b, layer_range: [1, 2]}]\nmerge_method: passthrough\n'), handles));
+    expect(stack.details.inputCounts).toEqual(['model.layers.1.input_layernorm.weight (slice 1): passthrough merges exactly 1 non-base model(s); the recipe gives 2']);
+  });
+});

@@ -118,6 +118,8 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
   const cropped: string[] = [];
   const unsupported: string[] = [];
   const unset: string[] = [];
+  const countProblems: string[] = [];
+  const countsChecked = new Set<string>();
   let outputLayer = 0;
 
   const planTensor = (output: string, role: TensorRole, site: TensorSite, sliceIndex: number, inputNames: string[]) => {
@@ -158,6 +160,12 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
     }));
     const baseInput = baseIsInput ? inputs.find((i) => i.isBase) : undefined;
     const others = inputs.filter((i) => i !== baseInput);
+    const countKey = `${others.length}:${baseInput ? 1 : 0}`;
+    if (!countsChecked.has(countKey)) {
+      countsChecked.add(countKey);
+      const problem = inputCountProblem(method, others.length, baseInput !== undefined);
+      if (problem) countProblems.push(`${output} (slice ${sliceIndex}): ${problem}`);
+    }
     // A required parameter set only under filters that miss this tensor is caught here, not mid-export.
     for (const spec of method.params.filter((p) => p.required)) {
       if (spec.scope === 'global' && resolved.global[spec.name] === undefined) unset.push(`${output}: '${spec.name}'`);
@@ -234,14 +242,15 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
   });
   planOutside('post');
 
-  if (missing.length > 0 || mismatched.length > 0 || unsupported.length > 0 || unset.length > 0) {
+  if (missing.length > 0 || mismatched.length > 0 || unsupported.length > 0 || unset.length > 0 || countProblems.length > 0) {
     const lines = [
+      ...countProblems,
       ...(missing.length ? [`${missing.length} tensor(s) missing:`, ...missing.map((m) => `  ${m}`)] : []),
       ...(mismatched.length ? [`${mismatched.length} tensor(s) with different shapes:`, ...mismatched.map((m) => `  ${m}`)] : []),
       ...(unsupported.length ? [`${unsupported.length} tensor(s) of a type that cannot be merged:`, ...unsupported.map((m) => `  ${m}`)] : []),
       ...(unset.length ? [`${unset.length} required parameter value(s) not set for some tensors (no filter matches and no default):`, ...unset.map((m) => `  ${m}`)] : []),
     ];
-    throw report(lines, { missing, mismatched, unsupported, unset });
+    throw report(lines, { missing, mismatched, unsupported, unset, inputCounts: countProblems });
   }
   notices.push(...cropped.map((c) => `embedding sizes differ: ${c}`));
   const outputs = new Set(steps.map((s) => s.output));
@@ -264,6 +273,27 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
     notices,
     totalInputBytes: steps.reduce((s, p) => s + p.inputBytes, 0),
   };
+}
+
+/** The method's own input-count and base checks, run on empty tensors so they cost nothing; other
+ * errors an empty tensor may raise are not about the recipe and are ignored here. */
+function inputCountProblem(method: MergeMethod, models: number, hasBase: boolean): string | undefined {
+  const empty = () => new Float32Array(0);
+  try {
+    method.mergeCpu({
+      tensorName: '(input count check)',
+      shape: [0],
+      models: Array.from({ length: models }, empty),
+      modelParams: Array.from({ length: models }, () => ({})),
+      modelIndices: Array.from({ length: models }, (_, i) => i),
+      ...(hasBase ? { base: empty() } : {}),
+      global: {},
+      seed: 0,
+    });
+  } catch (err) {
+    if (err instanceof MergeStudioError && (err.code === 'model-count' || err.code === 'missing-base')) return err.message.replace(" for tensor '(input count check)'", '').replace("; tensor '(input count check)' has", '; the recipe gives');
+  }
+  return undefined;
 }
 
 function report(lines: string[], details: Record<string, unknown> = {}): MergeStudioError {
