@@ -131,6 +131,11 @@ parameters: {t: 0.9}
     expect(() => resolveParams(recipe, 'x', { layer: 4 }, 99, spec2)).toThrow(/layer 4 is outside the merged model's 4 layers/);
   });
 
+  it('reads YAML 1.1 booleans like PyYAML does', () => {
+    const recipe = parseRecipeYaml('models: [{model: a, parameters: {weight: 1}}, {model: b, parameters: {weight: 1}}]\nmerge_method: linear\nparameters: {normalize: no}\n');
+    expect(recipe.parameters).toEqual({ normalize: false });
+  });
+
   it('evaluates settings exactly like mergekit evaluate_setting', () => {
     expect(evaluateSetting([0, 1], 'x', 0.25)).toBe(0.25);
     expect(evaluateSetting([2], 'x', 0.7)).toBe(2);

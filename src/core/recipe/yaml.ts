@@ -17,7 +17,8 @@ export interface ParseRecipeOptions {
 export function parseRecipeYaml(text: string, options: ParseRecipeOptions = {}): Recipe {
   const where = options.source ? `${options.source}: ` : '';
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // YAML 1.1, as mergekit's PyYAML reads it: `yes`/`no`/`on`/`off` are booleans there.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, version: '1.1' });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const pos = e.pos ? lines.linePos(e.pos[0]) : undefined;
