@@ -182,7 +182,10 @@ export class GpuCausalLM extends KvCachedLM {
   }
 
   /** Records out (+)= x W^T (+ bias) for `rows` rows. */
-  recordMatmul(rec: PassRecorder, x: GPUBuffer, w: GpuWeight, rows: number, inDim: number, outDim: number, out: GPUBuffer, bias: GpuWeight | null, accumulate: boolean, entry: 'matmul_tiled' | 'matmul_naive' = 'matmul_tiled'): void {
+  recordMatmul(rec: PassRecorder, x: GPUBuffer, w: GpuWeight, rows: number, inDim: number, outDim: number, out: GPUBuffer, bias: GpuWeight | null, accumulate: boolean, kernel?: 'matmul_tiled' | 'matmul_naive'): void {
+    // A 16-row tile would leave most of its invocations idle for one generated token (a
+    // matrix-vector product): one invocation per output does that job without barriers.
+    const entry = kernel ?? (rows < 16 ? 'matmul_naive' : 'matmul_tiled');
     const uniform: Uniform = [['u32', rows], ['u32', inDim], ['u32', outDim], ['u32', w.dtype], ['u32', bias ? 1 : 0], ['u32', bias?.dtype ?? 0], ['u32', accumulate ? 1 : 0]];
     const bindings = { 21: x, 22: w.buffer, 23: (bias ?? w).buffer, 24: out };
     if (entry === 'matmul_naive') {
