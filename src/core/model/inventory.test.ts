@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_LLAMA, FIXTURE_QWEN2, fixtureTensorShapes, writeFixtureZoo } from '../../../tools/mock-hub/fixture-zoo.ts';
 import { nodeFolderTree } from '../io/node-file.ts';
 import { openModel } from './handle.ts';
-import { compatibilityReport, formatCompatibilityReport } from './inventory.ts';
+import { compatibilityReport, formatCompatibilityReport, incompatibilityError } from './inventory.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const publicZoo = join(repoRoot, 'public', 'zoo');
@@ -51,6 +51,7 @@ describe('inventory of one family (base + experts)', () => {
     const file = await readFile(join(zoo, 'tiny-llama/base/model.safetensors'));
     expect(base.bytes).toBe(file.byteLength - 8 - Number(file.readBigUInt64LE(0)));
     expect(formatCompatibilityReport(report)).toContain('COMPATIBLE');
+    expect(incompatibilityError(report)).toBeNull();
   });
 });
 
@@ -75,6 +76,9 @@ describe('inventory across families (llama + qwen2)', () => {
     const text = formatCompatibilityReport(report);
     expect(text).toContain('NOT COMPATIBLE');
     expect(text).toContain('lm_head tied to the embedding');
+    const err = incompatibilityError(report)!;
+    expect(err.code).toBe('models-incompatible');
+    expect(err.message).toMatch(/^tiny-llama\/base, tiny-qwen2\/base cannot be merged:\n {2}- different architectures/);
   });
 });
 

@@ -3,6 +3,7 @@
 // merging them (architecture, missing/extra tensors, shapes, vocabulary, tokenizer). Built from
 // config.json, the safetensors headers and the tokenizer files only; no weights are read.
 import { dtypeBits, type DType } from '../dtype.ts';
+import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import { weightTemplate, type ModuleKind } from './architecture.ts';
 import type { ModelHandle } from './handle.ts';
@@ -337,4 +338,12 @@ export function formatCompatibilityReport(r: CompatibilityReport): string {
 /** A JSON-friendly copy (maps replaced; vocabularies left out). */
 export function compatibilityReportJson(r: CompatibilityReport): unknown {
   return { ...r, models: r.models.map((m) => ({ ...m, tokenizer: { files: m.tokenizer.files, fingerprint: m.tokenizer.fingerprint, vocabSize: m.tokenizer.vocab?.size ?? null } })) };
+}
+
+/** The report's problems as one typed error (null when there are none), for callers that must
+ * refuse before planning, e.g. the studio's "Merge" button or a CLI pre-check. */
+export function incompatibilityError(r: CompatibilityReport): MergeStudioError | null {
+  if (r.problems.length === 0) return null;
+  const ids = r.models.map((m) => m.id);
+  return new MergeStudioError('models-incompatible', `${ids.join(', ')} cannot be merged:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`, { models: ids, problems: r.problems });
 }
