@@ -1,5 +1,5 @@
-/** The WebGPU merge backend: merges one tensor with any registered method. Most methods run
- * entirely on the GPU (see PLACEMENT); the rest run their CPU reference on decoded inputs. */
+/** The WebGPU merge backend: merges one tensor with any registered method, on the GPU (see
+ * Placement); a method registered without a GPU binding runs its CPU reference on decoded inputs. */
 import { getMethod } from '../../methods/index.ts';
 import type { MergeTensorInput } from '../../methods/types.ts';
 import { encodeFromF32 } from '../../dtype.ts';
@@ -16,6 +16,7 @@ import { modelStockGpu } from './model-stock.ts';
 import { taskArithmeticGpu } from './task-arithmetic.ts';
 import { ramGpu, ramplusTlGpu } from './ram.ts';
 import { sceGpu } from './sce.ts';
+import { arceeFusionGpu } from './arcee-fusion.ts';
 
 export type { GpuMergeInput } from './job.ts';
 export type { GpuMergeOutput, OutputDType } from './output.ts';
@@ -23,7 +24,7 @@ export type { TensorData } from './tensors.ts';
 
 /** 'gpu': every full-size step on the GPU. 'gpu+cpu': della's per-row magnitude ranking and mask
  * run on the CPU, sign election and mixing on the GPU. 'cpu': the CPU reference on decoded inputs
- * (arcee_fusion: per-row softmax KL and exact quantiles have no GPU version yet). */
+ * (for a method registered without a GPU binding). */
 export type Placement = 'gpu' | 'gpu+cpu' | 'cpu';
 
 const GPU_METHODS: Record<string, { run: GpuMethodImpl; placement: Exclude<Placement, 'cpu'> }> = {
@@ -46,6 +47,7 @@ const GPU_METHODS: Record<string, { run: GpuMethodImpl; placement: Exclude<Place
   sce: { run: sceGpu, placement: 'gpu' },
   ram: { run: ramGpu, placement: 'gpu' },
   ramplus_tl: { run: ramplusTlGpu, placement: 'gpu' },
+  arcee_fusion: { run: arceeFusionGpu, placement: 'gpu' },
 };
 
 /** The caller's preallocated output, when it is usable: right size and not an input (streamed

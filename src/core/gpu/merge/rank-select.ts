@@ -52,11 +52,13 @@ function needsOrder(c: MagnitudeCut): boolean {
 
 /** Magnitude-key histograms of stacked rows over the whole tensor: the top 16 bits, or with `bin`
  * the low 16 bits of the keys in that top bin. */
-export async function histogramPass(runner: KernelRunner, tensors: StackedTensors, jobs: { row: number; bin?: number }[]): Promise<Uint32Array[]> {
+export async function histogramPass(runner: KernelRunner, tensors: StackedTensors, jobs: { row: number; bin?: number }[], signedOrder = false, beforeChunk?: (view: ChunkView) => void): Promise<Uint32Array[]> {
   const buffers = jobs.map(() => runner.zeros(BINS * 4, 'histogram'));
-  await tensors.forEachChunk(({ chunk, stacked }) => {
+  await tensors.forEachChunk((view) => {
+    beforeChunk?.(view);
+    const { chunk, stacked } = view;
     jobs.forEach(({ row, bin }, k) => {
-      const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', row], ['u32', bin ?? 0]]);
+      const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', row], ['u32', bin ?? 0], ['u32', signedOrder ? 1 : 0]]);
       runner.dispatchItems('magnitude_histogram', [params, stacked, buffers[k]], chunk.count, bin === undefined ? 'high' : 'low');
       params.destroy();
     });
@@ -137,4 +139,24 @@ export function applyRankBandMask(runner: KernelRunner, row: number, cuts: BandC
   params.destroy();
   runner.copy(masked, 0, stacked, row * chunk.stride * 4, chunk.count * 4);
   runner.release(prefix, masked);
+}
+
+/** Values at the given ascending ranks of one stacked row (signed order, ties irrelevant), by the
+ * same two-level radix select; as select.ts' valueAtAscendingRank, rank 0 of a row reads as the
+ * cut "everything inside" (threshold key 0, a NaN value). */
+export async function valuesAtAscendingRanks(runner: KernelRunner, tensors: StackedTensors, row: number, ranks: number[], beforeChunk?: (view: ChunkView) => void): Promise<number[]> {
+  const n = tensors.elements;
+  const [high] = await histogramPass(runner, tensors, [{ row }], true, beforeChunk);
+  const wanted = ranks.map((rank) => ({ count: n - rank, ...descend(high, n - rank) }));
+  const bins = [...new Set(wanted.filter((w) => w.count < n).map((w) => w.bin))];
+  const low = bins.length > 0 ? await histogramPass(runner, tensors, bins.map((bin) => ({ row, bin })), true, beforeChunk) : [];
+  return wanted.map((w) => {
+    let key = 0;
+    if (w.count < n) {
+      const { bin: lowBin } = descend(low[bins.indexOf(w.bin)], w.count - w.above);
+      key = ((w.bin << 16) | lowBin) >>> 0;
+    }
+    const bits = (key & 0x80000000 ? key & 0x7fffffff : ~key) >>> 0;
+    return new Float32Array(new Uint32Array([bits]).buffer)[0];
+  });
 }

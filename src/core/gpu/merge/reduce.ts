@@ -27,7 +27,7 @@ export function flatGroups(count: number): number {
 }
 
 /** The segments (vectors) that have elements inside `chunk`. */
-function segmentRange(layout: VectorLayout, chunk: Chunk): { first: number; count: number } {
+export function segmentRange(layout: VectorLayout, chunk: Chunk): { first: number; count: number } {
   if (layout.count === 1) return { first: 0, count: 1 };
   if (layout.stride === 1) {
     const first = Math.floor(chunk.start / layout.length);
