@@ -137,7 +137,7 @@ export function modelCard(plan: Plan): string {
     '---',
     `# ${r.name ?? 'Merged model'}`,
     '',
-    `Made with Merge Studio using the \`${r.merge_method}\` method (${plan.method.description})`,
+    `Made with Merge Studio using the \`${r.merge_method}\` method. ${plan.method.description}`,
     '',
     r.base_model ? `Base model: \`${r.base_model}\`\n` : '',
     'Models merged:',
