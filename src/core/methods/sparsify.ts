@@ -24,13 +24,15 @@ export interface SparseTaskVector {
  * dim 1), `label` names the tensor and model in errors. */
 export function sparseTaskVector(model: Float32Array, base: Float32Array, shape: number[], rule: Sparsification, rescaleL1: boolean, label: string): SparseTaskVector {
   const values = new Float32Array(model.length);
-  if (rule.kind === 'random' && rule.density < 1) return randomDropFused(values, model, base, dareKeepProbability(rule.density), rule.streamKey, rescaleL1);
+  // DARE needs no whole-tensor statistic before masking, so it runs in one fused pass.
+  if (rule.kind === 'random') return randomDrop(values, model, base, rule.density, rule.streamKey, rescaleL1);
   for (let i = 0; i < values.length; i++) values[i] = model[i] - base[i];
   return { values, scale: sparsifyInPlace(values, shape, rule, rescaleL1, label) };
 }
 
-/** Masks a task vector in place; returns the factor for the survivors (1 unless L1 rescale applies). */
-export function sparsifyInPlace(delta: Float32Array, shape: number[], rule: Sparsification, rescaleL1: boolean, label: string): number {
+/** Masks a task vector in place; returns the factor for the survivors (1 unless L1 rescale applies).
+ * DARE is not here: it runs fused with the task vector in `sparseTaskVector`. */
+export function sparsifyInPlace(delta: Float32Array, shape: number[], rule: Exclude<Sparsification, { kind: 'random' }>, rescaleL1: boolean, label: string): number {
   if (rule.density >= 1) return 1;
   const before = rescaleL1 ? l1Norm(delta) : 0;
   switch (rule.kind) {
@@ -40,9 +42,6 @@ export function sparsifyInPlace(delta: Float32Array, shape: number[], rule: Spar
       break;
     case 'magnitude_outliers':
       magnitudeOutliers(delta, rule.density, rule.gamma);
-      break;
-    case 'random':
-      randomDrop(delta, dareKeepProbability(rule.density), rule.streamKey);
       break;
     case 'della_magprune':
       dellaMagprune(delta, shape, rule.density, rule.epsilon, rule.streamKey, label);
@@ -110,26 +109,25 @@ function magnitudeOutliers(delta: Float32Array, density: number, gamma: number):
   keepRankBand(delta, top, n - bottom);
 }
 
-/** DARE in one pass over the inputs: task vector, mask and both L1 norms together. */
-function randomDropFused(values: Float32Array, model: Float32Array, base: Float32Array, p: number, streamKey: number, rescaleL1: boolean): SparseTaskVector {
-  const threshold = keepThreshold24(p);
+/** DARE: keeps each entry with probability p from the counter-based stream; task vector, mask
+ * and both L1 norms in one pass over the inputs. */
+function randomDrop(values: Float32Array, model: Float32Array, base: Float32Array, density: number, streamKey: number, rescaleL1: boolean): SparseTaskVector {
+  if (density >= 1) {
+    for (let i = 0; i < values.length; i++) values[i] = model[i] - base[i];
+    return { values, scale: 1 };
+  }
+  const threshold = keepThreshold24(dareKeepProbability(density));
   let before = 0;
   let after = 0;
   for (let i = 0; i < values.length; i++) {
     const delta = Math.fround(model[i] - base[i]);
+    // Multiplying by the 0/1 keep flag avoids a data-dependent branch per element.
     const kept = delta * +(draw24(streamKey, i) < threshold);
     before += Math.abs(delta);
     after += Math.abs(kept);
     values[i] = kept;
   }
   return { values, scale: rescaleL1 ? rescaleFactor(before, after) : 1 };
-}
-
-/** DARE: keeps each entry with probability p from the counter-based stream. */
-function randomDrop(delta: Float32Array, p: number, streamKey: number): void {
-  const threshold = keepThreshold24(p);
-  // Multiplying by the 0/1 keep flag avoids a data-dependent branch per element.
-  for (let i = 0; i < delta.length; i++) delta[i] *= +(draw24(streamKey, i) < threshold);
 }
 
 /** Largest row length whose (|x| bits, column) pair packs exactly into a float64 sort key. */
