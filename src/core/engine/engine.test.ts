@@ -227,3 +227,18 @@ describe('input counts', () => {
     expect(stack.details.inputCounts).toEqual(['model.layers.1.input_layernorm.weight (slice 1): passthrough merges exactly 1 non-base model(s); the recipe gives 2']);
   });
 });
+
+describe('progress', () => {
+  it('counts tensors and input bytes up to the plan totals, with a rate and an ETA', async () => {
+    const p = plan(LINEAR, await open({ a: memoryModel('a', llamaConfig(3, 12), A), b: memoryModel('b', llamaConfig(3, 12), B) }));
+    const seen: { done: number; total: number; bytes?: number; rate?: number; eta?: number }[] = [];
+    await execute(p, { sinks: memorySinks(), onProgress: (pr) => seen.push(pr) });
+    expect(seen.map((s) => s.done)).toEqual(Array.from({ length: p.steps.length + 1 }, (_, i) => i));
+    expect(seen.every((s) => s.total === p.steps.length)).toBe(true);
+    expect(seen.at(-1)!.bytes).toBe(p.totalInputBytes);
+    // Every tensor is F32 here, so the bytes read are 2 models x 4 bytes x elements.
+    expect(p.totalInputBytes).toBe(2 * 4 * Object.values(A).reduce((s, t) => s + t.values.length, 0));
+    if (seen.at(-1)!.rate !== undefined) expect(seen.at(-1)!.eta).toBe(0);
+    for (const s of seen.slice(1)) expect(s.bytes! > 0 && (s.rate === undefined || s.rate > 0)).toBe(true);
+  });
+});
