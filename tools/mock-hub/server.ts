@@ -13,7 +13,8 @@
 //   Errors: JSON {error} with X-Error-Code RepoNotFound | RevisionNotFound | EntryNotFound | GatedRepo
 //   CORS: any origin, Authorization/Range allowed, the headers above exposed.
 // Test-only controls (never used by the product): GET /__mock/stats, POST /__mock/reset,
-//   POST /__mock/faults?dropAfter=BYTES&count=N  (cut the next N file bodies after BYTES bytes).
+//   POST /__mock/faults?dropAfter=BYTES&count=N  (cut the next N file bodies after BYTES bytes),
+//   POST /__mock/faults?unavailable=N            (answer the next N requests 503).
 // Which repos exist: see repos.ts.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -45,6 +46,8 @@ export interface MockFaults {
   dropAfter?: number;
   /** ...for this many responses. */
   count?: number;
+  /** Answer the next `unavailable` requests (API or file) with 503, as an overloaded Hub does. */
+  unavailable?: number;
 }
 
 export interface MockHub {
@@ -99,7 +102,7 @@ export async function startMockHub(opts: { port?: number; host?: string; root: s
   const gatedToken = opts.gatedToken ?? MOCK_GATED_TOKEN;
   const repos = await loadMockRepos(opts.root, { gatedToken, template: opts.template });
   const stats: MockHubStats = { requests: [], fileBytes: 0, apiBytes: 0 };
-  let faults: Required<MockFaults> = { dropAfter: 0, count: 0 };
+  let faults: Required<MockFaults> = { dropAfter: 0, count: 0, unavailable: 0 };
 
   function findRepo(org: string, name: string): MockRepo | Outcome {
     const repo = repos.get(`${org}/${name}`);
@@ -181,11 +184,11 @@ export async function startMockHub(opts: { port?: number; host?: string; root: s
       if (parts[1] === 'reset' && req.method === 'POST') {
         stats.requests = [];
         stats.fileBytes = stats.apiBytes = 0;
-        faults = { dropAfter: 0, count: 0 };
+        faults = { dropAfter: 0, count: 0, unavailable: 0 };
         return json(200, { ok: true });
       }
       if (parts[1] === 'faults' && req.method === 'POST') {
-        faults = { dropAfter: Number(url.searchParams.get('dropAfter') ?? 0), count: Number(url.searchParams.get('count') ?? 1) };
+        faults = { dropAfter: Number(url.searchParams.get('dropAfter') ?? 0), count: Number(url.searchParams.get('count') ?? 1), unavailable: Number(url.searchParams.get('unavailable') ?? 0) };
         return json(200, faults);
       }
       return hubError(404, 'NotFound', 'unknown mock control');
@@ -222,7 +225,11 @@ export async function startMockHub(opts: { port?: number; host?: string; root: s
     }
     let outcome: Outcome;
     try {
-      outcome = route(req, new URL(req.url ?? '/', 'http://mock'));
+      const url = new URL(req.url ?? '/', 'http://mock');
+      if (faults.unavailable > 0 && !url.pathname.startsWith('/__mock/')) {
+        faults.unavailable -= 1;
+        outcome = hubError(503, 'ServiceUnavailable', 'The Hub is temporarily unavailable, try again');
+      } else outcome = route(req, url);
     } catch (err) {
       outcome = hubError(500, 'InternalError', err instanceof Error ? err.message : String(err));
     }
@@ -267,7 +274,7 @@ export async function startMockHub(opts: { port?: number; host?: string; root: s
       stats.fileBytes = stats.apiBytes = 0;
     },
     setFaults(f: MockFaults) {
-      faults = { dropAfter: f.dropAfter ?? 0, count: f.count ?? (f.dropAfter !== undefined ? 1 : 0) };
+      faults = { dropAfter: f.dropAfter ?? 0, count: f.count ?? (f.dropAfter !== undefined ? 1 : 0), unavailable: f.unavailable ?? 0 };
     },
     close: () =>
       new Promise<void>((resolve) => {

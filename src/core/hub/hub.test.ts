@@ -229,6 +229,21 @@ describe('dropped connections', () => {
     expect(hub.stats.fileBytes).toBe(1 + src.size); // nothing served twice
   });
 
+  it('waits out a Hub answering 503 on its API and file endpoints', async () => {
+    hub.setFaults({ unavailable: 2 });
+    const tree = await open('zoo/tiny-llama-reverse');
+    hub.setFaults({ unavailable: 2 });
+    const src = await tree.open('config.json');
+    const bytes = await src.read(0, src.size);
+    expect(JSON.parse(new TextDecoder().decode(bytes)).model_type).toBe('llama');
+    expect(hub.stats.requests.filter((r) => r.status === 503).length).toBe(4);
+
+    hub.setFaults({ unavailable: 10 });
+    const err = await rejection(open('zoo/tiny-llama-reverse', { retries: 2 }));
+    expect(err.code).toBe('hub-server-error');
+    expect(err.message).toMatch(/503.*\(3 attempts\)/);
+  });
+
   it('keeps what arrived when a download is cancelled, and a later run resumes from there', async () => {
     const dir = freshCacheDir();
     const ac = new AbortController();

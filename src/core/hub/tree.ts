@@ -108,6 +108,7 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
         if (signal?.aborted) throw signal.reason;
         if (!isRetryable(err)) throw err;
         if (attempt >= retries) {
+          if (err instanceof MergeStudioError) throw new MergeStudioError(err.code, `${err.message} (${attempt + 1} attempts)`, { ...err.details, retryable: false });
           throw new MergeStudioError('hub-unreachable', `${label}: cannot reach ${host} to ${what} after ${attempt + 1} attempts (${reasonOf(err)}); check the connection or the Hub URL`, { repo: label, retryable: true });
         }
         await sleep(Math.min(30_000, retryDelayMs * 2 ** attempt), signal);
