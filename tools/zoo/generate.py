@@ -36,6 +36,7 @@ SETTINGS = {
             "base": {"steps": 1500, "lr": 2e-3, "batch_size": 64, "generic_share": 0.5},
             "expert": {"steps": 500, "lr": 5e-4, "batch_size": 64, "skill_share": 0.75, "warmup": 20},
             "experts": ["add", "reverse", "caesar", "sort"],
+            "expert_overrides": {name: {"lr": 1e-3, "steps": 600, "batch_size": 32} for name in ("add", "reverse", "sort")},
         },
         "tiny-qwen2": {
             "arch": {"family": "qwen2", "hidden_size": 96, "intermediate_size": 320, "num_hidden_layers": 3,
@@ -100,6 +101,16 @@ def cached_training(cache_dir, key, build, log_label):
         log(f"{log_label}: loaded cached {path}")
         return model, True
     return model, False
+
+
+def save_trained(cache_dir, key, model, seconds):
+    torch.save(model.state_dict(), os.path.join(cache_dir, f"{key}.pt"))
+    hf_files.write_json(os.path.join(cache_dir, f"{key}.json"), {"train_seconds": round(seconds)})
+
+
+def train_seconds(cache_dir, key):
+    path = os.path.join(cache_dir, f"{key}.json")
+    return json.load(open(path))["train_seconds"] if os.path.exists(path) else None
 
 
 def evaluate(model, held_out, skills, max_new):
@@ -177,6 +188,19 @@ def write_reference(path, model):
     hf_files.write_safetensors(path, tensors, dtype_of=lambda n: "I32" if n.startswith("input_ids") else "F32")
 
 
+def verify_written(directory, ref_path, cfg):
+    """Reload the written weights into a fresh model: its logits must equal the reference file's."""
+    reloaded = CausalLM(cfg)
+    weights = hf_files.read_safetensors(os.path.join(directory, "model.safetensors"))
+    reloaded.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()}, strict=True)
+    reference = hf_files.read_safetensors(ref_path)
+    for k in range(len(SETTINGS["reference_prompts"])):
+        with torch.no_grad():
+            logits = reloaded(torch.from_numpy(reference[f"input_ids.{k}"].astype(np.int64))[None])[0]
+        if not torch.equal(logits, torch.from_numpy(reference[f"logits.{k}"].copy())):
+            raise RuntimeError(f"{directory}: reloaded weights do not reproduce reference logits {k}")
+
+
 def quick_settings():
     """The same pipeline with a few steps per model: checks that everything is written, not the skills."""
     settings = copy.deepcopy(SETTINGS)
@@ -195,6 +219,8 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="1 is fastest on a busy 2-core machine")
     parser.add_argument("--quick", action="store_true", help="a few steps per model: checks the pipeline only")
     parser.add_argument("--families", default="tiny-llama,tiny-qwen2")
+    parser.add_argument("--experts", default="", help="train only these experts (comma list); for parallel runs")
+    parser.add_argument("--train-only", action="store_true", help="fill the cache, write nothing")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = quick_settings() if args.quick else SETTINGS
@@ -248,24 +274,36 @@ def main():
         if not cached:
             rng = random.Random(settings["seeds"]["data"])
             b = fam["base"]
+            t0 = time.time()
             train(base, base_mixture(skills, held_out, rng, b["generic_share"]), b["steps"], b["lr"], b["batch_size"],
                   log, label=f"{family}/base")
-            torch.save(base.state_dict(), os.path.join(args.cache, f"{family}-base-{base_key}.pt"))
+            save_trained(args.cache, f"{family}-base-{base_key}", base, time.time() - t0)
         round_to_bf16_(base)
         models = {"base": base}
+        cache_keys = {"base": f"{family}-base-{base_key}"}
         for i, name in enumerate(fam["experts"]):
-            e = fam["expert"]
+            if args.experts and name not in args.experts.split(","):
+                continue
+            e = {**fam["expert"], **fam.get("expert_overrides", {}).get(name, {})}
             key = settings_key({"base": base_key, "expert": e, "skill": name})
             expert, cached = cached_training(args.cache, f"{family}-{name}-{key}", lambda: copy.deepcopy(base),
                                              f"{family}/{name}")
             if not cached:
                 torch.manual_seed(settings["seeds"]["torch"] + 1 + i)
                 rng = random.Random(settings["seeds"]["data"] + 1 + i)
+                # progress probe on fresh training-distribution prompts (not the held-out sets)
+                dev_stream = skill_stream(skills[name], random.Random(settings["seeds"]["data"] - 1), held_out)
+                dev = [dict(zip(("prompt", "answer"), next(dev_stream))) for _ in range(60)]
+                t0 = time.time()
                 train(expert, expert_mixture(skills[name], held_out, rng, e["skill_share"]), e["steps"], e["lr"],
-                      e["batch_size"], log, warmup=e["warmup"], label=f"{family}/{name}")
-                torch.save(expert.state_dict(), os.path.join(args.cache, f"{family}-{name}-{key}.pt"))
+                      e["batch_size"], log, warmup=e["warmup"], label=f"{family}/{name}",
+                      probe=lambda m: f"dev exact match {exact_match(m, dev, max_new):.2f}")
+                save_trained(args.cache, f"{family}-{name}-{key}", expert, time.time() - t0)
             round_to_bf16_(expert)
             models[name] = expert
+            cache_keys[name] = f"{family}-{name}-{key}"
+        if args.train_only:
+            continue
 
         fam_entry = {"architecture": hf_files.model_config(cfg)["architectures"][0], "models": {}}
         scores = {}
@@ -282,6 +320,7 @@ def main():
             params = write_model_dir(directory, model, cfg, family, name, skills, scores[name], max_new)
             ref_path = os.path.join(out, "references", f"{family}-{name}.safetensors")
             write_reference(ref_path, model)
+            verify_written(directory, ref_path, cfg)
             fam_entry["models"][name] = {
                 "path": f"{family}/{name}",
                 "role": "base" if name == "base" else "expert",
@@ -290,9 +329,11 @@ def main():
                 "config": {k: v for k, v in hf_files.model_config(cfg).items()
                            if k in ("model_type", "hidden_size", "intermediate_size", "num_hidden_layers",
                                     "num_attention_heads", "num_key_value_heads", "vocab_size", "tie_word_embeddings")},
+                "dtype": "BF16",
                 "files": hf_files.file_entries(directory),
                 "tensors": {k: list(v.shape) for k, v in sorted(model.hf_state_dict().items())},
                 "scores": scores[name],
+                "train_seconds": train_seconds(args.cache, cache_keys[name]),
                 "reference": {"path": f"references/{family}-{name}.safetensors",
                               "sha256": hf_files.sha256_of(ref_path), "bytes": os.path.getsize(ref_path),
                               "prompts": settings["reference_prompts"],
@@ -302,6 +343,9 @@ def main():
         fam_entry["merges"] = merge_measurements(family, models, held_out, settings, max_new, scores)
         manifest["families"][family] = fam_entry
 
+    if args.train_only:
+        log(f"training done in {round(time.time() - started)} s")
+        return
     manifest["wall_seconds"] = round(time.time() - started)
     manifest["targets"] = [{"target": what, "met": ok, "measured": detail}
                            for what, ok, detail in zoo_readme.target_checks(manifest)]

@@ -142,3 +142,25 @@ def write_json(path, obj):
 def file_entries(directory):
     return {name: {"sha256": sha256_of(os.path.join(directory, name)), "bytes": os.path.getsize(os.path.join(directory, name))}
             for name in sorted(os.listdir(directory))}
+
+
+def read_safetensors(path):
+    """name -> f32 numpy array (BF16, F32) or i32 array (I32); used to verify what was written."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + length])
+    header.pop("__metadata__", None)
+    data = raw[8 + length:]
+    tensors = {}
+    for name, info in header.items():
+        begin, end = info["data_offsets"]
+        chunk = data[begin:end]
+        if info["dtype"] == "BF16":
+            array = (np.frombuffer(chunk, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        elif info["dtype"] == "F32":
+            array = np.frombuffer(chunk, dtype="<f4")
+        else:
+            array = np.frombuffer(chunk, dtype="<i4")
+        tensors[name] = array.reshape(info["shape"])
+    return tensors

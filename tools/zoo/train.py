@@ -28,7 +28,7 @@ def collate(examples):
     return ids, targets
 
 
-def train(model, next_example, steps, lr, batch_size, log, warmup=50, weight_decay=0.0, label=""):
+def train(model, next_example, steps, lr, batch_size, log, warmup=50, weight_decay=0.0, label="", probe=None):
     """AdamW with linear warm-up and cosine decay to 10% of lr."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=weight_decay)
     model.train()
@@ -46,7 +46,12 @@ def train(model, next_example, steps, lr, batch_size, log, warmup=50, weight_dec
         opt.step()
         running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
         if step % 100 == 0 or step == steps - 1:
-            log(f"{label} step {step}/{steps} loss {running:.4f} ({time.time() - started:.0f}s)")
+            note = ""
+            if probe is not None and ((step % 200 == 0 and step > 0) or step == steps - 1):
+                model.eval()
+                note = " " + probe(model)
+                model.train()
+            log(f"{label} step {step}/{steps} loss {running:.4f} ({time.time() - started:.0f}s){note}")
     model.eval()
 
 
