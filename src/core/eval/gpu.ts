@@ -13,6 +13,8 @@ import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, layer
 const KERNEL = 'eval_llama';
 /** dtype codes the kernels understand. */
 const DTYPE_CODE = { F32: 0, BF16: 1, F16: 2 } as const;
+/** The attention kernel keeps one head's output in registers (MAX_HEAD_DIM in eval_llama.wgsl). */
+const MAX_HEAD_DIM = 256;
 const UNIFORM_STRIDE = 256; // minUniformBufferOffsetAlignment's largest allowed value
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
@@ -95,9 +97,14 @@ export class GpuCausalLM extends KvCachedLM {
   private capacity = 0;
   private scratch = new Map<string, GPUBuffer>();
 
-  constructor(readonly gpu: GpuContext, config: CausalLMConfig, weights: ReadonlyMap<string, HostTensor | Float32Array>) {
+  /** `matmulKernel` forces one matmul kernel everywhere (tests); by default matrix-vector products use
+   * the naive kernel and batches the faster of the two on this device. */
+  constructor(readonly gpu: GpuContext, config: CausalLMConfig, weights: ReadonlyMap<string, HostTensor | Float32Array>, private readonly opts: { matmulKernel?: 'tiled' | 'naive' } = {}) {
     super(config);
     this.device = gpu.device;
+    if (config.headDim > MAX_HEAD_DIM) {
+      throw new MergeStudioError('eval-unsupported-architecture', `WebGPU runtime: head_dim ${config.headDim} is over the attention kernel's ${MAX_HEAD_DIM}; use the CPU backend`, { found: config.headDim });
+    }
     this.module = this.device.createShaderModule({ code: WGSL[KERNEL], label: KERNEL });
     for (const [name, shape] of expectedTensors(config)) {
       const t = weights.get(name);
@@ -185,7 +192,8 @@ export class GpuCausalLM extends KvCachedLM {
   recordMatmul(rec: PassRecorder, x: GPUBuffer, w: GpuWeight, rows: number, inDim: number, outDim: number, out: GPUBuffer, bias: GpuWeight | null, accumulate: boolean, kernel?: 'matmul_tiled' | 'matmul_naive'): void {
     // A 16-row tile would leave most of its invocations idle for one generated token (a
     // matrix-vector product): one invocation per output does that job without barriers.
-    const entry = kernel ?? (rows < 16 ? 'matmul_naive' : 'matmul_tiled');
+    const forced = this.opts.matmulKernel && (this.opts.matmulKernel === 'tiled' ? 'matmul_tiled' : 'matmul_naive');
+    const entry = kernel ?? forced ?? (rows < 16 ? 'matmul_naive' : this.batchedMatmul);
     const uniform: Uniform = [['u32', rows], ['u32', inDim], ['u32', outDim], ['u32', w.dtype], ['u32', bias ? 1 : 0], ['u32', bias?.dtype ?? 0], ['u32', accumulate ? 1 : 0]];
     const bindings = { 21: x, 22: w.buffer, 23: (bias ?? w).buffer, 24: out };
     if (entry === 'matmul_naive') {
@@ -196,8 +204,28 @@ export class GpuCausalLM extends KvCachedLM {
     rec.add(entry, uniform, bindings, [Math.ceil(outDim / 16), Math.ceil(rows / 16)], 20);
   }
 
+  /** Which kernel multiplies batches of 16+ rows: tiled, unless the naive one measures faster here
+   * (CPU implementations of WebGPU such as SwiftShader run workgroup barriers slowly). */
+  private batchedMatmul: 'matmul_tiled' | 'matmul_naive' = 'matmul_tiled';
+  private calibrated = false;
+
+  private async calibrateMatmul(): Promise<void> {
+    this.calibrated = true;
+    const { hiddenSize: H, intermediateSize: I } = this.config;
+    const x = new Float32Array(64 * H).fill(0.5), w = new Float32Array(I * H).fill(0.25);
+    const tiled = await this.matmul(x, w, 64, H, I, 'matmul_tiled');
+    const naive = await this.matmul(x, w, 64, H, I, 'matmul_naive');
+    this.batchedMatmul = naive.seconds < tiled.seconds ? 'matmul_naive' : 'matmul_tiled';
+  }
+
+  /** The kernel chosen for batched rows (after the first batched forward pass). */
+  get batchedMatmulKernel(): string {
+    return this.batchedMatmul;
+  }
+
   protected async forward(tokens: Int32Array, pos0: number, fromRow: number, signal?: AbortSignal): Promise<Float32Array> {
     throwIfAborted(signal);
+    if (!this.calibrated && !this.opts.matmulKernel && tokens.length >= 16) await this.calibrateMatmul();
     const logits = this.recordForward(tokens, pos0, fromRow);
     const rows = tokens.length - fromRow;
     return new Float32Array(await this.readBack(logits.buffer, logits.enc, rows * this.config.vocabSize * 4, logits.uniforms));
@@ -218,13 +246,12 @@ export class GpuCausalLM extends KvCachedLM {
     const kRaw = this.buffer('k-raw', T * kvDim * 4), k = c.qkNorm ? this.buffer('k', T * kvDim * 4) : kRaw;
     const v = this.buffer('v', T * kvDim * 4), att = this.buffer('att', T * qDim * 4);
     const gate = this.buffer('gate', T * I * 4), up = this.buffer('up', T * I * 4);
-    const scores = this.buffer('scores', T * c.numHeads * this.capacity * 4);
     const rows = T - fromRow;
     const normed = this.buffer('final', rows * H * 4);
     const logits = this.buffer('logits', rows * V * 4);
     const rec = new PassRecorder(this);
     const norm = (input: GPUBuffer, w: GpuWeight, nRows: number, dim: number, out: GPUBuffer, offset = 0) =>
-      rec.add('rms_norm', [['u32', nRows], ['u32', dim], ['u32', w.dtype], ['f32', c.rmsNormEps], ['u32', offset]], { 11: input, 12: w.buffer, 13: out }, nRows, 10);
+      rec.add('rms_norm', [['u32', nRows], ['u32', dim], ['u32', w.dtype], ['f32', c.rmsNormEps], ['u32', offset]], { 11: input, 12: w.buffer, 13: out }, Math.ceil(nRows / 64), 10);
     const ropeOn = (buf: GPUBuffer, heads: number) =>
       rec.add('rope', [['u32', T], ['u32', heads], ['u32', hd], ['u32', pos0]], { 31: buf, 32: this.ropeCos!, 33: this.ropeSin! }, Math.ceil((T * heads * (hd / 2)) / 256), 30);
 
@@ -248,8 +275,8 @@ export class GpuCausalLM extends KvCachedLM {
         enc.copyBufferToBuffer(k, 0, kc, pos0 * kvDim * 4, T * kvDim * 4);
         enc.copyBufferToBuffer(v, 0, vc, pos0 * kvDim * 4, T * kvDim * 4);
       });
-      rec.add('attention', [['u32', T], ['u32', c.numHeads], ['u32', c.numKvHeads], ['u32', hd], ['u32', pos0], ['u32', this.capacity], ['f32', 1 / Math.sqrt(hd)]],
-        { 41: q, 42: kc, 43: vc, 44: scores, 45: att }, T * c.numHeads, 40);
+      rec.add('attention', [['u32', T], ['u32', c.numHeads], ['u32', c.numKvHeads], ['u32', hd], ['u32', pos0], ['f32', 1 / Math.sqrt(hd)]],
+        { 41: q, 42: kc, 43: vc, 45: att }, Math.ceil((T * c.numHeads) / 64), 40);
       this.recordMatmul(rec, att, W('o'), T, qDim, H, x, opt('oBias', l), true);
       norm(x, W('postNorm'), T, H, h);
       this.recordMatmul(rec, h, W('gate'), T, H, I, gate, null, false);
@@ -294,13 +321,14 @@ export class GpuCausalLM extends KvCachedLM {
       if (prefixDone) { tokens[0] = prefix[prefix.length - 1]; tokens.set(cont.subarray(0, cont.length - 1), 1); } else { tokens.set(prefix); tokens.set(cont.subarray(0, cont.length - 1), prefix.length); }
       const pos0 = prefixDone ? prefix.length - 1 : 0;
       const fromRow = prefixDone ? 0 : prefix.length - 1;
+      if (!this.calibrated && !this.opts.matmulKernel && tokens.length >= 16) await this.calibrateMatmul();
       const { buffer: logits, enc, uniforms } = this.recordForward(tokens, pos0, fromRow);
       const rows = cont.length;
       const targets = this.buffer('targets', rows * 4);
       this.device.queue.writeBuffer(targets, 0, cont as Int32Array<ArrayBuffer>);
       const lsm = this.buffer('log-probs', rows * 4);
       const rec = new PassRecorder(this);
-      rec.add('log_softmax_target', [['u32', rows], ['u32', V]], { 61: logits, 62: targets, 63: lsm }, rows, 60);
+      rec.add('log_softmax_target', [['u32', rows], ['u32', V]], { 61: logits, 62: targets, 63: lsm }, Math.ceil(rows / 64), 60);
       const more = rec.encode(enc);
       const values = new Float32Array(await this.readBack(lsm, enc, rows * 4, uniforms));
       more.destroy();

@@ -93,10 +93,10 @@ describe('matmul kernels', () => {
 });
 
 describe('WebGPU runtime vs PyTorch on packed 16-bit variants', () => {
-  for (const name of ['qwen3-qknorm-bf16', 'llama3-ropescaling-f16']) {
-    it(`${name}: GPU logits (weights kept packed) agree with PyTorch within 1e-4`, async () => {
+  for (const [name, kernel] of [['qwen3-qknorm-bf16', 'tiled'], ['llama3-ropescaling-f16', 'tiled'], ['qwen3-qknorm-bf16', 'naive']] as const) {
+    it(`${name}: GPU logits (weights kept packed, ${kernel} matmul) agree with PyTorch within 1e-4`, async () => {
       const f = await loadArchFixture(name);
-      const lm = new GpuCausalLM(gpu, f.config, f.weights);
+      const lm = new GpuCausalLM(gpu, f.config, f.weights, { matmulKernel: kernel });
       try {
         expect(maxDiffToRows(await lm.logits(f.ids), f.config.vocabSize, f.logits)).toBeLessThan(1e-4);
       } finally {

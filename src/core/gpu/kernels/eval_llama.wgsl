@@ -1,5 +1,6 @@
 // The Llama-family forward pass for evaluation: embedding gather, RMSNorm, tiled and naive matmul,
 // rotate-half RoPE, causal grouped-query attention, SiLU gate, and log-softmax of target tokens.
+// Only the tiled matmul uses workgroup memory and barriers; the rest run one invocation per row.
 // One module so that every entry point shares the weight decoder: weights are u32 words holding
 // f32 (dtype 0), or two packed bf16 (dtype 1) or f16 (dtype 2) values, low half first, because
 // SwiftShader and many GPUs have no shader-f16. Entry points use disjoint binding numbers.
@@ -33,13 +34,13 @@ fn embed(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
   embed_out[i] = embed_load(u32(embed_ids[t]) * embed_p.dim + c);
 }
 
-// ---- RMSNorm of rows of width dim: out = w * x / sqrt(mean(x^2) + eps) ----
+// ---- RMSNorm of rows of width dim: out = w * x / sqrt(mean(x^2) + eps); one invocation per row ----
+// (barrier-free: workgroup barriers are what CPU implementations of WebGPU such as SwiftShader run slowest)
 struct NormParams { rows: u32, dim: u32, w_dtype: u32, eps: f32, x_offset: u32, _p0: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(10) var<uniform> norm_p: NormParams;
 @group(0) @binding(11) var<storage, read> norm_x: array<f32>;
 @group(0) @binding(12) var<storage, read> norm_w: array<u32>;
 @group(0) @binding(13) var<storage, read_write> norm_out: array<f32>;
-var<workgroup> norm_partial: array<f32, 64>;
 
 fn norm_weight(i: u32) -> f32 {
   if (norm_p.w_dtype == 0u) { return bitcast<f32>(norm_w[i]); }
@@ -47,20 +48,14 @@ fn norm_weight(i: u32) -> f32 {
 }
 
 @compute @workgroup_size(64)
-fn rms_norm(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * nwg.x;
+fn rms_norm(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * 64u;
   if (row >= norm_p.rows) { return; }
   let base = norm_p.x_offset + row * norm_p.dim;
   var ss = 0.0;
-  for (var i = lid; i < norm_p.dim; i += 64u) { let v = norm_x[base + i]; ss += v * v; }
-  norm_partial[lid] = ss;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    if (lid < s) { norm_partial[lid] += norm_partial[lid + s]; }
-    workgroupBarrier();
-  }
-  let scale = inverseSqrt(norm_partial[0] / f32(norm_p.dim) + norm_p.eps);
-  for (var i = lid; i < norm_p.dim; i += 64u) {
+  for (var i = 0u; i < norm_p.dim; i++) { let v = norm_x[base + i]; ss += v * v; }
+  let scale = inverseSqrt(ss / f32(norm_p.dim) + norm_p.eps);
+  for (var i = 0u; i < norm_p.dim; i++) {
     norm_out[row * norm_p.dim + i] = norm_weight(i) * (norm_x[base + i] * scale);
   }
 }
@@ -155,19 +150,19 @@ fn rope(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   rope_x[base + j + half] = b * c + a * s;
 }
 
-// ---- causal grouped-query attention over the KV cache; one workgroup per (token, head) ----
-struct AttnParams { rows: u32, heads: u32, kv_heads: u32, head_dim: u32, pos0: u32, capacity: u32, scale: f32, _pad: u32 }
+// ---- causal grouped-query attention over the KV cache; one invocation per (token, head), with a
+// single pass of online softmax (running max and sum), so no scores buffer and no barriers ----
+const MAX_HEAD_DIM: u32 = 256u;
+struct AttnParams { rows: u32, heads: u32, kv_heads: u32, head_dim: u32, pos0: u32, scale: f32, _p0: u32, _p1: u32 }
 @group(0) @binding(40) var<uniform> attn_p: AttnParams;
 @group(0) @binding(41) var<storage, read> attn_q: array<f32>;
 @group(0) @binding(42) var<storage, read> attn_k: array<f32>;
 @group(0) @binding(43) var<storage, read> attn_v: array<f32>;
-@group(0) @binding(44) var<storage, read_write> attn_scores: array<f32>;
 @group(0) @binding(45) var<storage, read_write> attn_out: array<f32>;
-var<workgroup> attn_red: array<f32, 64>;
 
 @compute @workgroup_size(64)
-fn attention(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let th = wid.x + wid.y * nwg.x;
+fn attention(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let th = gid.x + gid.y * nwg.x * 64u;
   if (th >= attn_p.rows * attn_p.heads) { return; }
   let t = th / attn_p.heads;
   let head = th % attn_p.heads;
@@ -176,44 +171,23 @@ fn attention(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   let kv_off = (head / (attn_p.heads / attn_p.kv_heads)) * hd;
   let q_off = th * hd;
   let visible = attn_p.pos0 + t + 1u;
-  let sbase = th * attn_p.capacity;
-
-  var local_max = -3.0e38;
-  for (var s = lid; s < visible; s += 64u) {
+  var acc: array<f32, MAX_HEAD_DIM>;
+  for (var d = 0u; d < hd; d++) { acc[d] = 0.0; }
+  var running_max = -3.0e38;
+  var running_sum = 0.0;
+  for (var s = 0u; s < visible; s++) {
     var dot = 0.0;
     for (var d = 0u; d < hd; d++) { dot += attn_q[q_off + d] * attn_k[s * kv_dim + kv_off + d]; }
-    let sc = dot * attn_p.scale;
-    attn_scores[sbase + s] = sc;
-    local_max = max(local_max, sc);
+    let score = dot * attn_p.scale;
+    let new_max = max(running_max, score);
+    let rescale = exp(running_max - new_max);
+    let p = exp(score - new_max);
+    running_sum = running_sum * rescale + p;
+    for (var d = 0u; d < hd; d++) { acc[d] = acc[d] * rescale + p * attn_v[s * kv_dim + kv_off + d]; }
+    running_max = new_max;
   }
-  attn_red[lid] = local_max;
-  workgroupBarrier();
-  for (var r = 32u; r > 0u; r >>= 1u) {
-    if (lid < r) { attn_red[lid] = max(attn_red[lid], attn_red[lid + r]); }
-    workgroupBarrier();
-  }
-  let m = attn_red[0];
-  workgroupBarrier();
-
-  var local_sum = 0.0;
-  for (var s = lid; s < visible; s += 64u) {
-    let e = exp(attn_scores[sbase + s] - m);
-    attn_scores[sbase + s] = e;
-    local_sum += e;
-  }
-  attn_red[lid] = local_sum;
-  storageBarrier();
-  workgroupBarrier();
-  for (var r = 32u; r > 0u; r >>= 1u) {
-    if (lid < r) { attn_red[lid] += attn_red[lid + r]; }
-    workgroupBarrier();
-  }
-  let inv = 1.0 / attn_red[0];
-  for (var d = lid; d < hd; d += 64u) {
-    var acc = 0.0;
-    for (var s = 0u; s < visible; s++) { acc += attn_scores[sbase + s] * attn_v[s * kv_dim + kv_off + d]; }
-    attn_out[q_off + d] = acc * inv;
-  }
+  let inv = 1.0 / running_sum;
+  for (var d = 0u; d < hd; d++) { attn_out[q_off + d] = acc[d] * inv; }
 }
 
 // ---- SwiGLU: gate = silu(gate) * up ----
@@ -230,36 +204,21 @@ fn silu_gate(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   gate_x[i] = g / (1.0 + exp(-g)) * gate_up[i];
 }
 
-// ---- log-softmax of each logits row, gathered at that row's target token ----
+// ---- log-softmax of each logits row, gathered at that row's target token; one invocation per row ----
 struct LsmParams { rows: u32, vocab: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(60) var<uniform> lsm_p: LsmParams;
 @group(0) @binding(61) var<storage, read> lsm_logits: array<f32>;
 @group(0) @binding(62) var<storage, read> lsm_targets: array<i32>;
 @group(0) @binding(63) var<storage, read_write> lsm_out: array<f32>;
-var<workgroup> lsm_red: array<f32, 64>;
 
 @compute @workgroup_size(64)
-fn log_softmax_target(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * nwg.x;
+fn log_softmax_target(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * 64u;
   if (row >= lsm_p.rows) { return; }
   let base = row * lsm_p.vocab;
   var m = -3.0e38;
-  for (var i = lid; i < lsm_p.vocab; i += 64u) { m = max(m, lsm_logits[base + i]); }
-  lsm_red[lid] = m;
-  workgroupBarrier();
-  for (var r = 32u; r > 0u; r >>= 1u) {
-    if (lid < r) { lsm_red[lid] = max(lsm_red[lid], lsm_red[lid + r]); }
-    workgroupBarrier();
-  }
-  let row_max = lsm_red[0];
-  workgroupBarrier();
+  for (var i = 0u; i < lsm_p.vocab; i++) { m = max(m, lsm_logits[base + i]); }
   var s = 0.0;
-  for (var i = lid; i < lsm_p.vocab; i += 64u) { s += exp(lsm_logits[base + i] - row_max); }
-  lsm_red[lid] = s;
-  workgroupBarrier();
-  for (var r = 32u; r > 0u; r >>= 1u) {
-    if (lid < r) { lsm_red[lid] += lsm_red[lid + r]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { lsm_out[row] = lsm_logits[base + u32(lsm_targets[row])] - row_max - log(lsm_red[0]); }
+  for (var i = 0u; i < lsm_p.vocab; i++) { s += exp(lsm_logits[base + i] - m); }
+  lsm_out[row] = lsm_logits[base + u32(lsm_targets[row])] - m - log(s);
 }
