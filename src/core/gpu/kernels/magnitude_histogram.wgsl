@@ -13,17 +13,33 @@ fn key_at(j: u32) -> u32 {
   return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
 }
 
+// Each invocation takes RUN consecutive entries and adds runs of equal bins at once: long runs
+// of equal magnitudes (all-zero task vectors of frozen layers) would otherwise hammer one counter.
+const RUN = 8u;
+
+fn count_run(first: u32, low_half: bool) {
+  var pending_bin = 0xffffffffu;
+  var pending = 0u;
+  for (var j = first; j < min(first + RUN, params.count); j++) {
+    let key = key_at(j);
+    if (low_half && (key >> 16u) != params.bin) { continue; }
+    let bin = select(key >> 16u, key & 0xffffu, low_half);
+    if (bin != pending_bin) {
+      if (pending > 0u) { atomicAdd(&histogram[pending_bin], pending); }
+      pending_bin = bin;
+      pending = 0u;
+    }
+    pending++;
+  }
+  if (pending > 0u) { atomicAdd(&histogram[pending_bin], pending); }
+}
+
 @compute @workgroup_size(256)
 fn high(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let j = (wid.x + wid.y * nwg.x) * 256u + lid;
-  if (j >= params.count) { return; }
-  atomicAdd(&histogram[key_at(j) >> 16u], 1u);
+  count_run(((wid.x + wid.y * nwg.x) * 256u + lid) * RUN, false);
 }
 
 @compute @workgroup_size(256)
 fn low(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let j = (wid.x + wid.y * nwg.x) * 256u + lid;
-  if (j >= params.count) { return; }
-  let key = key_at(j);
-  if ((key >> 16u) == params.bin) { atomicAdd(&histogram[key & 0xffffu], 1u); }
+  count_run(((wid.x + wid.y * nwg.x) * 256u + lid) * RUN, true);
 }

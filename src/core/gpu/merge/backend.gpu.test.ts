@@ -8,6 +8,7 @@ import { getMethod, METHODS } from '../../methods/index.ts';
 import { GOLDEN_CASES, goldenInput, goldenTolerance, maxAbsDiff, readGoldenTensors, type GoldenCase } from '../../methods/golden-fixtures.ts';
 import { decodeToF32, encodeFromF32 } from '../../dtype.ts';
 import type { MergeTensorInput } from '../../methods/types.ts';
+import { mix32 } from '../../methods/random.ts';
 
 /** Golden cases whose output records a mergekit bug the CPU reference fixes on purpose. */
 const MERGEKIT_BUG_CASES = new Set(['breadcrumbs_gamma0_zeroes_all_64x48', 'breadcrumbs_default_gamma_small_tensor_7x13']);
@@ -112,7 +113,7 @@ describe('exact top-k on the GPU', () => {
     // Magnitudes drawn from 8 values: every cut falls inside a long run of equal |x|.
     const n = 5000;
     const base = new Float32Array(n);
-    const model = Float32Array.from({ length: n }, (_, j) => ((((j * 2654435761) >>> 0) % 8) - 3.5) * 0.25);
+    const model = Float32Array.from({ length: n }, (_, j) => ((mix32(j) >>> 29) - 3.5) * 0.25);
     const input: MergeTensorInput = { tensorName: 'ties.probe', shape: [50, 100], models: [model], modelParams: [{ weight: 1, density: 0.37 }], modelIndices: [0], base, global: { normalize: false }, seed: 0 };
     const cpu = getMethod('ties').mergeCpu(input);
     for (const b of [backend, tiny]) {

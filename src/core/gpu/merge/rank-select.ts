@@ -3,9 +3,11 @@
  * for ties at the threshold a per-block count so that the lowest indices are kept first. Same
  * definition of a cut as src/core/methods/select.ts (threshold key + tied entries inside). */
 import type { KernelRunner } from '../runner.ts';
-import type { ChunkView, StackedTensors } from './tensors.ts';
+import type { Chunk, ChunkView, StackedTensors } from './tensors.ts';
 
 const BINS = 65536;
+/** Entries one histogram invocation counts (RUN in magnitude_histogram.wgsl). */
+const RUN_LENGTH = 8;
 
 /** Entries ranked < `count` in descending |x| are those with key > threshold plus the first
  * `inside` (by index) of the `tied` entries whose key equals it. */
@@ -59,7 +61,8 @@ export async function histogramPass(runner: KernelRunner, tensors: StackedTensor
     const { chunk, stacked } = view;
     jobs.forEach(({ row, bin }, k) => {
       const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', row], ['u32', bin ?? 0], ['u32', signedOrder ? 1 : 0]]);
-      runner.dispatchItems('magnitude_histogram', [params, stacked, buffers[k]], chunk.count, bin === undefined ? 'high' : 'low');
+      // RUN_LENGTH consecutive entries per invocation (see magnitude_histogram.wgsl).
+      runner.dispatchItems('magnitude_histogram', [params, stacked, buffers[k]], Math.ceil(chunk.count / RUN_LENGTH), bin === undefined ? 'high' : 'low');
       params.destroy();
     });
   });
@@ -103,13 +106,9 @@ export async function rankBandCuts(runner: KernelRunner, tensors: StackedTensors
     await tensors.forEachChunk(async ({ chunk, stacked }) => {
       const groups = Math.max(1, Math.ceil(chunk.count / 256));
       for (const [slot, k] of ordered.entries()) {
-        const counts = runner.zeros(groups * 8, 'tie counts');
-        const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', bands[k].row], ['u32', cuts[k].outer.threshold], ['u32', cuts[k].inner.threshold]]);
-        // One invocation per 256-element block.
-        runner.dispatchItems('tie_count', [params, stacked, counts], groups);
-        params.destroy();
+        const { counts, ranks } = dispatchTieRanks(runner, bands[k].row, cuts[k], chunk, stacked);
         const perBlock = await runner.readU32(counts, groups * 2);
-        runner.release(counts);
+        runner.release(counts, ranks);
         const prefix = new Uint32Array(groups * 2);
         for (let g = 0; g < groups; g++) {
           prefix[2 * g] = running[slot][0];
@@ -124,21 +123,35 @@ export async function rankBandCuts(runner: KernelRunner, tensors: StackedTensors
   return cuts;
 }
 
+/** Per-entry tie ranks within each 256-element block and per-block tie totals, for both cuts. */
+function dispatchTieRanks(runner: KernelRunner, row: number, cuts: BandCuts, chunk: Chunk, stacked: GPUBuffer): { counts: GPUBuffer; ranks: GPUBuffer } {
+  const blocks = Math.max(1, Math.ceil(chunk.count / 256));
+  const counts = runner.zeros(blocks * 8, 'tie counts');
+  const ranks = runner.allocate(Math.max(1, chunk.count) * 4, 'tie ranks');
+  const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', row], ['u32', cuts.outer.threshold], ['u32', cuts.inner.threshold]]);
+  // One invocation per 256-element block.
+  runner.dispatchItems('tie_rank', [params, stacked, counts, ranks], blocks);
+  params.destroy();
+  return { counts, ranks };
+}
+
 /** Zeroes, in place, the entries of `row` outside the band of `cuts` in one chunk. The kernel
- * writes the masked row to scratch first: tied entries are counted in the unmasked row. */
+ * writes the masked row to scratch first, then it is copied back over the row. */
 export function applyRankBandMask(runner: KernelRunner, row: number, cuts: BandCuts, { chunk, stacked }: ChunkView): void {
   const { outer, inner, tiePrefix } = cuts;
   const blocks = Math.max(1, Math.ceil(chunk.count / 256));
   const prefix = tiePrefix ? runner.upload(tiePrefix[chunk.index]) : runner.zeros(blocks * 8, 'no tie prefix');
+  const ties = tiePrefix ? dispatchTieRanks(runner, row, cuts, chunk, stacked) : undefined;
   const masked = runner.allocate(Math.max(1, chunk.count) * 4, 'masked row');
   const params = runner.params([
     ['u32', chunk.count], ['u32', chunk.stride], ['u32', row], ['u32', outer.threshold],
-    ['u32', outer.inside], ['u32', inner.threshold], ['u32', inner.inside],
+    ['u32', outer.inside], ['u32', inner.threshold], ['u32', inner.inside], ['u32', tiePrefix ? 1 : 0],
   ]);
-  runner.dispatchItems('rank_band_mask', [params, stacked, prefix, masked], chunk.count);
+  // Without tie order the rank binding is never read; the prefix buffer stands in for it.
+  runner.dispatchItems('rank_band_mask', [params, stacked, prefix, ties?.ranks ?? prefix, masked], chunk.count);
   params.destroy();
   runner.copy(masked, 0, stacked, row * chunk.stride * 4, chunk.count * 4);
-  runner.release(prefix, masked);
+  runner.release(prefix, masked, ties?.counts, ties?.ranks);
 }
 
 /** Values at the given ascending ranks of one stacked row (signed order, ties irrelevant), by the
