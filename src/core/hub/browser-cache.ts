@@ -5,6 +5,7 @@
 //   <base>/<models--org--name>/blob/<etag>/<a>-<b>     bytes [a, b) of the file with that etag
 //   <base>/<models--org--name>/blob/<etag>/blocks      JSON list of the stored [a, b) blocks
 // Keying bytes by etag means a file shared by two revisions is downloaded once.
+import { MergeStudioError } from '../errors.ts';
 import { parseListing, type CachedFile, type HubCache, type HubFileEntry } from './cache.ts';
 import { addRange, missingRanges, type ByteRange } from './ranges.ts';
 
@@ -58,14 +59,22 @@ class BrowserCachedFile implements CachedFile {
     await this.queue;
     const out = new Uint8Array(length);
     const end = offset + length;
+    const gone: ByteRange[] = [];
     for (const [a, b] of this.blocks) {
       if (b <= offset || a >= end) continue;
       const resp = await this.cache.match(`${this.prefix}/${a}-${b}`);
-      if (!resp) throw new Error(`browser cache block ${a}-${b} disappeared (site data cleared?)`);
-      const block = new Uint8Array(await resp.arrayBuffer());
+      const block = resp ? new Uint8Array(await resp.arrayBuffer()) : null;
+      if (!block || block.byteLength !== b - a) {
+        gone.push([a, b]);
+        continue;
+      }
       const from = Math.max(a, offset);
       const to = Math.min(b, end);
       out.set(block.subarray(from - a, to - a), from - offset);
+    }
+    if (gone.length > 0) {
+      this.blocks = this.blocks.filter(([a, b]) => !gone.some(([x, y]) => x === a && y === b));
+      throw new MergeStudioError('hub-cache-damaged', `browser cache: ${gone.length} stored block(s) of ${this.prefix} are gone (site data cleared?)`, { found: gone });
     }
     return out;
   }
@@ -102,7 +111,7 @@ class BrowserCachedFile implements CachedFile {
 export function browserHubCache(opts: { name?: string; storage?: CacheStorageLike } = {}): HubCache {
   const name = opts.name ?? 'merge-studio-hub';
   const storage = opts.storage ?? (globalThis as { caches?: CacheStorageLike }).caches;
-  if (!storage) throw new Error('Cache Storage is not available here (it needs a secure context: https or localhost)');
+  if (!storage) throw new MergeStudioError('hub-cache-unavailable', 'Cache Storage is not available here (it needs a secure context: https, localhost or 127.0.0.1); Hub downloads will not be kept', {});
   const cacheP = storage.open(name);
   return {
     location: `browser Cache Storage '${name}' (cleared with this site's data)`,

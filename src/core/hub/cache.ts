@@ -18,7 +18,8 @@ export interface HubFileEntry {
 export interface CachedFile {
   /** Parts of [start, end) not cached yet. */
   missing(start: number, end: number): Promise<ByteRange[]>;
-  /** Reads bytes that `missing` reported as present. */
+  /** Reads bytes that `missing` reported as present. If they are gone (cache cleared or damaged
+   * underneath), forgets them and rejects with code 'hub-cache-damaged', so the caller refetches. */
   read(offset: number, length: number): Promise<Uint8Array>;
   write(offset: number, bytes: Uint8Array): Promise<void>;
   flush(): Promise<void>;

@@ -163,6 +163,18 @@ describe('the cache in the Hugging Face layout', () => {
     expect((await readFile(join(repoDir, 'refs', 'main'), 'utf8')).trim()).toBe(tree.commit);
   });
 
+  it('refetches bytes whose cached copy was deleted underneath', async () => {
+    const dir = freshCacheDir();
+    const tree = await open('zoo/tiny-llama-add', { cache: nodeHubCache(dir) });
+    const src = await tree.open('config.json');
+    const first = await src.read(0, src.size);
+    const sha = tree.files.find((f) => f.path === 'config.json')!.etag;
+    await rm(join(dir, 'models--zoo--tiny-llama-add', 'blobs', sha));
+    hub.resetStats();
+    expect(Buffer.from(await src.read(0, src.size)).equals(Buffer.from(first))).toBe(true);
+    expect(hub.stats.fileBytes).toBe(src.size);
+  });
+
   it('fails offline with a clear message when the revision was never downloaded', async () => {
     const err = await rejection(open('zoo/tiny-llama-add', { cache: nodeHubCache(freshCacheDir()), offline: true }));
     expect(err.code).toBe('hub-offline-miss');
@@ -210,6 +222,12 @@ describe('the browser cache (Cache Storage)', () => {
     expect(Buffer.from(whole).equals(await readFile(join(zoo, 'tiny-qwen2', 'base', 'model.safetensors')))).toBe(true);
     expect(hub.stats.fileBytes).toBeLessThan(src.size);
     expect(hub.stats.fileBytes).toBe(1 + src.size - (first.bytesDownloaded));
+
+    // Site data cleared under a running session: the blocks are fetched again.
+    for (const key of [...storage.entries.keys()]) if (/\/\d+-\d+$/.test(key)) storage.entries.delete(key);
+    hub.resetStats();
+    expect(Buffer.from(await src.read(0, src.size)).equals(Buffer.from(whole))).toBe(true);
+    expect(hub.stats.fileBytes).toBe(src.size);
   });
 });
 

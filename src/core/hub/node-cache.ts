@@ -87,7 +87,14 @@ class NodeCachedFile implements CachedFile {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     if (length === 0) return new Uint8Array();
-    return readAt(this.complete ? this.blobPath : this.sparsePath, offset, length);
+    try {
+      return await readAt(this.complete ? this.blobPath : this.sparsePath, offset, length);
+    } catch (err) {
+      // Deleted or cut short underneath us: forget what we thought was there; the caller refetches.
+      this.complete = false;
+      this.ranges = [];
+      throw err instanceof MergeStudioError ? err : new MergeStudioError('hub-cache-damaged', `${this.blobPath}: cached bytes are unreadable (${err instanceof Error ? err.message : String(err)})`, { file: this.file.path });
+    }
   }
 
   write(offset: number, bytes: Uint8Array): Promise<void> {

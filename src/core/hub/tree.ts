@@ -245,6 +245,34 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
 
   function openEntry(entry: HubFileEntry): ByteSource {
     const name = `${label}/${entry.path}`;
+
+    /** Downloads whatever part of the range the cache lacks, then reads it (from the cache if any). */
+    async function readThrough(cached: CachedFile | null, offset: number, length: number, sig?: AbortSignal): Promise<Uint8Array> {
+      const gaps = cached ? await cached.missing(offset, offset + length) : [[offset, offset + length] as [number, number]];
+      const total = gaps.reduce((s, [a, b]) => s + (b - a), 0);
+      const out = cached ? null : new Uint8Array(length);
+      if (total > 0) {
+        const started = Date.now();
+        let done = 0;
+        let lastReport = 0;
+        const report = (n: number) => {
+          done += n;
+          const now = Date.now();
+          if (now - lastReport < 100 && done < total) return;
+          lastReport = now;
+          const rate = done / Math.max(0.001, (now - started) / 1000);
+          onProgress?.({ phase: 'download', done, total, bytes: bytesDownloaded, rate, eta: (total - done) / rate, message: name });
+        };
+        const sink = cached ? (at: number, chunk: Uint8Array) => cached.write(at, chunk) : async (at: number, chunk: Uint8Array) => out!.set(chunk, at - offset);
+        try {
+          for (const [a, b] of gaps) await download(entry, a, b, sink, report, sig);
+        } finally {
+          await cached?.flush();
+        }
+      }
+      return cached ? cached.read(offset, length) : out!;
+    }
+
     return {
       name,
       size: entry.size,
@@ -255,29 +283,13 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
         if (length === 0) return new Uint8Array();
         const cachedP = cachedFileFor(entry);
         const cached = cachedP ? await cachedP : null;
-        const gaps = cached ? await cached.missing(offset, offset + length) : [[offset, offset + length] as [number, number]];
-        const total = gaps.reduce((s, [a, b]) => s + (b - a), 0);
-        const out = cached ? null : new Uint8Array(length);
-        if (total > 0) {
-          const started = Date.now();
-          let done = 0;
-          let lastReport = 0;
-          const report = (n: number) => {
-            done += n;
-            const now = Date.now();
-            if (now - lastReport < 100 && done < total) return;
-            lastReport = now;
-            const rate = done / Math.max(0.001, (now - started) / 1000);
-            onProgress?.({ phase: 'download', done, total, bytes: bytesDownloaded, rate, eta: (total - done) / rate, message: name });
-          };
-          const sink = cached ? (at: number, chunk: Uint8Array) => cached.write(at, chunk) : async (at: number, chunk: Uint8Array) => out!.set(chunk, at - offset);
-          try {
-            for (const [a, b] of gaps) await download(entry, a, b, sink, report, sig);
-          } finally {
-            await cached?.flush();
-          }
+        try {
+          return await readThrough(cached, offset, length, sig);
+        } catch (err) {
+          // Cached bytes vanished underneath (cleared site data, a deleted blob): fetch them again, once.
+          if (!(err instanceof MergeStudioError && err.code === 'hub-cache-damaged')) throw err;
+          return readThrough(cached, offset, length, sig);
         }
-        return cached ? cached.read(offset, length) : out!;
       },
     };
   }
