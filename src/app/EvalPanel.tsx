@@ -1,0 +1,73 @@
+import type { EvalBackendChoice } from '../worker/protocol.ts';
+import { engine } from './engine-client.ts';
+import { formatScore } from './format.ts';
+import { ProgressLine } from './ProgressLine.tsx';
+import { useStudio } from './store.ts';
+
+export function EvalPanel() {
+  const catalog = useStudio((s) => s.catalog);
+  const tasks = useStudio((s) => s.tasks);
+  const selected = useStudio((s) => s.selectedTasks);
+  const taskError = useStudio((s) => s.taskError);
+  const live = useStudio((s) => s.live);
+  const job = useStudio((s) => s.evalJob);
+  const stage = useStudio((s) => s.lastStage);
+  const { toggleTask, addTaskFile, setLive, evaluateNow } = useStudio.getState();
+  const dropped = tasks.filter((t) => t.origin === 'dropped');
+  const skills = [...new Set(catalog?.tasks.map((t) => t.skill) ?? [])];
+  const numberInput = (value: number, onChange: (v: number) => void, label: string) => (
+    <input type="number" min={1} value={value} aria-label={label} size={4} onChange={(e) => { const v = Number(e.target.value); if (Number.isInteger(v) && v > 0) onChange(v); }} />
+  );
+
+  return (
+    <section aria-labelledby="eval-heading" className="panel eval">
+      <h2 id="eval-heading">Live evaluation</h2>
+      <fieldset>
+        <legend>Tasks</legend>
+        <div className="task-grid">
+          {skills.map((skill) => (
+            <div key={skill} role="group" aria-label={`${skill} tasks`}>
+              <strong>{skill}</strong>{' '}
+              {catalog!.tasks.filter((t) => t.skill === skill).map((t) => (
+                <label key={t.file} title={`${t.items} items`}>
+                  <input type="checkbox" checked={selected.includes(t.file)} onChange={(e) => void toggleTask(t.file, e.target.checked)} aria-label={`Task ${t.file}`} />
+                  {t.kind === 'exact_match' ? 'gen' : t.kind === 'multiple_choice' ? 'mc' : 'ppl'}
+                </label>
+              ))}
+            </div>
+          ))}
+          {dropped.map((t) => (
+            <label key={t.file}><input type="checkbox" checked={selected.includes(t.file)} onChange={(e) => void toggleTask(t.file, e.target.checked)} /> {t.file} ({t.items})</label>
+          ))}
+        </div>
+        <label className="linklike">Add a JSONL task file…<input type="file" accept=".jsonl,application/jsonl,text/plain" hidden onChange={(e) => { const f = e.target.files?.[0]; if (f) void addTaskFile(f); e.target.value = ''; }} /></label>
+        {taskError && <p role="alert" className="error" data-testid="task-error">{taskError}</p>}
+      </fieldset>
+      <div className="row">
+        <label><input type="checkbox" checked={live.enabled} onChange={(e) => setLive({ enabled: e.target.checked })} /> re-evaluate after each change</label>
+        <label>subset {numberInput(live.subset, (v) => setLive({ subset: v }), 'Subset size')}</label>
+        <label>then {numberInput(live.refine, (v) => setLive({ refine: v }), 'Refined subset size')}</label>
+        <label>runtime <select value={live.backend} onChange={(e) => setLive({ backend: e.target.value as EvalBackendChoice })}>
+          <option value="auto">auto</option><option value="webgpu">WebGPU</option><option value="cpu">CPU</option>
+        </select></label>
+      </div>
+      <div className="row">
+        <button type="button" disabled={selected.length === 0} onClick={() => void evaluateNow('live')}>Evaluate now</button>
+        <button type="button" disabled={selected.length === 0} onClick={() => void evaluateNow('full')}>Full evaluation</button>
+        <button type="button" disabled={job.status !== 'running'} onClick={() => { void engine().cancel('live'); void engine().cancel('full'); void engine().cancel('sweep'); }}>Cancel</button>
+      </div>
+      <ProgressLine job={job} testId="eval-status" />
+      {stage && (
+        <table className="scores" aria-label="Scores" data-testid="scores">
+          <thead><tr><th>Objective</th><th>Score</th><th>Subset</th></tr></thead>
+          <tbody>
+            {stage.scores.map((s) => (
+              <tr key={s.objective}><td>{s.objective}</td><td data-testid={`score-${s.objective}`}>{formatScore(s.metric, s.value)}</td><td>{s.items} of {s.of}{s.items === s.of ? ' (all)' : ''}</td></tr>
+            ))}
+          </tbody>
+          <caption className="muted">merge on {stage.mergeBackend}, scored on {stage.evalBackend}; {stage.remerged} tensors re-merged; {stage.seconds.toFixed(1)} s</caption>
+        </table>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,128 @@
+import { useEffect, useState, type DragEvent } from 'react';
+import type { ModelSource } from '../worker/protocol.ts';
+import { engine, errorText } from './engine-client.ts';
+import { formatBytes, formatCount } from './format.ts';
+import { useStudio } from './store.ts';
+
+/** Files of a dropped folder, with their paths (Chromium's entry API; the first segment is the folder). */
+async function filesOfEntry(entry: FileSystemEntry, prefix = ''): Promise<{ path: string; file: File }[]> {
+  if (entry.isFile) {
+    const file = await new Promise<File>((resolve, reject) => (entry as FileSystemFileEntry).file(resolve, reject));
+    return [{ path: `${prefix}${entry.name}`, file }];
+  }
+  const reader = (entry as FileSystemDirectoryEntry).createReader();
+  const out: { path: string; file: File }[] = [];
+  for (;;) {
+    const batch = await new Promise<FileSystemEntry[]>((resolve, reject) => reader.readEntries(resolve, reject));
+    if (batch.length === 0) break;
+    for (const child of batch) out.push(...(await filesOfEntry(child, `${prefix}${entry.name}/`)));
+  }
+  return out;
+}
+
+export function ModelsPanel() {
+  const catalog = useStudio((s) => s.catalog);
+  const models = useStudio((s) => s.models);
+  const adding = useStudio((s) => s.adding);
+  const modelError = useStudio((s) => s.modelError);
+  const recipe = useStudio((s) => s.recipe);
+  const compatibility = useStudio((s) => s.compatibility);
+  const settings = useStudio((s) => s.settings);
+  const { addModel, removeModel, setBase } = useStudio.getState();
+  const [repo, setRepo] = useState('');
+  const [revision, setRevision] = useState('');
+  const [token, setToken] = useState('');
+  const [dragging, setDragging] = useState(false);
+
+  useEffect(() => {
+    engine().demoCatalog().then((c) => useStudio.setState({ catalog: c }), (err) => useStudio.setState({ catalog: { models: [], tasks: [], notice: errorText(err) } }));
+  }, []);
+
+  const loaded = new Set(models.map((m) => m.ref));
+  const families = [...new Set(catalog?.models.map((m) => m.family) ?? [])];
+  const addHub = () => {
+    if (!repo.trim()) return;
+    const source: ModelSource = { kind: 'hub', repo: repo.trim(), revision: revision.trim() || undefined, hubUrl: settings.hubUrl, token: token.trim() || settings.token.trim() || undefined };
+    void addModel(source, repo.trim());
+  };
+  const onDrop = async (e: DragEvent) => {
+    e.preventDefault();
+    setDragging(false);
+    const items = [...e.dataTransfer.items].map((i) => i.webkitGetAsEntry()).filter((x): x is FileSystemEntry => x !== null);
+    for (const entry of items) {
+      const files = entry.isDirectory ? await filesOfEntry(entry) : await filesOfEntry(entry);
+      void addModel({ kind: 'files', files }, entry.name);
+    }
+  };
+  const onPick = (list: FileList | null) => {
+    if (!list || list.length === 0) return;
+    const files = [...list].map((file) => ({ path: file.webkitRelativePath || file.name, file }));
+    void addModel({ kind: 'files', files }, files[0].path.split('/')[0]);
+  };
+
+  return (
+    <section aria-labelledby="models-heading" className="panel models">
+      <h2 id="models-heading">Models</h2>
+      <div className="model-sources">
+        <div>
+          <h3>Demo models</h3>
+          {catalog?.notice && <p className="muted" role="note">{catalog.notice}</p>}
+          {families.map((family) => (
+            <div key={family} className="demo-family" role="group" aria-label={`${family} demo family`}>
+              <span className="family-name">{family}</span>
+              {catalog!.models.filter((m) => m.family === family).map((m) => (
+                <button key={m.ref} type="button" disabled={loaded.has(m.ref) || adding.includes(m.ref)} onClick={() => void addModel({ kind: 'demo', ref: m.ref }, m.ref)}
+                  title={m.role === 'base' ? 'base model' : `expert: ${m.skill}`} aria-label={`Add demo ${family}-${m.name}`}>
+                  + {m.name}
+                </button>
+              ))}
+            </div>
+          ))}
+        </div>
+        <form className="hub-form" onSubmit={(e) => { e.preventDefault(); addHub(); }} aria-label="Add from the Hub">
+          <h3>From the Hub</h3>
+          <label>Repo id <input value={repo} onChange={(e) => setRepo(e.target.value)} placeholder="org/name" spellCheck={false} /></label>
+          <label>Revision <input value={revision} onChange={(e) => setRevision(e.target.value)} placeholder="main" spellCheck={false} size={8} /></label>
+          <label>Token <input type="password" value={token} onChange={(e) => setToken(e.target.value)} placeholder={settings.token ? '(from Settings)' : 'optional'} autoComplete="off" size={10} /></label>
+          <button type="submit" disabled={!repo.trim()}>Add</button>
+        </form>
+        <div className={`dropzone${dragging ? ' over' : ''}`} onDragOver={(e) => { e.preventDefault(); setDragging(true); }} onDragLeave={() => setDragging(false)} onDrop={(e) => void onDrop(e)}>
+          <h3>Local folder</h3>
+          <p>Drop a model folder here, or <label className="linklike">choose one<input type="file" hidden onChange={(e) => onPick(e.target.files)} {...{ webkitdirectory: '' }} /></label>.</p>
+        </div>
+      </div>
+      {adding.length > 0 && <p className="progress" role="status">Opening {adding.join(', ')}…</p>}
+      {modelError && <p role="alert" className="error" data-testid="model-error">{modelError}</p>}
+      {models.length > 0 && (
+        <table className="model-table" aria-label="Loaded models">
+          <thead>
+            <tr><th>Base</th><th>Model</th><th>Architecture</th><th>Layers</th><th>Parameters</th><th>Size</th><th>Dtype</th><th /></tr>
+          </thead>
+          <tbody>
+            {models.map((m) => (
+              <tr key={m.ref} data-testid={`model-${m.label}`}>
+                <td><input type="radio" name="base-model" checked={recipe.base_model === m.ref} onChange={() => setBase(m.ref)} aria-label={`Use ${m.label} as the base model`} disabled={Boolean(recipe.slices)} /></td>
+                <td title={m.ref}><strong>{m.label}</strong> <span className="muted">{m.origin}</span></td>
+                <td>{m.configArchitecture}{m.knownArchitecture ? '' : ' (generic)'}</td>
+                <td>{m.numLayers}</td>
+                <td>{formatCount(m.parameters)}</td>
+                <td>{formatBytes(m.bytes)}</td>
+                <td>{m.byDtype.map((d) => d.dtype).join(', ')}</td>
+                <td><button type="button" onClick={() => removeModel(m.ref)} aria-label={`Remove ${m.label}`}>×</button></td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {compatibility && (
+        <details className={`compat ${compatibility.verdict}`} open={compatibility.verdict === 'incompatible'} data-testid="compatibility">
+          <summary>Compatibility: <strong>{compatibility.verdict.replace(/-/g, ' ')}</strong>
+            {compatibility.problems.length > 0 && ` — ${compatibility.problems.length} problem(s)`}
+            {compatibility.adjustments.length > 0 && ` — ${compatibility.adjustments.length} adjustment(s)`}
+          </summary>
+          <pre>{compatibility.text}</pre>
+        </details>
+      )}
+    </section>
+  );
+}

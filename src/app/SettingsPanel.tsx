@@ -1,0 +1,19 @@
+import { useStudio } from './store.ts';
+
+export function SettingsPanel() {
+  const settings = useStudio((s) => s.settings);
+  const { updateSettings } = useStudio.getState();
+  return (
+    <details className="settings">
+      <summary>Settings</summary>
+      <form onSubmit={(e) => e.preventDefault()} aria-label="Hub settings">
+        <label>Hub URL <input value={settings.hubUrl} onChange={(e) => updateSettings({ hubUrl: e.target.value })} spellCheck={false} size={28} /></label>
+        <label>Hub token <input type="password" value={settings.token} onChange={(e) => updateSettings({ token: e.target.value })} autoComplete="off" placeholder="hf_…" size={20} /></label>
+        <label><input type="checkbox" checked={settings.remember} onChange={(e) => updateSettings({ remember: e.target.checked })} /> remember the token</label>
+        <small className="muted" data-testid="token-storage">
+          {settings.remember ? 'The token is stored in this browser\'s localStorage.' : 'The token is kept in memory only and forgotten when the page closes.'}
+        </small>
+      </form>
+    </details>
+  );
+}

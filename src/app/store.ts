@@ -1,0 +1,310 @@
+// The studio's state. The single source of truth for the merge is `recipe` (mergekit-shaped);
+// everything else is either what the engine reported about it (scores, checks) or view settings.
+import { create } from 'zustand';
+import type { Progress } from '../core/progress.ts';
+import { parseRecipeYaml, recipeToYaml, type Recipe } from '../core/recipe/index.ts';
+import type { SearchStatus, SearchSummary, TrialRecord } from '../core/search/index.ts';
+import type { CompatibilitySummary, DemoCatalog, EvalBackendChoice, EvalStage, ModelSource, ModelSummary, TaskInfo, TaskScore } from '../worker/protocol.ts';
+import { callback, engine, errorText, isAbort } from './engine-client.ts';
+import { withBase, withMethod, withModelAdded, withModelRemoved } from './recipe-edit.ts';
+
+export interface FrontierPoint {
+  id: number;
+  recipe: Recipe;
+  yaml: string;
+  scores: Record<string, number>;
+  /** Smallest subset size the scores were measured on. */
+  items: number;
+  full: boolean;
+  origin: 'live' | 'full' | 'sweep' | 'search';
+  label: string;
+}
+
+export interface Settings {
+  hubUrl: string;
+  token: string;
+  /** Keep the token in localStorage (otherwise it lives in memory only). */
+  remember: boolean;
+}
+
+export type JobState = { status: 'idle' } | { status: 'running'; progress?: Progress; label: string } | { status: 'error'; error: string } | { status: 'done'; message: string };
+
+export interface StudioState {
+  recipe: Recipe;
+  yamlError: string | null;
+  check: { ok: true; notices: string[]; steps: number; layers: number } | { ok: false; error: string } | null;
+  catalog: DemoCatalog | null;
+  models: ModelSummary[];
+  adding: string[];
+  modelError: string | null;
+  compatibility: CompatibilitySummary | null;
+  settings: Settings;
+  tasks: TaskInfo[];
+  selectedTasks: string[];
+  taskError: string | null;
+  live: { enabled: boolean; subset: number; refine: number; backend: EvalBackendChoice };
+  evalJob: JobState;
+  lastStage: EvalStage | null;
+  points: FrontierPoint[];
+  axes: [string, string];
+  exportJob: JobState;
+  search: { status: SearchStatus; trials: TrialRecord<Recipe>[]; summary: SearchSummary | null; error: string | null };
+
+  setRecipe(recipe: Recipe): void;
+  importYaml(text: string): boolean;
+  addModel(source: ModelSource, label: string): Promise<void>;
+  removeModel(ref: string): void;
+  setBase(ref: string | undefined): void;
+  setMethod(method: string): void;
+  updateSettings(s: Partial<Settings>): void;
+  toggleTask(file: string, on: boolean): Promise<void>;
+  addTaskFile(file: File): Promise<void>;
+  setLive(s: Partial<StudioState['live']>): void;
+  evaluateNow(kind: 'live' | 'full'): Promise<void>;
+  sweep(apply: (v: number) => Recipe, values: number[], label: (v: number) => string): Promise<void>;
+  setAxes(axes: [string, string]): void;
+  loadPoint(p: FrontierPoint): void;
+  addSearchTrial(trial: TrialRecord<Recipe>, summary: SearchSummary): void;
+}
+
+const SETTINGS_KEY = 'merge-studio.settings';
+
+function initialSettings(): Settings {
+  const defaults: Settings = { hubUrl: 'https://huggingface.co', token: '', remember: false };
+  try {
+    const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) ?? 'null') as Partial<Settings> | null;
+    return saved ? { ...defaults, ...saved, remember: Boolean(saved.token) } : defaults;
+  } catch {
+    return defaults;
+  }
+}
+
+let pointIds = 0;
+let sweepRunning = false;
+
+function pointLabel(recipe: Recipe): string {
+  const parts = [recipe.merge_method];
+  for (const m of recipe.models ?? []) {
+    const w = m.parameters?.weight;
+    if (w !== undefined) parts.push(`${m.model.split('/').pop()} w=${Array.isArray(w) ? '[…]' : JSON.stringify(w)}`);
+  }
+  const lambda = recipe.parameters?.lambda;
+  if (lambda !== undefined) parts.push(`λ=${JSON.stringify(lambda)}`);
+  return parts.join(' · ');
+}
+
+function scoresOf(stage: EvalStage): Record<string, number> {
+  return Object.fromEntries(stage.scores.map((s: TaskScore) => [s.objective, s.value]));
+}
+
+export const useStudio = create<StudioState>()((set, get) => {
+  /** Adds or updates the frontier point of a recipe with a stage's scores. */
+  const record = (recipe: Recipe, stage: EvalStage, origin: FrontierPoint['origin']) => {
+    const yaml = recipeToYaml(recipe);
+    const points = get().points;
+    const existing = points.find((p) => p.yaml === yaml);
+    const scores = scoresOf(stage);
+    const point: FrontierPoint = existing
+      ? { ...existing, scores: { ...existing.scores, ...scores }, items: stage.items, full: stage.full, origin: existing.origin === 'live' ? origin : existing.origin }
+      : { id: ++pointIds, recipe, yaml, scores, items: stage.items, full: stage.full, origin, label: pointLabel(recipe) };
+    const next = existing ? points.map((p) => (p === existing ? point : p)) : [...points, point];
+    const axes = get().axes;
+    const names = Object.keys(scores);
+    const fixedAxes: [string, string] = axes[0] && axes[1] ? axes : [names[0] ?? '', names[1] ?? names[0] ?? ''];
+    set({ points: next, axes: fixedAxes });
+  };
+
+  const runEval = async (recipe: Recipe, stages: number[], jobId: string, origin: FrontierPoint['origin']) => {
+    const { selectedTasks, live } = get();
+    set({ evalJob: { status: 'running', label: origin === 'full' ? 'full evaluation' : `subset of ${stages[0]}` } });
+    try {
+      await engine().evaluate({ recipe, tasks: selectedTasks, stages, backend: live.backend }, jobId, callback((e) => {
+        if (e.type === 'progress') set({ evalJob: { status: 'running', progress: e.progress, label: e.progress.phase } });
+        else {
+          set({ lastStage: e.stage });
+          record(recipe, e.stage, origin);
+        }
+      }));
+      const stage = get().lastStage;
+      set({ evalJob: { status: 'done', message: stage ? `${stage.items} items per task in ${stage.seconds.toFixed(1)} s` : 'done' } });
+    } catch (err) {
+      if (!isAbort(err)) set({ evalJob: { status: 'error', error: errorText(err) } });
+    }
+  };
+
+  return {
+    recipe: { merge_method: 'task_arithmetic' },
+    yamlError: null,
+    check: null,
+    catalog: null,
+    models: [],
+    adding: [],
+    modelError: null,
+    compatibility: null,
+    settings: initialSettings(),
+    tasks: [],
+    selectedTasks: [],
+    taskError: null,
+    live: { enabled: true, subset: 8, refine: 32, backend: 'auto' },
+    evalJob: { status: 'idle' },
+    lastStage: null,
+    points: [],
+    axes: ['', ''],
+    exportJob: { status: 'idle' },
+    search: { status: 'idle', trials: [], summary: null, error: null },
+
+    setRecipe(recipe) {
+      set({ recipe, yamlError: null });
+    },
+
+    importYaml(text) {
+      try {
+        const recipe = parseRecipeYaml(text, { source: 'recipe YAML' });
+        set({ recipe, yamlError: null });
+        return true;
+      } catch (err) {
+        set({ yamlError: errorText(err) });
+        return false;
+      }
+    },
+
+    async addModel(source, label) {
+      set((s) => ({ adding: [...s.adding, label], modelError: null }));
+      try {
+        const summary = await engine().addModel(source);
+        set((s) => {
+          const models = [...s.models.filter((m) => m.ref !== summary.ref), summary];
+          let recipe = s.recipe;
+          if (!recipe.slices) recipe = recipe.base_model === undefined && (summary.label.endsWith('-base') || models.length === 1) ? withBase(recipe, summary.ref) : withModelAdded(recipe, summary.ref);
+          return { models, recipe };
+        });
+      } catch (err) {
+        set({ modelError: `${label}: ${errorText(err)}` });
+      } finally {
+        set((s) => ({ adding: s.adding.filter((a) => a !== label) }));
+      }
+    },
+
+    removeModel(ref) {
+      void engine().removeModel(ref);
+      set((s) => ({ models: s.models.filter((m) => m.ref !== ref), recipe: withModelRemoved(s.recipe, ref) }));
+    },
+
+    setBase(ref) {
+      set((s) => {
+        let recipe = s.recipe;
+        const old = recipe.base_model;
+        recipe = withBase(recipe, ref);
+        if (old && old !== ref) recipe = withModelAdded(recipe, old);
+        return { recipe };
+      });
+    },
+
+    setMethod(method) {
+      set((s) => ({ recipe: withMethod(s.recipe, method) }));
+    },
+
+    updateSettings(patch) {
+      const settings = { ...get().settings, ...patch };
+      set({ settings });
+      if (settings.remember) localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));
+      else localStorage.setItem(SETTINGS_KEY, JSON.stringify({ hubUrl: settings.hubUrl }));
+    },
+
+    async toggleTask(file, on) {
+      set({ taskError: null });
+      try {
+        if (on) {
+          const known = get().tasks.some((t) => t.file === file);
+          const tasks = known ? get().tasks : await engine().loadDemoTasks([file]);
+          set((s) => ({ tasks, selectedTasks: [...new Set([...s.selectedTasks, file])] }));
+        } else set((s) => ({ selectedTasks: s.selectedTasks.filter((f) => f !== file) }));
+      } catch (err) {
+        set({ taskError: errorText(err) });
+      }
+    },
+
+    async addTaskFile(file) {
+      set({ taskError: null });
+      try {
+        const tasks = await engine().addTaskFile(file.name, await file.text());
+        set((s) => ({ tasks, selectedTasks: [...new Set([...s.selectedTasks, file.name])] }));
+      } catch (err) {
+        set({ taskError: errorText(err) });
+      }
+    },
+
+    setLive(patch) {
+      set((s) => ({ live: { ...s.live, ...patch } }));
+    },
+
+    async evaluateNow(kind) {
+      const { recipe, live } = get();
+      if (kind === 'full') await runEval(recipe, [0], 'full', 'full');
+      else await runEval(recipe, live.refine > live.subset ? [live.subset, live.refine] : [live.subset], 'live', 'live');
+    },
+
+    async sweep(apply, values) {
+      if (sweepRunning) return;
+      sweepRunning = true;
+      try {
+        for (const v of values) await runEval(apply(v), [get().live.subset], 'sweep', 'sweep');
+      } finally {
+        sweepRunning = false;
+      }
+    },
+
+    setAxes(axes) {
+      set({ axes });
+    },
+
+    loadPoint(p) {
+      set({ recipe: p.recipe, yamlError: null });
+    },
+
+    addSearchTrial(trial, summary) {
+      const stage: EvalStage = {
+        scores: Object.entries(trial.objectives).map(([objective, value]) => ({ task: '', objective, metric: objective.split('.').pop() ?? '', value, items: 0, of: 0 })),
+        items: 0, full: trial.fidelity === 1, seconds: trial.seconds, remerged: 0, mergeBackend: '', evalBackend: '',
+      };
+      if (trial.fidelity === 1) record(trial.recipe, stage, 'search');
+      set((s) => ({ search: { ...s.search, trials: [...s.search.trials, trial], summary } }));
+    },
+  };
+});
+
+/** Objective names ranked downwards (perplexity) rather than upwards. */
+export function isMinimised(objective: string): boolean {
+  return /perplexity|nll/.test(objective);
+}
+
+/** Re-checks and (debounced) re-evaluates whenever the recipe or the task choice changes. */
+export function startLiveLoop(debounceMs = 350): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let checkSeq = 0;
+  const unsubscribe = useStudio.subscribe((state, prev) => {
+    const recipeChanged = state.recipe !== prev.recipe || state.models !== prev.models;
+    const tasksChanged = state.selectedTasks !== prev.selectedTasks || state.live !== prev.live;
+    if (!recipeChanged && !tasksChanged) return;
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const seq = ++checkSeq;
+      const { recipe, models } = useStudio.getState();
+      if (models.length === 0) return;
+      const check = await engine().check(recipe);
+      if (seq !== checkSeq) return;
+      useStudio.setState({ check });
+      if (state.models !== prev.models) {
+        const refs = [recipe.base_model, ...models.map((m) => m.ref).filter((r) => r !== recipe.base_model)].filter((r): r is string => !!r);
+        useStudio.setState({ compatibility: await engine().compatibility(refs) });
+      }
+      const s = useStudio.getState();
+      if (check.ok && s.live.enabled && s.selectedTasks.length > 0) void s.evaluateNow('live');
+      else if (!check.ok) void engine().cancel('live');
+    }, debounceMs);
+  });
+  return () => {
+    clearTimeout(timer);
+    unsubscribe();
+  };
+}

@@ -1,0 +1,426 @@
+// The studio's engine, behind the page: it opens models, plans and merges recipes, keeps one merged
+// model resident for live evaluation (re-merging only the tensors whose parameters changed),
+// exports, and runs searches. Everything here is core; this file only wires it together and
+// keeps the state a session needs. It runs in a Web Worker (studio.worker.ts) and, for tests, in Node.
+import { cpuBackend, execute, plan, type MergeBackend, type Plan, type PlanStep } from '../core/engine/index.ts';
+import { MergeStudioError } from '../core/errors.ts';
+import { remergeInto, runtimeForPlan, type MergedRuntime } from '../core/eval/merged.ts';
+import { evaluateTask } from '../core/eval/metrics.ts';
+import type { EvalBackend } from '../core/eval/runtime.ts';
+import { parseTaskJsonl, type EvalTask } from '../core/eval/tasks.ts';
+import { hubTree, browserHubCache } from '../core/hub/index.ts';
+import { directoryHandleTree, fileListTree } from '../core/io/blob.ts';
+import { directoryHandleSinks } from '../core/io/fs-access.ts';
+import { memorySinks, memoryTree } from '../core/io/memory.ts';
+import type { FileTree, SinkFactory } from '../core/io/types.ts';
+import { openModel, type ModelHandle } from '../core/model/handle.ts';
+import { compatibilityReport, formatCompatibilityReport, modelInventory } from '../core/model/inventory.ts';
+import type { ProgressCallback } from '../core/progress.ts';
+import type { Recipe } from '../core/recipe/index.ts';
+import { createSpace, SearchRun, type SearchSummary } from '../core/search/index.ts';
+import { createMergeObjective } from '../core/search/objective.ts';
+import type {
+  CompatibilitySummary, DemoCatalog, DemoModel, DemoTask, EngineEvent, EvalBackendChoice, EvalRequest, EvalStage, ExportOutcome,
+  ExportTarget, ModelSource, ModelSummary, ModuleGroup, SearchRequest, SearchUpdate, TaskInfo, TaskScore,
+} from './protocol.ts';
+import { urlFileTree } from './url-tree.ts';
+
+/** The metric a task kind is ranked by on the frontier (the others are reported too). */
+const PRIMARY_METRICS: Record<EvalTask['kind'], string[]> = {
+  exact_match: ['exact_match'],
+  multiple_choice: ['accuracy'],
+  perplexity: ['perplexity'],
+};
+
+/** `add.gen.jsonl` -> `add`; a dropped `my-task.jsonl` -> `my-task`. */
+function skillOf(file: string): string {
+  return file.replace(/\.jsonl$/, '').replace(/\.(gen|mc|ppl)$/, '');
+}
+
+function labelOf(ref: string): string {
+  return ref.split('/').filter(Boolean).pop() ?? ref;
+}
+
+/** Identity of a step's computation: when it is unchanged, the resident merged tensor is still right. */
+function stepSignature(p: Plan, step: PlanStep): string {
+  const input = (i: { model: string; tensor: string; index: number; crop?: [number, number] }) => [i.model, i.tensor, i.index, i.crop ?? null];
+  return JSON.stringify([p.method.name, p.seed, step.models.map(input), step.base ? input(step.base) : null, step.modelParams, step.global]);
+}
+
+/** The shape of the merged network: when it changes, the runtime is rebuilt rather than patched. */
+function shapeSignature(p: Plan): string {
+  return JSON.stringify([p.config, p.tokenizerModel.id, p.steps.map((s) => [s.output, s.shape])]);
+}
+
+interface Resident {
+  runtime: MergedRuntime;
+  shape: string;
+  steps: Map<string, string>;
+  mergeBackend: string;
+  evalBackend: EvalBackend;
+}
+
+export interface EngineOptions {
+  /** URL of the demo zoo folder (holding manifest.json). */
+  zooUrl: string;
+  /** Whether a WebGPU adapter may be used (false in Node tests without Dawn). */
+  gpu?: boolean;
+}
+
+export class StudioEngine {
+  private readonly handles = new Map<string, ModelHandle>();
+  private readonly tasks = new Map<string, { task: EvalTask; bytes: Uint8Array; origin: 'demo' | 'dropped' }>();
+  private catalog: DemoCatalog | null = null;
+  private readonly jobs = new Map<string, AbortController>();
+  private resident: Resident | null = null;
+  /** Evaluations share the resident model: one at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private gpuMerge: Promise<MergeBackend | null> | null = null;
+  private search: SearchRun<Recipe> | null = null;
+
+  constructor(private readonly options: EngineOptions) {}
+
+  // ---------------------------------------------------------------- models
+
+  /** The demo zoo's models and tasks, from its manifest. */
+  async demoCatalog(): Promise<DemoCatalog> {
+    if (this.catalog) return this.catalog;
+    const url = new URL('manifest.json', this.options.zooUrl).href;
+    let manifest: Record<string, unknown>;
+    try {
+      const res = await fetch(url);
+      if (!res.ok) return { models: [], tasks: [], notice: `The demo zoo is not available (${url}: HTTP ${res.status}). Add a model by Hub id or drop a folder.` };
+      manifest = await res.json() as Record<string, unknown>;
+    } catch (err) {
+      return { models: [], tasks: [], notice: `The demo zoo manifest could not be read (${url}): ${(err as Error).message}` };
+    }
+    const models: DemoModel[] = [];
+    const families = (manifest.families ?? {}) as Record<string, { models?: Record<string, { path: string; role: string; skill: string | null; files: Record<string, { bytes: number }> }> }>;
+    for (const [family, entry] of Object.entries(families)) {
+      for (const [name, m] of Object.entries(entry.models ?? {})) {
+        const files = Object.fromEntries(Object.entries(m.files).map(([f, info]) => [f, info.bytes]));
+        models.push({ ref: `zoo/${family}-${name}`, family, name, role: m.role === 'base' ? 'base' : 'expert', skill: m.skill, path: m.path, files });
+      }
+    }
+    const tasks: DemoTask[] = [];
+    const taskEntries = (manifest.tasks ?? {}) as Record<string, { description?: string; files: Record<string, string>; counts: Record<string, number> }>;
+    const KIND: Record<string, DemoTask['kind']> = { gen: 'exact_match', mc: 'multiple_choice', ppl: 'perplexity' };
+    for (const [skill, t] of Object.entries(taskEntries)) {
+      for (const [kind, path] of Object.entries(t.files)) {
+        if (KIND[kind]) tasks.push({ file: path.split('/').pop()!, skill, kind: KIND[kind], items: t.counts[kind] ?? 0, description: t.description });
+      }
+    }
+    this.catalog = { models, tasks };
+    return this.catalog;
+  }
+
+  private treeOf(source: ModelSource, signal?: AbortSignal): Promise<{ tree: FileTree; ref: string; origin: ModelSummary['origin'] }> | { tree: FileTree; ref: string; origin: ModelSummary['origin'] } {
+    if (source.kind === 'demo') {
+      const model = this.catalog?.models.find((m) => m.ref === source.ref);
+      if (!model) throw new MergeStudioError('demo-unknown', `no demo model '${source.ref}' in the zoo manifest`, { model: source.ref });
+      return { tree: urlFileTree(model.ref, new URL(`${model.path}/`, this.options.zooUrl).href, model.files), ref: model.ref, origin: 'demo' };
+    }
+    if (source.kind === 'files') {
+      if (source.files.length === 0) throw new MergeStudioError('files-empty', 'the dropped folder holds no files', {});
+      // File paths do not survive the trip to the worker; fileListTree reads them from webkitRelativePath.
+      const files = source.files.map(({ path, file }) => Object.defineProperty(file, 'webkitRelativePath', { value: path }));
+      const tree = fileListTree(files);
+      return { tree, ref: tree.name, origin: 'local' };
+    }
+    if (source.kind === 'directory') {
+      return directoryHandleTree(source.handle, signal).then((tree) => ({ tree, ref: tree.name, origin: 'local' as const }));
+    }
+    return hubTree({
+      repo: source.repo.trim(),
+      revision: source.revision?.trim() || undefined,
+      hubUrl: source.hubUrl,
+      accessToken: source.token?.trim() || undefined,
+      cache: typeof caches === 'undefined' ? undefined : browserHubCache(),
+      signal,
+    }).then((tree) => ({ tree, ref: tree.revision === 'main' ? tree.repo : `${tree.repo}@${tree.revision}`, origin: 'hub' as const }));
+  }
+
+  /** Opens a model (config and headers only) and describes it. */
+  async addModel(source: ModelSource, jobId?: string): Promise<ModelSummary> {
+    return this.job(jobId, async (signal) => {
+      if (source.kind === 'demo') await this.demoCatalog();
+      const { tree, ref, origin } = await this.treeOf(source, signal);
+      const handle = await openModel(tree, signal, ref);
+      const inv = await modelInventory(handle, signal);
+      this.handles.set(ref, handle);
+      const layerTensors: Partial<Record<ModuleGroup, string>> = {};
+      const paramsPerLayer = new Array<number>(handle.numLayers).fill(0);
+      let outside = 0;
+      const edgeTensors: ModelSummary['edgeTensors'] = {};
+      for (const t of inv.tensors) {
+        const n = t.shape.reduce((a, b) => a * b, 1);
+        if (t.layer === null) {
+          outside += n;
+          const position = handle.roleOf(t.name).position;
+          if (position === 'pre') edgeTensors.pre ??= t.name;
+          if (position === 'post' && (!edgeTensors.post || t.module === 'head')) edgeTensors.post = t.name;
+        }
+        else if (t.layer < paramsPerLayer.length) paramsPerLayer[t.layer] += n;
+        if (t.layer === 0) {
+          const group: ModuleGroup = t.module === 'attention' ? 'attention' : t.module === 'mlp' ? 'mlp' : 'other';
+          // Weights rather than biases stand for the group: filters match names, and both carry the same ones.
+          if (!layerTensors[group] || (t.name.endsWith('.weight') && !layerTensors[group]!.endsWith('.weight'))) layerTensors[group] = t.name;
+        }
+      }
+      return {
+        ref,
+        label: labelOf(ref),
+        origin,
+        architecture: inv.architecture,
+        configArchitecture: inv.configArchitecture,
+        knownArchitecture: inv.knownArchitecture,
+        numLayers: inv.numLayers,
+        hiddenSize: inv.hiddenSize,
+        vocabSize: inv.vocabSize,
+        parameters: inv.parameters,
+        bytes: inv.bytes,
+        byDtype: inv.byDtype.map((d) => ({ dtype: d.dtype, parameters: d.parameters, bytes: d.bytes })),
+        layerTensors,
+        paramsPerLayer,
+        edgeTensors,
+        outsideLayerParams: outside,
+        notices: inv.notices,
+      };
+    });
+  }
+
+  removeModel(ref: string): void {
+    this.handles.delete(ref);
+    this.dropResident();
+  }
+
+  /** The compatibility report of the given models, the first being the reference (the base). */
+  async compatibility(refs: string[]): Promise<CompatibilitySummary | null> {
+    const handles = refs.map((r) => this.handles.get(r)).filter((h): h is ModelHandle => h !== undefined);
+    if (handles.length < 2) return null;
+    const report = await compatibilityReport(handles);
+    return { verdict: report.verdict, problems: report.problems, adjustments: report.adjustments, text: formatCompatibilityReport(report) };
+  }
+
+  // ---------------------------------------------------------------- tasks
+
+  /** Loads demo task files (once each) and returns every task known. */
+  async loadDemoTasks(files: string[]): Promise<TaskInfo[]> {
+    const catalog = await this.demoCatalog();
+    for (const file of files) {
+      if (this.tasks.has(file)) continue;
+      if (!catalog.tasks.some((t) => t.file === file)) throw new MergeStudioError('task-unknown', `no demo task '${file}'`, { file });
+      const url = new URL(`tasks/${file}`, this.options.zooUrl).href;
+      const res = await fetch(url);
+      if (!res.ok) throw new MergeStudioError('task-fetch', `${url}: HTTP ${res.status}`, { file });
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      this.tasks.set(file, { task: parseTaskJsonl(new TextDecoder().decode(bytes), file), bytes, origin: 'demo' });
+    }
+    return this.taskList();
+  }
+
+  /** A JSONL task file the user dropped; its name decides the kind (`x.gen.jsonl`) or its first line does. */
+  addTaskFile(fileName: string, text: string): TaskInfo[] {
+    const task = parseTaskJsonl(text, fileName);
+    this.tasks.set(fileName, { task, bytes: new TextEncoder().encode(text), origin: 'dropped' });
+    return this.taskList();
+  }
+
+  private taskList(): TaskInfo[] {
+    return [...this.tasks.entries()].map(([file, t]) => ({ file, skill: skillOf(file), kind: t.task.kind, items: t.task.items.length, origin: t.origin }));
+  }
+
+  // ---------------------------------------------------------------- merging
+
+  private planFor(recipe: Recipe): Plan {
+    const handles = new Map<string, ModelHandle>();
+    for (const ref of new Set([recipe.base_model, ...(recipe.models ?? []).map((m) => m.model), ...(recipe.slices ?? []).flatMap((s) => s.sources.map((x) => x.model))])) {
+      if (ref === undefined) continue;
+      const h = this.handles.get(ref);
+      if (!h) throw new MergeStudioError('model-not-loaded', `the recipe uses '${ref}', which is not loaded; add it in Models first`, { model: ref });
+      handles.set(ref, h);
+    }
+    return plan(recipe, handles);
+  }
+
+  /** Validates a recipe against the loaded models: the plan's notices, or the error's message. */
+  check(recipe: Recipe): { ok: true; notices: string[]; steps: number; layers: number } | { ok: false; error: string } {
+    try {
+      const p = this.planFor(recipe);
+      return { ok: true, notices: p.notices, steps: p.steps.length, layers: p.numLayers };
+    } catch (err) {
+      return { ok: false, error: (err as Error).message };
+    }
+  }
+
+  private mergeBackend(): Promise<MergeBackend | null> {
+    if (!this.options.gpu) return Promise.resolve(null);
+    this.gpuMerge ??= import('../core/engine/webgpu-backend.ts').then((m) => m.createWebGpuBackend()).catch(() => null);
+    return this.gpuMerge;
+  }
+
+  private async evalBackend(choice: EvalBackendChoice): Promise<EvalBackend> {
+    if (choice === 'cpu' || !this.options.gpu) return 'cpu';
+    if (choice === 'webgpu') return 'webgpu';
+    return (await this.mergeBackend()) ? 'webgpu' : 'cpu';
+  }
+
+  private dropResident(): void {
+    this.resident?.runtime.model.dispose();
+    this.resident = null;
+  }
+
+  /** Brings the resident merged model to `recipe`: rebuilt when its shape changed, else only the
+   * tensors whose inputs or parameters changed are re-merged in place. Returns how many were merged. */
+  private async bringResident(recipe: Recipe, choice: EvalBackendChoice, signal: AbortSignal, onProgress: ProgressCallback): Promise<{ resident: Resident; remerged: number }> {
+    const p = this.planFor(recipe);
+    const gpu = await this.mergeBackend();
+    const mergeBackend = gpu ?? cpuBackend;
+    const evalBackend = await this.evalBackend(choice);
+    const shape = shapeSignature(p);
+    const steps = new Map(p.steps.map((s) => [s.output, stepSignature(p, s)]));
+    const current = this.resident;
+    if (current && current.shape === shape && current.evalBackend === evalBackend) {
+      const changed = new Set([...steps].filter(([out, sig]) => current.steps.get(out) !== sig).map(([out]) => out));
+      if (changed.size === 0) return { resident: current, remerged: 0 };
+      const n = await remergeInto(current.runtime.model, p, changed, { mergeBackend, signal, onProgress });
+      current.steps = steps;
+      return { resident: current, remerged: n };
+    }
+    this.dropResident();
+    const runtime = await runtimeForPlan(p, { backend: evalBackend, mergeBackend, signal, onProgress });
+    this.resident = { runtime, shape, steps, mergeBackend: mergeBackend === cpuBackend ? 'cpu' : 'webgpu', evalBackend };
+    return { resident: this.resident, remerged: p.steps.length };
+  }
+
+  /** Merges `recipe` (partially, when the resident model allows) and scores the tasks on growing
+   * subsets, reporting each stage as it completes. Cancelled by `cancel(jobId)` or a newer job with the same id. */
+  async evaluate(request: EvalRequest, jobId: string, onEvent: (e: EngineEvent) => void): Promise<EvalStage[]> {
+    this.jobs.get(jobId)?.abort(new DOMException('superseded', 'AbortError'));
+    const controller = new AbortController();
+    this.jobs.set(jobId, controller);
+    const run = this.queue.then(async () => {
+      const signal = controller.signal;
+      signal.throwIfAborted();
+      const onProgress: ProgressCallback = (progress) => onEvent({ type: 'progress', progress });
+      const stages: EvalStage[] = [];
+      for (const [i, want] of request.stages.entries()) {
+        const started = performance.now();
+        const { resident, remerged } = await this.bringResident(request.recipe, request.backend, signal, onProgress);
+        const scores: TaskScore[] = [];
+        let full = true;
+        for (const file of request.tasks) {
+          const entry = this.tasks.get(file);
+          if (!entry) throw new MergeStudioError('task-unknown', `task '${file}' is not loaded`, { file });
+          const limit = want > 0 && Number.isFinite(want) ? Math.min(want, entry.task.items.length) : entry.task.items.length;
+          if (limit < entry.task.items.length) full = false;
+          const r = await evaluateTask(resident.runtime.model, resident.runtime.tokenizer, entry.task, {
+            limit, seed: request.itemSeed ?? 0, maxNewTokens: resident.runtime.maxNewTokens, signal, onProgress,
+          });
+          for (const metric of PRIMARY_METRICS[entry.task.kind]) {
+            scores.push({ task: file, objective: `${skillOf(file)}.${metric}`, metric, value: r.metrics[metric], items: r.items, of: entry.task.items.length });
+          }
+        }
+        const stage: EvalStage = {
+          scores, items: Math.min(...scores.map((s) => s.items)), full, seconds: (performance.now() - started) / 1000,
+          remerged: i === 0 ? remerged : 0, mergeBackend: resident.mergeBackend, evalBackend: resident.evalBackend,
+        };
+        stages.push(stage);
+        onEvent({ type: 'stage', stage });
+        if (full) break;
+      }
+      return stages;
+    });
+    this.queue = run.catch(() => undefined);
+    try {
+      return await run;
+    } finally {
+      if (this.jobs.get(jobId) === controller) this.jobs.delete(jobId);
+    }
+  }
+
+  cancel(jobId: string): void {
+    this.jobs.get(jobId)?.abort(new DOMException('cancelled', 'AbortError'));
+  }
+
+  private async job<T>(jobId: string | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    if (jobId) {
+      this.jobs.get(jobId)?.abort(new DOMException('superseded', 'AbortError'));
+      this.jobs.set(jobId, controller);
+    }
+    try {
+      return await work(controller.signal);
+    } finally {
+      if (jobId && this.jobs.get(jobId) === controller) this.jobs.delete(jobId);
+    }
+  }
+
+  /** Streams the merged model to `target`: shards, index, config.json, tokenizer, model card and mergekit_config.yml. */
+  async exportModel(recipe: Recipe, target: ExportTarget, jobId: string, onEvent: (e: EngineEvent) => void, shardSize?: number): Promise<ExportOutcome> {
+    return this.job(jobId, async (signal) => {
+      const p = this.planFor(recipe);
+      const gpu = await this.mergeBackend();
+      let sinks: SinkFactory;
+      let memory: ReturnType<typeof memorySinks> | null = null;
+      if (target.kind === 'directory') sinks = directoryHandleSinks(target.handle);
+      else if (target.kind === 'opfs') {
+        const root = await navigator.storage.getDirectory();
+        sinks = directoryHandleSinks(await root.getDirectoryHandle(target.folder, { create: true }));
+      } else sinks = memory = memorySinks();
+      const result = await execute(p, { sinks, backend: gpu ?? cpuBackend, shardSize, signal, onProgress: (progress) => onEvent({ type: 'progress', progress }) });
+      const sizes = memory ? result.files.map((name) => ({ name, bytes: memory!.files.get(name)?.byteLength ?? 0 })) : result.files.map((name) => ({ name, bytes: -1 }));
+      return {
+        files: sizes,
+        data: memory ? Object.fromEntries(memory.files) : undefined,
+        seconds: result.seconds,
+        bytesWritten: result.bytesWritten,
+        backend: gpu ? 'webgpu' : 'cpu',
+      };
+    });
+  }
+
+  // ---------------------------------------------------------------- search
+
+  /** Starts (or resumes) a search over the loaded models; trials and status changes are pushed to `onUpdate`. */
+  async startSearch(request: SearchRequest, onUpdate: (u: SearchUpdate) => void): Promise<void> {
+    const { spec } = request;
+    if (this.search && this.search.status === 'paused') {
+      void this.search.start().catch(() => undefined);
+      return;
+    }
+    this.search?.stop();
+    const refs = [spec.base, ...spec.experts];
+    const models = new Map<string, ModelHandle>();
+    for (const ref of refs) {
+      const h = this.handles.get(ref);
+      if (!h) throw new MergeStudioError('model-not-loaded', `the search uses '${ref}', which is not loaded`, { model: ref });
+      models.set(ref, h);
+    }
+    const numLayers = models.get(spec.base)!.numLayers;
+    const space = createSpace(spec.space, { base: spec.base, experts: spec.experts, numLayers, randomSeed: spec.seed });
+    const taskFiles = new Map<string, Uint8Array>();
+    for (const [file, t] of this.tasks) taskFiles.set(file, t.bytes);
+    const gpu = await this.mergeBackend();
+    const objective = await createMergeObjective({
+      models, tasks: memoryTree(taskFiles, 'tasks'), objectives: spec.objectives, limit: request.limit ?? spec.limit,
+      backend: await this.evalBackend(request.backend), mergeBackend: gpu ?? undefined,
+    });
+    const run = await SearchRun.open<Recipe>({ objectives: spec.objectives, optimizer: spec.optimizer, fidelity: spec.fidelity, budget: spec.budget, seed: spec.seed }, space, objective);
+    this.search = run;
+    run.subscribe((e) => {
+      const summary: SearchSummary = run.summary();
+      if (e.type === 'trial') onUpdate({ type: 'trial', trial: e.trial, summary });
+      else onUpdate({ type: 'status', status: e.status, error: e.error ? (e.error as Error).message ?? String(e.error) : undefined, summary });
+    });
+    void run.start().catch(() => undefined);
+  }
+
+  pauseSearch(): void {
+    this.search?.pause();
+  }
+
+  stopSearch(): void {
+    this.search?.stop();
+  }
+}

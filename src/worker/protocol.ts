@@ -1,0 +1,153 @@
+// What crosses the page <-> worker boundary: plain, structured-cloneable data only (no handles,
+// no GPU objects). The page imports these types; the worker implements StudioEngineApi.
+import type { Progress } from '../core/progress.ts';
+import type { Recipe } from '../core/recipe/index.ts';
+import type { SearchStatus, SearchSummary, TrialRecord } from '../core/search/index.ts';
+import type { SearchSpec } from '../core/search/spec.ts';
+import type { TaskKind } from '../core/eval/tasks.ts';
+
+/** One model of the bundled demo zoo, as its manifest lists it. */
+export interface DemoModel {
+  /** Reference used in recipes; the same id the mock Hub serves it under (`zoo/tiny-llama-add`). */
+  ref: string;
+  family: string;
+  name: string;
+  role: 'base' | 'expert';
+  skill: string | null;
+  /** Folder under the zoo root. */
+  path: string;
+  /** File name -> size in bytes. */
+  files: Record<string, number>;
+}
+
+export interface DemoTask {
+  /** File name inside the zoo's tasks folder (`add.gen.jsonl`). */
+  file: string;
+  skill: string;
+  kind: TaskKind;
+  items: number;
+  description?: string;
+}
+
+export interface DemoCatalog {
+  models: DemoModel[];
+  tasks: DemoTask[];
+  /** Why the catalog is empty or partial, when it is. */
+  notice?: string;
+}
+
+export type ModelSource =
+  | { kind: 'demo'; ref: string }
+  | { kind: 'hub'; repo: string; revision?: string; hubUrl: string; token?: string }
+  /** A dropped or picked folder: each file with its path inside the folder (first segment = folder name). */
+  | { kind: 'files'; files: { path: string; file: File }[] }
+  | { kind: 'directory'; handle: FileSystemDirectoryHandle };
+
+export type ModuleGroup = 'attention' | 'mlp' | 'other';
+
+export interface ModelSummary {
+  ref: string;
+  /** Short display name (`tiny-llama-add`). */
+  label: string;
+  origin: 'demo' | 'hub' | 'local';
+  architecture: string;
+  configArchitecture: string;
+  knownArchitecture: boolean;
+  numLayers: number;
+  hiddenSize: number | null;
+  vocabSize: number | null;
+  parameters: number;
+  bytes: number;
+  byDtype: { dtype: string; parameters: number; bytes: number }[];
+  /** A layer-0 tensor name per module group, to place per-layer parameters exactly as the engine does. */
+  layerTensors: Partial<Record<ModuleGroup, string>>;
+  /** Parameters inside each decoder layer, and outside the layers (embeddings, final norm, head). */
+  paramsPerLayer: number[];
+  /** An embedding tensor and a final tensor (norm / lm_head), which mergekit plans at the gradient's start. */
+  edgeTensors: { pre?: string; post?: string };
+  outsideLayerParams: number;
+  notices: string[];
+}
+
+export interface CompatibilitySummary {
+  verdict: 'compatible' | 'compatible-with-adjustments' | 'incompatible';
+  problems: string[];
+  adjustments: string[];
+  /** The full report as text (core's formatCompatibilityReport). */
+  text: string;
+}
+
+export interface TaskInfo {
+  /** Key of the task (its file name). */
+  file: string;
+  skill: string;
+  kind: TaskKind;
+  items: number;
+  origin: 'demo' | 'dropped';
+}
+
+export type EvalBackendChoice = 'auto' | 'cpu' | 'webgpu';
+
+export interface EvalRequest {
+  recipe: Recipe;
+  /** Task files to score. */
+  tasks: string[];
+  /** Increasing item counts: score a small subset first, then refine (0 or Infinity = all items). */
+  stages: number[];
+  backend: EvalBackendChoice;
+  /** Seed of the nested item order. */
+  itemSeed?: number;
+}
+
+export interface TaskScore {
+  task: string;
+  /** `<skill>.<metric>`, the name search objectives use (`add.exact_match`). */
+  objective: string;
+  metric: string;
+  value: number;
+  /** Items scored (the subset size). */
+  items: number;
+  /** Items the task has. */
+  of: number;
+}
+
+export interface EvalStage {
+  scores: TaskScore[];
+  /** Smallest subset size over the tasks. */
+  items: number;
+  full: boolean;
+  seconds: number;
+  /** Tensors re-merged before this stage (0 when nothing changed). */
+  remerged: number;
+  mergeBackend: string;
+  evalBackend: string;
+}
+
+export type EngineEvent =
+  | { type: 'progress'; progress: Progress }
+  | { type: 'stage'; stage: EvalStage };
+
+export type ExportTarget =
+  | { kind: 'directory'; handle: FileSystemDirectoryHandle }
+  | { kind: 'opfs'; folder: string }
+  | { kind: 'memory' };
+
+export interface ExportOutcome {
+  files: { name: string; bytes: number }[];
+  /** File contents, for the memory target (the page offers them as downloads). */
+  data?: Record<string, Uint8Array>;
+  seconds: number;
+  bytesWritten: number;
+  backend: string;
+}
+
+export interface SearchRequest {
+  spec: Omit<SearchSpec, 'tasks'>;
+  /** Task files the objectives read. */
+  limit?: number;
+  backend: EvalBackendChoice;
+}
+
+export type SearchUpdate =
+  | { type: 'trial'; trial: TrialRecord<Recipe>; summary: SearchSummary }
+  | { type: 'status'; status: SearchStatus; error?: string; summary: SearchSummary };
