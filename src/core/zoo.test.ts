@@ -1,0 +1,111 @@
+// The demo zoo (public/zoo) read with the project's own code and checked against what PyTorch
+// recorded in manifest.json: file hashes, tensor names and shapes, the tokenizer's ids, the CPU
+// runtime's logits against references/<family>-<model>.safetensors, and task metrics within two
+// items of the manifest. ZOO_FULL=1 evaluates every model on every task (minutes on 2 cores);
+// by default experts are evaluated on their own skill and bases on every skill.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CpuCausalLM } from './eval/cpu.ts';
+import { openEvalModel } from './eval/load.ts';
+import { evaluateTask } from './eval/metrics.ts';
+import { parseTaskJsonl, type EvalTask } from './eval/tasks.ts';
+import { readHostTensors } from './eval/weights.ts';
+import { nodeFileSource, nodeFolderTree } from './io/node-file.ts';
+import { openSafetensorsModel, readSafetensorsHeader, readTensorBytes, readTensorF32 } from './safetensors/index.ts';
+
+const ZOO = process.env.ZOO_DIR ?? 'public/zoo';
+const FULL = process.env.ZOO_FULL === '1';
+
+interface ZooModel {
+  path: string;
+  role: 'base' | 'expert';
+  skill: string | null;
+  files: Record<string, { sha256: string; bytes: number }>;
+  tensors: Record<string, number[]>;
+  scores: Record<string, { exact_match: number; mc_accuracy: number; perplexity: number }>;
+  reference: { path: string; sha256: string };
+}
+interface Manifest {
+  vocab: string[];
+  prompting: { max_new_tokens: number };
+  tasks: Record<string, { files: Record<'gen' | 'mc' | 'ppl', string>; counts: Record<'gen' | 'mc' | 'ppl', number> }>;
+  families: Record<string, { models: Record<string, ZooModel> }>;
+}
+
+const manifestPath = join(ZOO, 'manifest.json');
+const manifest: Manifest | null = existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, 'utf8')) : null;
+const models = manifest ? Object.entries(manifest.families).flatMap(([family, f]) => Object.entries(f.models).map(([name, m]) => ({ family, name, m }))) : [];
+const taskCache = new Map<string, EvalTask>();
+function task(file: string): EvalTask {
+  if (!taskCache.has(file)) taskCache.set(file, parseTaskJsonl(readFileSync(join(ZOO, file), 'utf8'), file));
+  return taskCache.get(file)!;
+}
+
+function sha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+describe.skipIf(!manifest)(`demo zoo (${ZOO})`, () => {
+  it('lists models of both families', () => {
+    expect(new Set(models.map((x) => x.family))).toEqual(new Set(['tiny-llama', 'tiny-qwen2']));
+  });
+
+  for (const { family, name, m } of models) {
+    describe(`${family}/${name}`, () => {
+      const dir = join(ZOO, m.path);
+
+      it('has the files, hashes, tensor names and shapes of the manifest', async () => {
+        for (const [file, { sha256: hash, bytes }] of Object.entries(m.files)) {
+          const buf = readFileSync(join(dir, file));
+          expect(buf.byteLength, file).toBe(bytes);
+          expect(sha256(join(dir, file)), file).toBe(hash);
+        }
+        expect(sha256(join(ZOO, m.reference.path))).toBe(m.reference.sha256);
+        const st = await openSafetensorsModel(nodeFolderTree(dir));
+        expect([...st.tensors.keys()].sort()).toEqual(Object.keys(m.tensors).sort());
+        for (const [t, shape] of Object.entries(m.tensors)) expect(st.tensors.get(t)!.shape, t).toEqual(shape);
+      });
+
+      it('tokenizes the manifest vocabulary to its ids and matches the PyTorch logits on the CPU', async () => {
+        const files = await openEvalModel(nodeFolderTree(dir));
+        manifest!.vocab.forEach((piece, id) => {
+          if (id > 3) expect(files.tokenizer.encode(piece), JSON.stringify(piece)).toEqual([id]);
+        });
+        const lm = new CpuCausalLM(files.config, await readHostTensors(files.config, files.tensors, dir));
+        const ref = await readSafetensorsHeader(await nodeFileSource(join(ZOO, m.reference.path)));
+        let worst = 0, checked = 0;
+        for (const [tensor, info] of ref.tensors) {
+          if (!tensor.startsWith('input_ids.')) continue;
+          const k = tensor.slice('input_ids.'.length);
+          const bytes = await readTensorBytes(info);
+          const ids = new Int32Array(bytes.slice().buffer);
+          const want = await readTensorF32(ref.tensors.get(`logits.${k}`)!);
+          const got = await lm.logits(ids);
+          expect(got.length).toBe(want.length);
+          for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+          checked++;
+        }
+        expect(checked).toBeGreaterThan(0);
+        expect(worst).toBeLessThan(1e-4);
+      });
+
+      const skills = FULL || m.role === 'base' ? Object.keys(m.scores) : [m.skill!];
+      it(`reproduces the manifest's scores on ${skills.join(', ')} within two items`, async () => {
+        const files = await openEvalModel(nodeFolderTree(dir));
+        const lm = new CpuCausalLM(files.config, await readHostTensors(files.config, files.tensors, dir));
+        const maxNew = manifest!.prompting.max_new_tokens;
+        for (const skill of skills) {
+          const t = manifest!.tasks[skill], want = m.scores[skill];
+          const mc = await evaluateTask(lm, files.tokenizer, task(t.files.mc));
+          expect(Math.abs(mc.metrics.accuracy - want.mc_accuracy) * t.counts.mc, `${skill} mc`).toBeLessThanOrEqual(2);
+          const ppl = await evaluateTask(lm, files.tokenizer, task(t.files.ppl));
+          expect(Math.abs(ppl.metrics.perplexity / want.perplexity - 1), `${skill} ppl`).toBeLessThan(1e-3);
+          const em = await evaluateTask(lm, files.tokenizer, task(t.files.gen), { maxNewTokens: maxNew });
+          expect(Math.abs(em.metrics.exact_match - want.exact_match) * t.counts.gen, `${skill} exact match`).toBeLessThanOrEqual(2);
+        }
+      }, 300_000);
+    });
+  }
+});
