@@ -17,6 +17,11 @@ export interface StreamingBenchOptions {
   inputGB?: number;
   /** Number of models merged (the first is the base). */
   models?: number;
+  /** Model shape (defaults: a 1B-class Llama, hidden 2048). Smaller hidden sizes mean smaller
+   * largest tensors, which is what bounds streaming memory. */
+  hidden?: number;
+  intermediate?: number;
+  vocab?: number;
   log?: (line: string) => void;
 }
 
@@ -78,9 +83,9 @@ async function writeSyntheticModel(dir: string, shapes: [string, number[]][], se
 export async function benchStreamingMerge(options: StreamingBenchOptions = {}): Promise<StreamingBenchResult> {
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const count = options.models ?? 3;
-  const hidden = 2048;
-  const intermediate = 5632;
-  const vocab = 32000;
+  const hidden = options.hidden ?? 2048;
+  const intermediate = options.intermediate ?? 5632;
+  const vocab = options.vocab ?? 32000;
   const perLayer = 4 * hidden * hidden + 3 * hidden * intermediate + 2 * hidden;
   const fixed = 2 * vocab * hidden + hidden;
   const targetPerModel = ((options.inputGB ?? 2.5) * 1e9) / count / 2;

@@ -1,0 +1,179 @@
+// `npm run bench`: speed and memory tables for the merge engine and the evaluator, measured side by
+// side in one run on this machine (CPU path, and WebGPU through Dawn when an adapter is found).
+// Options: --quick (small tensors, short runs), --skip-memory, --skip-gpu, --size N (merge tensors N x N).
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchMemcpy, benchMethods, type MethodBenchRow } from '../../src/core/methods/bench.ts';
+import { METHODS } from '../../src/core/methods/index.ts';
+import { mix32 } from '../../src/core/methods/random.ts';
+import type { ParamValue } from '../../src/core/methods/types.ts';
+import { decodeToF32, encodeFromF32 } from '../../src/core/dtype.ts';
+import { acquireGpu, describeAdapter, type GpuContext } from '../../src/core/gpu/device.ts';
+import { KernelRunner } from '../../src/core/gpu/runner.ts';
+import { WebGpuMergeBackend, type TensorData } from '../../src/core/gpu/merge/backend.ts';
+import { benchStreamingMerge } from '../../src/core/engine/bench.ts';
+import { benchEvalThroughput, benchMatmul } from '../../src/core/eval/bench.ts';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const sizeArg = args.indexOf('--size');
+const size = sizeArg >= 0 ? Number(args[sizeArg + 1]) : quick ? 1024 : 4096;
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** mergekit's own math on this machine class (shared/golden/README.md, idle run, input GB/s). */
+const MERGEKIT_GBPS: Record<string, { f32: number; bf16: number }> = {
+  task_arithmetic: { f32: 1.13, bf16: 0.89 },
+  ties: { f32: 0.036, bf16: 0.036 },
+  dare_ties: { f32: 0.12, bf16: 0.089 },
+  slerp: { f32: 1.44, bf16: 0.46 },
+  linear: { f32: 1.31, bf16: 0.99 },
+};
+
+const BENCH_METHODS = ['linear', 'task_arithmetic', 'ties', 'dare_ties', 'slerp', 'model_stock'];
+const SETUPS: Record<string, { models: number; global?: Record<string, ParamValue>; model?: Record<string, ParamValue> }> = {
+  linear: { models: 3, model: { weight: 0.5 } },
+  task_arithmetic: { models: 3, model: { weight: 0.5 } },
+  ties: { models: 3, model: { weight: 0.5, density: 0.5 } },
+  dare_ties: { models: 3, model: { weight: 0.5, density: 0.5 } },
+  slerp: { models: 1, global: { t: 0.5 } },
+  model_stock: { models: 3 },
+};
+
+function table(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, c) => Math.max(...cells.map((r) => r[c].length)));
+  const line = (r: string[]) => `| ${r.map((v, c) => v.padEnd(widths[c])).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.slice(1).map(line)].join('\n');
+}
+
+function syntheticF32(n: number, stream: number, base?: Float32Array): Float32Array {
+  const t = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const noise = (mix32(stream ^ mix32(i)) / 2 ** 32 - 0.5) * 3.46;
+    t[i] = base ? base[i] + 0.3 * noise : noise;
+  }
+  return t;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function timeMedian(run: () => Promise<void> | void, repeats: number): Promise<number> {
+  await run();
+  const times: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    await run();
+    times.push((performance.now() - t0) / 1000);
+  }
+  return median(times);
+}
+
+/** One method over (models + base) tensors of n elements, stored as `dtype`, on the CPU path
+ * (decode -> merge -> encode, as the engine streams) or the WebGPU backend. */
+async function benchOne(method: string, n: number, dtype: 'F32' | 'BF16', backend: 'cpu' | WebGpuMergeBackend, repeats: number): Promise<number> {
+  const setup = SETUPS[method];
+  const withBase = METHODS[method].base !== 'none';
+  const base = syntheticF32(n, 0x51ed);
+  const models = Array.from({ length: setup.models }, (_, m) => syntheticF32(n, mix32(m + 7), base));
+  const stored = (t: Float32Array): TensorData => (dtype === 'F32' ? t : { dtype: 'BF16', bytes: encodeFromF32(t, 'BF16') });
+  const inputs = { models: models.map(stored), base: withBase ? stored(base) : undefined };
+  const shape = [n / size, size];
+  const common = {
+    tensorName: 'model.layers.0.mlp.down_proj.weight',
+    shape,
+    modelParams: models.map(() => ({ ...setup.model })),
+    modelIndices: models.map((_, i) => i),
+    global: { ...setup.global },
+    seed: 0,
+  };
+  const inputBytes = (models.length + (withBase ? 1 : 0)) * n * (dtype === 'F32' ? 4 : 2);
+  let seconds: number;
+  if (backend === 'cpu') {
+    const out = new Float32Array(n);
+    const decoded = inputs.models.map((t) => (t instanceof Float32Array ? t : new Float32Array(n)));
+    const decodedBase = inputs.base instanceof Float32Array ? inputs.base : inputs.base ? new Float32Array(n) : undefined;
+    seconds = await timeMedian(() => {
+      if (dtype === 'BF16') {
+        inputs.models.forEach((t, i) => decodeToF32((t as { bytes: Uint8Array }).bytes, 'BF16', decoded[i]));
+        if (inputs.base && decodedBase) decodeToF32((inputs.base as { bytes: Uint8Array }).bytes, 'BF16', decodedBase);
+      }
+      const values = METHODS[method].mergeCpu({ ...common, models: decoded, base: decodedBase, out } as never);
+      if (dtype === 'BF16') encodeFromF32(values, 'BF16');
+    }, repeats);
+  } else {
+    seconds = await timeMedian(async () => {
+      await backend.mergeTensor(method, { ...common, ...inputs }, { outDType: dtype });
+    }, repeats);
+  }
+  return inputBytes / seconds / 1e9;
+}
+
+async function mergeSection(gpu: GpuContext | null): Promise<void> {
+  const n = size * size;
+  log(`merge methods: 3 models + base of ${size}x${size} (slerp: base + 1 model)`);
+  const memcpy = benchMemcpy(size, size, 5);
+  const gpuBackend = gpu ? new WebGpuMergeBackend(new KernelRunner(gpu)) : null;
+  const rows: (string | number)[][] = [];
+  const fmt = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(3));
+  for (const method of BENCH_METHODS) {
+    for (const dtype of ['F32', 'BF16'] as const) {
+      log(`  ${method} ${dtype} ...`);
+      const cpu = await benchOne(method, n, dtype, 'cpu', quick ? 1 : 3);
+      const gpuRate = gpuBackend ? await benchOne(method, n, dtype, gpuBackend, 1) : undefined;
+      const mk = MERGEKIT_GBPS[method]?.[dtype === 'F32' ? 'f32' : 'bf16'];
+      rows.push([method, dtype.toLowerCase(), fmt(cpu), fmt(gpuRate), mk === undefined ? '—' : mk.toFixed(3), mk ? `${(cpu / mk).toFixed(1)}x` : '—']);
+    }
+  }
+  console.log(`\n### Merge throughput (input GB/s; ${size}x${size}; memcpy bound on this machine: ${memcpy.inputGBps.toFixed(2)} GB/s)\n`);
+  console.log(table(['method', 'dtype', 'CPU path', gpu ? 'WebGPU' : 'WebGPU (none)', 'mergekit (golden README)', 'CPU vs mergekit'], rows));
+  if (gpu) console.log(`\nWebGPU adapter: ${describeAdapter(gpu.capabilities)}`);
+}
+
+async function allMethodsSection(): Promise<void> {
+  const rows = benchMethods({ rows: quick ? 512 : 2048, cols: quick ? 512 : 2048, repeats: quick ? 1 : 3 });
+  console.log(`\n### Every method's CPU reference (f32, ${quick ? 512 : 2048}x${quick ? 512 : 2048}, input GB/s)\n`);
+  console.log(table(['method', 'models', 'base', 'median s', 'input GB/s'], rows.map((r: MethodBenchRow) => [r.method, r.models, r.withBase ? 'yes' : 'no', r.medianSeconds.toFixed(4), r.inputGBps.toFixed(3)])));
+}
+
+async function memorySection(): Promise<void> {
+  const r = await benchStreamingMerge({ inputGB: quick ? 0.3 : 2.2, hidden: 1024, intermediate: 2816, vocab: 32000, log });
+  const MB = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
+  console.log('\n### Streaming export memory (task_arithmetic of 3 synthetic bf16 Llama models, disk to disk)\n');
+  console.log(table(['input', 'seconds', 'input GB/s', 'largest tensor (f32)', '(models+1) x largest', 'peak RSS'], [[`${(r.inputBytes / 1e9).toFixed(2)} GB`, r.seconds.toFixed(1), r.inputGBps.toFixed(3), MB(r.largestTensorBytesF32), MB(r.streamingBoundBytes), MB(r.peakRssBytes)]]));
+}
+
+async function evalSection(gpu: GpuContext | null): Promise<void> {
+  const zoo = join(process.cwd(), 'public', 'zoo');
+  const dirs: string[] = [];
+  for (const family of ['tiny-llama', 'tiny-qwen2']) {
+    const dir = join(zoo, family);
+    if (existsSync(dir)) {
+      const models = readdirSync(dir).filter((m) => existsSync(join(dir, m, 'config.json')));
+      if (models.length) dirs.push(join(dir, models.includes('base') ? 'base' : models[0]));
+    }
+  }
+  if (existsSync(join(zoo, 'stories260K'))) dirs.push(join(zoo, 'stories260K'));
+  const rows = await benchEvalThroughput(dirs, { gpu, minSeconds: quick ? 0.5 : 2, log });
+  console.log('\n### Evaluation throughput (tokens/s)\n');
+  console.log(table(['model', 'backend', 'scoring tok/s', 'generation tok/s'], rows.map((r) => [r.model.replace(`${process.cwd()}/`, ''), r.backend, r.scoringTokensPerSecond.toFixed(0), r.generationTokensPerSecond.toFixed(0)])));
+  if (gpu) {
+    const m = await benchMatmul({ gpu });
+    if (m) {
+      console.log('\n### Matmul kernel (GFLOP/s)\n');
+      console.log(table(['device', 'shape (rows x in x out)', 'tiled WGSL', 'naive WGSL', 'CPU (TS)'], [[m.device, m.shape.join(' x '), m.tiledGflops.toFixed(2), m.naiveGflops.toFixed(2), m.cpuGflops.toFixed(2)]]));
+    }
+  }
+}
+
+const acquired = args.includes('--skip-gpu') ? null : await acquireGpu();
+const gpu = acquired && acquired.ok ? acquired.gpu : null;
+if (acquired && !acquired.ok) log(`no WebGPU adapter (${acquired.reason}); GPU columns stay empty`);
+console.log(`# Merge Studio bench — ${new Date().toISOString()}, ${process.platform}/${process.arch}, node ${process.version}`);
+await mergeSection(gpu);
+await allMethodsSection();
+if (!args.includes('--skip-memory')) await memorySection();
+await evalSection(gpu);
+gpu?.device.destroy();
