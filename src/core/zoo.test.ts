@@ -109,3 +109,21 @@ describe.skipIf(!manifest)(`demo zoo (${ZOO})`, () => {
     });
   }
 });
+
+describe('small real models offered in the studio (public/zoo/real-models.json)', () => {
+  const real = JSON.parse(readFileSync('public/zoo/real-models.json', 'utf8')) as { models: Record<string, { path: string; files: Record<string, { sha256: string; bytes: number }>; tasks: Record<string, { path: string; items: number }> }> };
+  for (const [name, m] of Object.entries(real.models)) {
+    it(`${name}: files and hashes as listed, a loadable Llama-family model, task files with the listed item counts`, async () => {
+      for (const [file, { sha256: hash, bytes }] of Object.entries(m.files)) {
+        expect(readFileSync(join('public/zoo', m.path, file)).byteLength, file).toBe(bytes);
+        expect(sha256(join('public/zoo', m.path, file)), file).toBe(hash);
+      }
+      const files = await openEvalModel(nodeFolderTree(join('public/zoo', m.path)));
+      expect(files.config.modelType).toBe('llama');
+      for (const t of Object.values(m.tasks)) {
+        const parsed = parseTaskJsonl(readFileSync(join('public/zoo', t.path), 'utf8'), t.path);
+        expect(parsed.items.length, t.path).toBe(t.items);
+      }
+    });
+  }
+});
