@@ -13,6 +13,7 @@ import { memorySinks, memorySource } from '../io/memory.ts';
 import { nodeFolderTree } from '../io/node-file.ts';
 import type { FileTree } from '../io/types.ts';
 import { openModel, type ModelHandle } from '../model/handle.ts';
+import { compatibilityReport } from '../model/inventory.ts';
 import { parseRecipeYaml } from '../recipe/index.ts';
 import { readSafetensorsHeader } from '../safetensors/index.ts';
 import { nodeHubCache } from './node-cache.ts';
@@ -75,6 +76,16 @@ describe('merging from the Hub', () => {
     // Every file at most once, plus one 1-byte size probe per file touched.
     expect(hub.stats.fileBytes).toBeLessThanOrEqual(modelBytes + files);
     expect(hub.stats.fileBytes).toBeGreaterThan(modelBytes * 0.9);
+  });
+
+  it('the inventory of Hub models compares tokenizers by the listing\'s content ids, without downloading them', async () => {
+    const handles = [];
+    for (const id of ['zoo/tiny-llama-base', 'zoo/tiny-llama-add']) handles.push(await openModel(await hubTree({ repo: id, hubUrl: hub.url }), undefined, id));
+    hub.resetStats();
+    const report = await compatibilityReport([...handles, await openModel(nodeFolderTree(join(dir, 'zoo', 'tiny-llama', 'reverse')), undefined, 'local reverse')]);
+    expect(report.tokenizer.identical).toBe(true);
+    expect(report.tokenizer.groups).toEqual([['zoo/tiny-llama-base', 'zoo/tiny-llama-add', 'local reverse']]);
+    expect(hub.stats.requests.filter((r) => r.url.includes('tokenizer'))).toEqual([]);
   });
 
   it('puts the token of a gated input in none of the exported files', async () => {

@@ -26,10 +26,15 @@ export interface DtypeTotals {
 export interface TokenizerInfo {
   /** Tokenizer files present. */
   files: string[];
-  /** SHA-256 of tokenizer.json (or tokenizer.model), null without either. */
-  fingerprint: string | null;
-  /** token -> id from tokenizer.json (model vocab + added tokens), when readable. */
-  vocab: Map<string, number> | null;
+  /** The file identity is taken from: tokenizer.json, else tokenizer.model; null without either. */
+  file: string | null;
+  /** Content ids of that file: its sha256 and/or its git blob id. A Hub repo's listing gives one of
+   * them without a download; a local file gives both. Equal ids of one kind = identical files. */
+  ids: { sha256?: string; gitSha1?: string };
+  /** Both content ids, reading the file when the listing gave only one. */
+  allIds(): Promise<{ sha256?: string; gitSha1?: string }>;
+  /** token -> id from tokenizer.json (model vocab + added tokens); read only when tokenizers differ. */
+  vocab(): Promise<Map<string, number> | null>;
 }
 
 export interface ModelInventory {
@@ -90,9 +95,32 @@ function num(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+async function digestHex(algorithm: 'SHA-256' | 'SHA-1', bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest(algorithm, bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** The id git gives a file's content: sha1 of "blob <size>\0" + content. */
+function gitBlobSha1(bytes: Uint8Array): Promise<string> {
+  const prefix = new TextEncoder().encode(`blob ${bytes.byteLength}\0`);
+  const all = new Uint8Array(prefix.byteLength + bytes.byteLength);
+  all.set(prefix);
+  all.set(bytes, prefix.byteLength);
+  return digestHex('SHA-1', all);
+}
+
+/** A tree that knows its files' content ids without reading them (a Hub repo's listing). */
+interface ListedTree {
+  files: readonly { path: string; etag: string; lfs: boolean }[];
+}
+
+function listedIds(tree: unknown, path: string): TokenizerInfo['ids'] | null {
+  const files = (tree as Partial<ListedTree>).files;
+  const entry = Array.isArray(files) ? files.find((f) => f.path === path) : undefined;
+  if (!entry) return null;
+  if (entry.lfs && /^[0-9a-f]{64}$/.test(entry.etag)) return { sha256: entry.etag };
+  if (!entry.lfs && /^[0-9a-f]{40}$/.test(entry.etag)) return { gitSha1: entry.etag };
+  return null;
 }
 
 /** token -> id from a tokenizer.json: BPE/WordPiece vocab objects, Unigram [piece, score] lists, added tokens. */
@@ -110,22 +138,42 @@ function vocabOf(json: unknown): Map<string, number> | null {
 
 async function tokenizerInfo(handle: ModelHandle, signal?: AbortSignal): Promise<TokenizerInfo> {
   const present = await handle.tree.list(signal);
-  const main = ['tokenizer.json', 'tokenizer.model'].find((f) => present.includes(f));
-  if (!main) return { files: handle.tokenizerFiles, fingerprint: null, vocab: null };
-  const source = await handle.tree.open(main, signal);
-  const bytes = await source.read(0, source.size, signal);
-  let vocab: Map<string, number> | null = null;
-  if (main === 'tokenizer.json') {
-    try {
-      vocab = vocabOf(JSON.parse(new TextDecoder().decode(bytes)));
-    } catch {
-      vocab = null;
-    }
-  }
-  return { files: handle.tokenizerFiles, fingerprint: await sha256Hex(bytes), vocab };
+  const file = ['tokenizer.json', 'tokenizer.model'].find((f) => present.includes(f)) ?? null;
+  if (!file) return { files: handle.tokenizerFiles, file, ids: {}, allIds: async () => ({}), vocab: async () => null };
+  let bytesP: Promise<Uint8Array> | null = null;
+  const bytes = () => (bytesP ??= handle.tree.open(file, signal).then((src) => src.read(0, src.size, signal)));
+  let allIdsP: Promise<{ sha256: string; gitSha1: string }> | null = null;
+  const allIds = () => (allIdsP ??= bytes().then(async (b) => ({ sha256: await digestHex('SHA-256', b), gitSha1: await gitBlobSha1(b) })));
+  const ids = listedIds(handle.tree, file) ?? (await allIds());
+  let vocabP: Promise<Map<string, number> | null> | null = null;
+  const vocab = () =>
+    (vocabP ??= file !== 'tokenizer.json'
+      ? Promise.resolve(null)
+      : bytes().then((b) => {
+          try {
+            return vocabOf(JSON.parse(new TextDecoder().decode(b)));
+          } catch {
+            return null;
+          }
+        }));
+  return { files: handle.tokenizerFiles, file, ids, allIds, vocab };
 }
 
-/** One model's inventory. Reads only its tokenizer file (a few MB at most). */
+/** Same content when a content id both sides know agrees; null when they share no kind of id. */
+function sameIds(a: TokenizerInfo['ids'], b: TokenizerInfo['ids']): boolean | null {
+  if (a.sha256 && b.sha256) return a.sha256 === b.sha256;
+  if (a.gitSha1 && b.gitSha1) return a.gitSha1 === b.gitSha1;
+  return null;
+}
+
+async function sameTokenizerFile(a: TokenizerInfo, b: TokenizerInfo): Promise<boolean> {
+  if (!a.file || !b.file || a.file !== b.file) return false;
+  // Two Hub repos, one storing the file in LFS (sha256) and one in git (sha1): read both.
+  return sameIds(a.ids, b.ids) ?? sameIds(await a.allIds(), await b.allIds()) ?? false;
+}
+
+/** One model's inventory. Reads at most its tokenizer file (none for a Hub repo, whose listing
+ * carries the file's content id). */
 export async function modelInventory(handle: ModelHandle, signal?: AbortSignal): Promise<ModelInventory> {
   throwIfAborted(signal);
   const tensors: InventoryTensor[] = [];
@@ -253,34 +301,47 @@ export async function compatibilityReport(handles: ModelHandle[], signal?: Abort
     if (sameArchitecture && hard.length === 0) adjustments.push(action);
   }
 
-  // Tokenizers: identical files, or at least the same token -> id table?
-  const groups = new Map<string, string[]>();
+  // Tokenizers: identical files (by content id), or at least the same token -> id table?
+  const groups: { info: TokenizerInfo; ids: string[] }[] = [];
   for (const m of models) {
-    const key = m.tokenizer.fingerprint ?? `none:${m.id}`;
-    groups.set(key, [...(groups.get(key) ?? []), m.id]);
+    let group: (typeof groups)[number] | undefined;
+    for (const g of groups) {
+      if (await sameTokenizerFile(g.info, m.tokenizer)) {
+        group = g;
+        break;
+      }
+    }
+    if (group) group.ids.push(m.id);
+    else groups.push({ info: m.tokenizer, ids: [m.id] });
   }
-  const identical = groups.size === 1 && ref.tokenizer.fingerprint !== null;
+  const missingTokenizer = models.filter((m) => m.tokenizer.file === null).map((m) => m.id);
+  const identical = groups.length === 1 && missingTokenizer.length === 0;
   let note: string;
   if (identical) note = 'identical tokenizer files in every model';
-  else if (models.some((m) => m.tokenizer.fingerprint === null)) note = `no tokenizer.json or tokenizer.model in ${models.filter((m) => m.tokenizer.fingerprint === null).map((m) => m.id).join(', ')}: tokenizer identity cannot be checked`;
+  else if (missingTokenizer.length) note = `no tokenizer.json or tokenizer.model in ${missingTokenizer.join(', ')}: tokenizer identity cannot be checked`;
   else {
-    const refVocab = ref.tokenizer.vocab;
-    const diffs = models.slice(1).map((m) => {
-      const v = m.tokenizer.vocab;
-      if (!refVocab || !v) return `${m.id}: tokenizer differs (vocabulary not comparable)`;
+    const refVocab = await ref.tokenizer.vocab();
+    const diffs: string[] = [];
+    for (const m of models.slice(1)) {
+      if (groups.find((g) => g.ids.includes(m.id))!.ids.includes(ref.id)) continue;
+      const v = await m.tokenizer.vocab();
+      if (!refVocab || !v) {
+        diffs.push(`${m.id}: tokenizer differs (vocabulary not comparable)`);
+        continue;
+      }
       let differing = 0;
       for (const [tok, id] of refVocab) if (v.get(tok) !== id) differing++;
       for (const tok of v.keys()) if (!refVocab.has(tok)) differing++;
-      return differing === 0 ? `${m.id}: same tokens and ids, other tokenizer settings differ` : `${m.id}: ${differing} tokens differ in id or presence`;
-    });
-    note = `tokenizers differ: ${diffs.join('; ')}`;
+      diffs.push(differing === 0 ? `${m.id}: same tokens and ids, other tokenizer settings differ` : `${m.id}: ${differing} tokens differ in id or presence`);
+    }
+    note = `tokenizers differ: ${diffs.join('; ') || 'between the other models'}`;
     if (diffs.some((d) => d.includes('tokens differ'))) {
       problems.push(`${note}; the same id means different text in different models, so merged embeddings would mix unrelated tokens`);
     }
   }
 
   const verdict = problems.length ? 'incompatible' : adjustments.length ? 'compatible-with-adjustments' : 'compatible';
-  return { models, reference: ref.id, sameArchitecture, sameLayerCount, tensorSets, shapeMismatches, vocab: { sizes, same: sameVocab, action }, tokenizer: { identical, groups: [...groups.values()], note }, problems, adjustments, verdict };
+  return { models, reference: ref.id, sameArchitecture, sameLayerCount, tensorSets, shapeMismatches, vocab: { sizes, same: sameVocab, action }, tokenizer: { identical, groups: groups.map((g) => g.ids), note }, problems, adjustments, verdict };
 }
 
 function humanCount(n: number): string {
@@ -309,7 +370,7 @@ export function formatModelInventory(m: ModelInventory): string {
     `${m.id}: ${m.configArchitecture} (${m.architecture}${m.knownArchitecture ? '' : ', unknown family'}), ${m.numLayers} layers, hidden ${m.hiddenSize ?? '?'}, vocabulary ${m.vocabSize ?? '?'}${m.tiedEmbeddings ? ', lm_head tied to the embedding' : ''}`,
     `  ${humanCount(m.parameters)} parameters in ${m.tensors.length} tensors, ${humanSize(m.bytes)}: ${dtypes}`,
     `  modules: ${modules}`,
-    `  tokenizer: ${m.tokenizer.files.length ? m.tokenizer.files.join(', ') : 'none'}${m.tokenizer.fingerprint ? ` (sha256 ${m.tokenizer.fingerprint.slice(0, 12)})` : ''}`,
+    `  tokenizer: ${m.tokenizer.files.length ? m.tokenizer.files.join(', ') : 'none'}${m.tokenizer.ids.sha256 ? ` (sha256 ${m.tokenizer.ids.sha256.slice(0, 12)})` : m.tokenizer.ids.gitSha1 ? ` (git ${m.tokenizer.ids.gitSha1.slice(0, 12)})` : ''}`,
     ...m.notices.map((n) => `  note: ${n}`),
   ].join('\n');
 }
@@ -337,7 +398,7 @@ export function formatCompatibilityReport(r: CompatibilityReport): string {
 
 /** A JSON-friendly copy (maps replaced; vocabularies left out). */
 export function compatibilityReportJson(r: CompatibilityReport): unknown {
-  return { ...r, models: r.models.map((m) => ({ ...m, tokenizer: { files: m.tokenizer.files, fingerprint: m.tokenizer.fingerprint, vocabSize: m.tokenizer.vocab?.size ?? null } })) };
+  return { ...r, models: r.models.map((m) => ({ ...m, tokenizer: { files: m.tokenizer.files, file: m.tokenizer.file, ids: m.tokenizer.ids } })) };
 }
 
 /** The report's problems as one typed error (null when there are none), for callers that must
