@@ -12,6 +12,10 @@ export function checkHasSafetensors(treeName: string, paths: readonly string[], 
   const top = paths.filter((p) => !p.includes('/'));
   if (top.some((p) => p.endsWith('.safetensors') || p === SAFETENSORS_INDEX)) return;
   const others = paths.filter((p) => OTHER_WEIGHT_FORMATS.some((re) => re.test(p)));
+  const nested = paths.filter((p) => p.endsWith('.safetensors'));
+  if (nested.length) {
+    throw new MergeStudioError(`${codePrefix}-no-safetensors`, `${treeName}: no .safetensors files at the top level; the ones present are in subfolders (${nested.slice(0, 3).join(', ')}${nested.length > 3 ? ', ...' : ''}), as in multi-component or quantized repos; Merge Studio reads a language model's top-level weights`, { file: treeName, found: nested });
+  }
   const what = others.length
     ? `it has only ${others.slice(0, 3).join(', ')}${others.length > 3 ? ` and ${others.length - 3} more` : ''}. Merge Studio reads safetensors only and does not read .bin/.pt pickle files (they can run code when loaded); convert the model to safetensors first (for example with transformers: save_pretrained(..., safe_serialization=True)) or pick a repo that has model.safetensors`
     : `no weights were found (files: ${top.slice(0, 6).join(', ') || 'none'})`;
