@@ -116,7 +116,16 @@ function randomDrop(values: Float32Array, model: Float32Array, base: Float32Arra
     for (let i = 0; i < values.length; i++) values[i] = model[i] - base[i];
     return { values, scale: 1 };
   }
-  const threshold = keepThreshold24(dareKeepProbability(density));
+  dropAtRandom(values, model, base, keepThreshold24(dareKeepProbability(density)), streamKey, l1Sums);
+  return { values, scale: rescaleL1 ? rescaleFactor(l1Sums[0], l1Sums[1]) : 1 };
+}
+
+/** L1 norms before/after of the last `dropAtRandom`, passed back through a typed array. */
+const l1Sums = new Float64Array(2);
+
+/** The DARE hot loop, alone in its function: V8 compiles it on-stack mid-loop, and any cold code
+ * after the loop would deoptimize it on every call. */
+function dropAtRandom(values: Float32Array, model: Float32Array, base: Float32Array, threshold: number, streamKey: number, sums: Float64Array): void {
   let before = 0;
   let after = 0;
   for (let i = 0; i < values.length; i++) {
@@ -127,7 +136,8 @@ function randomDrop(values: Float32Array, model: Float32Array, base: Float32Arra
     after += Math.abs(kept);
     values[i] = kept;
   }
-  return { values, scale: rescaleL1 ? rescaleFactor(before, after) : 1 };
+  sums[0] = before;
+  sums[1] = after;
 }
 
 /** Largest row length whose (|x| bits, column) pair packs exactly into a float64 sort key. */
