@@ -112,6 +112,10 @@ export class GpuCausalLM extends KvCachedLM {
       const elements = shape.reduce((a, b) => a * b, 1);
       const host: HostTensor = t instanceof Float32Array ? { dtype: 'F32', shape, data: t } : t;
       if (host.data.length !== elements) throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: tensor '${name}' has ${host.data.length} values, expected ${elements} (${JSON.stringify(shape)})`, { tensor: name });
+      const limit = gpu.capabilities.limits.maxStorageBufferBindingSize;
+      if (host.data.byteLength > limit || elements * 4 > gpu.capabilities.limits.maxBufferSize) {
+        throw new MergeStudioError('eval-tensor-too-large', `WebGPU runtime: tensor '${name}' (${host.data.byteLength} bytes as ${host.dtype}) is over this adapter's storage binding limit of ${limit} bytes; use the CPU backend`, { tensor: name, found: host.data.byteLength, expected: limit });
+      }
       this.weights.set(name, { buffer: this.uploadWords(host.data, name), dtype: DTYPE_CODE[host.dtype], elements });
     }
     this.ropeTables = new RopeTables(ropeInverseFrequencies(config));
