@@ -9,6 +9,8 @@ import { GOLDEN_CASES, goldenInput, goldenTolerance, maxAbsDiff, readGoldenTenso
 import { decodeToF32, encodeFromF32 } from '../../dtype.ts';
 import type { MergeTensorInput } from '../../methods/types.ts';
 import { mix32 } from '../../methods/random.ts';
+import { StackedTensors } from './tensors.ts';
+import { valuesAtAscendingRanks } from './rank-select.ts';
 
 /** Golden cases whose output records a mergekit bug the CPU reference fixes on purpose. */
 const MERGEKIT_BUG_CASES = new Set(['breadcrumbs_gamma0_zeroes_all_64x48', 'breadcrumbs_default_gamma_small_tensor_7x13']);
@@ -65,6 +67,31 @@ describe('GPU merge == CPU reference on the golden inputs', () => {
       expect(maxAbsDiff(whole, golden)).toBeLessThanOrEqual(goldenTolerance(c));
     }
   });
+});
+
+describe('parameter variants the golden subset lacks, on golden inputs (CPU reference as oracle)', () => {
+  const variants: [string, string, Record<string, unknown>, ((i: MergeTensorInput) => MergeTensorInput)?][] = [
+    ['nuslerp_base_flatten_w64_64x48', 'nuslerp', { nuslerp_flatten: false }],
+    ['nuslerp_base_flatten_w64_64x48', 'nuslerp', { nuslerp_flatten: false, nuslerp_row_wise: true }],
+    ['nuslerp_nobase_flatten_w13_7x13', 'nuslerp', { nuslerp_flatten: false, nuslerp_row_wise: true }],
+    ['multislerp_base_3m_64x48', 'multislerp', { normalize_weights: false }],
+    ['ties_d05_w11_3m_norm_256x32', 'ties', {}, (i) => ({ ...i, modelParams: i.modelParams.map((p, k) => ({ ...p, density: [0, 1, 0.001][k] })) })],
+    ['breadcrumbs_d08_g005_3m_256x32', 'breadcrumbs', {}, (i) => ({ ...i, modelParams: i.modelParams.map((p) => ({ ...p, gamma: 0 })) })],
+    ['arcee_fusion_128', 'arcee_fusion', {}, (i) => ({ ...i, shape: [5, 20], models: [i.models[0].slice(0, 100)], base: i.base!.slice(0, 100) })],
+  ];
+  it.each(variants.map(([id, method, global, edit]) => [`${method} ${JSON.stringify(global)}${edit ? ' (edited inputs)' : ''} on ${id}`, id, method, global, edit] as const))(
+    '%s',
+    async (_name, id, method, global, edit) => {
+      const c = GOLDEN_CASES.find((x) => x.id === id)!;
+      const golden = await goldenInput(c);
+      const input = (edit ?? ((i) => i))({ ...golden, global: { ...golden.global, ...(global as Record<string, never>) } });
+      const cpu = getMethod(method).mergeCpu(input);
+      for (const b of [backend, tiny]) {
+        const out = await gpuMerge(b, method, input);
+        expect(maxAbsDiff(out, cpu)).toBeLessThanOrEqual(tolerance(cpu));
+      }
+    },
+  );
 });
 
 describe('random masks (DARE, DELLA) on the GPU', () => {
@@ -128,6 +155,23 @@ describe('exact top-k on the GPU', () => {
       const out = await gpuMerge(b, 'breadcrumbs', band);
       expect(out.filter((x) => x !== 0).length).toBe(Math.trunc(0.6 * n));
       expect(Array.from(out)).toEqual(Array.from(cpuBand));
+    }
+  });
+});
+
+describe('order statistics by radix select (arcee_fusion quartiles)', () => {
+  it('equals the sorted values at every asked rank, negatives, duplicates and ±0 included, across chunks', async () => {
+    const n = 3001;
+    const row = Float32Array.from({ length: n }, (_, j) => ((mix32(j + 17) >>> 20) - 2048) / 64);
+    row[5] = -0;
+    row[6] = 0;
+    const sorted = Float64Array.from(row).sort();
+    const ranks = [0, 1, 750, 1500, 2250, n - 2, n - 1];
+    for (const b of [backend, tiny]) {
+      const tensors = new StackedTensors(b.runner, [row], n);
+      const values = await valuesAtAscendingRanks(b.runner, tensors, 0, ranks);
+      tensors.dispose();
+      expect(values).toEqual(ranks.map((r) => sorted[r]));
     }
   });
 });

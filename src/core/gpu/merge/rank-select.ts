@@ -154,21 +154,18 @@ export function applyRankBandMask(runner: KernelRunner, row: number, cuts: BandC
   runner.release(prefix, masked, ties?.counts, ties?.ranks);
 }
 
-/** Values at the given ascending ranks of one stacked row (signed order, ties irrelevant), by the
- * same two-level radix select; as select.ts' valueAtAscendingRank, rank 0 of a row reads as the
- * cut "everything inside" (threshold key 0, a NaN value). */
+/** Values at the given ascending ranks (0 = smallest) of one stacked row, in signed order (ties
+ * irrelevant), by the same two-level radix select. */
 export async function valuesAtAscendingRanks(runner: KernelRunner, tensors: StackedTensors, row: number, ranks: number[], beforeChunk?: (view: ChunkView) => void): Promise<number[]> {
   const n = tensors.elements;
   const [high] = await histogramPass(runner, tensors, [{ row }], true, beforeChunk);
+  // Descending count n - rank; rank 0 (count n) lands on the lowest occupied bins, i.e. the minimum.
   const wanted = ranks.map((rank) => ({ count: n - rank, ...descend(high, n - rank) }));
-  const bins = [...new Set(wanted.filter((w) => w.count < n).map((w) => w.bin))];
-  const low = bins.length > 0 ? await histogramPass(runner, tensors, bins.map((bin) => ({ row, bin })), true, beforeChunk) : [];
+  const bins = [...new Set(wanted.map((w) => w.bin))];
+  const low = await histogramPass(runner, tensors, bins.map((bin) => ({ row, bin })), true, beforeChunk);
   return wanted.map((w) => {
-    let key = 0;
-    if (w.count < n) {
-      const { bin: lowBin } = descend(low[bins.indexOf(w.bin)], w.count - w.above);
-      key = ((w.bin << 16) | lowBin) >>> 0;
-    }
+    const { bin: lowBin } = descend(low[bins.indexOf(w.bin)], w.count - w.above);
+    const key = ((w.bin << 16) | lowBin) >>> 0;
     const bits = (key & 0x80000000 ? key & 0x7fffffff : ~key) >>> 0;
     return new Float32Array(new Uint32Array([bits]).buffer)[0];
   });
