@@ -77,6 +77,7 @@ describe('parameter variants the golden subset lacks, on golden inputs (CPU refe
     ['multislerp_base_3m_64x48', 'multislerp', { normalize_weights: false }],
     ['ties_d05_w11_3m_norm_256x32', 'ties', {}, (i) => ({ ...i, modelParams: i.modelParams.map((p, k) => ({ ...p, density: [0, 1, 0.001][k] })) })],
     ['breadcrumbs_d08_g005_3m_256x32', 'breadcrumbs', {}, (i) => ({ ...i, modelParams: i.modelParams.map((p) => ({ ...p, gamma: 0 })) })],
+    ['arcee_fusion_128', 'arcee_fusion', {}, (i) => ({ ...i, shape: [2, 2], models: [i.models[0].slice(0, 4)], base: i.base!.slice(0, 4) })],
     ['arcee_fusion_128', 'arcee_fusion', {}, (i) => ({ ...i, shape: [5, 20], models: [i.models[0].slice(0, 100)], base: i.base!.slice(0, 100) })],
   ];
   it.each(variants.map(([id, method, global, edit]) => [`${method} ${JSON.stringify(global)}${edit ? ' (edited inputs)' : ''} on ${id}`, id, method, global, edit] as const))(
