@@ -26,8 +26,14 @@ export function sparseTaskVector(model: Float32Array, base: Float32Array, shape:
   const values = new Float32Array(model.length);
   // DARE needs no whole-tensor statistic before masking, so it runs in one fused pass.
   if (rule.kind === 'random') return randomDrop(values, model, base, rule.density, rule.streamKey, rescaleL1);
-  for (let i = 0; i < values.length; i++) values[i] = model[i] - base[i];
+  taskVectorInto(values, model, base);
   return { values, scale: sparsifyInPlace(values, shape, rule, rescaleL1, label) };
+}
+
+/** `fround(model - base)` into `values`; its own function so V8's on-stack compile of the loop is
+ * not thrown away by cold code after it (see dropAtRandom). */
+function taskVectorInto(values: Float32Array, model: Float32Array, base: Float32Array): void {
+  for (let i = 0; i < values.length; i++) values[i] = model[i] - base[i];
 }
 
 /** Masks a task vector in place; returns the factor for the survivors (1 unless L1 rescale applies).
@@ -113,7 +119,7 @@ function magnitudeOutliers(delta: Float32Array, density: number, gamma: number):
  * and both L1 norms in one pass over the inputs. */
 function randomDrop(values: Float32Array, model: Float32Array, base: Float32Array, density: number, streamKey: number, rescaleL1: boolean): SparseTaskVector {
   if (density >= 1) {
-    for (let i = 0; i < values.length; i++) values[i] = model[i] - base[i];
+    taskVectorInto(values, model, base);
     return { values, scale: 1 };
   }
   dropAtRandom(values, model, base, keepThreshold24(dareKeepProbability(density)), streamKey, l1Sums);
