@@ -9,7 +9,8 @@
 //   GET /api/models/{org}/{name}[/revision/{rev}]         model info (id, sha, gated, siblings)
 //   GET /api/models/{org}/{name}/tree/{rev}[/{path}]      file listing (?recursive=true)
 //   GET|HEAD /{org}/{name}/resolve/{rev}/{path}           file bytes: Range -> 206 + Content-Range,
-//       ETag, X-Linked-Etag/X-Linked-Size (LFS files), X-Repo-Commit, Accept-Ranges
+//       ETag, X-Linked-Etag/X-Linked-Size (LFS files), X-Repo-Commit, Accept-Ranges; with the
+//       cdnOrigin option, LFS files answer 302 to /__cdn/{org}/{name}/{sha256} on another origin
 //   Errors: JSON {error} with X-Error-Code RepoNotFound | RevisionNotFound | EntryNotFound | GatedRepo
 //   CORS: any origin, Authorization/Range allowed, the headers above exposed.
 // Test-only controls (never used by the product): GET /__mock/stats, POST /__mock/reset,
@@ -98,10 +99,23 @@ function parseRange(header: string | undefined, size: number): [number, number] 
   return [start, end];
 }
 
-export async function startMockHub(opts: { port?: number; host?: string; root: string; gatedToken?: string; template?: string }): Promise<MockHub> {
+export interface MockHubOptions {
+  port?: number;
+  host?: string;
+  root: string;
+  gatedToken?: string;
+  template?: string;
+  /** Redirect LFS files to `/__cdn/...` on this origin, as the Hub redirects to its storage hosts.
+   * '' means the server itself under the name `localhost` (another origin than 127.0.0.1). */
+  cdnOrigin?: string;
+}
+
+export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
   const gatedToken = opts.gatedToken ?? MOCK_GATED_TOKEN;
   const repos = await loadMockRepos(opts.root, { gatedToken, template: opts.template });
   const stats: MockHubStats = { requests: [], fileBytes: 0, apiBytes: 0 };
+  let listenPort = 0;
+  const cdnOrigin = () => opts.cdnOrigin || `http://localhost:${listenPort}`;
   let faults: Required<MockFaults> = { dropAfter: 0, count: 0, unavailable: 0 };
 
   function findRepo(org: string, name: string): MockRepo | Outcome {
@@ -161,12 +175,23 @@ export async function startMockHub(opts: { port?: number; host?: string; root: s
   function resolveFile(repo: MockRepo, path: string, req: IncomingMessage): Outcome {
     const f = repo.files.get(path);
     if (!f) return hubError(404, 'EntryNotFound', `Entry not found: ${path}`);
+    if (f.lfs && opts.cdnOrigin !== undefined) {
+      // As the Hub does for LFS files: a redirect to a storage host of another origin.
+      const location = `${cdnOrigin()}/__cdn/${repo.id}/${f.sha256}`;
+      return { status: 302, body: new Uint8Array(), headers: { Location: location, 'X-Linked-Etag': `"${f.sha256}"`, 'X-Linked-Size': String(f.bytes.byteLength), 'X-Repo-Commit': repo.commit }, kind: 'file' };
+    }
+    return fileBytes(f, req, { 'X-Repo-Commit': repo.commit });
+  }
+
+  /** A file's bytes, honouring Range. */
+  function fileBytes(f: MockRepo['files'] extends Map<string, infer F> ? F : never, req: IncomingMessage, extra: Record<string, string>): Outcome {
+    const path = f.path;
     const size = f.bytes.byteLength;
     const etag = `"${f.lfs ? f.sha256 : f.gitOid}"`;
     const headers: Record<string, string> = {
       'Accept-Ranges': 'bytes',
       ETag: etag,
-      'X-Repo-Commit': repo.commit,
+      ...extra,
       'Content-Type': path.endsWith('.json') ? 'application/json' : 'application/octet-stream',
       ...(f.lfs ? { 'X-Linked-Etag': etag, 'X-Linked-Size': String(size) } : {}),
     };
@@ -203,6 +228,11 @@ export async function startMockHub(opts: { port?: number; host?: string; root: s
         return revisionOk(found, parts[5]) ?? treeListing(found, parts.slice(6).join('/'), url.searchParams.get('recursive') === 'true');
       }
       return hubError(404, 'NotFound', `no such API route: ${url.pathname}`);
+    }
+    if (parts[0] === '__cdn' && parts.length === 4) {
+      const repo = repos.get(`${parts[1]}/${parts[2]}`);
+      const f = repo && [...repo.files.values()].find((x) => x.sha256 === parts[3]);
+      return f ? fileBytes(f, req, {}) : hubError(404, 'NotFound', 'no such object');
     }
     if (parts.length >= 5 && parts[2] === 'resolve') {
       const found = findRepo(parts[0], parts[1]);
@@ -263,6 +293,7 @@ export async function startMockHub(opts: { port?: number; host?: string; root: s
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  listenPort = port;
   return {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
     port,

@@ -401,6 +401,28 @@ describe('the token', () => {
   });
 });
 
+describe('LFS files redirected to a storage host, as on huggingface.co', () => {
+  it('follows the redirect with the range, and the token stays on the Hub host', async () => {
+    const redirecting = await startMockHub({ port: 0, root: zoo, cdnOrigin: '' });
+    try {
+      const tree = await hubTree({ repo: 'zoo/gated', hubUrl: redirecting.url, accessToken: redirecting.gatedToken, cache: nodeHubCache(freshCacheDir()) });
+      const model = await openSafetensorsModel(tree);
+      const local = await openSafetensorsModel(nodeFolderTree(join(zoo, 'tiny-llama', 'base')));
+      const name = 'model.layers.0.self_attn.o_proj.weight';
+      expect(Buffer.from(await readTensorBytes(model.tensors.get(name)!)).equals(Buffer.from(await readTensorBytes(local.tensors.get(name)!)))).toBe(true);
+      const cdn = redirecting.stats.requests.filter((r) => r.url.startsWith('/__cdn/'));
+      const resolves = redirecting.stats.requests.filter((r) => r.url.includes('/resolve/') && r.url.endsWith('.safetensors'));
+      expect(cdn.length).toBeGreaterThan(0);
+      expect(cdn.length).toBe(resolves.length);
+      expect(cdn.every((r) => !r.authorized && r.status === 206)).toBe(true);
+      expect(resolves.every((r) => r.authorized && r.status === 302)).toBe(true);
+      expect(cdn.map((r) => r.range)).toEqual(resolves.map((r) => r.range));
+    } finally {
+      await redirecting.close();
+    }
+  });
+});
+
 describe('a mirror that mishandles ranges', () => {
   it('is refused rather than trusted: a 200 for a range request, or another range than asked', async () => {
     const answers: Response[] = [
