@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeFolderTree } from '../core/io/node-file.ts';
+import { loadCausalLM } from '../core/eval/load.ts';
+import { evaluateTask } from '../core/eval/metrics.ts';
+import { parseTaskJsonl } from '../core/eval/tasks.ts';
 import { parseRecipeYaml } from '../core/recipe/yaml.ts';
 import { createMergeObjective, openSearchModels } from '../core/search/objective.ts';
 import { Prng } from '../core/search/prng.ts';
@@ -121,6 +124,40 @@ describe('merge-studio search', () => {
     );
     expect(values['story.perplexity']).toBeCloseTo(Math.exp(values['story.nll_per_token']), 9);
     expect(values['mean(story.perplexity, story.nll_per_token)']).toBeCloseTo((values['story.perplexity'] + values['story.nll_per_token']) / 2, 12);
+  });
+
+  it('reuses the items a promoted candidate was scored on at a lower fidelity, with unchanged results', async () => {
+    // an exact-match task whose answers are the base model's own greedy continuations for half the prompts
+    const prompts = ['Once upon a time', 'The cat', 'Lily wanted', 'One day, a', 'The sun was', 'Tom and his'];
+    const baseModel = await loadCausalLM(nodeFolderTree(join(dir, 'models/base')));
+    const own = await evaluateTask(baseModel.model, baseModel.files.tokenizer, {
+      name: 'probe',
+      kind: 'exact_match',
+      items: prompts.map((prompt) => ({ prompt, answer: '' })),
+    });
+    const items = prompts.map((prompt, i) => ({ prompt, answer: i % 2 === 0 ? own.perItem[i].output! : 'no' }));
+    await mkdir(join(dir, 'tasks-em'), { recursive: true });
+    await writeFile(join(dir, 'tasks-em/probe.gen.jsonl'), items.map((it) => JSON.stringify(it)).join('\n'));
+    const task = parseTaskJsonl(items.map((it) => JSON.stringify(it)).join('\n'), 'probe.gen.jsonl');
+
+    const models = await openSearchModels('models/base', ['models/noisy-a'], (ref) => nodeFolderTree(join(dir, ref)));
+    const evaluated: number[] = [];
+    const objective = await createMergeObjective({
+      models: models.handles,
+      tasks: nodeFolderTree(join(dir, 'tasks-em')),
+      objectives: [{ name: 'probe.exact_match', direction: 'max' }],
+      onItemsEvaluated: (_, n) => evaluated.push(n),
+    });
+    const base = { merge_method: 'linear', models: [{ model: 'models/base', parameters: { weight: 1 } }] };
+    const signal = new AbortController().signal;
+    const atThird = await objective(base, 1 / 3, signal);
+    const atFull = await objective(base, 1, signal);
+    expect(evaluated).toEqual([2, 4]); // 2 items, then only the 4 not yet scored
+    // the same values as evaluating each subset from scratch with the eval module
+    const direct = async (limit: number) => (await evaluateTask(baseModel.model, baseModel.files.tokenizer, task, { limit })).metrics.exact_match;
+    expect(atThird['probe.exact_match']).toBe(await direct(2));
+    expect(atFull['probe.exact_match']).toBe(await direct(6));
+    expect(atFull['probe.exact_match']).toBe(0.5);
   });
 
   it('rejects bad arguments and specs with clear messages', async () => {

@@ -7,7 +7,7 @@ import { parseCausalLMConfig } from '../eval/config.ts';
 import { createRuntime, generationLimit } from '../eval/load.ts';
 import { evaluateTask } from '../eval/metrics.ts';
 import type { EvalBackend } from '../eval/runtime.ts';
-import { parseTaskJsonl, type EvalTask } from '../eval/tasks.ts';
+import { itemOrder, parseTaskJsonl, type EvalTask } from '../eval/tasks.ts';
 import { loadTokenizer, type TextTokenizer } from '../eval/tokenizer.ts';
 import { expectedTensors } from '../eval/weights.ts';
 import type { FileTree } from '../io/types.ts';
@@ -64,6 +64,8 @@ export interface MergeObjectiveOptions {
   itemSeed?: number;
   backend?: EvalBackend;
   mergeBackend?: MergeBackend;
+  /** Told how many items of a task each evaluation actually ran (reused ones excluded). */
+  onItemsEvaluated?: (task: string, items: number) => void;
 }
 
 /** Objective names are `<task>.<metric>`, e.g. `add.exact_match`, `add.accuracy`, `add.perplexity`,
@@ -106,6 +108,15 @@ export async function createMergeObjective(options: MergeObjectiveOptions): Prom
     wanted.push({ objective: o.name, parts });
   }
 
+  // Exact match and accuracy are means of per-item scores, so a candidate promoted to a higher
+  // fidelity only needs the items its lower fidelity did not cover (the subsets nest).
+  const incremental = new Set(
+    [...tasks.keys()].filter((file) =>
+      wanted.every((w) => w.parts.every((p) => p.file !== file || p.metric === 'exact_match' || p.metric === 'accuracy')),
+    ),
+  );
+  const itemScores = new Map<string, Map<string, Map<number, number>>>();
+
   // Tokenizers and generation limits per tokenizer model, read once.
   const tokenizers = new Map<string, Promise<{ tokenizer: TextTokenizer; maxNewTokens?: number }>>();
   const tokenizerOf = (handle: ModelHandle) => {
@@ -124,14 +135,34 @@ export async function createMergeObjective(options: MergeObjectiveOptions): Prom
     const weights = await mergeToMemory(mergePlan, { backend: options.mergeBackend, signal, only: (name) => needed.has(name) });
     const { tokenizer, maxNewTokens } = await tokenizerOf(mergePlan.tokenizerModel);
     const model = await createRuntime(config, weights, options.backend);
+    const seed = options.itemSeed ?? 0;
+    const known = itemScores.get(JSON.stringify(recipe)) ?? new Map<string, Map<number, number>>();
     try {
       const results = new Map<string, Record<string, number>>();
       for (const [file, task] of tasks) {
         const full = Math.min(task.items.length, options.limit ?? task.items.length);
         const limit = Math.max(1, Math.round(fidelity * full));
-        const r = await evaluateTask(model, tokenizer, task, { limit, seed: options.itemSeed ?? 0, maxNewTokens, signal });
-        results.set(file, r.metrics);
+        if (!incremental.has(file)) {
+          const r = await evaluateTask(model, tokenizer, task, { limit, seed, maxNewTokens, signal });
+          options.onItemsEvaluated?.(task.name, r.items);
+          results.set(file, r.metrics);
+          continue;
+        }
+        // Nested subsets: items this recipe was already scored on (at a lower fidelity) are reused
+        const indices = Array.from(itemOrder(task.items.length, seed).subarray(0, limit));
+        const scores = known.get(file) ?? new Map<number, number>();
+        const missing = indices.filter((i) => !scores.has(i));
+        if (missing.length > 0) {
+          const part = { ...task, items: missing.map((i) => task.items[i]) } as EvalTask;
+          const r = await evaluateTask(model, tokenizer, part, { maxNewTokens, signal });
+          for (const item of r.perItem) scores.set(missing[item.index], item.score);
+        }
+        options.onItemsEvaluated?.(task.name, missing.length);
+        known.set(file, scores);
+        const value = indices.reduce((a, i) => a + scores.get(i)!, 0) / indices.length;
+        results.set(file, { [task.kind === 'exact_match' ? 'exact_match' : 'accuracy']: value });
       }
+      itemScores.set(JSON.stringify(recipe), known);
       return Object.fromEntries(
         wanted.map((w) => [w.objective, w.parts.reduce((a, p) => a + results.get(p.file)![p.metric], 0) / w.parts.length]),
       );
