@@ -2,7 +2,7 @@
  * Each masks a task vector IN PLACE (dropped entries become 0) and returns the scalar that the
  * optional L1 rescale multiplies the survivors by, so no second full-size pass is needed. */
 import { MergeStudioError } from '../errors.ts';
-import { descendingRankCut, f32Bits } from './select.ts';
+import { descendingRankCut, f32Bits, type RankCut } from './select.ts';
 import { dareKeepProbability, dellaKeepProbability, dellaKeepRule, draw24, keepThreshold24, uniform01 } from './random.ts';
 
 export type Sparsification =
@@ -71,28 +71,37 @@ function l1Norm(values: Float32Array): number {
 function keepRankBand(delta: Float32Array, from: number, to: number): void {
   const bits = f32Bits(delta);
   const outer = descendingRankCut(bits, to, 0x7fffffff);
-  // Rank < to: key above the outer threshold, or one of its first `tiedInside` equals.
-  const T = outer.threshold;
-  const tiedInside = outer.tiedInside;
+  if (from <= 0) keepAboveCut(delta, bits, outer);
+  else keepBetweenCuts(delta, bits, outer, descendingRankCut(bits, from, 0x7fffffff));
+}
+
+// In both loops, keys equal to a threshold (rare) take the counting path and all others multiply
+// by a 0/1 flag, avoiding a mispredicted branch per element on unordered data. Each loop is alone
+// in its function so V8's on-stack compile of it is not deoptimized by cold code after it.
+
+/** Keeps rank < cut: key above the threshold, or one of its first `tiedInside` equals. */
+function keepAboveCut(delta: Float32Array, bits: Uint32Array, cut: RankCut): void {
+  const T = cut.threshold;
+  const tiedInside = cut.tiedInside;
   let tied = 0;
-  // Keys equal to a threshold (rare) take the counting path; all others multiply by a 0/1 flag,
-  // which avoids a mispredicted branch per element on unordered data.
-  if (from <= 0) {
-    for (let i = 0; i < delta.length; i++) {
-      const key = bits[i] & 0x7fffffff;
-      if (key === T) {
-        if (tied++ >= tiedInside) delta[i] = 0;
-      } else delta[i] *= +(key > T);
-    }
-    return;
+  for (let i = 0; i < delta.length; i++) {
+    const key = bits[i] & 0x7fffffff;
+    if (key === T) {
+      if (tied++ >= tiedInside) delta[i] = 0;
+    } else delta[i] *= +(key > T);
   }
-  const inner = descendingRankCut(bits, from, 0x7fffffff);
+}
+
+/** Keeps inner <= rank < outer. */
+function keepBetweenCuts(delta: Float32Array, bits: Uint32Array, outer: RankCut, inner: RankCut): void {
+  const T = outer.threshold;
   const I = inner.threshold;
+  let tied = 0;
   let tiedInner = 0;
   for (let i = 0; i < delta.length; i++) {
     const key = bits[i] & 0x7fffffff;
     if (key === T || key === I) {
-      const belowTo = key > T || (key === T && tied++ < tiedInside);
+      const belowTo = key > T || (key === T && tied++ < outer.tiedInside);
       const belowFrom = key > I || (key === I && tiedInner++ < inner.tiedInside);
       if (!belowTo || belowFrom) delta[i] = 0;
     } else delta[i] *= +(key > T) * +(key < I);
