@@ -36,6 +36,8 @@ function putJson(cache: Pick<Cache, 'put'>, url: string, value: unknown): Promis
 
 class BrowserCachedFile implements CachedFile {
   private pending: { offset: number; bytes: Uint8Array }[] = [];
+  /** Runs the storage refused (quota): kept in memory for this session instead. */
+  private inMemory: { offset: number; bytes: Uint8Array }[] = [];
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -47,7 +49,7 @@ class BrowserCachedFile implements CachedFile {
   private covered(): ByteRange[] {
     let r: ByteRange[] = [];
     for (const [a, b] of this.blocks) r = addRange(r, a, b);
-    for (const p of this.pending) r = addRange(r, p.offset, p.offset + p.bytes.byteLength);
+    for (const p of [...this.pending, ...this.inMemory]) r = addRange(r, p.offset, p.offset + p.bytes.byteLength);
     return r;
   }
 
@@ -76,6 +78,17 @@ class BrowserCachedFile implements CachedFile {
       this.blocks = this.blocks.filter(([a, b]) => !gone.some(([x, y]) => x === a && y === b));
       throw new MergeStudioError('hub-cache-damaged', `browser cache: ${gone.length} stored block(s) of ${this.prefix} are gone (site data cleared?)`, { found: gone });
     }
+    for (const m of this.inMemory) {
+      const from = Math.max(m.offset, offset);
+      const to = Math.min(m.offset + m.bytes.byteLength, end);
+      if (from < to) out.set(m.bytes.subarray(from - m.offset, to - m.offset), from - offset);
+    }
+    let held: ByteRange[] = [];
+    for (const [a, b] of this.blocks) held = addRange(held, a, b);
+    for (const m of this.inMemory) held = addRange(held, m.offset, m.offset + m.bytes.byteLength);
+    if (missingRanges(held, offset, end).length > 0) {
+      throw new MergeStudioError('hub-cache-damaged', `browser cache: bytes ${offset}-${end} of ${this.prefix} were asked for before they were stored`, {});
+    }
     return out;
   }
 
@@ -96,11 +109,16 @@ class BrowserCachedFile implements CachedFile {
         const start = pending[i].offset;
         const run = new Uint8Array(end - start);
         for (let k = i; k <= j; k++) run.set(pending[k].bytes, pending[k].offset - start);
-        await this.cache.put(`${this.prefix}/${start}-${end}`, new Response(run));
-        this.blocks.push([start, end]);
+        try {
+          await this.cache.put(`${this.prefix}/${start}-${end}`, new Response(run));
+          this.blocks.push([start, end]);
+        } catch {
+          // Storage full or refused: the bytes stay usable for this session, just not kept.
+          this.inMemory.push({ offset: start, bytes: run });
+        }
         i = j + 1;
       }
-      await putJson(this.cache, `${this.prefix}/blocks`, this.blocks);
+      await putJson(this.cache, `${this.prefix}/blocks`, this.blocks).catch(() => undefined);
     };
     const next = this.queue.then(job, job);
     this.queue = next.catch(() => undefined);

@@ -231,6 +231,24 @@ describe('the browser cache (Cache Storage)', () => {
   });
 });
 
+describe('a full browser storage', () => {
+  it('still serves the bytes for the session when Cache Storage refuses them', async () => {
+    const storage = memoryCacheStorage();
+    const inner = await storage.open('x');
+    const refusing: CacheStorageLike = {
+      open: async () => ({ ...inner, put: async () => Promise.reject(new DOMException('quota', 'QuotaExceededError')) }),
+    };
+    const tree = await open('zoo/tiny-qwen2-base', { cache: browserHubCache({ storage: refusing }) });
+    const model = await openSafetensorsModel(tree);
+    const local = await openSafetensorsModel(nodeFolderTree(join(zoo, 'tiny-qwen2', 'base')));
+    const name = 'model.layers.1.mlp.up_proj.weight';
+    expect(Buffer.from(await readTensorBytes(model.tensors.get(name)!)).equals(Buffer.from(await readTensorBytes(local.tensors.get(name)!)))).toBe(true);
+    hub.resetStats();
+    await readTensorBytes(model.tensors.get(name)!);
+    expect(hub.stats.fileBytes).toBe(0);
+  });
+});
+
 describe('dropped connections', () => {
   it('retries with backoff and resumes from the last byte received', async () => {
     const tree = await open('zoo/tiny-llama-base', { cache: nodeHubCache(freshCacheDir()) });

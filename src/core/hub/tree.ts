@@ -133,7 +133,8 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
       if (typeof sha !== 'string' || !COMMIT_RE.test(sha)) {
         throw new MergeStudioError('hub-bad-response', `${label}: ${host} returned model info without a commit id`, { repo: label });
       }
-      await cache?.putCommit(repo, revision, sha);
+      // A cache that cannot store (quota, read-only disk) costs a later download, never this one.
+      await cache?.putCommit(repo, revision, sha).catch(() => undefined);
       return sha;
     } catch (err) {
       // Unreachable Hub: a revision seen before can still be used from the cache.
@@ -158,7 +159,7 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
       }
       return out;
     });
-    await cache?.putListing(repo, commit, files);
+    await cache?.putListing(repo, commit, files).catch(() => undefined);
   }
   const byPath = new Map(files.map((f) => [f.path, f]));
   const downloadInfos = new Map<string, Promise<FileDownloadInfoOutput>>();
