@@ -175,6 +175,18 @@ describe('the cache in the Hugging Face layout', () => {
     expect(hub.stats.fileBytes).toBe(src.size);
   });
 
+  it('falls back to the cached commit when the Hub cannot be reached, and says so', async () => {
+    const dir = freshCacheDir();
+    const online = await open('zoo/tiny-llama-reverse', { cache: nodeHubCache(dir) });
+    const expected = await (await online.open('config.json')).read(0, (await online.open('config.json')).size);
+    const events: Progress[] = [];
+    const cut = await hubTree({ repo: 'zoo/tiny-llama-reverse', hubUrl: 'http://127.0.0.1:9', cache: nodeHubCache(dir), retries: 0, onProgress: (p) => events.push(p) });
+    expect(cut.commit).toBe(online.commit);
+    expect(events.map((e) => e.message)).toContainEqual(expect.stringContaining('unreachable, using the cached commit'));
+    const src = await cut.open('config.json');
+    expect(Buffer.from(await src.read(0, src.size)).equals(Buffer.from(expected))).toBe(true);
+  });
+
   it('fails offline with a clear message when the revision was never downloaded', async () => {
     const err = await rejection(open('zoo/tiny-llama-add', { cache: nodeHubCache(freshCacheDir()), offline: true }));
     expect(err.code).toBe('hub-offline-miss');
