@@ -5,7 +5,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, argmaxRow, checkTokenIds, type GenerateOptions, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, hostTensorToF32, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 /** out[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]) for t < rows. Four token rows share each weight
@@ -55,11 +55,11 @@ function rmsNormRows(out: Float32Array, x: Float32Array, rows: number, dim: numb
   }
 }
 
-/** Rotate-half RoPE in place on `rows` rows holding `heads` heads of `headDim` each. */
-function applyRope(x: Float32Array, rows: number, heads: number, headDim: number, pos0: number, rope: RopeTables): void {
+/** Rotate-half RoPE in place on `rows` rows holding `heads` heads of `headDim` each; row t sits at positions[t]. */
+function applyRope(x: Float32Array, rows: number, heads: number, headDim: number, positions: Int32Array, rope: RopeTables): void {
   const half = headDim / 2;
   for (let t = 0; t < rows; t++) {
-    const tab = (pos0 + t) * half;
+    const tab = positions[t] * half;
     for (let h = 0; h < heads; h++) {
       const off = (t * heads + h) * headDim;
       for (let j = 0; j < half; j++) {
@@ -69,6 +69,27 @@ function applyRope(x: Float32Array, rows: number, heads: number, headDim: number
         x[off + j + half] = b * c + a * s;
       }
     }
+  }
+}
+
+/** Keys and values of one sequence, per layer [capacity, kvHeads * headDim]. */
+class KvCache {
+  keys: Float32Array[] = [];
+  values: Float32Array[] = [];
+  capacity = 0;
+
+  constructor(private readonly layers: number, private readonly kvDim: number) {}
+
+  ensure(positions: number): void {
+    if (positions <= this.capacity) return;
+    const cap = Math.max(positions, this.capacity * 2, 64);
+    for (let l = 0; l < this.layers; l++) {
+      const k = new Float32Array(cap * this.kvDim), v = new Float32Array(cap * this.kvDim);
+      if (this.keys[l]) { k.set(this.keys[l]); v.set(this.values[l]); }
+      this.keys[l] = k;
+      this.values[l] = v;
+    }
+    this.capacity = cap;
   }
 }
 
@@ -90,10 +111,7 @@ export class CpuCausalLM extends KvCachedLM {
   private readonly finalNorm: Float32Array;
   private readonly lmHead: Float32Array;
   private readonly rope: RopeTables;
-  // KV cache, per layer [capacity, kvHeads * headDim].
-  private keys: Float32Array[] = [];
-  private values: Float32Array[] = [];
-  private capacity = 0;
+  private cache: KvCache;
   // Scratch for a chunk of `scratchRows` tokens.
   private scratchRows = 0;
   private x = new Float32Array(0);
@@ -129,6 +147,7 @@ export class CpuCausalLM extends KvCachedLM {
     // Tied embeddings: the same array serves as the classifier, so updating one updates both.
     this.lmHead = config.tiedEmbeddings ? this.embed : get(LM_HEAD_TENSOR)!;
     this.rope = new RopeTables(ropeInverseFrequencies(config));
+    this.cache = new KvCache(config.numLayers, config.numKvHeads * config.headDim);
   }
 
   async updateWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void> {
@@ -142,23 +161,7 @@ export class CpuCausalLM extends KvCachedLM {
   }
 
   dispose(): void {
-    this.keys = [];
-    this.values = [];
-    this.capacity = 0;
-  }
-
-  private ensureCache(positions: number): void {
-    if (positions <= this.capacity) return;
-    const c = this.config;
-    const kvDim = c.numKvHeads * c.headDim;
-    const cap = Math.max(positions, this.capacity * 2, 64);
-    for (let l = 0; l < c.numLayers; l++) {
-      const k = new Float32Array(cap * kvDim), v = new Float32Array(cap * kvDim);
-      if (this.keys[l]) { k.set(this.keys[l]); v.set(this.values[l]); }
-      this.keys[l] = k;
-      this.values[l] = v;
-    }
-    this.capacity = cap;
+    this.cache = new KvCache(this.config.numLayers, this.config.numKvHeads * this.config.headDim);
   }
 
   private ensureScratch(rows: number, positions: number): void {
@@ -179,11 +182,56 @@ export class CpuCausalLM extends KvCachedLM {
   }
 
   protected async forward(tokens: Int32Array, pos0: number, fromRow: number, signal?: AbortSignal): Promise<Float32Array> {
+    const positions = new Int32Array(tokens.length);
+    for (let t = 0; t < tokens.length; t++) positions[t] = pos0 + t;
+    return this.forwardRows(tokens, positions, new Array<KvCache>(tokens.length).fill(this.cache), fromRow, signal);
+  }
+
+  /** Greedy generation for many prompts at once: after each prompt's prefill, one step advances
+   * every unfinished sequence together, so each weight row is read once per batch of tokens. */
+  async generateMany(prompts: readonly Int32Array[], opts: GenerateOptions): Promise<number[][]> {
+    const c = this.config, V = c.vocabSize;
+    const caches = prompts.map(() => new KvCache(c.numLayers, c.numKvHeads * c.headDim));
+    const outs = prompts.map((): number[] => []);
+    const last: Float32Array[] = [];
+    const stopIds = new Set(opts.stopIds ?? []);
+    for (const [b, prompt] of prompts.entries()) {
+      if (prompt.length === 0) throw new MergeStudioError('eval-empty-prefix', `generateMany: prompt ${b} is empty; it must hold at least one token (BOS)`);
+      checkTokenIds(prompt, V, `prompt ${b}`);
+      const positions = Int32Array.from(prompt, (_, i) => i);
+      last[b] = await this.forwardRows(prompt, positions, new Array<KvCache>(prompt.length).fill(caches[b]), prompt.length - 1, opts.signal);
+    }
+    let active = prompts.map((_, b) => b);
+    while (active.length > 0) {
+      const stepping: number[] = [];
+      for (const b of active) {
+        const next = argmaxRow(last[b], 0, V);
+        if (stopIds.has(next)) continue;
+        outs[b].push(next);
+        if (opts.stop?.(outs[b]) || outs[b].length >= opts.maxNewTokens) continue;
+        stepping.push(b);
+      }
+      active = stepping;
+      if (active.length === 0) break;
+      const tokens = Int32Array.from(active, (b) => outs[b][outs[b].length - 1]);
+      const positions = Int32Array.from(active, (b) => prompts[b].length + outs[b].length - 1);
+      const rows = await this.forwardRows(tokens, positions, active.map((b) => caches[b]), 0, opts.signal);
+      active.forEach((b, r) => { last[b] = rows.subarray(r * V, (r + 1) * V); });
+    }
+    return outs;
+  }
+
+  /** The forward pass over rows that may belong to different sequences: row t is token tokens[t] at
+   * positions[t] of the sequence whose cache is caches[t], attending to that cache only. */
+  private async forwardRows(tokens: Int32Array, positions: Int32Array, caches: KvCache[], fromRow: number, signal?: AbortSignal): Promise<Float32Array> {
     const c = this.config;
     const T = tokens.length, H = c.hiddenSize, hd = c.headDim;
     const qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd, I = c.intermediateSize;
-    const end = pos0 + T;
-    this.ensureCache(end);
+    let end = 0;
+    for (let t = 0; t < T; t++) {
+      end = Math.max(end, positions[t] + 1);
+      caches[t].ensure(positions[t] + 1);
+    }
     this.ensureScratch(T, end);
     this.rope.ensure(end);
     const { x, h, q, k, v, att, gate, up } = this;
@@ -200,11 +248,14 @@ export class CpuCausalLM extends KvCachedLM {
         rmsNormRows(q, q, T * c.numHeads, hd, w.qNorm, c.rmsNormEps);
         rmsNormRows(k, k, T * c.numKvHeads, hd, w.kNorm, c.rmsNormEps);
       }
-      applyRope(q, T, c.numHeads, hd, pos0, this.rope);
-      applyRope(k, T, c.numKvHeads, hd, pos0, this.rope);
-      this.keys[l].set(k.subarray(0, T * kvDim), pos0 * kvDim);
-      this.values[l].set(v.subarray(0, T * kvDim), pos0 * kvDim);
-      this.attend(l, T, pos0);
+      applyRope(q, T, c.numHeads, hd, positions, this.rope);
+      applyRope(k, T, c.numKvHeads, hd, positions, this.rope);
+      // All rows' keys and values are stored before any row attends (rows of one sequence see each other).
+      for (let t = 0; t < T; t++) {
+        caches[t].keys[l].set(k.subarray(t * kvDim, (t + 1) * kvDim), positions[t] * kvDim);
+        caches[t].values[l].set(v.subarray(t * kvDim, (t + 1) * kvDim), positions[t] * kvDim);
+      }
+      this.attend(l, T, positions, caches);
       matmulRows(h, att, T, qDim, w.o, H, w.oBias);
       for (let i = 0; i < T * H; i++) x[i] += h[i];
 
@@ -227,15 +278,16 @@ export class CpuCausalLM extends KvCachedLM {
     return logits;
   }
 
-  /** Causal grouped-query attention of the chunk's queries over the cached keys/values. */
-  private attend(layer: number, T: number, pos0: number): void {
+  /** Causal grouped-query attention of each row's query over its own sequence's cached keys/values. */
+  private attend(layer: number, T: number, positions: Int32Array, caches: KvCache[]): void {
     const c = this.config, hd = c.headDim;
     const qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd;
     const group = c.numHeads / c.numKvHeads;
     const scale = 1 / Math.sqrt(hd);
-    const K = this.keys[layer], Vc = this.values[layer], q = this.q, att = this.att, scores = this.scores;
+    const q = this.q, att = this.att, scores = this.scores;
     for (let t = 0; t < T; t++) {
-      const visible = pos0 + t + 1;
+      const K = caches[t].keys[layer], Vc = caches[t].values[layer];
+      const visible = positions[t] + 1;
       for (let head = 0; head < c.numHeads; head++) {
         const qo = t * qDim + head * hd;
         const ko = Math.floor(head / group) * hd;

@@ -1,7 +1,7 @@
 // Running a task on a runtime: exact match by greedy generation, multiple choice by summed
 // log-likelihood, perplexity over text. The same code serves both backends.
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
-import type { CausalLM } from './runtime.ts';
+import type { CausalLM, GenerateOptions } from './runtime.ts';
 import { subsetIndices, type ChoiceItem, type EvalTask, type GenerationItem, type TaskKind, type TextItem } from './tasks.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 
@@ -38,17 +38,10 @@ export function continuationTokens(tok: TextTokenizer, prompt: string, continuat
   return Int32Array.from(isPrefix ? joint.slice(promptTokens.length) : tok.encode(continuation));
 }
 
-/** Greedy generation until a newline, an EOS or `maxNewTokens`; the text before the newline. */
-export async function generateLine(model: CausalLM, tok: TextTokenizer, prompt: string, maxNewTokens: number, signal?: AbortSignal): Promise<string> {
-  const promptIds = tok.encodePrompt(prompt);
-  const ids = await model.generate(promptIds, {
-    maxNewTokens,
-    stopIds: tok.eosIds,
-    stop: (generated) => tok.decode(generated).includes('\n'),
-    signal,
-  });
-  // Decoded after the prompt: SentencePiece decoders strip the first token's leading space when
-  // it starts the text, which would change " answer" into "answer".
+/** The generated text after the prompt, cut at the first newline. Decoded together with the prompt:
+ * SentencePiece decoders strip the first token's leading space when it starts the text, which
+ * would turn " answer" into "answer". */
+function lineAfterPrompt(tok: TextTokenizer, promptIds: Int32Array, ids: number[]): string {
   const before = tok.decode(Array.from(promptIds));
   const full = tok.decode([...Array.from(promptIds), ...ids]);
   const text = full.startsWith(before) ? full.slice(before.length) : tok.decode(ids);
@@ -56,13 +49,32 @@ export async function generateLine(model: CausalLM, tok: TextTokenizer, prompt: 
   return nl < 0 ? text : text.slice(0, nl);
 }
 
+function lineOptions(tok: TextTokenizer, maxNewTokens: number, signal?: AbortSignal): GenerateOptions {
+  return { maxNewTokens, stopIds: tok.eosIds, stop: (generated) => tok.decode(generated).includes('\n'), signal };
+}
+
+/** Greedy generation until a newline, an EOS or `maxNewTokens`; the text before the newline. */
+export async function generateLine(model: CausalLM, tok: TextTokenizer, prompt: string, maxNewTokens: number, signal?: AbortSignal): Promise<string> {
+  const promptIds = tok.encodePrompt(prompt);
+  return lineAfterPrompt(tok, promptIds, await model.generate(promptIds, lineOptions(tok, maxNewTokens, signal)));
+}
+
+/** Items generated together per batch (the CPU backend advances a batch in one matmul per weight). */
+const GENERATION_BATCH = 32;
+
 async function exactMatch(model: CausalLM, tok: TextTokenizer, items: GenerationItem[], order: number[], opts: EvalOptions, tick: () => void): Promise<Pick<TaskResult, 'metrics' | 'perItem'>> {
   const perItem: TaskResult['perItem'] = [];
-  for (const index of order) {
+  const maxNew = opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+  for (let start = 0; start < order.length; start += GENERATION_BATCH) {
     throwIfAborted(opts.signal);
-    const output = await generateLine(model, tok, items[index].prompt, opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, opts.signal);
-    perItem.push({ index, score: output === items[index].answer ? 1 : 0, output });
-    tick();
+    const batch = order.slice(start, start + GENERATION_BATCH);
+    const prompts = batch.map((i) => tok.encodePrompt(items[i].prompt));
+    const generated = await model.generateMany(prompts, lineOptions(tok, maxNew, opts.signal));
+    batch.forEach((index, j) => {
+      const output = lineAfterPrompt(tok, prompts[j], generated[j]);
+      perItem.push({ index, score: output === items[index].answer ? 1 : 0, output });
+      tick();
+    });
   }
   return { metrics: { exact_match: mean(perItem.map((p) => p.score)) }, perItem };
 }

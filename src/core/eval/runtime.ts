@@ -26,6 +26,8 @@ export interface CausalLM {
   continuationLogProbs(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]>;
   /** Greedy decoding with a KV cache; returns the new tokens without the stop token. */
   generate(prompt: Int32Array, opts: GenerateOptions): Promise<number[]>;
+  /** `generate` for many prompts; a backend may advance them together (same results). */
+  generateMany(prompts: readonly Int32Array[], opts: GenerateOptions): Promise<number[][]>;
   /** Replaces some weights in place (names as in the checkpoint); the others stay as they are. */
   updateWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void>;
   dispose(): void;
@@ -94,6 +96,12 @@ export abstract class KvCachedLM implements CausalLM {
       }
       out.push(lp);
     }
+    return out;
+  }
+
+  async generateMany(prompts: readonly Int32Array[], opts: GenerateOptions): Promise<number[][]> {
+    const out: number[][] = [];
+    for (const p of prompts) out.push(await this.generate(p, opts));
     return out;
   }
 

@@ -51,6 +51,14 @@ describe('stories260K CPU runtime vs llama2.c run.c', () => {
     }
   });
 
+  it('batched generation (prompts of different lengths advanced together) gives the same greedy ids', async () => {
+    const outs = await model.generateMany(ref.prompts.map((p) => Int32Array.from(p.input_ids)), { maxNewTokens: 50, stopIds: [1, 2] });
+    expect(outs).toEqual(ref.prompts.map((p) => p.greedy_ids));
+    // A per-sequence stop rule ends only that sequence.
+    const stopped = await model.generateMany(ref.prompts.map((p) => Int32Array.from(p.input_ids)), { maxNewTokens: 50, stop: (g) => g.length === 3 && g[0] === ref.prompts[1].greedy_ids[0] });
+    expect(stopped.map((o) => o.length)).toEqual([50, 3, 50]);
+  });
+
   it('passage perplexity matches run.c within 0.1%', async () => {
     const ids = Int32Array.from(ref.ppl.input_ids);
     const [lp] = await model.continuationLogProbs(ids.subarray(0, 1), [ids.subarray(1)]);
