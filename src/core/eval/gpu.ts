@@ -295,7 +295,8 @@ export class GpuCausalLM extends KvCachedLM {
     return { buffer: logits, enc, uniforms };
   }
 
-  private async readBack(buffer: GPUBuffer, enc: GPUCommandEncoder, bytes: number, transient: GPUBuffer): Promise<ArrayBuffer> {
+  /** Copies `bytes` of `buffer` out after the work recorded in `enc`; `transient` is freed after. */
+  private async readBack(buffer: GPUBuffer, enc: GPUCommandEncoder, bytes: number, transient?: GPUBuffer): Promise<ArrayBuffer> {
     const staging = this.device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'eval-readback' });
     enc.copyBufferToBuffer(buffer, 0, staging, 0, bytes);
     this.device.queue.submit([enc.finish()]);
@@ -303,7 +304,7 @@ export class GpuCausalLM extends KvCachedLM {
     const out = staging.getMappedRange().slice(0);
     staging.unmap();
     staging.destroy();
-    transient.destroy();
+    transient?.destroy();
     return out;
   }
 
@@ -388,7 +389,7 @@ export class GpuCausalLM extends KvCachedLM {
     await run();
     const seconds = (performance.now() - started) / 1000 / repeats;
     const enc = this.device.createCommandEncoder();
-    const y = new Float32Array(await this.readBack(yb, enc, rows * outDim * 4, this.device.createBuffer({ size: 4, usage: GPUBufferUsage.UNIFORM })));
+    const y = new Float32Array(await this.readBack(yb, enc, rows * outDim * 4));
     xb.destroy(); wb.buffer.destroy(); yb.destroy();
     return { y, seconds };
   }
