@@ -40,19 +40,27 @@ export function linearInputGrad(dx: Real, dy: Real, rows: number, inDim: number,
   }
 }
 
-/** dw[o, i] += sum_t dy[t, o] * x[t, i]; dbias[o] += sum_t dy[t, o]. */
-export function linearWeightGrad(dw: Real, dbias: Real | null, dy: Real, x: Real, rows: number, inDim: number, outDim: number): void {
+/** dw[o, i] += sum_t dy[t, o] * x[t, i]. */
+export function linearWeightGrad(dw: Real, dy: Real, x: Real, rows: number, inDim: number, outDim: number): void {
   for (let t = 0; t < rows; t++) {
     const xt = t * inDim, yt = t * outDim;
     for (let o = 0; o < outDim; o++) {
       const g = dy[yt + o];
-      if (dbias) dbias[o] += g;
       if (g === 0) continue;
       const wo = o * inDim;
       for (let i = 0; i < inDim; i++) dw[wo + i] += g * x[xt + i];
     }
   }
 }
+
+/** dbias[o] += sum_t dy[t, o]. */
+function linearBiasGrad(dbias: Real, dy: Real, rows: number, outDim: number): void {
+  for (let t = 0; t < rows; t++) for (let o = 0; o < outDim; o++) dbias[o] += dy[t * outDim + o];
+}
+
+/** Takes over dW += dy^T x of one linear weight (e.g. to compute it on the GPU later); returns
+ * false to leave it to the CPU. It must copy what it keeps: the arrays are reused afterwards. */
+export type DeferWeightGrad = (name: string, dy: Real, x: Real, rows: number, inDim: number, outDim: number) => boolean;
 
 /** RMSNorm rows; keeps each row's 1/rms in `inverseRms` for the backward. */
 function rmsNormForward(out: Real, inverseRms: Real, x: Real, rows: number, dim: number, weight: Real, eps: number): void {
@@ -124,8 +132,9 @@ export class TrainingNetwork {
   }
 
   /** Runs the sequence; `lossGrad` maps its logits [T, vocab] to dL/dlogits (written in place) and
-   * returns the loss; then the backward accumulates into `grads`. Returns the loss. */
-  lossAndGrad(tokens: Int32Array, weight: WeightLookup, grads: ReadonlyMap<string, Real>, lossGrad: (logits: Real) => number): number {
+   * returns the loss; then the backward accumulates into `grads` (linear weights' dW through
+   * `defer` when it takes them). Returns the loss. */
+  lossAndGrad(tokens: Int32Array, weight: WeightLookup, grads: ReadonlyMap<string, Real>, lossGrad: (logits: Real) => number, defer?: DeferWeightGrad): number {
     const c = this.config;
     const T = tokens.length, H = c.hiddenSize, hd = c.headDim, V = c.vocabSize;
     const qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd, I = c.intermediateSize;
@@ -184,8 +193,13 @@ export class TrainingNetwork {
 
     // Backward.
     const g = (name: string) => grads.get(name) ?? null;
-    const gLm = g(lmHeadName);
-    if (gLm) linearWeightGrad(gLm, null, dLogits, hF, T, H, V);
+    const weightGrad = (name: string, bias: string | null, dy: Real, x: Real, inDim: number, outDim: number) => {
+      const gBias = bias ? g(bias) : null;
+      if (gBias) linearBiasGrad(gBias, dy, T, outDim);
+      const gWeight = g(name);
+      if (gWeight && !defer?.(name, dy, x, T, inDim, outDim)) linearWeightGrad(gWeight, dy, x, T, inDim, outDim);
+    };
+    weightGrad(lmHeadName, null, dLogits, hF, H, V);
     const dhF = this.alloc(T * H);
     linearInputGrad(dhF, dLogits, T, H, weight(lmHeadName), V);
     let dx = this.alloc(T * H);
@@ -198,17 +212,15 @@ export class TrainingNetwork {
       // MLP: out = down(silu(gate) * up).
       const dAct = this.alloc(T * I);
       linearInputGrad(dAct, dx, T, I, w('down'), H);
-      const gDown = gw('down');
-      if (gDown) linearWeightGrad(gDown, null, dx, a.act, T, I, H);
+      weightGrad(name('down'), null, dx, a.act, I, H);
       const dGate = this.alloc(T * I), dUp = this.alloc(T * I);
       for (let i = 0; i < T * I; i++) {
         const gv = a.gate[i], s = 1 / (1 + Math.exp(-gv));
         dUp[i] = dAct[i] * gv * s;
         dGate[i] = dAct[i] * a.up[i] * s * (1 + gv * (1 - s));
       }
-      const gGate = gw('gate'), gUp = gw('up');
-      if (gGate) linearWeightGrad(gGate, null, dGate, a.h2, T, H, I);
-      if (gUp) linearWeightGrad(gUp, null, dUp, a.h2, T, H, I);
+      weightGrad(name('gate'), null, dGate, a.h2, H, I);
+      weightGrad(name('up'), null, dUp, a.h2, H, I);
       const dh2 = this.alloc(T * H);
       linearInputGrad(dh2, dGate, T, H, w('gate'), I);
       linearInputGrad(dh2, dUp, T, H, w('up'), I);
@@ -217,16 +229,14 @@ export class TrainingNetwork {
       // Attention.
       const dAtt = this.alloc(T * qDim);
       linearInputGrad(dAtt, dxMid, T, qDim, w('o'), H);
-      const gO = gw('o');
-      if (gO || gw('oBias')) linearWeightGrad(gO ?? this.alloc(H * qDim), gw('oBias'), dxMid, a.att, T, qDim, H);
+      weightGrad(name('o'), name('oBias'), dxMid, a.att, qDim, H);
       const dq = this.alloc(T * qDim), dk = this.alloc(T * kvDim), dv = this.alloc(T * kvDim);
       this.attendBackward(a, dAtt, dq, dk, dv, T);
       rope(dq, T, c.numHeads, hd, this.rope, true);
       rope(dk, T, c.numKvHeads, hd, this.rope, true);
       const dh1 = this.alloc(T * H);
       for (const [role, bias, d, outDim] of [['q', 'qBias', dq, qDim], ['k', 'kBias', dk, kvDim], ['v', 'vBias', dv, kvDim]] as const) {
-        const gWeight = gw(role), gBias = gw(bias);
-        if (gWeight || gBias) linearWeightGrad(gWeight ?? this.alloc(outDim * H), gBias, d, a.h1, T, H, outDim);
+        weightGrad(name(role), name(bias), d, a.h1, H, outDim);
         linearInputGrad(dh1, d, T, H, w(role), outDim);
       }
       rmsNormBackward(dxMid, gw('inputNorm'), dh1, a.xIn, a.invRms1, T, H, w('inputNorm'));

@@ -6,7 +6,7 @@ import type { CausalLMConfig } from '../eval/config.ts';
 import { expectedTensors } from '../eval/weights.ts';
 import { accumulateBlockGradient, coefficientSimilarity, foldBlock, uniformAverage, type CoefficientLayout } from './coefficients.ts';
 import { distillationLoss, type TeacherTargets } from './loss.ts';
-import { TrainingNetwork, allocReal, type Precision, type Real } from './network.ts';
+import { TrainingNetwork, allocReal, type DeferWeightGrad, type Precision, type Real } from './network.ts';
 
 export interface DamExpertData {
   name: string;
@@ -37,6 +37,13 @@ export interface DamLossResult {
   similarity: number;
   /** dL/dc, parallel to the coefficient array. */
   gradient: Float64Array;
+}
+
+/** Takes the linear layers' dL/dW off the CPU (the WebGPU backward) and returns their dL/dc. */
+export interface CoefficientGradientOffload {
+  defer: DeferWeightGrad;
+  /** Adds the deferred weights' dL/dc (at these coefficients' models) into `gradient`, then forgets them. */
+  finish(gradient: Float64Array): Promise<void>;
 }
 
 export class DamObjective {
@@ -76,8 +83,20 @@ export class DamObjective {
     return out;
   }
 
-  /** The objective and its gradient on `batch` (per expert, indices into its targets). */
+  /** The objective and its gradient on `batch` (per expert, indices into its targets), on the CPU. */
   evaluate(coefficients: Float64Array, batch: readonly (readonly number[])[], settings: DamLossSettings = DEFAULT_LOSS_SETTINGS): DamLossResult {
+    const r = this.distill(coefficients, batch, settings);
+    return this.regularise(coefficients, r.distillation, r.gradient, settings);
+  }
+
+  /** The same, with the linear layers' weight gradients and their reduction to dL/dc on `offload`. */
+  async evaluateOffloaded(coefficients: Float64Array, batch: readonly (readonly number[])[], settings: DamLossSettings, offload: CoefficientGradientOffload): Promise<DamLossResult> {
+    const r = this.distill(coefficients, batch, settings, offload.defer);
+    await offload.finish(r.gradient);
+    return this.regularise(coefficients, r.distillation, r.gradient, settings);
+  }
+
+  private distill(coefficients: Float64Array, batch: readonly (readonly number[])[], settings: DamLossSettings, defer?: DeferWeightGrad) {
     if (coefficients.length !== this.layout.size) throw new MergeStudioError('dam-coefficients-shape', `DAM: ${coefficients.length} coefficients given, the layout has ${this.layout.size}`, {});
     const weights = this.mergedWeights(coefficients);
     const grads = new Map<string, Real>(this.layout.blocks.map((b) => [b.tensor, allocReal(this.precision, b.rows * b.cols)]));
@@ -91,12 +110,24 @@ export class DamObjective {
       // Each expert's mean over its tokens counts 1/N of the objective.
       const scale = tokens > 0 ? 1 / (N * tokens) : 0;
       for (const target of targets) {
-        sum += this.network.lossAndGrad(target.tokens, lookup, grads, (logits) => distillationLoss(logits, V, target, settings.temperature, scale));
+        sum += this.network.lossAndGrad(target.tokens, lookup, grads, (logits) => distillationLoss(logits, V, target, settings.temperature, scale), defer);
       }
       distillation.push(tokens > 0 ? sum / tokens : 0);
     }
     const gradient = new Float64Array(this.layout.size);
     for (const b of this.layout.blocks) accumulateBlockGradient(b, grads.get(b.tensor)!, this.modelTensors.get(b.tensor)!, gradient);
+    return { distillation, gradient };
+  }
+
+  /** The experts' tensors of a learned block, in model order. */
+  expertTensors(tensor: string): readonly Real[] {
+    const t = this.modelTensors.get(tensor);
+    if (!t) throw new MergeStudioError('eval-unknown-tensor', `DAM: no tensor named '${tensor}'`, { tensor });
+    return t;
+  }
+
+  private regularise(coefficients: Float64Array, distillation: number[], gradient: Float64Array, settings: DamLossSettings): DamLossResult {
+    const N = this.experts.length;
     const similarity = coefficientSimilarity(this.layout, coefficients, settings.similarity, gradient);
     let loss = distillation.reduce((a, b) => a + b, 0) / N + settings.similarity * similarity;
     if (settings.l1 !== 0 || settings.l2 !== 0) {

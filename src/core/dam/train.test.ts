@@ -58,7 +58,7 @@ describe('DAM training', () => {
     expect(await paused.run()).toBe('paused');
     expect(paused.state.step).toBe(2);
     // Resume from the plain state in a new run object, as the studio does after a reload.
-    const resumed = new DamRun(obj, settings, paused.state);
+    const resumed = new DamRun(obj, settings, { resume: paused.state });
     const controller = new AbortController();
     resumed.subscribe((e) => { if (e.type === 'step' && e.record.step === 4) controller.abort(); });
     expect(await resumed.run({ signal: controller.signal })).toBe('paused');

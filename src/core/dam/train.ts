@@ -6,7 +6,7 @@ import { MergeStudioError } from '../errors.ts';
 import { itemOrder } from '../eval/tasks.ts';
 import type { ProgressCallback } from '../progress.ts';
 import { coefficientMeans, initialCoefficients } from './coefficients.ts';
-import { DEFAULT_LOSS_SETTINGS, type DamLossSettings, type DamObjective } from './objective.ts';
+import { DEFAULT_LOSS_SETTINGS, type CoefficientGradientOffload, type DamLossSettings, type DamObjective } from './objective.ts';
 
 export interface DamTrainSettings extends DamLossSettings {
   steps: number;
@@ -96,6 +96,13 @@ export function adamwUpdate(params: Float64Array, grad: Float64Array, m: Float64
   }
 }
 
+export interface DamRunOptions {
+  /** Continue from this state (a paused run's, possibly saved and reloaded). */
+  resume?: DamState;
+  /** Where the linear layers' gradients are computed (the WebGPU backward); default the CPU. */
+  offload?: CoefficientGradientOffload;
+}
+
 export class DamRun {
   readonly settings: DamTrainSettings;
   private currentState: DamState;
@@ -103,7 +110,11 @@ export class DamRun {
   private readonly listeners = new Set<(e: DamEvent) => void>();
   private pauseController: AbortController | null = null;
 
-  constructor(readonly objective: DamObjective, settings: Partial<DamTrainSettings> = {}, resume?: DamState) {
+  private readonly offload?: CoefficientGradientOffload;
+
+  constructor(readonly objective: DamObjective, settings: Partial<DamTrainSettings> = {}, options: DamRunOptions = {}) {
+    const { resume } = options;
+    this.offload = options.offload;
     this.settings = { ...DEFAULT_TRAIN_SETTINGS, ...settings };
     checkSettings(this.settings);
     for (const e of objective.experts) {
@@ -166,7 +177,7 @@ export class DamRun {
         }
         const started = performance.now();
         const batch = experts.map((e, i) => batchIndices(e.targets.length, s.batchSize, s.seed, i, st.step));
-        const r = this.objective.evaluate(st.coefficients, batch, s);
+        const r = this.offload ? await this.objective.evaluateOffloaded(st.coefficients, batch, s, this.offload) : this.objective.evaluate(st.coefficients, batch, s);
         if (!Number.isFinite(r.loss)) throw new MergeStudioError('dam-diverged', `DAM: the loss became ${r.loss} at step ${st.step + 1}; lower the learning rate`, { step: st.step + 1 });
         adamwUpdate(st.coefficients, r.gradient, st.adamM, st.adamV, st.step + 1, s);
         st.step++;
