@@ -29,7 +29,7 @@ export const arceeFusionGpu: GpuMethodImpl = async (job) => {
   const rowLength = input.shape.length === 0 ? 1 : input.shape[input.shape.length - 1];
   const rows = rowLength === 0 ? 0 : n / rowLength;
   const layout: VectorLayout = { count: rows, length: rowLength, stride: 1, startStep: rowLength };
-  const tensors = stackRows(job, [input.models[0], input.base!], n, 0, 1);
+  const tensors = stackRows(job, [input.models[0], input.base!], n, { extraRows: 1 });
   const toRelease: GPUBuffer[] = [];
   try {
     // Softmax normalizers (max, sum of exp) of model and base per row, merged across chunks.

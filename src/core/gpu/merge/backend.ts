@@ -22,10 +22,10 @@ export type { GpuMergeInput } from './job.ts';
 export type { GpuMergeOutput, OutputDType } from './output.ts';
 export type { TensorData } from './tensors.ts';
 
-/** 'gpu': every full-size step on the GPU. 'gpu+cpu': della's per-row magnitude ranking and mask
- * run on the CPU, sign election and mixing on the GPU. 'cpu': the CPU reference on decoded inputs
- * (for a method registered without a GPU binding). */
-export type Placement = 'gpu' | 'gpu+cpu' | 'cpu';
+/** 'gpu': every full-size step on the GPU (della ranks on the CPU only when one of its ranked row
+ * blocks exceeds a binding). 'cpu': the CPU reference on decoded inputs, for a method registered
+ * without a GPU binding. */
+export type Placement = 'gpu' | 'cpu';
 
 const GPU_METHODS: Record<string, { run: GpuMethodImpl; placement: Exclude<Placement, 'cpu'> }> = {
   linear: { run: linearGpu, placement: 'gpu' },
@@ -42,8 +42,8 @@ const GPU_METHODS: Record<string, { run: GpuMethodImpl; placement: Exclude<Place
   dare_linear: { run: taskArithmeticGpu, placement: 'gpu' },
   breadcrumbs: { run: taskArithmeticGpu, placement: 'gpu' },
   breadcrumbs_ties: { run: taskArithmeticGpu, placement: 'gpu' },
-  della: { run: taskArithmeticGpu, placement: 'gpu+cpu' },
-  della_linear: { run: taskArithmeticGpu, placement: 'gpu+cpu' },
+  della: { run: taskArithmeticGpu, placement: 'gpu' },
+  della_linear: { run: taskArithmeticGpu, placement: 'gpu' },
   sce: { run: sceGpu, placement: 'gpu' },
   ram: { run: ramGpu, placement: 'gpu' },
   ramplus_tl: { run: ramplusTlGpu, placement: 'gpu' },

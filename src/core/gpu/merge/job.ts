@@ -38,9 +38,20 @@ export function methodContext(job: GpuMergeJob, rules: InputRules): { ctx: Metho
   return { ctx, elements };
 }
 
-/** Stacks `rows`; with `taskVectorsOf` the first that many rows become (row - last row) on upload.
- * `extraRows` scratch rows follow the inputs; `afterUpload` runs on each fresh chunk after that. */
-export function stackRows(job: GpuMergeJob, rows: TensorData[], elements: number, taskVectorsOf = 0, extraRows = 0, afterUpload?: (view: ChunkView) => void): StackedTensors {
+export interface StackOptions {
+  /** The first that many rows become (row - last row) on upload. */
+  taskVectorsOf?: number;
+  /** Scratch rows after the inputs. */
+  extraRows?: number;
+  /** Runs on each freshly uploaded chunk, after the task vectors. */
+  afterUpload?: (view: ChunkView) => void;
+  /** Chunks hold whole blocks of this many elements when one fits (della's ranked rows). */
+  alignElements?: number;
+}
+
+/** Stacks `rows` for chunked upload (see StackOptions). */
+export function stackRows(job: GpuMergeJob, rows: TensorData[], elements: number, options: StackOptions = {}): StackedTensors {
+  const { taskVectorsOf = 0, extraRows = 0, afterUpload, alignElements = 0 } = options;
   const { runner } = job;
   const prepare = (view: ChunkView) => {
     const { chunk, stacked } = view;
@@ -51,7 +62,7 @@ export function stackRows(job: GpuMergeJob, rows: TensorData[], elements: number
     }
     afterUpload?.(view);
   };
-  return new StackedTensors(runner, rows, elements, prepare, extraRows, job.signal);
+  return new StackedTensors(runner, rows, elements, prepare, extraRows, job.signal, alignElements);
 }
 
 /** The f32 threshold T with |x| > T exactly when |x| > epsilon, for every f32 x (epsilon is a

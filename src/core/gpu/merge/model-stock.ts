@@ -11,7 +11,7 @@ export const modelStockGpu: GpuMethodImpl = async (job) => {
   const count = models.length;
   const rowLength = filterWise ? shape[shape.length - 1] ?? elements : elements;
   const layout = rowLength === elements ? wholeTensor(elements) : { count: elements / rowLength, length: rowLength, stride: 1, startStep: rowLength };
-  const tensors = stackRows(job, [...models, base!], elements, count);
+  const tensors = stackRows(job, [...models, base!], elements, { taskVectorsOf: count });
   try {
     const gram = await rowGram(job.runner, tensors, count, layout);
     const coefficients = new Float64Array(layout.count * (count + 1));

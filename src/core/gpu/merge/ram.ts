@@ -35,7 +35,7 @@ async function ramMerge(job: GpuMergeJob, boosted: boolean): Promise<void> {
   const threshold = f32ThresholdAbove(epsilon);
   const { runner, input } = job;
   const count = input.models.length;
-  const tensors = stackRows(job, [...input.models, input.base!], elements, count);
+  const tensors = stackRows(job, [...input.models, input.base!], elements, { taskVectorsOf: count });
   try {
     let uniqueScale = input.models.map(() => 1);
     if (boosted) {

@@ -21,7 +21,11 @@ export const sceGpu: GpuMethodImpl = async (job) => {
     params.destroy();
   };
   // Fresh chunks get their variances (scratch row) right after the task vectors are formed.
-  const tensors = stackRows(job, [...input.models, input.base!], n, count, selecting ? 1 : 0, selecting ? selectPass(0) : undefined);
+  const tensors = stackRows(job, [...input.models, input.base!], n, {
+    taskVectorsOf: count,
+    extraRows: selecting ? 1 : 0,
+    afterUpload: selecting ? selectPass(0) : undefined,
+  });
   try {
     let cuts: BandCuts | undefined;
     if (selecting) {

@@ -58,7 +58,7 @@ export const nuslerpGpu: GpuMethodImpl = async (job) => {
   const t = Math.abs(w0 + w1) < 1e-6 ? 0.5 : w1 / (w0 + w1);
   const { base, models } = job.input;
   const rows = base ? [models[0], models[1], base] : [models[0], models[1]];
-  const tensors = stackRows(job, rows, elements, base ? 2 : 0);
+  const tensors = stackRows(job, rows, elements, { taskVectorsOf: base ? 2 : 0 });
   try {
     const layout = nuslerpLayout(job.input.shape, elements, flatten, rowWise);
     const gram = await rowGram(job.runner, tensors, 2, layout);
@@ -104,7 +104,7 @@ export const multislerpGpu: GpuMethodImpl = async (job) => {
     weights = weights.map((w) => w / sum);
   }
   const rows = base ? [...models, base] : models;
-  const tensors = stackRows(job, rows, elements, base ? count : 0);
+  const tensors = stackRows(job, rows, elements, { taskVectorsOf: base ? count : 0 });
   try {
     const layout = wholeTensor(elements);
     const g = await rowGram(job.runner, tensors, count, layout);

@@ -4,7 +4,7 @@
  * select, DARE masks the shared counter-based RNG; della's per-row magnitude ranking and mask run
  * on the CPU (sparsify.ts), everything after it on the GPU. */
 import { globalBoolean, globalNumber, modelNumbers } from '../../methods/params.ts';
-import { dareKeepProbability, maskStreamKey } from '../../methods/random.ts';
+import { dareKeepProbability, dellaKeepProbability, dellaKeepRule, maskStreamKey } from '../../methods/random.ts';
 import { sparsifyInPlace } from '../../methods/sparsify.ts';
 import { MergeStudioError } from '../../errors.ts';
 import type { KernelRunner } from '../runner.ts';
@@ -30,7 +30,19 @@ const VARIANTS: Record<string, { sparsification: Sparsification; signConsensus: 
 /** mergekit skips the L1 rescale when either norm is below this. */
 const RESCALE_EPS = 1e-7;
 
-type ModelMask = { kind: 'random'; row: number; streamKey: number; keepP: number } | { kind: 'band'; row: number; cuts: BandCuts };
+type ModelMask =
+  | { kind: 'random'; row: number; streamKey: number; keepP: number }
+  | { kind: 'band'; row: number; cuts: BandCuts }
+  | { kind: 'della'; row: number; streamKey: number; keepByRank: GPUBuffer; rowLength: number; inner: number };
+
+/** mergekit's della ranks rows along dim 1 (the CPU reference's limit on a ranked row). */
+const MAX_DELLA_ROW = 1 << 21;
+
+/** della's ranked rows: along dim 1 of an [outer, rowLength, inner] view (1-D: one row). */
+function dellaRows(shape: number[], n: number): { rowLength: number; inner: number } {
+  if (shape.length < 2) return { rowLength: n, inner: 1 };
+  return { rowLength: shape[1], inner: shape.slice(2).reduce((a, b) => a * b, 1) };
+}
 
 /** Descending-magnitude rank band kept by magnitude pruning / breadcrumbs (sparsify.ts rules). */
 function keptBand(kind: 'magnitude' | 'magnitude_outliers', density: number, gamma: number, n: number): { from: number; to: number } {
@@ -55,7 +67,16 @@ function applyMasksInPlace(runner: KernelRunner, masks: ModelMask[], view: Chunk
       params.destroy();
       continue;
     }
-    applyRankBandMask(runner, mask.row, mask.cuts, view);
+    if (mask.kind === 'band') {
+      applyRankBandMask(runner, mask.row, mask.cuts, view);
+      continue;
+    }
+    const masked = runner.allocate(Math.max(1, chunk.count) * 4, 'masked row');
+    const params = runner.params([['u32', chunk.count], ['u32', chunk.stride], ['u32', mask.row], ['u32', chunk.start], ['u32', mask.rowLength], ['u32', mask.inner], ['u32', mask.streamKey]]);
+    runner.dispatchItems('della_mask', [params, stacked, mask.keepByRank, masked], chunk.count);
+    params.destroy();
+    runner.copy(masked, 0, stacked, mask.row * chunk.stride * 4, chunk.count * 4);
+    runner.release(masked);
   }
 }
 
@@ -92,10 +113,15 @@ export const taskArithmeticGpu: GpuMethodImpl = async (job: GpuMergeJob) => {
   const count = input.models.length;
   const coefficients = weights.slice();
   const masks: ModelMask[] = [];
-  let tensors: StackedTensors;
-
-  if (variant.sparsification === 'della_magprune') {
-    // della ranks |delta| within each row (a per-row sort): masks are made on the CPU.
+  const della = variant.sparsification === 'della_magprune';
+  const { rowLength, inner } = dellaRows(input.shape, n);
+  const dellaBlock = rowLength * inner;
+  let tensors = stackRows(job, [...input.models, input.base!], n, { taskVectorsOf: count, alignElements: della ? dellaBlock : 0 });
+  // della ranks within rows, so each chunk must hold whole rows; otherwise it ranks on the CPU.
+  const dellaOnGpu = della && rowLength <= MAX_DELLA_ROW && tensors.chunks.every((c) => c.start % dellaBlock === 0 && c.count % dellaBlock === 0);
+  if (della && !dellaOnGpu) {
+    // A ranked row block larger than one binding: della's masks on the CPU (sparsify.ts), mixing on the GPU.
+    tensors.dispose();
     const base = tensorToF32(input.base!);
     const deltas = input.models.map((model, i) => {
       const values = tensorToF32(model);
@@ -107,9 +133,8 @@ export const taskArithmeticGpu: GpuMethodImpl = async (job: GpuMergeJob) => {
       return delta;
     });
     tensors = stackRows(job, [...deltas, base], n);
-  } else {
-    tensors = stackRows(job, [...input.models, input.base!], n, count);
   }
+  const ownBuffers: GPUBuffer[] = [];
 
   try {
     const sparsification = variant.sparsification;
@@ -117,6 +142,21 @@ export const taskArithmeticGpu: GpuMethodImpl = async (job: GpuMergeJob) => {
       input.models.forEach((_, i) => {
         if (densities[i] >= 1) return;
         masks.push({ kind: 'random', row: i, streamKey: maskStreamKey(input.seed, input.tensorName, input.modelIndices[i]), keepP: dareKeepProbability(densities[i]) });
+      });
+    } else if (sparsification === 'della_magprune' && dellaOnGpu) {
+      input.models.forEach((_, i) => {
+        const density = densities[i];
+        if (density >= 1) return;
+        const label = `${job.method.name}: tensor '${input.tensorName}' of model #${input.modelIndices[i]}`;
+        if (density > 0 && (density + epsilon[i] >= 1 || density - epsilon[i] <= 0)) {
+          throw new MergeStudioError('invalid-parameter', `${label}: della needs density ± epsilon inside (0, 1), found density ${density} and epsilon ${epsilon[i]}`, { density, epsilon: epsilon[i] });
+        }
+        // Keep probability per rank, from the CPU reference's own rule (density <= 0 drops all).
+        const rule = dellaKeepRule(density, epsilon[i], rowLength);
+        const table = Float32Array.from({ length: Math.max(1, rowLength) }, (_, rank) => (density <= 0 ? 0 : dellaKeepProbability(rule, rank)));
+        const keepByRank = runner.upload(table, 'della keep probabilities');
+        ownBuffers.push(keepByRank);
+        masks.push({ kind: 'della', row: i, streamKey: maskStreamKey(input.seed, input.tensorName, input.modelIndices[i]), keepByRank, rowLength, inner });
       });
     } else if (sparsification === 'magnitude' || sparsification === 'magnitude_outliers') {
       const bands = input.models.map((_, i) => ({ row: i, ...keptBand(sparsification, densities[i], gamma[i] ?? 0, n) })).filter((b) => densities[b.row] < 1);
@@ -161,6 +201,7 @@ export const taskArithmeticGpu: GpuMethodImpl = async (job: GpuMergeJob) => {
     });
     runner.release(coef);
   } finally {
+    runner.release(...ownBuffers);
     tensors.dispose();
   }
 };

@@ -51,6 +51,7 @@ export class StackedTensors {
     private readonly prepare?: (view: ChunkView) => void,
     readonly extraRows = 0,
     private readonly signal?: AbortSignal,
+    alignElements = 0,
   ) {
     const stackedRows = rows.length + extraRows;
     // Room for the padding of each row to 64 elements, then whole 64-element units.
@@ -59,7 +60,7 @@ export class StackedTensors {
     if (perChunk < ROW_ALIGN_ELEMENTS) {
       throw new MergeStudioError('gpu_binding_too_small', `A binding budget of ${runner.bindingBudget} bytes cannot hold ${stackedRows} stacked rows of ${ROW_ALIGN_ELEMENTS} elements`, { rows: stackedRows });
     }
-    this.chunks = elementChunks(elements, 0, 4, perChunk * 4).map(({ start, count }, index) => ({
+    this.chunks = elementChunks(elements, alignElements, 4, perChunk * 4).map(({ start, count }, index) => ({
       index, start, count, stride: Math.max(ROW_ALIGN_ELEMENTS, Math.ceil(count / ROW_ALIGN_ELEMENTS) * ROW_ALIGN_ELEMENTS),
     }));
   }
