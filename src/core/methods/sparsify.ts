@@ -155,9 +155,6 @@ function dropAtRandom(values: Float32Array, model: Float32Array, base: Float32Ar
   sums[1] = after;
 }
 
-/** Largest row length whose (|x| bits, column) pair packs exactly into a float64 sort key. */
-const MAX_PACKED_ROW = 1 << 21;
-
 /** DELLA: keep probability rises linearly with the ascending rank of |x| along dim 1 (1-D
  * tensors are one row), from density-epsilon to density+epsilon. */
 function dellaMagprune(delta: Float32Array, shape: number[], density: number, epsilon: number, streamKey: number, label: string): void {
@@ -171,22 +168,69 @@ function dellaMagprune(delta: Float32Array, shape: number[], density: number, ep
   const rowLength = shape.length < 2 ? delta.length : shape[1];
   const inner = shape.length < 2 ? 1 : shape.slice(2).reduce((a, b) => a * b, 1);
   const outer = delta.length / (rowLength * inner);
-  if (rowLength > MAX_PACKED_ROW) {
-    throw new MergeStudioError('unsupported-shape', `${label}: della ranks along dim 1, which has ${rowLength} entries; at most ${MAX_PACKED_ROW} are supported`, { rowLength });
-  }
   const rule = dellaKeepRule(density, epsilon, rowLength);
   const bits = f32Bits(delta);
-  const packed = new Float64Array(rowLength);
+  const sorter = new RowSorter(rowLength);
   for (let o = 0; o < outer; o++) {
     for (let r = 0; r < inner; r++) {
       const start = o * rowLength * inner + r;
-      // Sort (|x| bits, column) pairs: ascending magnitude, ties by lower column first.
-      for (let j = 0; j < rowLength; j++) packed[j] = (bits[start + j * inner] & 0x7fffffff) * MAX_PACKED_ROW + j;
-      packed.sort();
+      const columns = sorter.ascendingMagnitudeOrder(bits, start, inner);
       for (let rank = 0; rank < rowLength; rank++) {
-        const index = start + (packed[rank] % MAX_PACKED_ROW) * inner;
+        const index = start + columns[rank] * inner;
         if (!(uniform01(streamKey, index) < dellaKeepProbability(rule, rank))) delta[index] = 0;
       }
     }
+  }
+}
+
+const RADIX_BITS = 11;
+const RADIX = 1 << RADIX_BITS;
+
+/** Orders the columns of one row by ascending |x| (ties: lower column first) with a stable LSD
+ * radix sort of the 31-bit magnitude keys, three 11-bit passes; buffers are reused across rows. */
+class RowSorter {
+  private keys: Uint32Array;
+  private columns: Uint32Array;
+  private keysSpare: Uint32Array;
+  private columnsSpare: Uint32Array;
+  private readonly counts = new Uint32Array(RADIX);
+
+  constructor(readonly length: number) {
+    this.keys = new Uint32Array(length);
+    this.columns = new Uint32Array(length);
+    this.keysSpare = new Uint32Array(length);
+    this.columnsSpare = new Uint32Array(length);
+  }
+
+  /** Columns in ascending magnitude order; valid until the next call. */
+  ascendingMagnitudeOrder(bits: Uint32Array, start: number, stride: number): Uint32Array {
+    const n = this.length;
+    for (let j = 0; j < n; j++) {
+      this.keys[j] = bits[start + j * stride] & 0x7fffffff;
+      this.columns[j] = j;
+    }
+    for (let shift = 0; shift < 31; shift += RADIX_BITS) this.pass(shift);
+    return this.columns;
+  }
+
+  private pass(shift: number): void {
+    const { keys, columns, keysSpare, columnsSpare, counts, length: n } = this;
+    counts.fill(0);
+    for (let j = 0; j < n; j++) counts[(keys[j] >>> shift) & (RADIX - 1)]++;
+    let total = 0;
+    for (let d = 0; d < RADIX; d++) {
+      const c = counts[d];
+      counts[d] = total;
+      total += c;
+    }
+    for (let j = 0; j < n; j++) {
+      const slot = counts[(keys[j] >>> shift) & (RADIX - 1)]++;
+      keysSpare[slot] = keys[j];
+      columnsSpare[slot] = columns[j];
+    }
+    this.keys = keysSpare;
+    this.columns = columnsSpare;
+    this.keysSpare = keys;
+    this.columnsSpare = columns;
   }
 }
