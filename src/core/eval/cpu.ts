@@ -8,38 +8,49 @@ import { RopeTables, ropeInverseFrequencies } from './rope.ts';
 import { KvCachedLM, argmaxRow, checkTokenIds, type GenerateOptions, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, hostTensorToF32, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
-/** out[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]) for t < rows. Four token rows share each weight
- * row pass, so a weight row is read from memory once per four tokens. */
+/** out[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]) for t < rows. Blocks of four token rows by two
+ * weight rows: each loaded weight value serves four tokens and each token value two outputs. */
 export function matmulRows(out: Float32Array, x: Float32Array, rows: number, inDim: number, w: Float32Array, outDim: number, bias?: Float32Array | null): void {
-  for (let o = 0; o < outDim; o++) {
-    const wo = o * inDim;
-    const b = bias ? bias[o] : 0;
+  let o = 0;
+  for (; o + 2 <= outDim; o += 2) {
+    const wa = o * inDim, wb = wa + inDim;
+    const ba = bias ? bias[o] : 0, bb = bias ? bias[o + 1] : 0;
     let t = 0;
     for (; t + 4 <= rows; t += 4) {
       const x0 = t * inDim, x1 = x0 + inDim, x2 = x1 + inDim, x3 = x2 + inDim;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
       for (let i = 0; i < inDim; i++) {
-        const wv = w[wo + i];
-        s0 += wv * x[x0 + i];
-        s1 += wv * x[x1 + i];
-        s2 += wv * x[x2 + i];
-        s3 += wv * x[x3 + i];
+        const u = w[wa + i], v = w[wb + i];
+        const p0 = x[x0 + i], p1 = x[x1 + i], p2 = x[x2 + i], p3 = x[x3 + i];
+        a0 += u * p0; a1 += u * p1; a2 += u * p2; a3 += u * p3;
+        b0 += v * p0; b1 += v * p1; b2 += v * p2; b3 += v * p3;
       }
-      out[t * outDim + o] = s0 + b;
-      out[(t + 1) * outDim + o] = s1 + b;
-      out[(t + 2) * outDim + o] = s2 + b;
-      out[(t + 3) * outDim + o] = s3 + b;
+      const r0 = t * outDim + o;
+      out[r0] = a0 + ba; out[r0 + 1] = b0 + bb;
+      out[r0 + outDim] = a1 + ba; out[r0 + outDim + 1] = b1 + bb;
+      out[r0 + 2 * outDim] = a2 + ba; out[r0 + 2 * outDim + 1] = b2 + bb;
+      out[r0 + 3 * outDim] = a3 + ba; out[r0 + 3 * outDim + 1] = b3 + bb;
     }
     for (; t < rows; t++) {
       const xt = t * inDim;
-      let s0 = 0, s1 = 0;
-      let i = 0;
-      for (; i + 2 <= inDim; i += 2) {
-        s0 += w[wo + i] * x[xt + i];
-        s1 += w[wo + i + 1] * x[xt + i + 1];
+      let a = 0, b = 0;
+      for (let i = 0; i < inDim; i++) {
+        const p = x[xt + i];
+        a += w[wa + i] * p;
+        b += w[wb + i] * p;
       }
-      if (i < inDim) s0 += w[wo + i] * x[xt + i];
-      out[t * outDim + o] = s0 + s1 + b;
+      out[t * outDim + o] = a + ba;
+      out[t * outDim + o + 1] = b + bb;
+    }
+  }
+  if (o < outDim) {
+    // The last output of an odd count.
+    const wa = o * inDim, ba = bias ? bias[o] : 0;
+    for (let t = 0; t < rows; t++) {
+      const xt = t * inDim;
+      let a = 0;
+      for (let i = 0; i < inDim; i++) a += w[wa + i] * x[xt + i];
+      out[t * outDim + o] = a + ba;
     }
   }
 }
