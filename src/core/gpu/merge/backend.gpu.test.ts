@@ -234,6 +234,13 @@ describe('bad input and cancellation', () => {
     await expect(tiny.mergeTensor('slerp', { ...input, out: input.models[0] })).rejects.toThrow(/must not share memory with an input/);
   });
 
+  it('names the tensor and model when packed bytes are not whole 16-bit elements', async () => {
+    const c = GOLDEN_CASES.find((x) => x.id === 'linear_w64_norm_64x48')!;
+    const input = await goldenInput(c);
+    const bad = { ...input, models: [input.models[0], { dtype: 'BF16' as const, bytes: new Uint8Array(6143) }] };
+    await expect(backend.mergeTensor('linear', bad)).rejects.toThrow(/golden\.linear_w64_norm_64x48' of model #1 has 6143 bytes/);
+  });
+
   it('rejects an unknown method with the registry suggestion', async () => {
     const c = GOLDEN_CASES.find((x) => x.id === 'linear_w64_norm_64x48')!;
     await expect(backend.mergeTensor('lineer', await goldenInput(c))).rejects.toThrow(/did you mean 'linear'/);

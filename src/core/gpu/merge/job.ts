@@ -28,6 +28,12 @@ export type GpuMethodImpl = (job: GpuMergeJob) => Promise<void>;
  * so the context carries length-only stand-ins for tensors that are still packed. */
 export function methodContext(job: GpuMergeJob, rules: InputRules): { ctx: MethodContext; elements: number } {
   const { input, method } = job;
+  [...input.models, input.base].forEach((t, i) => {
+    if (t && !(t instanceof Float32Array) && t.bytes.byteLength % 2 !== 0) {
+      const which = i < input.models.length ? `model #${input.modelIndices[i] ?? i}` : 'the base model';
+      throw new MergeStudioError('dtype-byte-length', `${method.name}: tensor '${input.tensorName}' of ${which} has ${t.bytes.byteLength} bytes, not a whole number of ${t.dtype} elements (2 bytes each)`, { tensor: input.tensorName });
+    }
+  });
   const standIn = (t: TensorData) => ({ length: elementsOf(t) }) as Float32Array;
   const cpuShaped: MergeTensorInput = { ...input, models: input.models.map(standIn), base: input.base && standIn(input.base) };
   const ctx: MethodContext = { method: method.name, params: method.params, input: cpuShaped };
