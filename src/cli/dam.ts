@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { coefficientMeans, DamRun, exportDamMerge, parseDamSpec, prepareDamProblem, type DamSpec, type DamStepRecord } from '../core/dam/index.ts';
+import { createGpuCoefficientGradients } from '../core/dam/gpu.ts';
 import type { ExportResult } from '../core/engine/index.ts';
 import { MergeStudioError } from '../core/errors.ts';
 import { openEvalModel } from '../core/eval/load.ts';
@@ -15,8 +16,9 @@ import { openModel } from '../core/model/handle.ts';
 import { humanBytes } from './inspect.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 
-const USAGE = `usage: merge-studio dam SPEC.yml --out DIR [--steps N] [--seed N] [--teacher-backend cpu|gpu] [--quiet] [Hub options]
+const USAGE = `usage: merge-studio dam SPEC.yml --out DIR [--steps N] [--seed N] [--backend cpu|gpu] [--quiet] [Hub options]
 SPEC.yml lists the experts (model + its task files) and the training settings; paths are relative to it.
+--backend gpu computes the experts' logits and the linear layers' gradients with WebGPU.
 ${SOURCE_FLAGS_HELP}`;
 
 export interface DamArgs {
@@ -24,7 +26,7 @@ export interface DamArgs {
   out: string;
   steps?: number;
   seed?: number;
-  teacherBackend: 'cpu' | 'gpu';
+  backend: 'cpu' | 'gpu';
   quiet: boolean;
   sources: SourceOptions;
 }
@@ -49,7 +51,7 @@ export function parseDamArgs(argv: string[]): DamArgs {
       quiet = true;
       continue;
     }
-    if (!['out', 'steps', 'seed', 'teacher-backend'].includes(name)) usageError(`unknown option --${name}`);
+    if (!['out', 'steps', 'seed', 'backend'].includes(name)) usageError(`unknown option --${name}`);
     const value = inline ?? rest[++i];
     if (value === undefined) usageError(`--${name} needs a value`);
     flags.set(name, value);
@@ -57,15 +59,15 @@ export function parseDamArgs(argv: string[]): DamArgs {
   if (positional.length !== 1) usageError(positional.length === 0 ? 'no SPEC.yml given' : `expected one spec, found ${positional.length}: ${positional.join(' ')}`);
   const out = flags.get('out');
   if (!out) usageError('--out DIR is required');
-  const teacherBackend = flags.get('teacher-backend') ?? 'cpu';
-  if (teacherBackend !== 'cpu' && teacherBackend !== 'gpu') usageError(`--teacher-backend: expected cpu or gpu, found '${teacherBackend}'`);
+  const backend = flags.get('backend') ?? 'cpu';
+  if (backend !== 'cpu' && backend !== 'gpu') usageError(`--backend: expected cpu or gpu, found '${backend}'`);
   const count = (name: string, min: number): number | undefined => {
     const v = flags.get(name);
     if (v === undefined) return undefined;
     if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) usageError(`--${name}: expected an integer >= ${min}, found '${v}'`);
     return Number(v);
   };
-  return { spec: positional[0], out, steps: count('steps', 1), seed: count('seed', 0), teacherBackend, quiet, sources };
+  return { spec: positional[0], out, steps: count('steps', 1), seed: count('seed', 0), backend, quiet, sources };
 }
 
 async function readTasks(paths: string[], baseDir: string, expert: string): Promise<EvalTask[]> {
@@ -128,7 +130,7 @@ export async function runDam(args: DamArgs, hooks: DamHooks = {}): Promise<DamRu
   let lastTeacher = 0;
   const problem = await prepareDamProblem(experts, {
     maxTokens: spec.maxTokens, maxSequences: spec.maxSequences, topK: spec.topK, scope: spec.scope,
-    teacherBackend: args.teacherBackend === 'gpu' ? 'webgpu' : 'cpu', signal: hooks.signal,
+    teacherBackend: args.backend === 'gpu' ? 'webgpu' : 'cpu', signal: hooks.signal,
     onProgress: (p) => {
       if (p.done === p.total || Date.now() - lastTeacher > 5000) {
         lastTeacher = Date.now();
@@ -145,7 +147,8 @@ export async function runDam(args: DamArgs, hooks: DamHooks = {}): Promise<DamRu
   const teacherSeconds = (performance.now() - teacherStart) / 1000;
   log(`[dam] ${problem.experts.length} experts, ${problem.tokens.join(' / ')} training tokens, ${problem.objective.layout.size} coefficients; expert logits cached in ${teacherSeconds.toFixed(1)} s`);
 
-  const run = new DamRun(problem.objective, spec.train);
+  const offload = args.backend === 'gpu' ? await createGpuCoefficientGradients(problem.objective) : undefined;
+  const run = new DamRun(problem.objective, spec.train, { offload });
   const every = Math.max(1, Math.round(spec.train.steps / 20));
   run.subscribe((e) => {
     if (e.type === 'step' && (e.record.step % every === 0 || e.record.step === e.steps || e.record.step === 1)) {
@@ -160,6 +163,7 @@ export async function runDam(args: DamArgs, hooks: DamHooks = {}): Promise<DamRu
     const status = await run.run({ signal: stop.signal });
     if (status === 'paused') log(`[dam] training stopped at step ${run.state.step}/${spec.train.steps}; writing the coefficients learned so far`);
   } finally {
+    offload?.dispose();
     hooks.stopTraining?.removeEventListener('abort', forward);
     hooks.signal?.removeEventListener('abort', forward);
   }

@@ -14,40 +14,71 @@ export function allocReal(precision: Precision, n: number): Real {
   return precision === 'f64' ? new Float64Array(n) : new Float32Array(n);
 }
 
-/** out[t, o] = sum_i x[t, i] * w[o, i] + bias[o]. */
+/** out[t, o] = sum_i x[t, i] * w[o, i] + bias[o]. Four token rows share each pass over a weight
+ * row, so the weights stream from memory once per four tokens. */
 export function linearForward(out: Real, x: Real, rows: number, inDim: number, w: Real, outDim: number, bias: Real | null): void {
-  for (let t = 0; t < rows; t++) {
-    const xt = t * inDim, ot = t * outDim;
-    for (let o = 0; o < outDim; o++) {
-      const wo = o * inDim;
+  for (let o = 0; o < outDim; o++) {
+    const wo = o * inDim, b = bias ? bias[o] : 0;
+    let t = 0;
+    for (; t + 4 <= rows; t += 4) {
+      const x0 = t * inDim, x1 = x0 + inDim, x2 = x1 + inDim, x3 = x2 + inDim;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let i = 0; i < inDim; i++) {
+        const wv = w[wo + i];
+        s0 += wv * x[x0 + i];
+        s1 += wv * x[x1 + i];
+        s2 += wv * x[x2 + i];
+        s3 += wv * x[x3 + i];
+      }
+      out[t * outDim + o] = s0 + b;
+      out[(t + 1) * outDim + o] = s1 + b;
+      out[(t + 2) * outDim + o] = s2 + b;
+      out[(t + 3) * outDim + o] = s3 + b;
+    }
+    for (; t < rows; t++) {
+      const xt = t * inDim;
       let s = 0;
       for (let i = 0; i < inDim; i++) s += w[wo + i] * x[xt + i];
-      out[ot + o] = s + (bias ? bias[o] : 0);
+      out[t * outDim + o] = s + b;
     }
   }
 }
 
-/** dx[t, i] += sum_o dy[t, o] * w[o, i]. */
+/** dx[t, i] += sum_o dy[t, o] * w[o, i], four token rows per pass over a weight row. */
 export function linearInputGrad(dx: Real, dy: Real, rows: number, inDim: number, w: Real, outDim: number): void {
-  for (let t = 0; t < rows; t++) {
-    const xt = t * inDim, yt = t * outDim;
-    for (let o = 0; o < outDim; o++) {
-      const g = dy[yt + o];
-      if (g === 0) continue;
-      const wo = o * inDim;
+  for (let o = 0; o < outDim; o++) {
+    const wo = o * inDim;
+    let t = 0;
+    for (; t + 4 <= rows; t += 4) {
+      const g0 = dy[t * outDim + o], g1 = dy[(t + 1) * outDim + o], g2 = dy[(t + 2) * outDim + o], g3 = dy[(t + 3) * outDim + o];
+      const x0 = t * inDim, x1 = x0 + inDim, x2 = x1 + inDim, x3 = x2 + inDim;
+      for (let i = 0; i < inDim; i++) {
+        const wv = w[wo + i];
+        dx[x0 + i] += g0 * wv;
+        dx[x1 + i] += g1 * wv;
+        dx[x2 + i] += g2 * wv;
+        dx[x3 + i] += g3 * wv;
+      }
+    }
+    for (; t < rows; t++) {
+      const g = dy[t * outDim + o], xt = t * inDim;
       for (let i = 0; i < inDim; i++) dx[xt + i] += g * w[wo + i];
     }
   }
 }
 
-/** dw[o, i] += sum_t dy[t, o] * x[t, i]. */
+/** dw[o, i] += sum_t dy[t, o] * x[t, i]; each weight row is updated once, from four token rows at a time. */
 export function linearWeightGrad(dw: Real, dy: Real, x: Real, rows: number, inDim: number, outDim: number): void {
-  for (let t = 0; t < rows; t++) {
-    const xt = t * inDim, yt = t * outDim;
-    for (let o = 0; o < outDim; o++) {
-      const g = dy[yt + o];
-      if (g === 0) continue;
-      const wo = o * inDim;
+  for (let o = 0; o < outDim; o++) {
+    const wo = o * inDim;
+    let t = 0;
+    for (; t + 4 <= rows; t += 4) {
+      const g0 = dy[t * outDim + o], g1 = dy[(t + 1) * outDim + o], g2 = dy[(t + 2) * outDim + o], g3 = dy[(t + 3) * outDim + o];
+      const x0 = t * inDim, x1 = x0 + inDim, x2 = x1 + inDim, x3 = x2 + inDim;
+      for (let i = 0; i < inDim; i++) dw[wo + i] += g0 * x[x0 + i] + g1 * x[x1 + i] + g2 * x[x2 + i] + g3 * x[x3 + i];
+    }
+    for (; t < rows; t++) {
+      const g = dy[t * outDim + o], xt = t * inDim;
       for (let i = 0; i < inDim; i++) dw[wo + i] += g * x[xt + i];
     }
   }
