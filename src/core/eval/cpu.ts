@@ -5,7 +5,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, argmaxRow, checkTokenIds, type GenerateOptions, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, argmaxRow, checkTokenIds, logSoftmaxAt, type GenerateOptions, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, hostTensorToF32, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 /** out[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]) for t < rows. Blocks of four token rows by two
@@ -90,6 +90,17 @@ class KvCache {
   capacity = 0;
 
   constructor(private readonly layers: number, private readonly kvDim: number) {}
+
+  /** A new cache holding this one's first `positions` positions (a shared prompt). */
+  prefixCopy(positions: number, extra: number): KvCache {
+    const copy = new KvCache(this.layers, this.kvDim);
+    copy.ensure(positions + extra);
+    for (let l = 0; l < this.layers; l++) {
+      copy.keys[l].set(this.keys[l].subarray(0, positions * this.kvDim));
+      copy.values[l].set(this.values[l].subarray(0, positions * this.kvDim));
+    }
+    return copy;
+  }
 
   ensure(positions: number): void {
     if (positions <= this.capacity) return;
@@ -196,6 +207,34 @@ export class CpuCausalLM extends KvCachedLM {
     const positions = new Int32Array(tokens.length);
     for (let t = 0; t < tokens.length; t++) positions[t] = pos0 + t;
     return this.forwardRows(tokens, positions, new Array<KvCache>(tokens.length).fill(this.cache), fromRow, signal);
+  }
+
+  /** The prefix runs once; then every continuation's tokens run together in one batch of rows, each
+   * continuation over its own copy of the prefix's cache. */
+  async continuationLogProbs(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
+    const V = this.config.vocabSize, P = prefix.length;
+    if (P === 0) throw new MergeStudioError('eval-empty-prefix', 'continuationLogProbs: the prefix must hold at least one token (BOS) to predict from');
+    checkTokenIds(prefix, V, 'prefix');
+    for (const c of continuations) checkTokenIds(c, V, 'continuation');
+    const last = await this.forward(prefix, 0, P - 1, signal);
+    const tokens: number[] = [], positions: number[] = [], caches: KvCache[] = [], firstRow: number[] = [];
+    for (const c of continuations) {
+      firstRow.push(tokens.length);
+      if (c.length < 2) continue;
+      const own = this.cache.prefixCopy(P, c.length - 1);
+      for (let j = 0; j < c.length - 1; j++) {
+        tokens.push(c[j]);
+        positions.push(P + j);
+        caches.push(own);
+      }
+    }
+    const rows = tokens.length > 0 ? await this.forwardRows(Int32Array.from(tokens), Int32Array.from(positions), caches, 0, signal) : new Float32Array(0);
+    return continuations.map((c, k) => {
+      const lp = new Float64Array(c.length);
+      if (c.length > 0) lp[0] = logSoftmaxAt(last, 0, V, c[0]);
+      for (let j = 1; j < c.length; j++) lp[j] = logSoftmaxAt(rows, (firstRow[k] + j - 1) * V, V, c[j]);
+      return lp;
+    });
   }
 
   /** Greedy generation for many prompts at once: after each prompt's prefill, one step advances
