@@ -5,7 +5,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, argmaxRow, checkTokenIds, logSoftmaxAt, type GenerateOptions, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, argmaxRow, logSoftmaxAt, type GenerateOptions, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, hostTensorToF32, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 /** out[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]) for t < rows. Blocks of four token rows by two
@@ -172,7 +172,7 @@ export class CpuCausalLM extends KvCachedLM {
     this.cache = new KvCache(config.numLayers, config.numKvHeads * config.headDim);
   }
 
-  async updateWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void> {
+  protected async replaceWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void> {
     for (const [name, update] of tensors) {
       const target = this.byName.get(name);
       if (!target) throw new MergeStudioError('eval-unknown-tensor', `CPU runtime: no weight named '${name}' (tied lm_head lives in '${EMBED_TENSOR}')`, { tensor: name });
@@ -211,11 +211,8 @@ export class CpuCausalLM extends KvCachedLM {
 
   /** The prefix runs once; then every continuation's tokens run together in one batch of rows, each
    * continuation over its own copy of the prefix's cache. */
-  async continuationLogProbs(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
+  protected async scoreContinuations(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
     const V = this.config.vocabSize, P = prefix.length;
-    if (P === 0) throw new MergeStudioError('eval-empty-prefix', 'continuationLogProbs: the prefix must hold at least one token (BOS) to predict from');
-    checkTokenIds(prefix, V, 'prefix');
-    for (const c of continuations) checkTokenIds(c, V, 'continuation');
     const last = await this.forward(prefix, 0, P - 1, signal);
     const tokens: number[] = [], positions: number[] = [], caches: KvCache[] = [], firstRow: number[] = [];
     for (const c of continuations) {
@@ -239,15 +236,13 @@ export class CpuCausalLM extends KvCachedLM {
 
   /** Greedy generation for many prompts at once: after each prompt's prefill, one step advances
    * every unfinished sequence together, so each weight row is read once per batch of tokens. */
-  async generateMany(prompts: readonly Int32Array[], opts: GenerateOptions): Promise<number[][]> {
+  protected async greedy(prompts: readonly Int32Array[], opts: GenerateOptions): Promise<number[][]> {
     const c = this.config, V = c.vocabSize;
     const caches = prompts.map(() => new KvCache(c.numLayers, c.numKvHeads * c.headDim));
     const outs = prompts.map((): number[] => []);
     const last: Float32Array[] = [];
     const stopIds = new Set(opts.stopIds ?? []);
     for (const [b, prompt] of prompts.entries()) {
-      if (prompt.length === 0) throw new MergeStudioError('eval-empty-prefix', `generateMany: prompt ${b} is empty; it must hold at least one token (BOS)`);
-      checkTokenIds(prompt, V, `prompt ${b}`);
       const positions = Int32Array.from(prompt, (_, i) => i);
       last[b] = await this.forwardRows(prompt, positions, new Array<KvCache>(prompt.length).fill(caches[b]), prompt.length - 1, opts.signal);
     }

@@ -7,7 +7,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, checkTokenIds, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 const KERNEL = 'eval_llama';
@@ -310,14 +310,11 @@ export class GpuCausalLM extends KvCachedLM {
 
   /** Log-probabilities of the continuation tokens, reduced on the GPU (only one float per token
    * comes back instead of a vocabulary-wide row). */
-  async continuationLogProbs(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
-    if (prefix.length === 0) throw new MergeStudioError('eval-empty-prefix', 'continuationLogProbs: the prefix must hold at least one token (BOS) to predict from');
+  protected async scoreContinuations(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
     const V = this.config.vocabSize;
-    checkTokenIds(prefix, V, 'prefix');
     const out: Float64Array[] = [];
     let prefixDone = false;
     for (const cont of continuations) {
-      checkTokenIds(cont, V, 'continuation');
       throwIfAborted(signal);
       if (cont.length === 0) { out.push(new Float64Array(0)); continue; }
       // The prefix's last token plus all but the last continuation token predict the continuation;
@@ -343,7 +340,7 @@ export class GpuCausalLM extends KvCachedLM {
     return out;
   }
 
-  async updateWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void> {
+  protected async replaceWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void> {
     for (const [name, update] of tensors) {
       const w = this.weights.get(name);
       if (!w) throw new MergeStudioError('eval-unknown-tensor', `WebGPU runtime: no weight named '${name}' (tied lm_head lives in '${EMBED_TENSOR}')`, { tensor: name });

@@ -44,7 +44,7 @@ class BigramLM extends KvCachedLM {
     }
     return out;
   }
-  async updateWeights(_t: ReadonlyMap<string, WeightUpdate>): Promise<void> {}
+  protected async replaceWeights(_t: ReadonlyMap<string, WeightUpdate>): Promise<void> {}
   dispose(): void {}
 }
 const lm = new BigramLM();

@@ -48,6 +48,13 @@ describe('stories260K on WebGPU vs llama2.c run.c', () => {
     expect(out).toEqual(p.greedy_ids);
   });
 
+  it('concurrent calls are serialised over the shared GPU KV cache', async () => {
+    const [a, b] = ref.prompts.map((p) => Int32Array.from(p.input_ids));
+    const [gen, logits] = await Promise.all([model.generate(a, { maxNewTokens: 6 }), model.logits(b)]);
+    expect(gen).toEqual(ref.prompts[0].greedy_ids.slice(0, 6));
+    expect(maxDiff(logits.subarray((b.length - 1) * 512), ref.prompts[1].logits_first_step)).toBeLessThan(1e-4);
+  });
+
   it('perplexity from the GPU log-softmax kernel matches run.c within 0.1%', async () => {
     const ids = Int32Array.from(ref.ppl.input_ids);
     const [lp] = await model.continuationLogProbs(ids.subarray(0, 1), [ids.subarray(1)]);

@@ -63,31 +63,65 @@ export function argmaxRow(row: Float32Array, offset: number, vocab: number): num
 }
 
 /** What each backend provides: a forward pass over new tokens on top of its KV cache. Scoring,
- * continuation log-probabilities and greedy generation are built once on it, for both backends. */
+ * continuation log-probabilities and greedy generation are built once on it, for both backends.
+ * Public calls run one at a time (they share the cache and scratch buffers), in call order. */
 export abstract class KvCachedLM implements CausalLM {
   abstract readonly backend: EvalBackend;
+  private queue: Promise<unknown> = Promise.resolve();
   constructor(readonly config: CausalLMConfig) {}
 
   /** Runs `tokens` at positions pos0, pos0+1, ... (positions before pos0 come from the cache; later
    * cached positions are overwritten) and returns the logits of rows [fromRow, tokens.length). */
   protected abstract forward(tokens: Int32Array, pos0: number, fromRow: number, signal?: AbortSignal): Promise<Float32Array>;
-  abstract updateWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void>;
+  protected abstract replaceWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void>;
   abstract dispose(): void;
 
-  async logits(ids: Int32Array, signal?: AbortSignal): Promise<Float32Array> {
-    checkTokenIds(ids, this.config.vocabSize, 'logits');
-    if (ids.length === 0) return new Float32Array(0);
-    return this.forward(ids, 0, 0, signal);
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
-  async continuationLogProbs(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
-    if (prefix.length === 0) throw new MergeStudioError('eval-empty-prefix', 'continuationLogProbs: the prefix must hold at least one token (BOS) to predict from');
+  logits(ids: Int32Array, signal?: AbortSignal): Promise<Float32Array> {
+    return this.exclusive(async () => {
+      checkTokenIds(ids, this.config.vocabSize, 'logits');
+      return ids.length === 0 ? new Float32Array(0) : this.forward(ids, 0, 0, signal);
+    });
+  }
+
+  continuationLogProbs(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
+    return this.exclusive(async () => {
+      if (prefix.length === 0) throw new MergeStudioError('eval-empty-prefix', 'continuationLogProbs: the prefix must hold at least one token (BOS) to predict from');
+      checkTokenIds(prefix, this.config.vocabSize, 'prefix');
+      for (const c of continuations) checkTokenIds(c, this.config.vocabSize, 'continuation');
+      return this.scoreContinuations(prefix, continuations, signal);
+    });
+  }
+
+  generate(prompt: Int32Array, opts: GenerateOptions): Promise<number[]> {
+    return this.generateMany([prompt], opts).then((r) => r[0]);
+  }
+
+  generateMany(prompts: readonly Int32Array[], opts: GenerateOptions): Promise<number[][]> {
+    return this.exclusive(async () => {
+      prompts.forEach((p, i) => {
+        if (p.length === 0) throw new MergeStudioError('eval-empty-prefix', `generate: prompt ${i} is empty; it must hold at least one token (BOS)`);
+        checkTokenIds(p, this.config.vocabSize, `prompt ${i}`);
+      });
+      return this.greedy(prompts, opts);
+    });
+  }
+
+  updateWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void> {
+    return this.exclusive(() => this.replaceWeights(tensors));
+  }
+
+  /** Checked inputs; the prefix runs once, then each continuation after it. */
+  protected async scoreContinuations(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
     const V = this.config.vocabSize;
-    checkTokenIds(prefix, V, 'prefix');
     const last = await this.forward(prefix, 0, prefix.length - 1, signal);
     const out: Float64Array[] = [];
     for (const c of continuations) {
-      checkTokenIds(c, V, 'continuation');
       const lp = new Float64Array(c.length);
       if (c.length > 0) lp[0] = logSoftmaxAt(last, 0, V, c[0]);
       if (c.length > 1) {
@@ -99,28 +133,25 @@ export abstract class KvCachedLM implements CausalLM {
     return out;
   }
 
-  async generateMany(prompts: readonly Int32Array[], opts: GenerateOptions): Promise<number[][]> {
-    const out: number[][] = [];
-    for (const p of prompts) out.push(await this.generate(p, opts));
-    return out;
-  }
-
-  async generate(prompt: Int32Array, opts: GenerateOptions): Promise<number[]> {
+  /** Checked prompts; one after the other through the shared KV cache. */
+  protected async greedy(prompts: readonly Int32Array[], opts: GenerateOptions): Promise<number[][]> {
     const V = this.config.vocabSize;
-    if (prompt.length === 0) throw new MergeStudioError('eval-empty-prefix', 'generate: the prompt must hold at least one token (BOS)');
-    checkTokenIds(prompt, V, 'prompt');
     const stopIds = new Set(opts.stopIds ?? []);
-    const out: number[] = [];
-    let row = await this.forward(prompt, 0, prompt.length - 1, opts.signal);
-    const one = new Int32Array(1);
-    while (out.length < opts.maxNewTokens) {
-      const next = argmaxRow(row, 0, V);
-      if (stopIds.has(next)) break;
-      out.push(next);
-      if (opts.stop?.(out) || out.length >= opts.maxNewTokens) break;
-      one[0] = next;
-      row = await this.forward(one, prompt.length + out.length - 1, 0, opts.signal);
+    const outs: number[][] = [];
+    for (const prompt of prompts) {
+      const out: number[] = [];
+      let row = await this.forward(prompt, 0, prompt.length - 1, opts.signal);
+      const one = new Int32Array(1);
+      while (out.length < opts.maxNewTokens) {
+        const next = argmaxRow(row, 0, V);
+        if (stopIds.has(next)) break;
+        out.push(next);
+        if (opts.stop?.(out) || out.length >= opts.maxNewTokens) break;
+        one[0] = next;
+        row = await this.forward(one, prompt.length + out.length - 1, 0, opts.signal);
+      }
+      outs.push(out);
     }
-    return out;
+    return outs;
   }
 }

@@ -59,6 +59,14 @@ describe('stories260K CPU runtime vs llama2.c run.c', () => {
     expect(stopped.map((o) => o.length)).toEqual([50, 3, 50]);
   });
 
+  it('calls made concurrently on one runtime give the results they give one at a time', async () => {
+    const [a, b] = ref.prompts.map((p) => Int32Array.from(p.input_ids));
+    const conts = [Int32Array.from([300, 270, 261]), Int32Array.from([410, 300])];
+    const alone = [await model.continuationLogProbs(a, conts), await model.continuationLogProbs(b, conts), await model.generate(a, { maxNewTokens: 10 })];
+    const together = await Promise.all([model.continuationLogProbs(a, conts), model.continuationLogProbs(b, conts), model.generate(a, { maxNewTokens: 10 })]);
+    expect(together).toEqual(alone);
+  });
+
   it('passage perplexity matches run.c within 0.1%', async () => {
     const ids = Int32Array.from(ref.ppl.input_ids);
     const [lp] = await model.continuationLogProbs(ids.subarray(0, 1), [ids.subarray(1)]);
