@@ -16,6 +16,15 @@ describe('CPU runtime vs PyTorch on each architecture variant', () => {
     });
   }
 
+  it('refuses, by name, sequences longer than a sliding attention window', async () => {
+    const f = await loadArchFixture('qwen2-bias-f32');
+    const model = new CpuCausalLM({ ...f.config, slidingWindow: 8 }, f.weights);
+    await expect(model.logits(f.ids.subarray(0, 8))).resolves.toHaveLength(8 * f.config.vocabSize);
+    await expect(model.logits(f.ids.subarray(0, 9))).rejects.toThrow(/9 positions is longer than the model's sliding_window \(8\)/);
+    expect(parseCausalLMConfig({ model_type: 'mistral', hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, vocab_size: 4, sliding_window: 4096 }, 'm').slidingWindow).toBe(4096);
+    expect(parseCausalLMConfig({ model_type: 'qwen2', hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, vocab_size: 4, sliding_window: 4096, use_sliding_window: false }, 'm').slidingWindow).toBe(null);
+  });
+
   it('the variant features matter: without the q/k norms or the RoPE scaling the logits move far', async () => {
     for (const [name, change] of [['qwen3-qknorm-bf16', { qkNorm: false }], ['llama3-ropescaling-f16', { ropeScaling: null }]] as const) {
       const f = await loadArchFixture(name);

@@ -79,7 +79,7 @@ export async function benchMatmul(opts: { rows?: number; inDim?: number; outDim?
   const cpuSeconds = await timeIt(async () => { matmulRows(y, x, rows, inDim, w, outDim); return 1; }, 0.5);
   if (!gpu) return null;
   // A throwaway model-less runtime gives access to the same pipelines the forward pass uses.
-  const host = new GpuCausalLM(gpu, { modelType: 'llama', hiddenSize: 2, intermediateSize: 2, numLayers: 0, numHeads: 1, numKvHeads: 1, headDim: 2, vocabSize: 1, rmsNormEps: 1e-6, ropeTheta: 10000, ropeScaling: null, maxPositions: 1, tiedEmbeddings: true, qkvBias: false, outputBias: false, qkNorm: false, bosTokenId: null, eosTokenIds: [] },
+  const host = new GpuCausalLM(gpu, { modelType: 'llama', hiddenSize: 2, intermediateSize: 2, numLayers: 0, numHeads: 1, numKvHeads: 1, headDim: 2, vocabSize: 1, rmsNormEps: 1e-6, ropeTheta: 10000, ropeScaling: null, maxPositions: 1, tiedEmbeddings: true, qkvBias: false, outputBias: false, qkNorm: false, bosTokenId: null, eosTokenIds: [], slidingWindow: null },
     new Map([['model.embed_tokens.weight', new Float32Array(2)], ['model.norm.weight', new Float32Array(2)]]));
   try {
     const tiled = await host.matmul(x, w, rows, inDim, outDim, 'matmul_tiled', opts.repeats ?? 3);

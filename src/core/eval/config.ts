@@ -31,6 +31,8 @@ export interface CausalLMConfig {
   qkNorm: boolean;
   bosTokenId: number | null;
   eosTokenIds: number[];
+  /** Mistral / Qwen2 sliding-window attention span; longer sequences are refused (not implemented). */
+  slidingWindow: number | null;
 }
 
 const SUPPORTED = new Map<string, { qkvBias: boolean; qkNorm: boolean }>([
@@ -126,5 +128,7 @@ export function parseCausalLMConfig(json: unknown, where: string): CausalLMConfi
     qkNorm: family.qkNorm,
     bosTokenId: tokenIds(cfg.bos_token_id)[0] ?? null,
     eosTokenIds: tokenIds(cfg.eos_token_id),
+    // Qwen2 configs carry a sliding_window that only applies with use_sliding_window.
+    slidingWindow: typeof cfg.sliding_window === 'number' && cfg.sliding_window > 0 && (modelType !== 'qwen2' || cfg.use_sliding_window === true) ? cfg.sliding_window : null,
   };
 }

@@ -7,7 +7,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, checkSlidingWindow, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 const KERNEL = 'eval_llama';
@@ -241,6 +241,7 @@ export class GpuCausalLM extends KvCachedLM {
     const T = tokens.length, H = c.hiddenSize, hd = c.headDim;
     const qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd, I = c.intermediateSize, V = c.vocabSize;
     const end = pos0 + T;
+    checkSlidingWindow(c, end);
     this.ensureCache(end);
     this.ensureRope(end);
     const ids = this.buffer('ids', T * 4);

@@ -43,6 +43,14 @@ export function checkTokenIds(ids: Int32Array, vocabSize: number, what: string):
   }
 }
 
+/** Refuses sequences that reach past a sliding attention window, which the kernels do not implement
+ * (within the window, full causal attention is exactly what sliding-window attention computes). */
+export function checkSlidingWindow(config: CausalLMConfig, positions: number): void {
+  if (config.slidingWindow !== null && positions > config.slidingWindow) {
+    throw new MergeStudioError('eval-sequence-too-long', `a sequence of ${positions} positions is longer than the model's sliding_window (${config.slidingWindow}); sliding-window attention is not implemented`, { found: positions, expected: config.slidingWindow });
+  }
+}
+
 /** Log-softmax of one logits row at `target`, in float64. */
 export function logSoftmaxAt(row: Float32Array, offset: number, vocab: number, target: number): number {
   let max = -Infinity;
