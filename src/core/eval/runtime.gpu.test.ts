@@ -99,8 +99,8 @@ describe('matmul kernels', () => {
   });
 });
 
-describe('WebGPU runtime vs PyTorch on packed 16-bit variants', () => {
-  for (const [name, kernel] of [['qwen3-qknorm-bf16', 'tiled'], ['llama3-ropescaling-f16', 'tiled'], ['qwen3-qknorm-bf16', 'naive']] as const) {
+describe('WebGPU runtime vs PyTorch on each architecture variant', () => {
+  for (const [name, kernel] of [['qwen3-qknorm-bf16', 'tiled'], ['llama3-ropescaling-f16', 'tiled'], ['qwen3-qknorm-bf16', 'naive'], ['qwen2-bias-f32', 'naive']] as const) {
     it(`${name}: GPU logits (weights kept packed, ${kernel} matmul) agree with PyTorch within 1e-4`, async () => {
       const f = await loadArchFixture(name);
       const lm = new GpuCausalLM(gpu, f.config, f.weights, { matmulKernel: kernel });
