@@ -102,6 +102,10 @@ describe('DAM gradients against finite differences', () => {
 });
 
 describe('DAM forward', () => {
+  it('refuses Qwen3 (per-head q/k norms have no backward here) by name', () => {
+    expect(() => new TrainingNetwork(tinyConfig({ model_type: 'qwen3' }), 'f32')).toThrow(/model_type 'qwen3' normalises queries and keys per head/);
+  });
+
   it('matches the evaluation runtime on the folded weights, and the loss is zero when merging copies of one expert', async () => {
     const config = tinyConfig({ tie_word_embeddings: true, model_type: 'qwen2' });
     const data = await experts(config, 2, 0);
