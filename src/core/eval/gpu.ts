@@ -204,8 +204,8 @@ export class GpuCausalLM extends KvCachedLM {
       rec.add(entry, uniform, bindings, Math.ceil((rows * outDim) / 256), 20);
       return;
     }
-    // The tiled kernel's grid is 2-D: 16-wide output tiles by 16-row token tiles.
-    rec.add(entry, uniform, bindings, [Math.ceil(outDim / 16), Math.ceil(rows / 16)], 20);
+    // The tiled kernel's grid is 2-D: 64-wide output tiles by 16-row token tiles.
+    rec.add(entry, uniform, bindings, [Math.ceil(outDim / 64), Math.ceil(rows / 16)], 20);
   }
 
   /** Which kernel multiplies batches of 16+ rows: tiled, unless the naive one measures faster here

@@ -69,8 +69,9 @@ struct MatmulParams { rows: u32, in_dim: u32, out_dim: u32, w_dtype: u32, has_bi
 @group(0) @binding(24) var<storage, read_write> mm_out: array<f32>;
 
 const TILE: u32 = 16u;
+const OUTS_PER_THREAD: u32 = 4u;
 var<workgroup> tile_x: array<array<f32, 16>, 16>;
-var<workgroup> tile_w: array<array<f32, 17>, 16>;
+var<workgroup> tile_w: array<array<f32, 17>, 64>;
 
 fn mm_weight(i: u32) -> f32 {
   if (mm_p.w_dtype == 0u) { return bitcast<f32>(mm_w[i]); }
@@ -87,30 +88,41 @@ fn mm_finish(t: u32, o: u32, acc: f32) {
   mm_out[at] = v;
 }
 
-// 16x16 output tiles; the x and W tiles are staged in workgroup memory so each value read from
-// storage serves 16 multiply-adds.
+// Output tiles of 16 rows x 64 outputs: x and W tiles are staged in workgroup memory, and each
+// invocation accumulates four outputs (16 apart) of one row, so each staged x value serves four
+// multiply-adds and each barrier pair covers 32K flops.
 @compute @workgroup_size(16, 16)
 fn matmul_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let o0 = wid.x * TILE;
+  let o0 = wid.x * TILE * OUTS_PER_THREAD;
   let t0 = wid.y * TILE;
-  var acc = 0.0;
+  var acc = vec4f(0.0);
   for (var k0 = 0u; k0 < mm_p.in_dim; k0 += TILE) {
     let k = k0 + lid.x;
     let xt = t0 + lid.y;
     var xv = 0.0;
     if (xt < mm_p.rows && k < mm_p.in_dim) { xv = mm_x[xt * mm_p.in_dim + k]; }
     tile_x[lid.y][lid.x] = xv;
-    let wo = o0 + lid.y;
-    var wv = 0.0;
-    if (wo < mm_p.out_dim && k < mm_p.in_dim) { wv = mm_weight(wo * mm_p.in_dim + k); }
-    tile_w[lid.y][lid.x] = wv;
+    for (var j = 0u; j < OUTS_PER_THREAD; j++) {
+      let wr = lid.y + TILE * j;
+      let wo = o0 + wr;
+      var wv = 0.0;
+      if (wo < mm_p.out_dim && k < mm_p.in_dim) { wv = mm_weight(wo * mm_p.in_dim + k); }
+      tile_w[wr][lid.x] = wv;
+    }
     workgroupBarrier();
-    for (var kk = 0u; kk < TILE; kk++) { acc += tile_x[lid.y][kk] * tile_w[lid.x][kk]; }
+    for (var kk = 0u; kk < TILE; kk++) {
+      let a = tile_x[lid.y][kk];
+      acc += a * vec4f(tile_w[lid.x][kk], tile_w[lid.x + 16u][kk], tile_w[lid.x + 32u][kk], tile_w[lid.x + 48u][kk]);
+    }
     workgroupBarrier();
   }
   let t = t0 + lid.y;
-  let o = o0 + lid.x;
-  if (t < mm_p.rows && o < mm_p.out_dim) { mm_finish(t, o, acc); }
+  if (t < mm_p.rows) {
+    for (var j = 0u; j < OUTS_PER_THREAD; j++) {
+      let o = o0 + lid.x + TILE * j;
+      if (o < mm_p.out_dim) { mm_finish(t, o, acc[j]); }
+    }
+  }
 }
 
 // One invocation per output, straight from storage: the baseline the bench compares against.
