@@ -7,7 +7,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, checkSlidingWindow, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, argmaxRow, checkSlidingWindow, type GenerateOptions, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 const KERNEL = 'eval_llama';
@@ -47,39 +47,30 @@ class PassRecorder {
     });
   }
 
-  /** Copies are recorded between dispatches in order. */
-  private readonly copies = new Map<number, (enc: GPUCommandEncoder) => void>();
-  copy(fn: (enc: GPUCommandEncoder) => void): void {
-    this.copies.set(this.work.length, fn);
-  }
-
   encode(enc: GPUCommandEncoder): GPUBuffer {
     const device = this.lm.device;
     const uniformBuffer = device.createBuffer({ size: Math.max(1, this.uniforms.length) * UNIFORM_STRIDE, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'eval-uniforms' });
     const packed = new Uint8Array(this.uniforms.length * UNIFORM_STRIDE);
     this.uniforms.forEach((u, i) => packed.set(new Uint8Array(u), i * UNIFORM_STRIDE));
     device.queue.writeBuffer(uniformBuffer, 0, packed);
-    // Dispatches share one compute pass (WebGPU orders them and makes their writes visible);
-    // a pass ends only where a buffer copy must sit between two dispatches.
-    let pass: GPUComputePassEncoder | null = null;
-    for (let i = 0; i <= this.work.length; i++) {
-      const copy = this.copies.get(i);
-      if (copy) {
-        pass?.end();
-        pass = null;
-        copy(enc);
-      }
-      if (i === this.work.length) break;
-      const w = this.work[i];
+    // Dispatches share one compute pass: WebGPU orders them and makes each one's writes visible to the next.
+    const pass = enc.beginComputePass();
+    this.work.forEach((w, i) => {
       const pipeline = this.lm.pipeline(w.entry);
-      pass ??= enc.beginComputePass();
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: w.bind({ buffer: uniformBuffer, offset: i * UNIFORM_STRIDE, size: 32 }) }));
       pass.dispatchWorkgroups(w.groups[0], w.groups[1]);
-    }
-    pass?.end();
+    });
+    pass.end();
     return uniformBuffer;
   }
+}
+
+/** (slot 0, position pos0 + t) for each of `count` rows of one sequence. */
+function singleSequenceRows(count: number, pos0: number): Uint32Array {
+  const rows = new Uint32Array(count * 2);
+  for (let t = 0; t < count; t++) rows[2 * t + 1] = pos0 + t;
+  return rows;
 }
 
 export class GpuCausalLM extends KvCachedLM {
@@ -95,6 +86,8 @@ export class GpuCausalLM extends KvCachedLM {
   private keys: GPUBuffer[] = [];
   private values: GPUBuffer[] = [];
   private capacity = 0;
+  /** Sequences the KV cache holds side by side (several during batched generation). */
+  private slots = 0;
   private scratch = new Map<string, GPUBuffer>();
 
   /** `matmulKernel` forces one matmul kernel everywhere (tests); by default matrix-vector products use
@@ -156,19 +149,21 @@ export class GpuCausalLM extends KvCachedLM {
     return b;
   }
 
-  private ensureCache(positions: number): void {
-    if (positions <= this.capacity) return;
+  /** Makes room for `slots` sequences of `positions` positions each, keeping what is cached. */
+  private ensureCache(slots: number, positions: number): void {
+    if (positions <= this.capacity && slots <= this.slots) return;
     const c = this.config;
     const kvBytes = c.numKvHeads * c.headDim * 4;
-    const cap = Math.max(positions, this.capacity * 2, 64);
+    const cap = positions <= this.capacity ? this.capacity : Math.max(positions, this.capacity * 2, 64);
+    const newSlots = Math.max(slots, this.slots);
     const enc = this.device.createCommandEncoder();
     const old = [...this.keys, ...this.values];
     for (let l = 0; l < c.numLayers; l++) {
-      const k = this.device.createBuffer({ size: cap * kvBytes, usage: STORAGE(), label: `kv-k-${l}` });
-      const v = this.device.createBuffer({ size: cap * kvBytes, usage: STORAGE(), label: `kv-v-${l}` });
-      if (this.capacity > 0) {
-        enc.copyBufferToBuffer(this.keys[l], 0, k, 0, this.capacity * kvBytes);
-        enc.copyBufferToBuffer(this.values[l], 0, v, 0, this.capacity * kvBytes);
+      const k = this.device.createBuffer({ size: newSlots * cap * kvBytes, usage: STORAGE(), label: `kv-k-${l}` });
+      const v = this.device.createBuffer({ size: newSlots * cap * kvBytes, usage: STORAGE(), label: `kv-v-${l}` });
+      for (let slot = 0; slot < this.slots; slot++) {
+        enc.copyBufferToBuffer(this.keys[l], slot * this.capacity * kvBytes, k, slot * cap * kvBytes, this.capacity * kvBytes);
+        enc.copyBufferToBuffer(this.values[l], slot * this.capacity * kvBytes, v, slot * cap * kvBytes, this.capacity * kvBytes);
       }
       this.keys[l] = k;
       this.values[l] = v;
@@ -176,6 +171,7 @@ export class GpuCausalLM extends KvCachedLM {
     this.device.queue.submit([enc.finish()]);
     for (const b of old) b.destroy();
     this.capacity = cap;
+    this.slots = newSlots;
   }
 
   private ensureRope(positions: number): void {
@@ -228,24 +224,68 @@ export class GpuCausalLM extends KvCachedLM {
   }
 
   protected async forward(tokens: Int32Array, pos0: number, fromRow: number, signal?: AbortSignal): Promise<Float32Array> {
+    return this.forwardRows(tokens, singleSequenceRows(tokens.length, pos0), fromRow, signal);
+  }
+
+  /** Rows of any sequences: row t is tokens[t] at position rows[2t + 1] of cache slot rows[2t]. */
+  private async forwardRows(tokens: Int32Array, rows: Uint32Array, fromRow: number, signal?: AbortSignal): Promise<Float32Array> {
     throwIfAborted(signal);
     if (!this.calibrated && !this.opts.matmulKernel && tokens.length >= 16) await this.calibrateMatmul();
-    const logits = this.recordForward(tokens, pos0, fromRow);
-    const rows = tokens.length - fromRow;
-    return new Float32Array(await this.readBack(logits.buffer, logits.enc, rows * this.config.vocabSize * 4, logits.uniforms));
+    const logits = this.recordForward(tokens, rows, fromRow);
+    return new Float32Array(await this.readBack(logits.buffer, logits.enc, (tokens.length - fromRow) * this.config.vocabSize * 4, logits.uniforms));
+  }
+
+  /** Batched greedy generation: each prompt is prefilled into its own cache slot, then every step
+   * advances all unfinished sequences in one forward pass (one submission and read-back per step). */
+  protected async greedy(prompts: readonly Int32Array[], opts: GenerateOptions): Promise<number[][]> {
+    const V = this.config.vocabSize;
+    const stopIds = new Set(opts.stopIds ?? []);
+    const outs = prompts.map((): number[] => []);
+    const last: Float32Array[] = [];
+    this.ensureCache(prompts.length, Math.max(...prompts.map((p) => p.length)) + opts.maxNewTokens);
+    for (const [b, prompt] of prompts.entries()) {
+      const rows = new Uint32Array(prompt.length * 2);
+      for (let t = 0; t < prompt.length; t++) { rows[2 * t] = b; rows[2 * t + 1] = t; }
+      last[b] = await this.forwardRows(prompt, rows, prompt.length - 1, opts.signal);
+    }
+    let active = prompts.map((_, b) => b);
+    while (active.length > 0) {
+      const stepping: number[] = [];
+      for (const b of active) {
+        const next = argmaxRow(last[b], 0, V);
+        if (stopIds.has(next)) continue;
+        outs[b].push(next);
+        if (opts.stop?.(outs[b]) || outs[b].length >= opts.maxNewTokens) continue;
+        stepping.push(b);
+      }
+      active = stepping;
+      if (active.length === 0) break;
+      const tokens = Int32Array.from(active, (b) => outs[b][outs[b].length - 1]);
+      const rows = new Uint32Array(active.length * 2);
+      active.forEach((b, r) => { rows[2 * r] = b; rows[2 * r + 1] = prompts[b].length + outs[b].length - 1; });
+      const logits = await this.forwardRows(tokens, rows, 0, opts.signal);
+      active.forEach((b, r) => { last[b] = logits.subarray(r * V, (r + 1) * V); });
+    }
+    return outs;
   }
 
   /** Records the whole forward pass; returns the logits buffer of rows [fromRow, T). */
-  private recordForward(tokens: Int32Array, pos0: number, fromRow: number): { buffer: GPUBuffer; enc: GPUCommandEncoder; uniforms: GPUBuffer } {
+  private recordForward(tokens: Int32Array, rowSlots: Uint32Array, fromRow: number): { buffer: GPUBuffer; enc: GPUCommandEncoder; uniforms: GPUBuffer } {
     const c = this.config;
     const T = tokens.length, H = c.hiddenSize, hd = c.headDim;
     const qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd, I = c.intermediateSize, V = c.vocabSize;
-    const end = pos0 + T;
+    let end = 0, slots = 0;
+    for (let t = 0; t < T; t++) {
+      slots = Math.max(slots, rowSlots[2 * t] + 1);
+      end = Math.max(end, rowSlots[2 * t + 1] + 1);
+    }
     checkSlidingWindow(c, end);
-    this.ensureCache(end);
+    this.ensureCache(slots, end);
     this.ensureRope(end);
     const ids = this.buffer('ids', T * 4);
     this.device.queue.writeBuffer(ids, 0, tokens as Int32Array<ArrayBuffer>);
+    const rowsBuffer = this.buffer('rows', T * 8);
+    this.device.queue.writeBuffer(rowsBuffer, 0, rowSlots as Uint32Array<ArrayBuffer>);
     const x = this.buffer('x', T * H * 4), h = this.buffer('h', T * H * 4);
     const qRaw = this.buffer('q-raw', T * qDim * 4), q = c.qkNorm ? this.buffer('q', T * qDim * 4) : qRaw;
     const kRaw = this.buffer('k-raw', T * kvDim * 4), k = c.qkNorm ? this.buffer('k', T * kvDim * 4) : kRaw;
@@ -258,7 +298,7 @@ export class GpuCausalLM extends KvCachedLM {
     const norm = (input: GPUBuffer, w: GpuWeight, nRows: number, dim: number, out: GPUBuffer, offset = 0) =>
       rec.add('rms_norm', [['u32', nRows], ['u32', dim], ['u32', w.dtype], ['f32', c.rmsNormEps], ['u32', offset]], { 11: input, 12: w.buffer, 13: out }, Math.ceil(nRows / 64), 10);
     const ropeOn = (buf: GPUBuffer, heads: number) =>
-      rec.add('rope', [['u32', T], ['u32', heads], ['u32', hd], ['u32', pos0]], { 31: buf, 32: this.ropeCos!, 33: this.ropeSin! }, Math.ceil((T * heads * (hd / 2)) / 256), 30);
+      rec.add('rope', [['u32', T], ['u32', heads], ['u32', hd]], { 31: buf, 32: this.ropeCos!, 33: this.ropeSin!, 34: rowsBuffer }, Math.ceil((T * heads * (hd / 2)) / 256), 30);
 
     const embed = this.weight(EMBED_TENSOR);
     rec.add('embed', [['u32', T], ['u32', H], ['u32', embed.dtype]], { 1: ids, 2: embed.buffer, 3: x }, Math.ceil((T * H) / 256), 0);
@@ -276,12 +316,9 @@ export class GpuCausalLM extends KvCachedLM {
       ropeOn(q, c.numHeads);
       ropeOn(k, c.numKvHeads);
       const kc = this.keys[l], vc = this.values[l];
-      rec.copy((enc) => {
-        enc.copyBufferToBuffer(k, 0, kc, pos0 * kvDim * 4, T * kvDim * 4);
-        enc.copyBufferToBuffer(v, 0, vc, pos0 * kvDim * 4, T * kvDim * 4);
-      });
-      rec.add('attention', [['u32', T], ['u32', c.numHeads], ['u32', c.numKvHeads], ['u32', hd], ['u32', pos0], ['f32', 1 / Math.sqrt(hd)]],
-        { 41: q, 42: kc, 43: vc, 45: att }, Math.ceil((T * c.numHeads) / 64), 40);
+      rec.add('kv_store', [['u32', T], ['u32', kvDim], ['u32', this.capacity]], { 71: k, 72: v, 73: rowsBuffer, 74: kc, 75: vc }, Math.ceil((T * kvDim) / 256), 70);
+      rec.add('attention', [['u32', T], ['u32', c.numHeads], ['u32', c.numKvHeads], ['u32', hd], ['u32', this.capacity], ['f32', 1 / Math.sqrt(hd)]],
+        { 41: q, 42: kc, 43: vc, 45: att, 46: rowsBuffer }, Math.ceil((T * c.numHeads) / 64), 40);
       this.recordMatmul(rec, att, W('o'), T, qDim, H, x, opt('oBias', l), true);
       norm(x, W('postNorm'), T, H, h);
       this.recordMatmul(rec, h, W('gate'), T, H, I, gate, null, false);
@@ -325,7 +362,7 @@ export class GpuCausalLM extends KvCachedLM {
       const pos0 = prefixDone ? prefix.length - 1 : 0;
       const fromRow = prefixDone ? 0 : prefix.length - 1;
       if (!this.calibrated && !this.opts.matmulKernel && tokens.length >= 16) await this.calibrateMatmul();
-      const { buffer: logits, enc, uniforms } = this.recordForward(tokens, pos0, fromRow);
+      const { buffer: logits, enc, uniforms } = this.recordForward(tokens, singleSequenceRows(tokens.length, pos0), fromRow);
       const rows = cont.length;
       const targets = this.buffer('targets', rows * 4);
       this.device.queue.writeBuffer(targets, 0, cont as Int32Array<ArrayBuffer>);
@@ -402,6 +439,7 @@ export class GpuCausalLM extends KvCachedLM {
     this.keys = [];
     this.values = [];
     this.capacity = 0;
+    this.slots = 0;
     this.ropePositions = 0;
   }
 }

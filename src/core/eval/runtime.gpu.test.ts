@@ -48,6 +48,11 @@ describe('stories260K on WebGPU vs llama2.c run.c', () => {
     expect(out).toEqual(p.greedy_ids);
   });
 
+  it('batched generation (three prompts of different lengths in cache slots side by side) gives run.c ids', async () => {
+    const outs = await model.generateMany(ref.prompts.map((p) => Int32Array.from(p.input_ids)), { maxNewTokens: 12, stopIds: [1, 2] });
+    expect(outs).toEqual(ref.prompts.map((p) => p.greedy_ids.slice(0, 12)));
+  });
+
   it('concurrent calls are serialised over the shared GPU KV cache', async () => {
     const [a, b] = ref.prompts.map((p) => Int32Array.from(p.input_ids));
     const [gen, logits] = await Promise.all([model.generate(a, { maxNewTokens: 6 }), model.logits(b)]);

@@ -137,12 +137,14 @@ fn matmul_naive(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   mm_finish(t, o, acc);
 }
 
-// ---- rotate-half RoPE in place on [rows, heads, head_dim], cos/sin tables [positions, head_dim/2] ----
-struct RopeParams { rows: u32, heads: u32, head_dim: u32, pos0: u32 }
+// ---- rotate-half RoPE in place on [rows, heads, head_dim], cos/sin tables [positions, head_dim/2];
+// row t sits at position rows[2t + 1] (rows holds (sequence slot, position) pairs) ----
+struct RopeParams { rows: u32, heads: u32, head_dim: u32, _pad: u32 }
 @group(0) @binding(30) var<uniform> rope_p: RopeParams;
 @group(0) @binding(31) var<storage, read_write> rope_x: array<f32>;
 @group(0) @binding(32) var<storage, read> rope_cos: array<f32>;
 @group(0) @binding(33) var<storage, read> rope_sin: array<f32>;
+@group(0) @binding(34) var<storage, read> rope_rows: array<u32>;
 
 @compute @workgroup_size(256)
 fn rope(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -153,7 +155,7 @@ fn rope(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let th = idx / half;
   let t = th / rope_p.heads;
   let base = th * rope_p.head_dim;
-  let tab = (rope_p.pos0 + t) * half + j;
+  let tab = rope_rows[2u * t + 1u] * half + j;
   let c = rope_cos[tab];
   let s = rope_sin[tab];
   let a = rope_x[base + j];
@@ -162,15 +164,37 @@ fn rope(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   rope_x[base + j + half] = b * c + a * s;
 }
 
-// ---- causal grouped-query attention over the KV cache; one invocation per (token, head), with a
+// ---- storing each row's key and value at its (sequence slot, position) of the KV cache,
+// laid out [slot, capacity, kv_dim] ----
+struct KvStoreParams { rows: u32, kv_dim: u32, capacity: u32, _pad: u32 }
+@group(0) @binding(70) var<uniform> kvs_p: KvStoreParams;
+@group(0) @binding(71) var<storage, read> kvs_k: array<f32>;
+@group(0) @binding(72) var<storage, read> kvs_v: array<f32>;
+@group(0) @binding(73) var<storage, read> kvs_rows: array<u32>;
+@group(0) @binding(74) var<storage, read_write> kvs_kcache: array<f32>;
+@group(0) @binding(75) var<storage, read_write> kvs_vcache: array<f32>;
+
+@compute @workgroup_size(256)
+fn kv_store(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let idx = gid.x + gid.y * nwg.x * 256u;
+  if (idx >= kvs_p.rows * kvs_p.kv_dim) { return; }
+  let t = idx / kvs_p.kv_dim;
+  let e = idx % kvs_p.kv_dim;
+  let at = (kvs_rows[2u * t] * kvs_p.capacity + kvs_rows[2u * t + 1u]) * kvs_p.kv_dim + e;
+  kvs_kcache[at] = kvs_k[idx];
+  kvs_vcache[at] = kvs_v[idx];
+}
+
+// ---- causal grouped-query attention over the KV cache; one invocation per (row, head), with a
 // single pass of online softmax (running max and sum), so no scores buffer and no barriers ----
 const MAX_HEAD_DIM: u32 = 256u;
-struct AttnParams { rows: u32, heads: u32, kv_heads: u32, head_dim: u32, pos0: u32, scale: f32, _p0: u32, _p1: u32 }
+struct AttnParams { rows: u32, heads: u32, kv_heads: u32, head_dim: u32, capacity: u32, scale: f32, _p0: u32, _p1: u32 }
 @group(0) @binding(40) var<uniform> attn_p: AttnParams;
 @group(0) @binding(41) var<storage, read> attn_q: array<f32>;
 @group(0) @binding(42) var<storage, read> attn_k: array<f32>;
 @group(0) @binding(43) var<storage, read> attn_v: array<f32>;
 @group(0) @binding(45) var<storage, read_write> attn_out: array<f32>;
+@group(0) @binding(46) var<storage, read> attn_rows: array<u32>;
 
 @compute @workgroup_size(64)
 fn attention(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -180,9 +204,10 @@ fn attention(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   let head = th % attn_p.heads;
   let hd = attn_p.head_dim;
   let kv_dim = attn_p.kv_heads * hd;
-  let kv_off = (head / (attn_p.heads / attn_p.kv_heads)) * hd;
+  // Row t attends to its own sequence's cache slot, positions 0..its own position.
+  let kv_off = attn_rows[2u * t] * attn_p.capacity * kv_dim + (head / (attn_p.heads / attn_p.kv_heads)) * hd;
   let q_off = th * hd;
-  let visible = attn_p.pos0 + t + 1u;
+  let visible = attn_rows[2u * t + 1u] + 1u;
   var acc: array<f32, MAX_HEAD_DIM>;
   for (var d = 0u; d < hd; d++) { acc[d] = 0.0; }
   var running_max = -3.0e38;
