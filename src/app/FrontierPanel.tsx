@@ -87,8 +87,8 @@ export function FrontierPanel() {
           <div className="row">x {axisSelect(x, 0)} y {axisSelect(y, 1)} <span className="muted">{points.length} recipes, {front.size} on the Pareto front</span></div>
           <ScatterChart width={460} height={280} margin={{ top: 10, right: 20, bottom: 20, left: 0 }}>
             <CartesianGrid strokeDasharray="3 3" />
-            <XAxis type="number" dataKey="x" name={x} domain={['auto', 'auto']} label={{ value: x, position: 'insideBottom', offset: -10 }} />
-            <YAxis type="number" dataKey="y" name={y} domain={['auto', 'auto']} width={56} />
+            <XAxis type="number" dataKey="x" name={x} domain={isMinimised(x) ? ['auto', 'auto'] : [0, 1]} label={{ value: x, position: 'insideBottom', offset: -10 }} />
+            <YAxis type="number" dataKey="y" name={y} domain={isMinimised(y) ? ['auto', 'auto'] : [0, 1]} width={56} label={{ value: y, angle: -90, position: 'insideLeft', offset: 10 }} />
             <ZAxis range={[60, 60]} />
             <Tooltip content={<PointTooltip />} />
             <Legend verticalAlign="top" />

@@ -84,8 +84,9 @@ function GroupChart({ spec, group, split, series, layout }: { spec: ParamSpec; g
   for (let l = 0; l < layout.numLayers; l++) rows.push({ x: `L${l}`, layer: l, ...Object.fromEntries(series.map((s, i) => [s.key, curves[i][l]])) });
   rows.push({ x: 'final', layer: null, ...Object.fromEntries(series.map((s, i) => [s.key, edges[i].post])) });
   const all = [...curves.flat(), ...edges.flatMap((e) => [e.pre, e.post])].filter(Number.isFinite);
-  const lo = spec.min ?? Math.min(0, Math.floor(Math.min(...all, 0) * 2) / 2);
-  const hi = spec.max ?? Math.max(1, Math.ceil(Math.max(...all, 1) * 2) / 2);
+  // Room above and below the points, so a value at the edge can still be grabbed and dragged.
+  const lo = spec.min ?? Math.min(0, Math.floor((Math.min(...all, 0) - 0.1) * 4) / 4);
+  const hi = spec.max ?? Math.ceil((Math.max(...all, 1) + 0.1) * 4) / 4;
   const step = (hi - lo) / 100;
   const groupSuffix = split ? ` (${GROUP_NAMES[group]})` : '';
   return (

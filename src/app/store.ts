@@ -81,6 +81,7 @@ function initialSettings(): Settings {
 
 let pointIds = 0;
 let sweepRunning = false;
+let evalRuns = 0;
 
 function pointLabel(recipe: Recipe): string {
   const parts = [recipe.merge_method];
@@ -116,19 +117,24 @@ export const useStudio = create<StudioState>()((set, get) => {
 
   const runEval = async (recipe: Recipe, stages: number[], jobId: string, origin: FrontierPoint['origin']) => {
     const { selectedTasks, live } = get();
+    const run = ++evalRuns;
     set({ evalJob: { status: 'running', label: origin === 'full' ? 'full evaluation' : `subset of ${stages[0]}` } });
     try {
       await engine().evaluate({ recipe, tasks: selectedTasks, stages, backend: live.backend }, jobId, callback((e) => {
-        if (e.type === 'progress') set({ evalJob: { status: 'running', progress: e.progress, label: e.progress.phase } });
+        // Progress messages can arrive after the job settled, or from a superseded job.
+        if (e.type === 'progress') {
+          if (run === evalRuns && get().evalJob.status === 'running') set({ evalJob: { status: 'running', progress: e.progress, label: e.progress.phase } });
+        }
         else {
           set({ lastStage: e.stage });
           record(recipe, e.stage, origin);
         }
       }));
       const stage = get().lastStage;
+      if (run !== evalRuns) return;
       set({ evalJob: { status: 'done', message: stage ? `${stage.items} items per task in ${stage.seconds.toFixed(1)} s` : 'done' } });
     } catch (err) {
-      if (!isAbort(err)) set({ evalJob: { status: 'error', error: errorText(err) } });
+      if (!isAbort(err) && run === evalRuns) set({ evalJob: { status: 'error', error: errorText(err) } });
     }
   };
 

@@ -1,0 +1,174 @@
+// The studio end to end in Chromium with WebGPU (SwiftShader here): demo models from the page's own
+// origin, a task_arithmetic recipe shaped by a keyboard- and mouse-moved layer point, live
+// evaluation on a subset, the frontier, an export whose files are re-read here with the project's
+// reader and compared with the CPU engine's merge of the same recipe, and a bad YAML.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, expect, type Page } from '@playwright/test';
+import { decodeToF32 } from '../src/core/dtype.ts';
+import { cpuBackend, execute, plan } from '../src/core/engine/index.ts';
+import { memorySinks, memoryTree } from '../src/core/io/memory.ts';
+import { nodeFolderTree } from '../src/core/io/node-file.ts';
+import { openModel, type ModelHandle } from '../src/core/model/handle.ts';
+import { parseRecipeYaml } from '../src/core/recipe/index.ts';
+import { openSafetensorsModel, readTensorBytes } from '../src/core/safetensors/index.ts';
+
+// STUDIO_BASE_URL / STUDIO_ZOO point the test at another build (e.g. one with a fixture zoo).
+const ZOO = process.env.STUDIO_ZOO ?? join(import.meta.dirname, '..', 'dist', 'zoo');
+if (process.env.STUDIO_BASE_URL) test.use({ baseURL: process.env.STUDIO_BASE_URL });
+
+interface Manifest {
+  families: Record<string, { models: Record<string, { path: string; role: string }> }>;
+  tasks: Record<string, { files: Record<string, string> }>;
+}
+
+async function demoChoice() {
+  const manifest = JSON.parse(await readFile(join(ZOO, 'manifest.json'), 'utf8')) as Manifest;
+  const family = 'tiny-llama' in manifest.families ? 'tiny-llama' : Object.keys(manifest.families)[0];
+  const names = Object.keys(manifest.families[family].models);
+  const experts = names.filter((n) => manifest.families[family].models[n].role !== 'base').slice(0, 2);
+  const skill = Object.keys(manifest.tasks).find((t) => experts.includes(t)) ?? Object.keys(manifest.tasks)[0];
+  return { family, experts, skill, manifest };
+}
+
+async function screenshot(page: Page, name: string) {
+  if (process.env.STUDIO_DEBUG) console.log(new Date().toISOString(), name);
+  await page.screenshot({ path: test.info().outputPath(`${name}.png`), fullPage: true });
+}
+
+test('studio: demo models, task_arithmetic, layer edits, live evaluation, frontier, export == CPU engine, bad YAML', async ({ page }) => {
+  test.setTimeout(300_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  if (process.env.STUDIO_DEBUG) page.on('console', (m) => console.log(`[page ${m.type()}] ${m.text()}`));
+  await page.setViewportSize({ width: 1400, height: 1000 });
+  const { family, experts, skill } = await demoChoice();
+  await page.goto('/');
+  await expect(page.getByRole('heading', { name: 'Merge Studio' })).toBeVisible();
+
+  // 1. models: base + two experts from the demo zoo
+  for (const name of ['base', ...experts]) await page.getByRole('button', { name: `Add demo ${family}-${name}` }).click();
+  for (const name of ['base', ...experts]) await expect(page.getByTestId(`model-${family}-${name}`)).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByRole('radio', { name: `Use ${family}-base as the base model` })).toBeChecked();
+  await expect(page.getByTestId('compatibility')).toContainText('compatible');
+
+  // 2. method
+  await page.getByLabel('Method', { exact: true }).selectOption('task_arithmetic');
+  const yaml = page.getByTestId('recipe-yaml');
+  await expect(yaml).toHaveValue(/merge_method: task_arithmetic/);
+  await expect(page.getByTestId('plan-ok')).toBeVisible();
+
+  // 3. a layer point moved with the keyboard: 5 steps up from weight 1 on layer 1 of the first expert
+  const e1 = `${family}-${experts[0]}`;
+  const point = page.getByRole('slider', { name: `Layer 1 weight, ${e1}` });
+  await expect(point).toHaveAttribute('aria-valuenow', '1');
+  await point.focus();
+  const before = await yaml.inputValue();
+  for (let i = 0; i < 5; i++) await point.press('ArrowDown');
+  await expect(yaml).not.toHaveValue(before);
+  const moved = Number(await point.getAttribute('aria-valuenow'));
+  expect(moved).toBeLessThan(1);
+  let recipe = parseRecipeYaml(await yaml.inputValue());
+  const w1 = recipe.models!.find((m) => m.model === `zoo/${e1}`)!.parameters!.weight as number[];
+  expect(w1[1]).toBeCloseTo(moved, 6);
+  expect(w1.filter((_, i) => i !== 1).every((v) => v === 1)).toBe(true);
+
+  // ... and a point of the second expert dragged with the mouse
+  const e2 = `${family}-${experts[1]}`;
+  const dragPoint = page.getByRole('slider', { name: `Layer 0 weight, ${e2}` });
+  const box = (await dragPoint.boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2 + 30, { steps: 5 });
+  await page.mouse.up();
+  await expect(dragPoint).not.toHaveAttribute('aria-valuenow', '1');
+  const dragged = Number(await dragPoint.getAttribute('aria-valuenow'));
+  expect(dragged).toBeLessThan(1);
+  recipe = parseRecipeYaml(await yaml.inputValue());
+  const w2 = recipe.models!.find((m) => m.model === `zoo/${e2}`)!.parameters!.weight as number[];
+  expect(w2[0]).toBeCloseTo(dragged, 6);
+  await screenshot(page, 'after-edits');
+
+  // 4. live evaluation on a small subset
+  await screenshot(page, 'before-eval');
+  await page.getByLabel('Subset size', { exact: true }).fill('4');
+  await page.getByLabel('Refined subset size').fill('4');
+  const taskBox = page.getByRole('checkbox', { name: `Task ${skill}.gen.jsonl` });
+  await taskBox.click();
+  await expect(taskBox).toBeChecked();
+  const score = page.getByTestId(`score-${skill}.exact_match`);
+  await expect(score).toBeVisible({ timeout: 120_000 });
+  await expect(page.getByTestId('scores')).toContainText(/4 of \d+/);
+  test.info().annotations.push({ type: 'live-eval', description: (await page.getByTestId('scores').textContent()) ?? '' });
+
+  // 5. the frontier has the evaluated recipe
+  await expect(page.getByTestId('frontier-point')).toHaveCount(1, { timeout: 30_000 });
+  await screenshot(page, 'after-eval');
+
+  // 6. export as downloads; re-read with the project's reader and compare with the CPU engine
+  await screenshot(page, 'before-export');
+  const out = await mkdtemp(join(tmpdir(), 'studio-export-'));
+  const downloads = new Map<string, Uint8Array>();
+  const saving: Promise<void>[] = [];
+  page.on('download', (d) => {
+    saving.push((async () => {
+      const path = join(out, d.suggestedFilename());
+      await d.saveAs(path);
+      downloads.set(d.suggestedFilename(), new Uint8Array(await readFile(path)));
+    })());
+  });
+  await page.getByLabel('Export target').selectOption('download');
+  await page.getByLabel('Shard size in MiB').fill('0.1');
+  await page.getByRole('button', { name: 'Export merged model' }).click();
+  await expect(page.getByTestId('export-status')).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
+  const listed = (await page.getByTestId('export-files').getByRole('listitem').allTextContents()).map((t) => t.replace(/ \(.*\)$/, ''));
+  await expect.poll(() => downloads.size, { timeout: 30_000 }).toBe(listed.length);
+  await Promise.all(saving);
+  expect([...downloads.keys()].sort()).toEqual([...listed].sort());
+  for (const f of ['config.json', 'model.safetensors.index.json', 'mergekit_config.yml', 'README.md', 'tokenizer.json']) expect(downloads.has(f), f).toBe(true);
+  expect(listed.filter((f) => f.endsWith('.safetensors')).length).toBeGreaterThan(1);
+
+  const exportedRecipe = parseRecipeYaml(new TextDecoder().decode(downloads.get('mergekit_config.yml')!));
+  expect(exportedRecipe).toEqual(parseRecipeYaml(await yaml.inputValue()));
+  const handles = new Map<string, ModelHandle>();
+  for (const name of ['base', ...experts]) {
+    handles.set(`zoo/${family}-${name}`, await openModel(nodeFolderTree(join(ZOO, family, name)), undefined, `zoo/${family}-${name}`));
+  }
+  const reference = memorySinks();
+  await execute(plan(exportedRecipe, handles), { sinks: reference, backend: cpuBackend });
+  const exported = await openSafetensorsModel(memoryTree(downloads, 'export'));
+  const expected = await openSafetensorsModel(memoryTree(reference.files, 'cpu'));
+  expect([...exported.tensors.keys()].sort()).toEqual([...expected.tensors.keys()].sort());
+  let identical = 0;
+  let total = 0;
+  for (const [name, info] of expected.tensors) {
+    const got = exported.tensors.get(name)!;
+    expect(got.dtype, name).toBe(info.dtype);
+    expect(got.shape, name).toEqual(info.shape);
+    const a = decodeToF32(await readTensorBytes(got), got.dtype);
+    const b = decodeToF32(await readTensorBytes(info), info.dtype);
+    const far: string[] = [];
+    for (let i = 0; i < b.length; i++) {
+      // The studio merges on the GPU: f32 sums in another order may round to the neighbouring bf16.
+      if (!(Math.abs(a[i] - b[i]) <= Math.abs(b[i]) * 2 ** -7 + 1e-6)) far.push(`${name}[${i}]: ${a[i]} vs ${b[i]}`);
+      if (a[i] === b[i]) identical++;
+    }
+    expect(far.slice(0, 5), `${far.length} values of ${name} differ by more than one bf16 step`).toEqual([]);
+    total += b.length;
+  }
+  expect(identical / total).toBeGreaterThan(0.99);
+  test.info().annotations.push({ type: 'export', description: `${listed.length} files; ${identical}/${total} values identical to the CPU engine` });
+  await rm(out, { recursive: true, force: true });
+
+  // 7. a bad YAML shows its error inline and leaves the recipe as it was
+  const good = await yaml.inputValue();
+  await yaml.fill('merge_method: task_arithmetc\nmodels:\n  - model: zoo/x\n    parameters: {weight: 1}\n');
+  await page.getByRole('button', { name: 'Apply YAML' }).click();
+  await expect(page.getByTestId('yaml-error')).toContainText("did you mean 'task_arithmetic'");
+  await expect(page.getByLabel('Method', { exact: true })).toHaveValue('task_arithmetic');
+  await page.getByRole('button', { name: 'Revert' }).click();
+  await expect(yaml).toHaveValue(good);
+  await screenshot(page, 'final');
+  expect(errors).toEqual([]);
+});
