@@ -65,6 +65,57 @@ describe('bf16 (exhaustive over all 65536 patterns)', () => {
   });
 });
 
+describe('bf16 bulk rounding (two elements per 32-bit word, odd tails, reused buffers)', () => {
+  // Independent reference in float64: the bf16 grid has 8 significant bits; pick the nearer
+  // neighbour, the even mantissa on an exact tie (no bit tricks on the f32 pattern).
+  function refBf16(x: number): number {
+    if (Number.isNaN(x)) return NaN;
+    if (x === 0 || !Number.isFinite(x)) return x;
+    const e = Math.max(Math.floor(Math.log2(Math.abs(x))), -126);
+    const ulp = 2 ** (e - 7);
+    const down = Math.floor(x / ulp) * ulp;
+    const up = down + ulp;
+    const pick = x - down < up - x ? down : x - down > up - x ? up : (down / ulp) % 2 === 0 ? down : up;
+    return Math.abs(pick) >= 2 ** 128 ? Math.sign(x) * Infinity : pick;
+  }
+
+  it('matches the float64 reference on random f32 patterns of every class, at odd lengths and both alignments', () => {
+    let s = 12345;
+    const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
+    const reused = new Uint8Array(2 * 1001);
+    for (const n of [1, 2, 3, 1000, 1001]) {
+      const bits = new Uint32Array(n).map(() => next());
+      bits[0] = 0x3f808000; // an exact tie (1 + 2^-8) -> even
+      const values = new Float32Array(bits.buffer);
+      const encoded = encodeFromF32(values, 'BF16', reused);
+      expect(encoded.buffer).toBe(reused.buffer);
+      expect(Array.from(encoded)).toEqual(Array.from(encodeFromF32(values, 'BF16')));
+      // Decoding the packed words (aligned) and the same bytes two bytes off (unaligned path).
+      const shifted = new Uint8Array(encoded.byteLength + 2);
+      shifted.set(encoded, 2);
+      const decoded = decodeToF32(encoded, 'BF16');
+      const decodedShifted = decodeToF32(shifted.subarray(2), 'BF16', new Float32Array(n + 3));
+      for (let i = 0; i < n; i++) {
+        const want = refBf16(values[i]);
+        const half = new Uint16Array(encoded.buffer, encoded.byteOffset, n)[i];
+        if (Number.isNaN(want)) {
+          expect(isQuietNaN16(half, 8, 7) && (half & 0x8000) === (bits[i] >>> 31) << 15).toBe(true);
+          continue;
+        }
+        if (!Object.is(decoded[i], want) || !Object.is(decodedShifted[i], want)) {
+          throw new Error(`bf16 of ${bits[i].toString(16)} (${values[i]}): got ${decoded[i]} / ${decodedShifted[i]}, expected ${want}`);
+        }
+      }
+    }
+  });
+
+  it('refuses an output buffer that is too small or misaligned', () => {
+    const values = new Float32Array(4);
+    expect(() => encodeFromF32(values, 'BF16', new Uint8Array(6))).toThrow(MergeStudioError);
+    expect(() => encodeFromF32(values, 'F32', new Uint8Array(20).subarray(2))).toThrow(/4 F32 values/);
+  });
+});
+
 describe('f16 (exhaustive over all 65536 patterns)', () => {
   it('decodes every pattern to the textbook value and re-encodes it exactly', () => {
     const bulk = decodeToF32(new Uint8Array(new Uint16Array(65536).map((_, i) => i).buffer), 'F16');

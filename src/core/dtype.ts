@@ -60,19 +60,12 @@ function bitsToF32(u: number): number {
 
 // ---- bfloat16: the upper half of a float32 ----
 
-function f32BitsToBf16Bits(u: number): number {
-  if ((u & 0x7fffffff) > 0x7f800000) return ((u >>> 16) | 0x0040) & 0xffff; // quiet NaN, sign and top payload kept
-  // Adding 0x7fff plus the lowest kept bit rounds to nearest, ties to even; carries move into the
-  // exponent. The sum stays below 2^32 for every non-NaN input, so >>> does not wrap.
-  return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
-}
-
 export function bf16BitsToF32(b: number): number {
   return bitsToF32((b & 0xffff) << 16);
 }
 
 export function f32ToBf16Bits(x: number): number {
-  return f32BitsToBf16Bits(f32Bits(x));
+  return roundToBf16High(f32Bits(x)) >>> 16;
 }
 
 // ---- IEEE binary16 ----
@@ -198,12 +191,9 @@ export function decodeToF32(bytes: Uint8Array, dtype: DType, out?: Float32Array)
     case 'F64':
       dst.set(new Float64Array(buf, off, n)); // assignment rounds to nearest even
       break;
-    case 'BF16': {
-      const src = new Uint16Array(buf, off, n);
-      const bits = new Uint32Array(dst.buffer, dst.byteOffset, n);
-      for (let i = 0; i < n; i++) bits[i] = src[i] << 16;
+    case 'BF16':
+      decodeBf16(buf, off, n, new Int32Array(dst.buffer, dst.byteOffset, n));
       break;
-    }
     case 'F16': {
       const src = new Uint16Array(buf, off, n);
       const bits = new Uint32Array(dst.buffer, dst.byteOffset, n);
@@ -253,26 +243,81 @@ export function decodeToF32(bytes: Uint8Array, dtype: DType, out?: Float32Array)
   return dst;
 }
 
-/** Encodes float32 values as little-endian F32, F16, BF16 or F64 (round to nearest even). */
-export function encodeFromF32(values: Float32Array, dtype: DType): Uint8Array {
+/** Encodes float32 values as little-endian F32, F16, BF16 or F64 (round to nearest even). With
+ * `out` (at least the encoded size, 4-byte aligned) the bytes go there and a view of it is returned:
+ * a streaming caller reuses one buffer instead of faulting in a fresh one per tensor. */
+export function encodeFromF32(values: Float32Array, dtype: DType, out?: Uint8Array): Uint8Array {
+  if (!canEncodeFromF32(dtype)) {
+    throw new MergeStudioError('dtype-unsupported', `cannot encode float32 values as ${dtype} (supported: F32, F16, BF16, F64)`, { dtype });
+  }
   const n = values.length;
-  const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+  const byteLength = n * (BITS[dtype] / 8);
+  if (out && (out.byteLength < byteLength || out.byteOffset % (dtype === 'F64' ? 8 : 4) !== 0 || !(out.buffer instanceof ArrayBuffer))) {
+    throw new MergeStudioError('dtype-output-too-small', `output buffer of ${out.byteLength} bytes at offset ${out.byteOffset} cannot hold ${n} ${dtype} values (${byteLength} bytes, aligned to 4 bytes, 8 for F64)`, { dtype });
+  }
+  const dst = out ? out.subarray(0, byteLength) : new Uint8Array(byteLength);
   switch (dtype) {
     case 'F32':
-      return new Uint8Array(values.slice().buffer);
+      new Float32Array(dst.buffer, dst.byteOffset, n).set(values);
+      break;
     case 'F64':
-      return new Uint8Array(Float64Array.from(values).buffer);
-    case 'BF16': {
-      const dst = new Uint16Array(n);
-      for (let i = 0; i < n; i++) dst[i] = f32BitsToBf16Bits(bits[i]);
-      return new Uint8Array(dst.buffer);
-    }
+      new Float64Array(dst.buffer, dst.byteOffset, n).set(values);
+      break;
+    case 'BF16':
+      encodeBf16(new Int32Array(values.buffer, values.byteOffset, n), dst.buffer as ArrayBuffer, dst.byteOffset);
+      break;
     case 'F16': {
-      const dst = new Uint16Array(n);
-      for (let i = 0; i < n; i++) dst[i] = f32BitsToF16Bits(bits[i]);
-      return new Uint8Array(dst.buffer);
+      const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+      const half = new Uint16Array(dst.buffer, dst.byteOffset, n);
+      for (let i = 0; i < n; i++) half[i] = f32BitsToF16Bits(bits[i]);
+      break;
     }
-    default:
-      throw new MergeStudioError('dtype-unsupported', `cannot encode float32 values as ${dtype} (supported: F32, F16, BF16, F64)`, { dtype });
+  }
+  return dst;
+}
+
+// The bf16 loops work on int32 views (values above 2^31 read from a Uint32Array would be boxed
+// doubles in V8) and, where the data allows, on two elements per 32-bit load or store.
+
+/** bf16 -> f32 bits: each bf16 is the upper half of its float32. */
+function decodeBf16(buf: ArrayBuffer, byteOffset: number, n: number, dst: Int32Array): void {
+  if (byteOffset % 4 !== 0) {
+    const src = new Uint16Array(buf, byteOffset, n);
+    for (let i = 0; i < n; i++) dst[i] = src[i] << 16;
+    return;
+  }
+  const pairs = n >>> 1;
+  decodeBf16Pairs(new Int32Array(buf, byteOffset, pairs), dst);
+  if (n & 1) dst[n - 1] = new Uint16Array(buf, byteOffset + 4 * pairs, 1)[0] << 16;
+}
+
+/** Alone in its function so V8's on-stack compile of the loop stays valid across calls. */
+function decodeBf16Pairs(src: Int32Array, dst: Int32Array): void {
+  for (let k = 0; k < src.length; k++) {
+    const w = src[k];
+    dst[2 * k] = w << 16;
+    dst[2 * k + 1] = w & -65536;
+  }
+}
+
+/** f32 bits rounded to nearest even bf16, result in the UPPER 16 bits (lower bits are junk). */
+function roundToBf16High(u: number): number {
+  // NaN: quiet it (bit 22), keep sign and top payload; no rounding carry may turn it into inf.
+  if ((u & 0x7fffffff) > 0x7f800000) return u | 0x00400000;
+  // Adding 0x7fff plus the lowest kept bit rounds to nearest, ties to even; carries move into the
+  // exponent. `| 0` keeps the sum in int32 arithmetic (it wraps exactly like the u32 sum).
+  return (u + 0x7fff + ((u >>> 16) & 1)) | 0;
+}
+
+function encodeBf16(bits: Int32Array, buf: ArrayBuffer, byteOffset: number): void {
+  const n = bits.length;
+  const pairs = n >>> 1;
+  encodeBf16Pairs(bits, new Int32Array(buf, byteOffset, pairs));
+  if (n & 1) new Uint16Array(buf, byteOffset + 4 * pairs, 1)[0] = roundToBf16High(bits[n - 1]) >>> 16;
+}
+
+function encodeBf16Pairs(bits: Int32Array, dst: Int32Array): void {
+  for (let k = 0; k < dst.length; k++) {
+    dst[k] = (roundToBf16High(bits[2 * k + 1]) & -65536) | (roundToBf16High(bits[2 * k]) >>> 16);
   }
 }

@@ -13,6 +13,7 @@ export const linear: MergeMethod = {
   name: 'linear',
   description: 'Linear (model soup): the weighted sum, or weighted mean, of the models (arXiv 2203.05482).',
   base: 'none',
+  elementwise: true,
   params,
   mergeCpu(input) {
     const ctx: MethodContext = { method: 'linear', params, input };

@@ -23,27 +23,21 @@ export const modelStock: MergeMethod = {
     // filter_wise: one ratio per row (last dim; 1-D tensors are one row), else one per tensor.
     const rowLength = filterWise ? input.shape[input.shape.length - 1] ?? n : n;
     const rows = rowLength === 0 ? 0 : n / rowLength;
-    const offsets = models.map((m) => {
-      const d = new Float32Array(n);
-      for (let j = 0; j < n; j++) d[j] = m[j] - base[j];
-      return d;
-    });
     const out = outputArray(ctx, n);
+    const sums = new Float64Array(Math.max(6, count * count));
     for (let r = 0; r < rows; r++) {
       const start = r * rowLength;
       const end = start + rowLength;
-      const norms = offsets.map((d) => {
-        let s = 0;
-        for (let j = start; j < end; j++) s += d[j] * d[j];
-        return Math.sqrt(s);
-      });
+      // Norms and pairwise dots of the offsets fround(m - base), straight from the inputs: no
+      // full-size offset arrays. Up to three models share one unrolled pass.
+      if (count <= 3) offsetGram3(models[0], models[1], models[2] ?? models[0], base, start, end, sums);
+      else offsetGramMany(models, base, start, end, sums);
       let cosSum = 0;
       let pairs = 0;
       for (let a = 0; a < count; a++) {
         for (let b = a + 1; b < count; b++) {
-          let s = 0;
-          for (let j = start; j < end; j++) s += offsets[a][j] * offsets[b][j];
-          cosSum += Math.min(1, Math.max(-1, s / Math.max(norms[a] * norms[b], 1e-6)));
+          const norms = Math.sqrt(sums[gramSlot(a, a, count)]) * Math.sqrt(sums[gramSlot(b, b, count)]);
+          cosSum += Math.min(1, Math.max(-1, sums[gramSlot(a, b, count)] / Math.max(norms, 1e-6)));
           pairs++;
         }
       }
@@ -52,12 +46,70 @@ export const modelStock: MergeMethod = {
       // mergekit divides by zero at the pole (e.g. two exactly opposite offsets) and returns NaN;
       // offsets that cancel out carry no direction, so we keep the base (t = 0).
       const t = denominator <= POLE_GUARD ? 0 : (count * cos) / denominator;
-      for (let j = start; j < end; j++) {
-        let sum = 0;
-        for (let i = 0; i < count; i++) sum += models[i][j];
-        out[j] = t * (sum / count) + (1 - t) * base[j];
-      }
+      if (count === 2) mixTowardMean2(out, models[0], models[1], base, t, start, end);
+      else if (count === 3) mixTowardMean3(out, models[0], models[1], models[2], base, t, start, end);
+      else mixTowardMeanMany(out, models, base, t, start, end);
     }
     return out;
   },
 };
+
+/** Slot of Gram entry (a, b), a <= b: unrolled layout for up to three offsets, else row-major. */
+function gramSlot(a: number, b: number, count: number): number {
+  return count <= 3 ? GRAM3[a * 3 + b] : a * count + b;
+}
+// 0: |a|^2, 1: |b|^2, 2: |c|^2, 3: a.b, 4: a.c, 5: b.c
+const GRAM3 = [0, 3, 4, 3, 1, 5, 4, 5, 2];
+
+/** Gram sums of the offsets of a, b, c (c ignored by the caller when only two models). */
+function offsetGram3(a: Float32Array, b: Float32Array, c: Float32Array, base: Float32Array, start: number, end: number, sums: Float64Array): void {
+  let aa = 0, bb = 0, cc = 0, ab = 0, ac = 0, bc = 0;
+  for (let j = start; j < end; j++) {
+    const x = base[j];
+    const da = Math.fround(a[j] - x);
+    const db = Math.fround(b[j] - x);
+    const dc = Math.fround(c[j] - x);
+    aa += da * da;
+    bb += db * db;
+    cc += dc * dc;
+    ab += da * db;
+    ac += da * dc;
+    bc += db * dc;
+  }
+  sums[0] = aa;
+  sums[1] = bb;
+  sums[2] = cc;
+  sums[3] = ab;
+  sums[4] = ac;
+  sums[5] = bc;
+}
+
+function offsetGramMany(models: Float32Array[], base: Float32Array, start: number, end: number, sums: Float64Array): void {
+  const count = models.length;
+  const d = new Float64Array(count);
+  sums.fill(0);
+  for (let j = start; j < end; j++) {
+    for (let i = 0; i < count; i++) d[i] = Math.fround(models[i][j] - base[j]);
+    for (let a = 0; a < count; a++) for (let b = a; b < count; b++) sums[a * count + b] += d[a] * d[b];
+  }
+}
+
+// t * mean + (1 - t) * base, summing the models in order as the general loop does.
+function mixTowardMean2(out: Float32Array, a: Float32Array, b: Float32Array, base: Float32Array, t: number, start: number, end: number): void {
+  const u = 1 - t;
+  for (let j = start; j < end; j++) out[j] = t * ((a[j] + b[j]) / 2) + u * base[j];
+}
+
+function mixTowardMean3(out: Float32Array, a: Float32Array, b: Float32Array, c: Float32Array, base: Float32Array, t: number, start: number, end: number): void {
+  const u = 1 - t;
+  for (let j = start; j < end; j++) out[j] = t * ((a[j] + b[j] + c[j]) / 3) + u * base[j];
+}
+
+function mixTowardMeanMany(out: Float32Array, models: Float32Array[], base: Float32Array, t: number, start: number, end: number): void {
+  const count = models.length;
+  for (let j = start; j < end; j++) {
+    let sum = 0;
+    for (let i = 0; i < count; i++) sum += models[i][j];
+    out[j] = t * (sum / count) + (1 - t) * base[j];
+  }
+}

@@ -9,6 +9,7 @@ export const nearswap: MergeMethod = {
   name: 'nearswap',
   description: 'NearSwap: per entry, interpolate from the base toward the other model with weight clamp(t / |base - other|, 0, 1).',
   base: 'required',
+  elementwise: true,
   params,
   mergeCpu(input) {
     const ctx: MethodContext = { method: 'nearswap', params, input };

@@ -9,6 +9,7 @@ export const passthrough: MergeMethod = {
   name: 'passthrough',
   description: 'Passthrough: copies one model\'s tensor unchanged (optionally scaled); used to stack layer slices.',
   base: 'none',
+  elementwise: true,
   params,
   mergeCpu(input) {
     const ctx: MethodContext = { method: 'passthrough', params, input };

@@ -21,9 +21,9 @@ export interface SparseTaskVector {
 }
 
 /** Task vector `fround(model - base)`, sparsified by `rule`; `shape` is needed by della (ranks along
- * dim 1), `label` names the tensor and model in errors. */
-export function sparseTaskVector(model: Float32Array, base: Float32Array, shape: number[], rule: Sparsification, rescaleL1: boolean, label: string): SparseTaskVector {
-  const values = new Float32Array(model.length);
+ * dim 1), `label` names the tensor and model in errors; `into` (optional, any contents) receives it. */
+export function sparseTaskVector(model: Float32Array, base: Float32Array, shape: number[], rule: Sparsification, rescaleL1: boolean, label: string, into?: Float32Array): SparseTaskVector {
+  const values = into ?? new Float32Array(model.length);
   // DARE needs no whole-tensor statistic before masking, so it runs in one fused pass.
   if (rule.kind === 'random') return randomDrop(values, model, base, rule.density, rule.streamKey, rescaleL1);
   taskVectorInto(values, model, base);

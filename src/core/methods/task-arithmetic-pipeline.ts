@@ -5,6 +5,7 @@ import type { MergeMethod, MergeTensorInput, ParamSpec } from './types.ts';
 import { checkInputs, globalBoolean, globalNumber, modelNumbers, outputArray, type MethodContext } from './params.ts';
 import { sparseTaskVector, type Sparsification } from './sparsify.ts';
 import { maskStreamKey } from './random.ts';
+import { workArray } from './scratch.ts';
 
 export type SparsificationKind = 'none' | Sparsification['kind'];
 
@@ -61,6 +62,8 @@ export function defineTaskArithmeticMethod(v: TaskArithmeticVariant): MergeMetho
     name: v.name,
     description: v.description,
     base: 'required',
+    // Without a sparsifier nothing looks beyond one element (the others rank or hash by position).
+    elementwise: v.sparsification === 'none',
     params,
     mergeCpu(input: MergeTensorInput): Float32Array {
       const ctx: MethodContext = { method: v.name, params, input };
@@ -86,7 +89,8 @@ export function defineTaskArithmeticMethod(v: TaskArithmeticVariant): MergeMetho
       } else {
         taskVectors = input.models.map((model, i) => {
           const label = `${v.name}: tensor '${input.tensorName}' of model #${input.modelIndices[i]}`;
-          const sparse = sparseTaskVector(model, base, input.shape, sparsificationFor(v, ctx, i, densities[i], gamma, epsilon), rescale, label);
+          const into = workArray(input.scratch, `taskVector${i}`, base.length);
+          const sparse = sparseTaskVector(model, base, input.shape, sparsificationFor(v, ctx, i, densities[i], gamma, epsilon), rescale, label, into);
           coefficients[i] *= sparse.scale;
           return sparse.values;
         });

@@ -35,6 +35,15 @@ export interface MergeTensorInput {
   /** Optional preallocated output (element count of `shape`, not one of the inputs); `mergeCpu`
    * writes into it and returns it, sparing a fresh full-size allocation per tensor. */
   out?: Float32Array;
+  /** Optional reusable work buffers (task vectors, offsets): a streaming caller keeps them from
+   * tensor to tensor, so a method does not fault in fresh full-size temporaries per call. */
+  scratch?: ScratchArrays;
+}
+
+/** Float32 work buffers by slot name. Contents are left over from earlier calls: a method must
+ * overwrite every element it reads, and a slot is valid only until the same slot is asked again. */
+export interface ScratchArrays {
+  get(slot: string, elements: number): Float32Array;
 }
 
 export interface MergeMethod {
@@ -43,6 +52,10 @@ export interface MergeMethod {
   /** 'required': needs base_model; 'optional': uses it when given; 'none': ignores it. */
   base: 'required' | 'optional' | 'none';
   params: ParamSpec[];
+  /** True when output element j depends only on element j of the inputs and the parameters (not on
+   * the tensor's shape, name or other elements): the engine may then merge any flat slice of a
+   * tensor on its own, streaming large tensors in cache-sized pieces. */
+  elementwise?: boolean;
   /** CPU reference implementation (the numerics every backend is checked against). */
   mergeCpu(input: MergeTensorInput): Float32Array;
 }
