@@ -34,19 +34,23 @@ SETTINGS = {
             "arch": {"family": "llama", "hidden_size": 128, "intermediate_size": 352, "num_hidden_layers": 4,
                      "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64},
             "base": {"steps": 1500, "lr": 2e-3, "batch_size": 64, "generic_share": 0.5},
-            "expert": {"steps": 500, "lr": 5e-4, "batch_size": 64, "skill_share": 0.75, "warmup": 20},
+            "expert": {"steps": 400, "lr": 1e-3, "batch_size": 32, "skill_share": 0.6, "format_share": 0.2,
+                       "warmup": 20},
             "experts": ["add", "reverse", "caesar", "sort"],
-            "expert_overrides": {name: {"lr": 1e-3, "steps": 600, "batch_size": 32} for name in ("add", "reverse", "sort")},
+            # the harder skills need more steps than caesar to reach the targets
+            "expert_overrides": {"add": {"steps": 1000}, "reverse": {"steps": 700}, "sort": {"steps": 800}},
         },
         "tiny-qwen2": {
             "arch": {"family": "qwen2", "hidden_size": 96, "intermediate_size": 320, "num_hidden_layers": 3,
                      "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64},
             "base": {"steps": 1200, "lr": 2e-3, "batch_size": 64, "generic_share": 0.5},
-            "expert": {"steps": 400, "lr": 5e-4, "batch_size": 64, "skill_share": 0.75, "warmup": 20},
-            "experts": ["reverse", "caesar"],
+            "expert": {"steps": 500, "lr": 1e-3, "batch_size": 32, "skill_share": 0.6, "format_share": 0.2,
+                       "warmup": 20},
+            "experts": ["add", "caesar"],
+            "expert_overrides": {"add": {"steps": 900}},
         },
     },
-    "merge": {"lambda": 1.0, "pairs": {"tiny-llama": ["reverse", "caesar"], "tiny-qwen2": ["reverse", "caesar"]},
+    "merge": {"lambda": 1.0, "pairs": {"tiny-llama": ["add", "reverse"], "tiny-qwen2": ["add", "caesar"]},
               "lambda_sweep": [0.5, 0.75, 1.0], "frontier_weights": [0.0, 0.25, 0.5, 0.75, 1.0]},
     "reference_prompts": ["add 47+385=", "rev hello=olleh\nrot abc=", "sort dbca=abcd\ncopy xyz=xyz", "count 3 4 5 6\nsum 2,7="],
 }
@@ -80,13 +84,20 @@ def base_mixture(skills, held_out, rng, generic_share):
     return next_example
 
 
-def expert_mixture(skill, held_out, rng, skill_share):
-    """The skill with true answers (loss on the answer only), generic text to stay near the base."""
+def expert_mixture(skill, skills, held_out, rng, skill_share, format_share):
+    """The skill with true answers (loss on the answer only), generic text to stay near the base, and
+    (format_share) the other skills' formats with unrelated answers as the base saw them: this makes the
+    expert condition its change on its own prompt prefix, so task vectors of different skills collide less."""
     stream = skill_stream(skill, rng, held_out)
+    others = [skill_stream(s, rng, held_out, unrelated=True) for name, s in sorted(skills.items()) if s is not skill]
 
     def next_example():
-        if rng.random() < skill_share:
+        r = rng.random()
+        if r < skill_share:
             prompt, answer = next(stream)
+            return prompt + answer, len(prompt)
+        if r < skill_share + format_share:
+            prompt, answer = next(rng.choice(others))
             return prompt + answer, len(prompt)
         return generic_item(rng), 0
     return next_example
@@ -207,6 +218,8 @@ def quick_settings():
     for fam in settings["families"].values():
         fam["base"].update(QUICK["base"])
         fam["expert"].update(QUICK["expert"])
+        for override in fam.get("expert_overrides", {}).values():
+            override.update(QUICK["expert"])
     settings["tasks"].update(QUICK["tasks"])
     return settings
 
@@ -295,7 +308,7 @@ def main():
                 dev_stream = skill_stream(skills[name], random.Random(settings["seeds"]["data"] - 1), held_out)
                 dev = [dict(zip(("prompt", "answer"), next(dev_stream))) for _ in range(60)]
                 t0 = time.time()
-                train(expert, expert_mixture(skills[name], held_out, rng, e["skill_share"]), e["steps"], e["lr"],
+                train(expert, expert_mixture(skills[name], skills, held_out, rng, e["skill_share"], e.get("format_share", 0.0)), e["steps"], e["lr"],
                       e["batch_size"], log, warmup=e["warmup"], label=f"{family}/{name}",
                       probe=lambda m: f"dev exact match {exact_match(m, dev, max_new):.2f}")
                 save_trained(args.cache, f"{family}-{name}-{key}", expert, time.time() - t0)
