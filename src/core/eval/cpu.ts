@@ -5,7 +5,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, argmaxRow, checkSlidingWindow, logSoftmaxAt, type GenerateOptions, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, argmaxRow, checkSlidingWindow, logSoftmaxAt, prefillGroups, type GenerateOptions, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, hostTensorToF32, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 /** out[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]) for t < rows. Blocks of four token rows by two
@@ -242,9 +242,9 @@ export class CpuCausalLM extends KvCachedLM {
     const outs = prompts.map((): number[] => []);
     const last: Float32Array[] = [];
     const stopIds = new Set(opts.stopIds ?? []);
-    for (const [b, prompt] of prompts.entries()) {
-      const positions = Int32Array.from(prompt, (_, i) => i);
-      last[b] = await this.forwardRows(prompt, positions, new Array<KvCache>(prompt.length).fill(caches[b]), prompt.length - 1, opts.signal);
+    for (const g of prefillGroups(prompts)) {
+      const logits = await this.forwardRows(g.tokens, g.positions, Array.from(g.seqs, (b) => caches[b]), g.tokens.length - g.members.length, opts.signal);
+      g.members.forEach((b, i) => { last[b] = logits.subarray(i * V, (i + 1) * V); });
     }
     let active = prompts.map((_, b) => b);
     while (active.length > 0) {

@@ -7,7 +7,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, argmaxRow, checkSlidingWindow, type GenerateOptions, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, argmaxRow, checkSlidingWindow, prefillGroups, type GenerateOptions, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 const KERNEL = 'eval_llama';
@@ -243,10 +243,11 @@ export class GpuCausalLM extends KvCachedLM {
     const outs = prompts.map((): number[] => []);
     const last: Float32Array[] = [];
     this.ensureCache(prompts.length, Math.max(...prompts.map((p) => p.length)) + opts.maxNewTokens);
-    for (const [b, prompt] of prompts.entries()) {
-      const rows = new Uint32Array(prompt.length * 2);
-      for (let t = 0; t < prompt.length; t++) { rows[2 * t] = b; rows[2 * t + 1] = t; }
-      last[b] = await this.forwardRows(prompt, rows, prompt.length - 1, opts.signal);
+    for (const g of prefillGroups(prompts)) {
+      const rows = new Uint32Array(g.tokens.length * 2);
+      for (let t = 0; t < g.tokens.length; t++) { rows[2 * t] = g.seqs[t]; rows[2 * t + 1] = g.positions[t]; }
+      const logits = await this.forwardRows(g.tokens, rows, g.tokens.length - g.members.length, opts.signal);
+      g.members.forEach((b, i) => { last[b] = logits.subarray(i * V, (i + 1) * V); });
     }
     let active = prompts.map((_, b) => b);
     while (active.length > 0) {

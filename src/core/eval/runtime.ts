@@ -51,6 +51,27 @@ export function checkSlidingWindow(config: CausalLMConfig, positions: number): v
   }
 }
 
+/** Rows of a batched prefill: prompts grouped up to `rowBudget` tokens; within a group, every
+ * prompt's tokens but its last come first and the last tokens (whose logits are wanted) close the
+ * group in prompt order. Row order is free: each row carries its sequence and position. */
+export function prefillGroups(prompts: readonly Int32Array[], rowBudget = 1024): { members: number[]; tokens: Int32Array; seqs: Int32Array; positions: Int32Array }[] {
+  const groups: { members: number[]; tokens: Int32Array; seqs: Int32Array; positions: Int32Array }[] = [];
+  let start = 0;
+  while (start < prompts.length) {
+    let end = start, rows = 0;
+    while (end < prompts.length && (end === start || rows + prompts[end].length <= rowBudget)) rows += prompts[end++].length;
+    const members = Array.from({ length: end - start }, (_, i) => start + i);
+    const tokens = new Int32Array(rows), seqs = new Int32Array(rows), positions = new Int32Array(rows);
+    let r = 0;
+    const put = (b: number, t: number) => { tokens[r] = prompts[b][t]; seqs[r] = b; positions[r] = t; r++; };
+    for (const b of members) for (let t = 0; t < prompts[b].length - 1; t++) put(b, t);
+    for (const b of members) put(b, prompts[b].length - 1);
+    groups.push({ members, tokens, seqs, positions });
+    start = end;
+  }
+  return groups;
+}
+
 /** Log-softmax of one logits row at `target`, in float64. */
 export function logSoftmaxAt(row: Float32Array, offset: number, vocab: number, target: number): number {
   let max = -Infinity;
