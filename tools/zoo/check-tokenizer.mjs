@@ -1,3 +1,4 @@
+/* global console, process */
 // Checks that @huggingface/tokenizers reads every zoo tokenizer.json and encodes the reference
 // prompts to exactly the ids PyTorch used (minus the BOS the evaluator adds), and decodes them back.
 // Usage: node tools/zoo/check-tokenizer.mjs [public/zoo]

@@ -138,9 +138,10 @@ weights should match to about 1e-4. The prompts are listed in the manifest under
 ## Results
 
 The base saw every skill's prompt format during pretraining, followed by random strings of the right
-length (the format, not the skill); each expert was then fully fine-tuned from the base on its skill,
-gently (low learning rate, generic text mixed in) so that the experts stay in the base's basin and
-their task vectors add up. EM = exact match on the generation set, MC = multiple-choice accuracy.
+length (the format, not the skill); each expert was then fully fine-tuned from the base on its skill for a
+few hundred steps, with generic text and the other skills' formats (still with unrelated answers) mixed in,
+so that each expert changes only what follows its own prompt prefix and task vectors add up.
+EM = exact match on the generation set, MC = multiple-choice accuracy.
 
 {results}
 ## Targets from the issue
