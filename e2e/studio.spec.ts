@@ -47,9 +47,12 @@ test('studio: demo models, task_arithmetic, layer edits, live evaluation, fronti
   await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Merge Studio' })).toBeVisible();
 
-  // 1. models: base + two experts from the demo zoo
-  for (const name of ['base', ...experts]) await page.getByRole('button', { name: `Add demo ${family}-${name}` }).click();
+  // 1. models: the studio opens on the demo base and two experts; an expert removed comes back with its Add button
   for (const name of ['base', ...experts]) await expect(page.getByTestId(`model-${family}-${name}`)).toBeVisible({ timeout: 30_000 });
+  await page.getByRole('button', { name: `Remove ${family}-${experts[1]}` }).click();
+  await expect(page.getByTestId(`model-${family}-${experts[1]}`)).toHaveCount(0);
+  await page.getByRole('button', { name: `Add demo ${family}-${experts[1]}` }).click();
+  await expect(page.getByTestId(`model-${family}-${experts[1]}`)).toBeVisible({ timeout: 30_000 });
   await expect(page.getByRole('radio', { name: `Use ${family}-base as the base model` })).toBeChecked();
   await expect(page.getByTestId('compatibility')).toContainText('compatible');
 

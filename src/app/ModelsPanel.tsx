@@ -35,7 +35,18 @@ export function ModelsPanel() {
   const [dragging, setDragging] = useState(false);
 
   useEffect(() => {
-    engine().demoCatalog().then((c) => useStudio.setState({ catalog: c }), (err) => useStudio.setState({ catalog: { models: [], tasks: [], notice: errorText(err) } }));
+    engine().demoCatalog().then((c) => {
+      useStudio.setState({ catalog: c });
+      // The studio opens on the demo family: its base and two experts, ready to merge.
+      if (useStudio.getState().models.length === 0 && c.models.length > 0) {
+        const family = c.models.some((m) => m.family === 'tiny-llama') ? 'tiny-llama' : c.models[0].family;
+        const members = c.models.filter((m) => m.family === family);
+        const start = [...members.filter((m) => m.role === 'base'), ...members.filter((m) => m.role !== 'base').slice(0, 2)];
+        void (async () => {
+          for (const m of start) await useStudio.getState().addModel({ kind: 'demo', ref: m.ref }, m.ref);
+        })();
+      }
+    }, (err) => useStudio.setState({ catalog: { models: [], tasks: [], notice: errorText(err) } }));
   }, []);
 
   const loaded = new Set(models.map((m) => m.ref));

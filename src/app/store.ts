@@ -185,7 +185,8 @@ export const useStudio = create<StudioState>()((set, get) => {
           return { models, recipe };
         });
       } catch (err) {
-        set({ modelError: `${label}: ${errorText(err)}` });
+        const message = errorText(err);
+        set({ modelError: message.includes(label) ? message : `${label}: ${message}` });
       } finally {
         set((s) => ({ adding: s.adding.filter((a) => a !== label) }));
       }
