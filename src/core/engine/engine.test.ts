@@ -2,6 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { decodeToF32, encodeFromF32 } from '../dtype.ts';
 import { MergeStudioError } from '../errors.ts';
 import { memorySinks, memoryTree } from '../io/memory.ts';
 import { nodeFolderSinks } from '../io/node-file.ts';
@@ -240,5 +241,41 @@ describe('progress', () => {
     expect(p.totalInputBytes).toBe(2 * 4 * Object.values(A).reduce((s, t) => s + t.values.length, 0));
     if (seen.at(-1)!.rate !== undefined) expect(seen.at(-1)!.eta).toBe(0);
     for (const s of seen.slice(1)) expect(s.bytes! > 0 && (s.rate === undefined || s.rate > 0)).toBe(true);
+  });
+});
+
+describe('block streaming of elementwise methods', () => {
+  // Mixed stored dtypes and a vocabulary cut (row crop) on the embeddings; blocks of 3 rows.
+  const bf16 = (t: Record<string, TestTensor>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, dtype: 'BF16' as const }]));
+  const small = llamaTensors({ layers: 3, hidden: 4, vocab: 10, seed: 13 });
+  const recipes = {
+    linear: LINEAR,
+    task_arithmetic: parseRecipeYaml('models:\n  - model: b\n    parameters: {weight: 0.6}\nbase_model: a\nmerge_method: task_arithmetic\nparameters: {lambda: 1.5}\n'),
+  };
+  for (const [name, recipe] of Object.entries(recipes)) {
+    it(`${name}: streamed blocks write exactly what the whole-tensor merge gives, in f32 and bf16`, async () => {
+      const handles = await open({ a: memoryModel('a', llamaConfig(3, 12), bf16(A)), b: memoryModel('b', llamaConfig(3, 10), small) });
+      const p = plan(recipe, handles);
+      expect(p.method.elementwise).toBe(true);
+      const whole = await mergeToMemory(p);
+      for (const dtype of ['F32', 'BF16'] as const) {
+        const sinks = memorySinks();
+        await execute(p, { sinks, dtype, blockElements: 12 });
+        const written = await openSafetensorsModel(memoryTree(sinks.files, 'out'));
+        for (const [tensor, values] of whole) {
+          const want = dtype === 'F32' ? values : decodeToF32(encodeFromF32(values, 'BF16'), 'BF16');
+          expect(Array.from(await readTensorF32(written.tensors.get(tensor)!)), tensor).toEqual(Array.from(want));
+        }
+      }
+    });
+  }
+
+  it('a cancelled streamed export leaves nothing', async () => {
+    const handles = await open({ a: memoryModel('a', llamaConfig(3, 12), A), b: memoryModel('b', llamaConfig(3, 12), B) });
+    const controller = new AbortController();
+    const sinks = memorySinks();
+    const run = execute(plan(LINEAR, handles), { sinks, blockElements: 8, signal: controller.signal, onProgress: (pr) => pr.done === 3 && controller.abort() });
+    await expect(run).rejects.toThrow(/abort/i);
+    expect([...sinks.files.keys()]).toEqual([]);
   });
 });

@@ -1,28 +1,35 @@
 // Streaming execution of a plan: tensor by tensor, read inputs (decoded to f32) -> merge on the
-// backend -> encode -> write, dropping each tensor before the next, so memory stays near
-// (inputs x largest tensor) whatever the model size. Exports write shards, index, tokenizer files,
+// backend -> encode -> write, reusing the same buffers from tensor to tensor, so memory stays near
+// (inputs x largest tensor) whatever the model size. Elementwise methods on the CPU go further:
+// large tensors stream in row blocks (decoded, merged and encoded tile by tile in cache), so memory
+// stays near (inputs x block) and embeddings/lm_head never exist as full float32 copies. Exports write shards, index, tokenizer files,
 // the model card and mergekit_config.yml, and config.json LAST; a failed or cancelled export
 // removes everything it wrote, so no folder ever looks like a complete model by accident.
-import { canDecodeToF32, canEncodeFromF32, decodeToF32, encodeFromF32, type DType } from '../dtype.ts';
+import { canDecodeToF32, canEncodeFromF32, decodeToF32, dtypeBits, encodeFromF32, type DType } from '../dtype.ts';
 import { MergeStudioError } from '../errors.ts';
 import type { ByteSink, SinkFactory } from '../io/types.ts';
 import type { MergeTensorInput } from '../methods/types.ts';
+import { ReusableArrays } from '../methods/scratch.ts';
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
 import { recipeToYaml } from '../recipe/yaml.ts';
 import { readTensorBytes, readTensorF32 } from '../safetensors/index.ts';
 import { DEFAULT_MAX_SHARD_BYTES, SafetensorsWriter } from '../safetensors/writer.ts';
 import { cpuBackend, type MergeBackend } from './backend.ts';
+import { mergeElementwiseSlices, type StoredSlice } from './elementwise.ts';
 import type { Plan, PlanInput, PlanStep } from './plan.ts';
 
-/** Float32 buffers reused from tensor to tensor (one per input slot and one for the output): fresh
- * full-size arrays per tensor cost more in page faults than the merge arithmetic itself. */
-class ScratchBuffers {
-  private readonly slots = new Map<string, Float32Array>();
+/** Buffers reused from tensor to tensor: the decoded inputs and the output (by slot), the method's
+ * own work arrays, and the encoded bytes. Fresh full-size arrays per tensor cost more in page
+ * faults than the merge arithmetic itself. */
+class StepBuffers {
+  readonly inputs = new ReusableArrays();
+  readonly method = new ReusableArrays();
+  private encoded = new Uint8Array(0);
 
-  get(slot: string, elements: number): Float32Array {
-    let buffer = this.slots.get(slot);
-    if (!buffer || buffer.length < elements) this.slots.set(slot, (buffer = new Float32Array(elements)));
-    return buffer.subarray(0, elements);
+  /** A byte buffer of at least `bytes` (8-byte aligned), valid until the next call. */
+  bytes(bytes: number): Uint8Array {
+    if (this.encoded.byteLength < bytes) this.encoded = new Uint8Array(bytes);
+    return this.encoded.subarray(0, bytes);
   }
 }
 
@@ -31,19 +38,26 @@ async function readInput(input: PlanInput, into: Float32Array, signal?: AbortSig
   if (!canDecodeToF32(info.dtype)) {
     throw new MergeStudioError('tensor-dtype', `${info.file}: tensor '${info.name}' of '${input.model}' is ${info.dtype}, which cannot be merged (expected a float type)`, { tensor: info.name, file: info.file });
   }
-  if (!crop) return decodeToF32(await readTensorBytes(info, signal), info.dtype, into);
+  if (!crop) return viewOrDecode(await readTensorBytes(info, signal), info.dtype, into);
   const [rows, cols] = crop;
   const width = info.shape[1];
-  if (width === cols) return decodeToF32(await info.source.read(info.offset, (info.bytes / info.shape[0]) * rows, signal), info.dtype, into);
+  if (width === cols) return viewOrDecode(await info.source.read(info.offset, (info.bytes / info.shape[0]) * rows, signal), info.dtype, into);
   const block = await readTensorF32(info, { rows: [0, rows] }, signal);
   for (let r = 0; r < rows; r++) into.set(block.subarray(r * width, r * width + cols), r * cols);
   return into;
 }
 
+/** Aligned F32 bytes are used as they are (the read gave us a buffer of our own), others decode into `into`. */
+function viewOrDecode(bytes: Uint8Array, dtype: DType, into: Float32Array): Float32Array {
+  if (dtype === 'F32' && bytes.byteOffset % 4 === 0 && bytes.buffer instanceof ArrayBuffer) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  return decodeToF32(bytes, dtype, into);
+}
+
 /** Reads one step's inputs into scratch buffers and merges them; with `reuseOutput` the result
  * lives in a scratch buffer too and is only valid until the next step. */
-async function mergeStep(plan: Plan, step: PlanStep, backend: MergeBackend, scratch: ScratchBuffers, reuseOutput: boolean, signal?: AbortSignal): Promise<Float32Array> {
+async function mergeStep(plan: Plan, step: PlanStep, backend: MergeBackend, buffers: StepBuffers, reuseOutput: boolean, signal?: AbortSignal): Promise<Float32Array> {
   const elements = step.shape.reduce((a, b) => a * b, 1);
+  const scratch = buffers.inputs;
   const models: Float32Array[] = [];
   for (const [i, m] of step.models.entries()) models.push(await readInput(m, scratch.get(`model${i}`, elements), signal));
   const base = step.base ? await readInput(step.base, scratch.get('base', elements), signal) : undefined;
@@ -57,10 +71,50 @@ async function mergeStep(plan: Plan, step: PlanStep, backend: MergeBackend, scra
     global: step.global,
     seed: plan.seed,
     ...(reuseOutput ? { out: scratch.get('output', elements) } : {}),
+    ...(backend.kind === 'cpu' ? { scratch: buffers.method } : {}),
   };
   const merged = await backend.merge(plan.method, input, signal);
   // A method may hand back one of its inputs (e.g. slerp at t = 0); never let a scratch buffer escape.
   return !reuseOutput && [...models, base].some((a) => a?.buffer === merged.buffer) ? merged.slice() : merged;
+}
+
+/** Elements per row block when a tensor streams in pieces (4 MiB of float32 per input). */
+const BLOCK_ELEMENTS = 1 << 20;
+
+/** Rows per streamed block for this step, or 0 when it merges whole: the method must be
+ * elementwise, the tensor larger than one block, and no input cropped along its columns. */
+function streamableBlockRows(plan: Plan, step: PlanStep, blockElements: number): number {
+  if (!plan.method.elementwise || step.shape.length < 2) return 0;
+  const rowElements = step.shape.slice(1).reduce((a, b) => a * b, 1);
+  if (rowElements === 0 || step.shape[0] * rowElements <= blockElements) return 0;
+  const inputs = [...step.models, ...(step.base ? [step.base] : [])];
+  if (inputs.some((m) => m.crop && m.crop[1] !== m.info.shape[1])) return 0;
+  return Math.max(1, Math.floor(blockElements / rowElements));
+}
+
+/** Rows [start, end) of an input, as stored (rows are contiguous in safetensors). */
+async function readRows(input: PlanInput, start: number, end: number, signal?: AbortSignal): Promise<StoredSlice> {
+  const { info } = input;
+  if (!canDecodeToF32(info.dtype)) {
+    throw new MergeStudioError('tensor-dtype', `${info.file}: tensor '${info.name}' of '${input.model}' is ${info.dtype}, which cannot be merged (expected a float type)`, { tensor: info.name, file: info.file });
+  }
+  const rowBytes = info.bytes / info.shape[0];
+  return { bytes: await info.source.read(info.offset + start * rowBytes, (end - start) * rowBytes, signal), dtype: info.dtype };
+}
+
+/** The encoded output of an elementwise step, block by block; each chunk is valid until the next. */
+async function* streamElementwise(plan: Plan, step: PlanStep, blockRows: number, outDType: DType, buffers: StepBuffers, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const rows = step.shape[0];
+  const rowElements = step.shape.slice(1).reduce((a, b) => a * b, 1);
+  const template = { tensorName: step.output, modelParams: step.modelParams, modelIndices: step.models.map((m) => m.index), global: step.global, seed: plan.seed };
+  for (let start = 0; start < rows; start += blockRows) {
+    throwIfAborted(signal);
+    const end = Math.min(rows, start + blockRows);
+    const elements = (end - start) * rowElements;
+    const models = await Promise.all(step.models.map((m) => readRows(m, start, end, signal)));
+    const base = step.base ? await readRows(step.base, start, end, signal) : undefined;
+    yield mergeElementwiseSlices(plan.method, template, models, base, elements, outDType, buffers.bytes(elements * (dtypeBits(outDType) / 8)), buffers.inputs);
+  }
 }
 
 /** Progress with rate and ETA over the bytes read so far. */
@@ -90,11 +144,11 @@ export async function mergeToMemory(plan: Plan, options: MemoryMergeOptions = {}
   const steps = options.only ? plan.steps.filter((s) => options.only!(s.output)) : plan.steps;
   const report = progressReporter(plan, steps, options.onProgress);
   const out = new Map<string, Float32Array>();
-  const scratch = new ScratchBuffers();
+  const buffers = new StepBuffers();
   report(0);
   for (const [i, step] of steps.entries()) {
     throwIfAborted(options.signal);
-    out.set(step.output, await mergeStep(plan, step, backend, scratch, false, options.signal));
+    out.set(step.output, await mergeStep(plan, step, backend, buffers, false, options.signal));
     report(i + 1, step);
   }
   return out;
@@ -110,6 +164,9 @@ export interface ExportOptions {
   shardSize?: number;
   signal?: AbortSignal;
   onProgress?: ProgressCallback;
+  /** Elementwise methods on the CPU backend: tensors larger than this many elements stream in
+   * blocks of whole rows of about this size (default 2^20; memory ~ inputs x block). */
+  blockElements?: number;
 }
 
 export interface ExportResult {
@@ -182,13 +239,21 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
   try {
     report(0);
     let bytesWritten = 0;
-    const scratch = new ScratchBuffers();
+    const buffers = new StepBuffers();
     for (const [i, step] of plan.steps.entries()) {
       throwIfAborted(signal);
-      const merged = await mergeStep(plan, step, backend, scratch, true, signal);
-      const bytes = encodeFromF32(merged, dtypeOf(step));
-      await writer.add(step.output, dtypeOf(step), step.shape, bytes);
-      bytesWritten += bytes.byteLength;
+      const outDType = dtypeOf(step);
+      // Only the stock CPU backend streams in blocks (another backend gets whole tensors).
+      const blockRows = backend === cpuBackend ? streamableBlockRows(plan, step, options.blockElements ?? BLOCK_ELEMENTS) : 0;
+      let data: Uint8Array | AsyncIterable<Uint8Array>;
+      if (blockRows > 0) data = streamElementwise(plan, step, blockRows, outDType, buffers, signal);
+      else {
+        const merged = await mergeStep(plan, step, backend, buffers, true, signal);
+        // Sinks are done with a chunk when write() resolves, so one encode buffer serves every tensor.
+        data = outDType === 'F32' ? new Uint8Array(merged.buffer, merged.byteOffset, merged.byteLength) : encodeFromF32(merged, outDType, buffers.bytes(merged.length * (dtypeBits(outDType) / 8)));
+      }
+      await writer.add(step.output, outDType, step.shape, data);
+      bytesWritten += step.shape.reduce((a, b) => a * b, 1) * (dtypeBits(outDType) / 8);
       report(i + 1, step);
     }
     const shards = await writer.finish();
