@@ -90,7 +90,10 @@ export class StudioEngine {
     try {
       const res = await fetch(url);
       if (!res.ok) return { models: [], tasks: [], notice: `The demo zoo is not available (${url}: HTTP ${res.status}). Add a model by Hub id or drop a folder.` };
-      manifest = await res.json() as Record<string, unknown>;
+      // Dev servers answer unknown paths with the app's index.html: only JSON counts as a manifest.
+      const text = await res.text();
+      if (!text.trimStart().startsWith('{')) return { models: [], tasks: [], notice: `The demo zoo is not available (no manifest at ${url}). Add a model by Hub id or drop a folder.` };
+      manifest = JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
       return { models: [], tasks: [], notice: `The demo zoo manifest could not be read (${url}): ${(err as Error).message}` };
     }
