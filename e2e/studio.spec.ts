@@ -24,7 +24,10 @@ interface Manifest {
 }
 
 async function demoChoice() {
-  const manifest = JSON.parse(await readFile(join(ZOO, 'manifest.json'), 'utf8')) as Manifest;
+  const text = await readFile(join(ZOO, 'manifest.json'), 'utf8').catch(() => {
+    throw new Error(`${ZOO}/manifest.json is missing: the studio test needs the demo zoo (public/zoo, made by tools/zoo/generate.py) in the build`);
+  });
+  const manifest = JSON.parse(text) as Manifest;
   const family = 'tiny-llama' in manifest.families ? 'tiny-llama' : Object.keys(manifest.families)[0];
   const names = Object.keys(manifest.families[family].models);
   const experts = names.filter((n) => manifest.families[family].models[n].role !== 'base').slice(0, 2);
@@ -108,6 +111,27 @@ test('studio: demo models, task_arithmetic, layer edits, live evaluation, fronti
   // 5. the frontier has the evaluated recipe
   await expect(page.getByTestId('frontier-point')).toHaveCount(1, { timeout: 30_000 });
   await screenshot(page, 'after-eval');
+
+  // ... a sweep of lambda adds one point per value, and clicking a point's Load restores its recipe
+  await page.getByLabel('Sweep parameter').selectOption({ label: 'lambda' });
+  await page.getByLabel('Sweep from').fill('0.5');
+  await page.getByLabel('Sweep to').fill('1.5');
+  await page.getByLabel('Sweep steps').fill('2');
+  await page.getByRole('button', { name: 'Run sweep' }).click();
+  await expect(page.getByTestId('frontier-point')).toHaveCount(3, { timeout: 180_000 });
+  await page.getByText('All evaluated recipes').click();
+  await page.getByRole('button', { name: 'Load recipe 2' }).click();
+  await expect(yaml).toHaveValue(/lambda: 0\.5/);
+  await page.getByRole('button', { name: 'Load recipe 1' }).click();
+  await expect(yaml).not.toHaveValue(/lambda/);
+
+  // a dropped JSONL task file: a malformed one is refused with its line number, a good one is added
+  const taskInput = page.locator('input[type=file][accept*="jsonl"]');
+  await taskInput.setInputFiles({ name: 'mine.gen.jsonl', mimeType: 'text/plain', buffer: Buffer.from('{"prompt": "1+1=", "answer": "2"}\n{"prompt": 3}\n') });
+  await expect(page.getByTestId('task-error')).toContainText('mine.gen.jsonl:2');
+  await taskInput.setInputFiles({ name: 'mine.gen.jsonl', mimeType: 'text/plain', buffer: Buffer.from('{"prompt": "1+1=", "answer": "2"}\n') });
+  await expect(page.getByRole('checkbox', { name: 'Task mine.gen.jsonl' })).toBeChecked();
+  await page.getByRole('checkbox', { name: 'Task mine.gen.jsonl' }).uncheck();
 
   // 6. export as downloads; re-read with the project's reader and compare with the CPU engine
   await screenshot(page, 'before-export');

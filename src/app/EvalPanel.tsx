@@ -37,7 +37,7 @@ export function EvalPanel() {
             </div>
           ))}
           {dropped.map((t) => (
-            <label key={t.file}><input type="checkbox" checked={selected.includes(t.file)} onChange={(e) => void toggleTask(t.file, e.target.checked)} /> {t.file} ({t.items})</label>
+            <label key={t.file}><input type="checkbox" checked={selected.includes(t.file)} onChange={(e) => void toggleTask(t.file, e.target.checked)} aria-label={`Task ${t.file}`} /> {t.file} ({t.items})</label>
           ))}
         </div>
         <label className="linklike">Add a JSONL task file…<input type="file" accept=".jsonl,application/jsonl,text/plain" hidden onChange={(e) => { const f = e.target.files?.[0]; if (f) void addTaskFile(f); e.target.value = ''; }} /></label>
