@@ -1,6 +1,6 @@
 // Measurements for the README's "Automated search — measured" section (Node only, not a test):
 //   npx tsx src/core/search/bench.ts baselines SPEC.yml        experts, base and hand-set task arithmetic
-//   npx tsx src/core/search/bench.ts report DIR... [--target HV] runs written by `merge-studio search`
+//   npx tsx src/core/search/bench.ts report DIR... [--target-hv H] [--target-mean M]   runs of `merge-studio search`
 // Baselines are scored by the same objective function the search uses, at fidelity 1.
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -49,7 +49,7 @@ async function baselines(specPath: string, limit?: number): Promise<void> {
   }
 }
 
-async function report(dirs: string[], target?: number): Promise<void> {
+async function report(dirs: string[], target?: number, targetMean?: number): Promise<void> {
   for (const dir of dirs) {
     const spec = JSON.parse(await readFile(join(dir, 'spec.json'), 'utf8')) as SearchSpec;
     const trials = parseTrialLines(await readFile(join(dir, 'trials.jsonl'), 'utf8'), dir);
@@ -59,6 +59,7 @@ async function report(dirs: string[], target?: number): Promise<void> {
     let seconds = 0;
     let hv = 0;
     let reached: { cost: number; seconds: number; trials: number } | null = null;
+    let reachedMean: { cost: number; seconds: number; trials: number } | null = null;
     let bestMean = -Infinity;
     for (const [i, t] of trials.entries()) {
       cost += t.fidelity;
@@ -68,11 +69,18 @@ async function report(dirs: string[], target?: number): Promise<void> {
       hv = hypervolume(full, ref);
       bestMean = Math.max(bestMean, spec.objectives.reduce((a, o) => a + t.objectives[o.name], 0) / spec.objectives.length);
       if (target !== undefined && !reached && hv >= target - 1e-12) reached = { cost, seconds, trials: i + 1 };
+      if (targetMean !== undefined && !reachedMean && bestMean >= targetMean - 1e-12) reachedMean = { cost, seconds, trials: i + 1 };
     }
     const best = spec.objectives.map((o, k) => Math.max(...full.map((l) => (o.direction === 'max' ? -l[k] : l[k])))).map((v) => v.toFixed(3));
     console.log(
       `| ${dir.split('/').pop()} | ${spec.space.kind} | ${spec.optimizer.kind} | ${spec.fidelity.levels.map((l) => l.toFixed(3)).join(',')} | ${trials.length} (${full.length} full) | ${cost.toFixed(2)} | ${seconds.toFixed(0)} s | ${hv.toFixed(4)} | ${best.join(' / ')} | ${bestMean.toFixed(3)} |` +
-        (target !== undefined ? ` ${reached ? `cost ${reached.cost.toFixed(2)}, ${reached.seconds.toFixed(0)} s, ${reached.trials} trials` : 'not reached'} |` : ''),
+        [target, targetMean]
+          .map((t, k) => {
+            if (t === undefined) return '';
+            const r = k === 0 ? reached : reachedMean;
+            return ` ${r ? `cost ${r.cost.toFixed(2)}, ${r.seconds.toFixed(0)} s, ${r.trials} trials` : 'not reached'} |`;
+          })
+          .join(''),
     );
   }
 }
@@ -87,9 +95,10 @@ const flag = (name: string) => {
 };
 if (command === 'baselines') await baselines(args[0], flag('--limit'));
 else if (command === 'report') {
-  const target = flag('--target');
-  await report(args, target);
+  const target = flag('--target-hv');
+  const targetMean = flag('--target-mean');
+  await report(args, target, targetMean);
 } else {
-  console.error('usage: bench.ts baselines SPEC.yml [--limit N] | report DIR... [--target HV]');
+  console.error('usage: bench.ts baselines SPEC.yml [--limit N] | report DIR... [--target-hv H] [--target-mean M]');
   process.exitCode = 2;
 }
