@@ -1,10 +1,12 @@
 // `npm run bench`: speed and memory tables for the merge engine and the evaluator, measured side by
 // side in one run on this machine (CPU path, and WebGPU through Dawn when an adapter is found).
-// Options: --quick (small tensors, short runs), --skip-memory, --skip-gpu, --size N (merge tensors N x N).
+// Options: --quick (small tensors, short runs), --skip-memory, --skip-gpu, --skip-eval, --skip-all-methods,
+// --size N (merge tensors N x N), --methods a,b (merge-throughput rows).
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchMemcpy, benchMethods, type MethodBenchRow } from '../../src/core/methods/bench.ts';
 import { METHODS } from '../../src/core/methods/index.ts';
+import { ReusableArrays } from '../../src/core/methods/scratch.ts';
 import { mix32 } from '../../src/core/methods/random.ts';
 import type { ParamValue } from '../../src/core/methods/types.ts';
 import { decodeToF32, encodeFromF32 } from '../../src/core/dtype.ts';
@@ -12,6 +14,7 @@ import { acquireGpu, describeAdapter, type GpuContext } from '../../src/core/gpu
 import { KernelRunner } from '../../src/core/gpu/runner.ts';
 import { WebGpuMergeBackend, type TensorData } from '../../src/core/gpu/merge/backend.ts';
 import { benchStreamingMerge } from '../../src/core/engine/bench.ts';
+import { mergeElementwiseSlices, type StoredSlice } from '../../src/core/engine/elementwise.ts';
 import { benchEvalThroughput, benchMatmul } from '../../src/core/eval/bench.ts';
 
 const args = process.argv.slice(2);
@@ -30,6 +33,8 @@ const MERGEKIT_GBPS: Record<string, { f32: number; bf16: number }> = {
 };
 
 const BENCH_METHODS = ['linear', 'task_arithmetic', 'ties', 'dare_ties', 'slerp', 'model_stock'];
+const methodsArg = args.indexOf('--methods');
+const methodsToBench = methodsArg >= 0 ? args[methodsArg + 1].split(',') : BENCH_METHODS;
 const SETUPS: Record<string, { models: number; global?: Record<string, ParamValue>; model?: Record<string, ParamValue> }> = {
   linear: { models: 3, model: { weight: 0.5 } },
   task_arithmetic: { models: 3, model: { weight: 0.5 } },
@@ -60,20 +65,40 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function timeMedian(run: () => Promise<void> | void, repeats: number): Promise<number> {
-  await run();
-  const times: number[] = [];
-  for (let r = 0; r < repeats; r++) {
-    const t0 = performance.now();
-    await run();
-    times.push((performance.now() - t0) / 1000);
-  }
-  return median(times);
+type CpuClock = () => number;
+/** Seconds of CPU this process used: on a shared machine it does not count time spent waiting for a core. */
+const cpuSeconds: CpuClock = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+interface Rate {
+  /** Input GB/s over median wall seconds. */
+  wall: number;
+  /** Input GB/s over median CPU seconds of this process. */
+  cpu: number;
 }
 
-/** One method over (models + base) tensors of n elements, stored as `dtype`, on the CPU path
- * (decode -> merge -> encode, as the engine streams) or the WebGPU backend. */
-async function benchOne(method: string, n: number, dtype: 'F32' | 'BF16', backend: 'cpu' | WebGpuMergeBackend, repeats: number): Promise<number> {
+async function timeRate(run: () => Promise<void> | void, repeats: number, inputBytes: number): Promise<Rate> {
+  await run();
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const c0 = cpuSeconds();
+    const t0 = performance.now();
+    await run();
+    wall.push((performance.now() - t0) / 1000);
+    cpu.push(cpuSeconds() - c0);
+  }
+  return { wall: inputBytes / median(wall) / 1e9, cpu: inputBytes / median(cpu) / 1e9 };
+}
+
+/** One method over (models + base) tensors of n elements, stored as `dtype`, on the CPU path or the
+ * WebGPU backend. The CPU path does what the engine's streaming export does per tensor (minus
+ * disk I/O): elementwise methods run the engine's tile loop straight from the stored bytes;
+ * the others view f32 inputs in place or decode bf16 into reused buffers, merge into a reused
+ * output with reused scratch, and encode bf16 into reused bytes. */
+async function benchOne(method: string, n: number, dtype: 'F32' | 'BF16', backend: 'cpu' | WebGpuMergeBackend, repeats: number): Promise<Rate> {
   const setup = SETUPS[method];
   const withBase = METHODS[method].base !== 'none';
   const base = syntheticF32(n, 0x51ed);
@@ -90,45 +115,54 @@ async function benchOne(method: string, n: number, dtype: 'F32' | 'BF16', backen
     seed: 0,
   };
   const inputBytes = (models.length + (withBase ? 1 : 0)) * n * (dtype === 'F32' ? 4 : 2);
-  let seconds: number;
-  if (backend === 'cpu') {
-    const out = new Float32Array(n);
-    const decoded = inputs.models.map((t) => (t instanceof Float32Array ? t : new Float32Array(n)));
-    const decodedBase = inputs.base instanceof Float32Array ? inputs.base : inputs.base ? new Float32Array(n) : undefined;
-    seconds = await timeMedian(() => {
-      if (dtype === 'BF16') {
-        inputs.models.forEach((t, i) => decodeToF32((t as { bytes: Uint8Array }).bytes, 'BF16', decoded[i]));
-        if (inputs.base && decodedBase) decodeToF32((inputs.base as { bytes: Uint8Array }).bytes, 'BF16', decodedBase);
-      }
-      const values = METHODS[method].mergeCpu({ ...common, models: decoded, base: decodedBase, out } as never);
-      if (dtype === 'BF16') encodeFromF32(values, 'BF16');
-    }, repeats);
-  } else {
-    seconds = await timeMedian(async () => {
+  if (backend !== 'cpu') {
+    return timeRate(async () => {
       await backend.mergeTensor(method, { ...common, ...inputs }, { outDType: dtype });
-    }, repeats);
+    }, repeats, inputBytes);
   }
-  return inputBytes / seconds / 1e9;
+  const buffers = new ReusableArrays();
+  const scratch = new ReusableArrays();
+  const encoded = new Uint8Array(n * (dtype === 'F32' ? 4 : 2));
+  const bytesOf = (t: TensorData | undefined) => (t as { bytes: Uint8Array }).bytes;
+  if (METHODS[method].elementwise) {
+    const slice = (t: TensorData): StoredSlice => (t instanceof Float32Array ? { bytes: new Uint8Array(t.buffer, t.byteOffset, t.byteLength), dtype: 'F32' } : { bytes: bytesOf(t), dtype: 'BF16' });
+    const models = inputs.models.map(slice);
+    const base = inputs.base ? slice(inputs.base) : undefined;
+    return timeRate(() => {
+      mergeElementwiseSlices(METHODS[method], common, models, base, n, dtype, encoded, buffers);
+    }, repeats, inputBytes);
+  }
+  return timeRate(() => {
+    let decoded = models;
+    let decodedBase = withBase ? base : undefined;
+    if (dtype === 'BF16') {
+      decoded = inputs.models.map((t, i) => decodeToF32(bytesOf(t), 'BF16', buffers.get(`model${i}`, n)));
+      decodedBase = withBase ? decodeToF32(bytesOf(inputs.base), 'BF16', buffers.get('base', n)) : undefined;
+    }
+    const values = METHODS[method].mergeCpu({ ...common, models: decoded, base: decodedBase, out: buffers.get('output', n), scratch });
+    if (dtype === 'BF16') encodeFromF32(values, 'BF16', encoded);
+  }, repeats, inputBytes);
 }
 
 async function mergeSection(gpu: GpuContext | null): Promise<void> {
   const n = size * size;
   log(`merge methods: 3 models + base of ${size}x${size} (slerp: base + 1 model)`);
   const memcpy = benchMemcpy(size, size, 5);
+  const memcpyCpu = memcpy.inputBytes / (memcpy.medianCpuSeconds ?? memcpy.medianSeconds) / 1e9;
   const gpuBackend = gpu ? new WebGpuMergeBackend(new KernelRunner(gpu)) : null;
   const rows: (string | number)[][] = [];
-  const fmt = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(3));
-  for (const method of BENCH_METHODS) {
+  const fmt = (x: number | undefined) => (x === undefined ? '—' : x < 0.1 ? x.toFixed(3) : x.toFixed(2));
+  for (const method of methodsToBench) {
     for (const dtype of ['F32', 'BF16'] as const) {
       log(`  ${method} ${dtype} ...`);
-      const cpu = await benchOne(method, n, dtype, 'cpu', quick ? 1 : 3);
+      const cpu = await benchOne(method, n, dtype, 'cpu', 3);
       const gpuRate = gpuBackend ? await benchOne(method, n, dtype, gpuBackend, 1) : undefined;
       const mk = MERGEKIT_GBPS[method]?.[dtype === 'F32' ? 'f32' : 'bf16'];
-      rows.push([method, dtype.toLowerCase(), fmt(cpu), fmt(gpuRate), mk === undefined ? '—' : mk.toFixed(3), mk ? `${(cpu / mk).toFixed(1)}x` : '—']);
+      rows.push([method, dtype.toLowerCase(), fmt(cpu.cpu), fmt(cpu.wall), fmt(gpuRate?.wall), mk === undefined ? '—' : mk.toFixed(3), mk ? `${(cpu.cpu / mk).toFixed(1)}x` : '—', `${((100 * cpu.cpu) / memcpyCpu).toFixed(0)}%`]);
     }
   }
-  console.log(`\n### Merge throughput (input GB/s; ${size}x${size}; memcpy bound on this machine: ${memcpy.inputGBps.toFixed(2)} GB/s)\n`);
-  console.log(table(['method', 'dtype', 'CPU path', gpu ? 'WebGPU' : 'WebGPU (none)', 'mergekit (golden README)', 'CPU vs mergekit'], rows));
+  console.log(`\n### Merge throughput (input GB/s; ${size}x${size}; memcpy on this machine: ${memcpyCpu.toFixed(2)} GB/s per CPU-second, ${memcpy.inputGBps.toFixed(2)} wall)\n`);
+  console.log(table(['method', 'dtype', 'CPU path (CPU time)', 'CPU path (wall)', gpu ? 'WebGPU (wall)' : 'WebGPU (none)', 'mergekit (golden README, idle)', 'CPU time vs mergekit', 'of memcpy'], rows));
   if (gpu) console.log(`\nWebGPU adapter: ${describeAdapter(gpu.capabilities)}`);
 }
 
@@ -139,10 +173,11 @@ async function allMethodsSection(): Promise<void> {
 }
 
 async function memorySection(): Promise<void> {
-  const r = await benchStreamingMerge({ inputGB: quick ? 0.3 : 2.2, hidden: 1024, intermediate: 2816, vocab: 32000, log });
+  // A 1B-class Llama shape: lm_head and embeddings are 262 MB each as f32.
+  const r = await benchStreamingMerge({ inputGB: quick ? 0.3 : 2.2, hidden: 2048, intermediate: 5632, vocab: 32000, log });
   const MB = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
   console.log('\n### Streaming export memory (task_arithmetic of 3 synthetic bf16 Llama models, disk to disk)\n');
-  console.log(table(['input', 'seconds', 'input GB/s', 'largest tensor (f32)', '(models+1) x largest', 'peak RSS'], [[`${(r.inputBytes / 1e9).toFixed(2)} GB`, r.seconds.toFixed(1), r.inputGBps.toFixed(3), MB(r.largestTensorBytesF32), MB(r.streamingBoundBytes), MB(r.peakRssBytes)]]));
+  console.log(table(['input', 'seconds (wall)', 'input GB/s', 'largest tensor (f32)', '(models+1) x largest', 'RSS before merge', 'peak RSS'], [[`${(r.inputBytes / 1e9).toFixed(2)} GB`, r.seconds.toFixed(1), r.inputGBps.toFixed(3), MB(r.largestTensorBytesF32), MB(r.streamingBoundBytes), MB(r.baselineRssBytes), MB(r.peakRssBytes)]]));
 }
 
 async function evalSection(gpu: GpuContext | null): Promise<void> {
@@ -173,7 +208,7 @@ const gpu = acquired && acquired.ok ? acquired.gpu : null;
 if (acquired && !acquired.ok) log(`no WebGPU adapter (${acquired.reason}); GPU columns stay empty`);
 console.log(`# Merge Studio bench — ${new Date().toISOString()}, ${process.platform}/${process.arch}, node ${process.version}`);
 await mergeSection(gpu);
-await allMethodsSection();
+if (!args.includes('--skip-all-methods')) await allMethodsSection();
 if (!args.includes('--skip-memory')) await memorySection();
-await evalSection(gpu);
+if (!args.includes('--skip-eval')) await evalSection(gpu);
 gpu?.device.destroy();

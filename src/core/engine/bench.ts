@@ -1,6 +1,7 @@
 // Memory bench of the streaming export (Node only): writes synthetic Llama-shaped bf16 models to a
 // temporary folder, merges them with task_arithmetic into another folder, and reports peak RSS
-// against the input size and the (inputs x largest tensor) bound the engine aims for.
+// against the input size and the (inputs x largest tensor) bound of whole-tensor streaming; being
+// elementwise, task_arithmetic streams in row blocks and should stay far below that bound.
 // Run alone: `npx tsx src/core/engine/bench.ts [--gb 2.5]`; `npm run bench` can call benchStreamingMerge.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,7 +29,8 @@ export interface StreamingBenchOptions {
 export interface StreamingBenchResult {
   inputBytes: number;
   largestTensorBytesF32: number;
-  /** models x largest tensor in f32, plus the output tensor: what streaming should stay near. */
+  /** models x largest tensor in f32, plus the output tensor: what whole-tensor streaming needs
+   * (non-elementwise methods); row-block streaming stays well under it. */
   streamingBoundBytes: number;
   peakRssBytes: number;
   baselineRssBytes: number;
