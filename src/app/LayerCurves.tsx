@@ -88,6 +88,8 @@ function GroupChart({ spec, group, split, series, layout }: { spec: ParamSpec; g
   const lo = spec.min ?? Math.min(0, Math.floor((Math.min(...all, 0) - 0.1) * 4) / 4);
   const hi = spec.max ?? Math.ceil((Math.max(...all, 1) + 0.1) * 4) / 4;
   const step = (hi - lo) / 100;
+  const tickStep = hi - lo <= 2 ? 0.25 : hi - lo <= 5 ? 0.5 : Math.ceil((hi - lo) / 8);
+  const ticks = Array.from({ length: Math.floor((hi - lo) / tickStep + 1e-9) + 1 }, (_, i) => Number((lo + i * tickStep).toFixed(6)));
   const groupSuffix = split ? ` (${GROUP_NAMES[group]})` : '';
   return (
     <figure className="curve" aria-label={`${spec.name} per layer${groupSuffix}`}>
@@ -95,7 +97,7 @@ function GroupChart({ spec, group, split, series, layout }: { spec: ParamSpec; g
       <LineChart width={Math.max(360, 70 * (layout.numLayers + 2))} height={220} data={rows} margin={{ top: 10, right: 20, bottom: 5, left: 0 }}>
         <CartesianGrid strokeDasharray="3 3" />
         <XAxis dataKey="x" />
-        <YAxis domain={[lo, hi]} allowDataOverflow width={48} />
+        <YAxis domain={[lo, hi]} ticks={ticks} allowDataOverflow width={48} />
         <ReferenceLine y={0} stroke="#999" />
         <Tooltip formatter={(v) => (typeof v === 'number' ? v.toFixed(3) : String(v))} />
         {series.length > 1 && <Legend />}

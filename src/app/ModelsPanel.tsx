@@ -107,13 +107,13 @@ export function ModelsPanel() {
       {models.length > 0 && (
         <table className="model-table" aria-label="Loaded models">
           <thead>
-            <tr><th>Base</th><th>Model</th><th>Architecture</th><th>Layers</th><th>Parameters</th><th>Size</th><th>Dtype</th><th /></tr>
+            <tr><th>Base</th><th>Model</th><th>Architecture</th><th>Layers</th><th>Params</th><th>Size</th><th>Dtype</th><th /></tr>
           </thead>
           <tbody>
             {models.map((m) => (
               <tr key={m.ref} data-testid={`model-${m.label}`}>
                 <td><input type="radio" name="base-model" checked={recipe.base_model === m.ref} onChange={() => setBase(m.ref)} aria-label={`Use ${m.label} as the base model`} disabled={Boolean(recipe.slices)} /></td>
-                <td title={m.ref}><strong>{m.label}</strong> <span className="muted">{m.origin}</span></td>
+                <td title={`${m.ref} (${m.origin})`}><strong>{m.label}</strong>{m.origin !== 'demo' && <span className="muted"> {m.origin}</span>}</td>
                 <td>{m.configArchitecture}{m.knownArchitecture ? '' : ' (generic)'}</td>
                 <td>{m.numLayers}</td>
                 <td>{formatCount(m.parameters)}</td>

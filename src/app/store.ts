@@ -289,10 +289,13 @@ export function isMinimised(objective: string): boolean {
 export function startLiveLoop(debounceMs = 350): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let checkSeq = 0;
+  let modelsChanged = false;
   const unsubscribe = useStudio.subscribe((state, prev) => {
     const recipeChanged = state.recipe !== prev.recipe || state.models !== prev.models;
     const tasksChanged = state.selectedTasks !== prev.selectedTasks || state.live !== prev.live;
     if (!recipeChanged && !tasksChanged) return;
+    // The compatibility report compares every model with the base: redo it when either changes.
+    if (state.models !== prev.models || state.recipe.base_model !== prev.recipe.base_model) modelsChanged = true;
     clearTimeout(timer);
     timer = setTimeout(async () => {
       const seq = ++checkSeq;
@@ -301,7 +304,8 @@ export function startLiveLoop(debounceMs = 350): () => void {
       const check = await engine().check(recipe);
       if (seq !== checkSeq) return;
       useStudio.setState({ check });
-      if (state.models !== prev.models) {
+      if (modelsChanged) {
+        modelsChanged = false;
         const refs = [recipe.base_model, ...models.map((m) => m.ref).filter((r) => r !== recipe.base_model)].filter((r): r is string => !!r);
         useStudio.setState({ compatibility: await engine().compatibility(refs) });
       }
