@@ -7,7 +7,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, argmaxRow, checkSlidingWindow, prefillGroups, type GenerateOptions, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, argmaxRow, checkSlidingWindow, logSoftmaxAt, prefillGroups, type GenerateOptions, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 const KERNEL = 'eval_llama';
@@ -349,33 +349,61 @@ export class GpuCausalLM extends KvCachedLM {
 
   /** Log-probabilities of the continuation tokens, reduced on the GPU (only one float per token
    * comes back instead of a vocabulary-wide row). */
+  /** Two submissions per call: the prefix in cache slot 0; then every continuation in its own slot
+   * (a copy of the prefix's keys and values) as one batch of rows, reduced to log-probabilities of
+   * its targets on the GPU, so one float per token comes back instead of a vocabulary-wide row. */
   protected async scoreContinuations(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
-    const V = this.config.vocabSize;
-    const out: Float64Array[] = [];
-    let prefixDone = false;
-    for (const cont of continuations) {
-      throwIfAborted(signal);
-      if (cont.length === 0) { out.push(new Float64Array(0)); continue; }
-      // The prefix's last token plus all but the last continuation token predict the continuation;
-      // the prefix before it stays in the KV cache after the first continuation.
-      const tokens = new Int32Array(prefixDone ? cont.length : prefix.length + cont.length - 1);
-      if (prefixDone) { tokens[0] = prefix[prefix.length - 1]; tokens.set(cont.subarray(0, cont.length - 1), 1); } else { tokens.set(prefix); tokens.set(cont.subarray(0, cont.length - 1), prefix.length); }
-      const pos0 = prefixDone ? prefix.length - 1 : 0;
-      const fromRow = prefixDone ? 0 : prefix.length - 1;
-      if (!this.calibrated && !this.opts.matmulKernel && tokens.length >= 16) await this.calibrateMatmul();
-      const { buffer: logits, enc, uniforms } = this.recordForward(tokens, singleSequenceRows(tokens.length, pos0), fromRow);
-      const rows = cont.length;
-      const targets = this.buffer('targets', rows * 4);
-      this.device.queue.writeBuffer(targets, 0, cont as Int32Array<ArrayBuffer>);
-      const lsm = this.buffer('log-probs', rows * 4);
-      const rec = new PassRecorder(this);
-      rec.add('log_softmax_target', [['u32', rows], ['u32', V]], { 61: logits, 62: targets, 63: lsm }, Math.ceil(rows / 64), 60);
-      const more = rec.encode(enc);
-      const values = new Float32Array(await this.readBack(lsm, enc, rows * 4, uniforms));
-      more.destroy();
-      out.push(Float64Array.from(values));
-      prefixDone = true;
+    const V = this.config.vocabSize, P = prefix.length;
+    const last = await this.forward(prefix, 0, P - 1, signal);
+    const out = continuations.map((c) => {
+      const lp = new Float64Array(c.length);
+      if (c.length > 0) lp[0] = logSoftmaxAt(last, 0, V, c[0]);
+      return lp;
+    });
+    const rowsOf = continuations.map((c) => Math.max(0, c.length - 1));
+    const total = rowsOf.reduce((a, b) => a + b, 0);
+    if (total === 0) return out;
+    throwIfAborted(signal);
+    this.ensureCache(continuations.length + 1, P + Math.max(...rowsOf));
+    const kvBytes = this.config.numKvHeads * this.config.headDim * 4;
+    // A buffer cannot be copied onto itself: the prefix goes through a staging buffer.
+    const staging = this.buffer('prefix-kv', 2 * P * kvBytes);
+    const copies = this.device.createCommandEncoder();
+    for (let l = 0; l < this.config.numLayers; l++) {
+      copies.copyBufferToBuffer(this.keys[l], 0, staging, 0, P * kvBytes);
+      copies.copyBufferToBuffer(this.values[l], 0, staging, P * kvBytes, P * kvBytes);
+      for (let k = 0; k < continuations.length; k++) {
+        if (rowsOf[k] === 0) continue;
+        const at = (k + 1) * this.capacity * kvBytes;
+        copies.copyBufferToBuffer(staging, 0, this.keys[l], at, P * kvBytes);
+        copies.copyBufferToBuffer(staging, P * kvBytes, this.values[l], at, P * kvBytes);
+      }
     }
+    this.device.queue.submit([copies.finish()]);
+    const tokens = new Int32Array(total), targets = new Int32Array(total), rows = new Uint32Array(total * 2);
+    let r = 0;
+    continuations.forEach((c, k) => {
+      for (let j = 0; j + 1 < c.length; j++, r++) {
+        tokens[r] = c[j];
+        targets[r] = c[j + 1];
+        rows[2 * r] = k + 1;
+        rows[2 * r + 1] = P + j;
+      }
+    });
+    if (!this.calibrated && !this.opts.matmulKernel && total >= 16) await this.calibrateMatmul();
+    const { buffer: logits, enc, uniforms } = this.recordForward(tokens, rows, 0);
+    const targetBuffer = this.buffer('targets', total * 4);
+    this.device.queue.writeBuffer(targetBuffer, 0, targets);
+    const lsm = this.buffer('log-probs', total * 4);
+    const rec = new PassRecorder(this);
+    rec.add('log_softmax_target', [['u32', total], ['u32', V]], { 61: logits, 62: targetBuffer, 63: lsm }, Math.ceil(total / 64), 60);
+    const more = rec.encode(enc);
+    const values = new Float32Array(await this.readBack(lsm, enc, total * 4, uniforms));
+    more.destroy();
+    r = 0;
+    continuations.forEach((c, k) => {
+      for (let j = 1; j < c.length; j++) out[k][j] = values[r++];
+    });
     return out;
   }
 
