@@ -87,6 +87,7 @@ test('layer stacking shows the resulting layer and parameter counts; a search ru
   await expect(page.getByLabel('Slice 1 end layer (exclusive)')).toHaveValue('2');
   await page.getByRole('button', { name: 'Back to layer-wise fusion' }).click();
   await expect(yaml).toHaveValue(/merge_method: task_arithmetic/);
+  await expect(page.getByTestId('plan-ok')).toContainText(`${baseLayers} layers`, { timeout: 30_000 });
 
   // a small search: one fidelity level, three trials
   const task = page.getByRole('group', { name: /tasks$/ }).first().getByRole('checkbox').first();

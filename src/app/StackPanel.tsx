@@ -1,7 +1,8 @@
 import { useState } from 'react';
 import { outputLayerCount } from '../core/recipe/index.ts';
 import { formatCount } from './format.ts';
-import { reorder, stackSlices, withStack, type StackSlice } from './recipe-edit.ts';
+import type { Recipe } from '../core/recipe/index.ts';
+import { reorder, stackSlices, withBase, withModelAdded, withStack, type StackSlice } from './recipe-edit.ts';
 import { useStudio } from './store.ts';
 
 /** Depth-wise integration: the output model as a list of layer slices, reorderable by dragging. */
@@ -30,9 +31,12 @@ export function StackPanel() {
   const layers = outputLayerCount(recipe, 0);
   const params = slices.reduce((sum, s) => sum + (byRef.get(s.model)?.paramsPerLayer.slice(s.start, s.end).reduce((a, b) => a + b, 0) ?? 0), 0)
     + (byRef.get(slices[0]?.model ?? '')?.outsideLayerParams ?? 0);
+  // Back to a models recipe over everything loaded: the stacked base stays the base.
   const back = () => {
-    const refs = [...new Set(slices.map((s) => s.model))];
-    setRecipe({ merge_method: 'task_arithmetic', base_model: refs[0], models: refs.slice(1).map((model) => ({ model, parameters: { weight: 1 } })) });
+    const base = models.find((m) => m.ref === slices[0]?.model) ?? models[0];
+    let next: Recipe = withBase({ merge_method: 'task_arithmetic' }, base.ref);
+    for (const m of models) next = withModelAdded(next, m.ref);
+    setRecipe(next);
   };
   return (
     <section aria-labelledby="stack-heading" className="panel stack">
