@@ -94,6 +94,19 @@ test('studio: demo models, task_arithmetic, layer edits, live evaluation, fronti
   recipe = parseRecipeYaml(await yaml.inputValue());
   const w2 = recipe.models!.find((m) => m.model === `zoo/${e2}`)!.parameters!.weight as number[];
   expect(w2[0]).toBeCloseTo(dragged, 6);
+
+  // ... and, split by module, a point of the MLP curve alone: the recipe gets mergekit filters
+  await page.getByLabel('separate attention / MLP / rest').check();
+  const mlpPoint = page.getByRole('slider', { name: `Layer 0 weight (MLP), ${e1}` });
+  await mlpPoint.focus();
+  await mlpPoint.press('Shift+ArrowDown');
+  await expect(yaml).toHaveValue(/filter: mlp/);
+  recipe = parseRecipeYaml(await yaml.inputValue());
+  const split = recipe.models!.find((m) => m.model === `zoo/${e1}`)!.parameters!.weight as { filter?: string; value: number | number[] }[];
+  expect(split.map((c) => c.filter)).toEqual(['self_attn', 'mlp', undefined]);
+  expect((split[1].value as number[])[0]).toBeCloseTo(Number(await mlpPoint.getAttribute('aria-valuenow')), 6);
+  expect(split[0].value).toEqual(w1);
+  await expect(page.getByRole('slider', { name: `Layer 1 weight (attention), ${e1}` })).toHaveAttribute('aria-valuenow', String(moved));
   await screenshot(page, 'after-edits');
 
   // 4. live evaluation on a small subset
