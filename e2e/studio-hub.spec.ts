@@ -71,6 +71,16 @@ test('layer stacking shows the resulting layer and parameter counts; a search ru
   const yaml = page.getByTestId('recipe-yaml');
   await expect(page.getByTestId('plan-ok')).toBeVisible({ timeout: 30_000 });
 
+  // the schema form validates as you type: a decimal typed key by key, then a bad value
+  const lambda = page.getByLabel('lambda', { exact: true });
+  await lambda.pressSequentially('0.75');
+  await expect(lambda).toHaveValue('0.75');
+  await expect(yaml).toHaveValue(/lambda: 0\.75/);
+  await lambda.pressSequentially('x');
+  await expect(page.getByRole('alert').filter({ hasText: "lambda: '0.75x' is not a number" })).toBeVisible();
+  await expect(yaml).toHaveValue(/lambda: 0\.75/);
+  await lambda.fill('');
+
   // stacking: one slice of the whole base, then a second copy of its first two layers
   await page.getByRole('button', { name: 'Stack layers instead' }).click();
   const totals = page.getByTestId('stack-totals');

@@ -19,7 +19,8 @@ function ParamField({ spec, model, label }: { spec: ParamSpec; model: string | n
   const [text, setText] = useState(shown);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    setText(shown);
+    // Keep what is being typed ("0." while typing "0.5") when it already means the recipe's value.
+    setText((typed) => (typed.trim() !== '' && String(Number(typed)) === shown ? typed : shown));
     setError(null);
   }, [shown]);
   const id = `param-${model ?? 'global'}-${spec.name}`.replace(/[^A-Za-z0-9_-]/g, '-');
