@@ -35,3 +35,26 @@ describe('generic loops for four or more models', () => {
     expect(maxAbsDiff(weighted, three)).toBeGreaterThan(0.01);
   });
 });
+
+describe('ties with the magnitude mask applied while mixing (up to three models, no rescale)', () => {
+  it('equals the in-place masking of the generic path exactly, also when many magnitudes tie at the cut', () => {
+    // Values on a coarse grid (as bf16 weights give), so |delta| ties at the k-th rank are common.
+    let s = 7;
+    const grid = (n: number) => Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % 33) / 8 - 2);
+    const shape = [64, 33];
+    const n = shape[0] * shape[1];
+    for (const densities of [[0.3, 0.5, 0.7], [0.5, 1, 0], [0.25, 0.25, 0.25]]) {
+      const base = grid(n);
+      const models = [grid(n), grid(n), grid(n)];
+      const modelParams = densities.map((density, i) => ({ weight: [0.6, -0.3, 1][i], density }));
+      const input = { tensorName: 'model.layers.0.mlp.up_proj.weight', shape, models, base, modelParams, modelIndices: [0, 1, 2], global: {}, seed: 0 };
+      const folded = getMethod('ties').mergeCpu(input);
+      // A zero-weight fourth model sends the same merge through the generic in-place masking.
+      const generic = getMethod('ties').mergeCpu({ ...input, models: [...models, grid(n)], modelParams: [...modelParams, { weight: 0, density: 0.5 }], modelIndices: [0, 1, 2, 3] });
+      expect(maxAbsDiff(folded, generic)).toBe(0);
+      // And the mask matters: keeping everything gives a different merge.
+      const dense = getMethod('ties').mergeCpu({ ...input, modelParams: modelParams.map((p) => ({ ...p, density: 1 })) });
+      expect(maxAbsDiff(folded, dense)).toBeGreaterThan(0.1);
+    }
+  });
+});

@@ -30,6 +30,18 @@ export function sparseTaskVector(model: Float32Array, base: Float32Array, shape:
   return { values, scale: sparsifyInPlace(values, shape, rule, rescaleL1, label) };
 }
 
+/** A cut that keeps every element (threshold below every magnitude key). */
+export const KEEP_ALL: RankCut = { threshold: -1, tiedInside: 0 };
+
+/** TIES' magnitude sparsifier for a caller that applies the mask while mixing (no rescale): the
+ * unmasked task vector in `into` and the cut keeping the int(density * n) largest |delta| (ties:
+ * lowest index first), i.e. key > threshold, or the first `tiedInside` keys equal to it. */
+export function magnitudeTaskVector(model: Float32Array, base: Float32Array, density: number, into: Float32Array): { values: Float32Array; cut: RankCut } {
+  taskVectorInto(into, model, base);
+  if (density >= 1) return { values: into, cut: KEEP_ALL };
+  return { values: into, cut: descendingRankCut(f32Bits(into), Math.trunc(density * into.length), 0x7fffffff) };
+}
+
 /** `fround(model - base)` into `values`; its own function so V8's on-stack compile of the loop is
  * not thrown away by cold code after it (see dropAtRandom). */
 function taskVectorInto(values: Float32Array, model: Float32Array, base: Float32Array): void {

@@ -3,7 +3,8 @@
  * lambda -> add to base. Each method file only picks its sparsifier, consensus and defaults. */
 import type { MergeMethod, MergeTensorInput, ParamSpec } from './types.ts';
 import { checkInputs, globalBoolean, globalNumber, modelNumbers, outputArray, type MethodContext } from './params.ts';
-import { sparseTaskVector, type Sparsification } from './sparsify.ts';
+import { KEEP_ALL, magnitudeTaskVector, sparseTaskVector, type Sparsification } from './sparsify.ts';
+import { f32Bits, type RankCut } from './select.ts';
 import { maskStreamKey } from './random.ts';
 import { workArray } from './scratch.ts';
 
@@ -82,6 +83,15 @@ export function defineTaskArithmeticMethod(v: TaskArithmeticVariant): MergeMetho
       let taskVectors: Float32Array[];
       let deltasFromModels = false;
       const coefficients = weights.slice();
+      // TIES without rescale on up to three models: the mixing pass applies the magnitude mask
+      // itself, sparing a read-and-write pass over every task vector.
+      if (v.sparsification === 'magnitude' && v.signConsensus && !rescale && input.models.length <= 3) {
+        const sparse = input.models.map((model, i) => magnitudeTaskVector(model, base, densities[i], workArray(input.scratch, `taskVector${i}`, base.length)));
+        const out = outputArray(ctx, base.length);
+        const cuts = sparse.map((s) => s.cut);
+        electedMeanMasked3(out, base, padded(sparse.map((s) => s.values)), paddedNumbers(coefficients), paddedNumbers(weights), [cuts[0], cuts[1] ?? KEEP_ALL, cuts[2] ?? KEEP_ALL], { signConsensus: true, normalize, lambda });
+        return out;
+      }
       if (v.sparsification === 'none') {
         // Without a sparsifier the task vectors are formed on the fly from the models.
         taskVectors = input.models;
@@ -155,7 +165,7 @@ function weightedSumMany(out: Float32Array, base: Float32Array, v: Float32Array[
   }
 }
 
-// In both elected-mean kernels a vote of exactly 0 elects "+", and entries whose weighted delta is
+// In the elected-mean kernels a vote of exactly 0 elects "+", and entries whose weighted delta is
 // 0 agree with neither sign, so they never count in the mix or the divisor (mergekit's rule).
 function electedMean3(out: Float32Array, base: Float32Array, [a, b, c]: Float32Array[], [ca, cb, cc]: number[], [wa, wb, wc]: number[], o: MixOptions): void {
   const { normalize, lambda } = o;
@@ -164,6 +174,48 @@ function electedMean3(out: Float32Array, base: Float32Array, [a, b, c]: Float32A
     const x = ca * a[j];
     const y = cb * b[j];
     const z = cc * c[j];
+    const elected = 1 - 2 * +(x + y + z < 0);
+    const fx = +(x * elected > 0);
+    const fy = +(y * elected > 0);
+    const fz = +(z * elected > 0);
+    let mixed = fx * x + fy * y + fz * z;
+    if (normalize) {
+      const divisor = fx * wa + fy * wb + fz * wc;
+      mixed /= divisor + +(divisor === 0);
+    }
+    out[j] = base[j] + mixed * lambda;
+  }
+}
+
+// electedMean3 that also masks each vector by magnitude rank on the fly (TIES): key above the cut's
+// threshold keeps, equal keys keep while the vector's tie budget lasts (index order). A separate
+// kernel because the mask's extra loads would slow the already-sparsified variants by ~20%.
+function electedMeanMasked3(out: Float32Array, base: Float32Array, [a, b, c]: Float32Array[], [ca, cb, cc]: number[], [wa, wb, wc]: number[], [cutA, cutB, cutC]: RankCut[], o: MixOptions): void {
+  const { normalize, lambda } = o;
+  const bitsA = f32Bits(a);
+  const bitsB = f32Bits(b);
+  const bitsC = f32Bits(c);
+  const ta = cutA.threshold;
+  const tb = cutB.threshold;
+  const tc = cutC.threshold;
+  let tiesA = cutA.tiedInside;
+  let tiesB = cutB.tiedInside;
+  let tiesC = cutC.tiedInside;
+  // Branch-free: 0/1 agreement flags instead of data-dependent ifs (signs are unpredictable); only
+  // keys equal to a threshold (rare) branch.
+  for (let j = 0; j < out.length; j++) {
+    const ka = bitsA[j] & 0x7fffffff;
+    const kb = bitsB[j] & 0x7fffffff;
+    const kc = bitsC[j] & 0x7fffffff;
+    let ma = +(ka > ta);
+    let mb = +(kb > tb);
+    let mc = +(kc > tc);
+    if (ka === ta) ma = +(tiesA-- > 0);
+    if (kb === tb) mb = +(tiesB-- > 0);
+    if (kc === tc) mc = +(tiesC-- > 0);
+    const x = ca * (a[j] * ma);
+    const y = cb * (b[j] * mb);
+    const z = cc * (c[j] * mc);
     const elected = 1 - 2 * +(x + y + z < 0);
     const fx = +(x * elected > 0);
     const fy = +(y * elected > 0);
