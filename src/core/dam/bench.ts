@@ -1,6 +1,6 @@
 // Measurements for the README's "DAM — measured" section (Node only, not a test):
 //   npx tsx src/core/dam/bench.ts --zoo public/zoo --family tiny-llama --experts reverse,caesar [--steps 150]
-//     [--batch 8] [--lr 0.001] [--limit 150] [--train ppl,mc] [--json OUT.json]
+//     [--batch 8] [--lr 0.001] [--limit 150] [--train ppl,mc] [--dam-only] [--json OUT.json]
 // Every merge is scored by the eval module on the same seeded subset of each expert's skill's
 // generation task (exact match). DAM is distilled on the experts' other held-out files (by default
 // perplexity texts and multiple-choice prompts with their right answers), whose prompts the
@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<void> {
   ];
   console.log(`| method | ${skills.map((s) => `${s} EM`).join(' | ')} | mean | merge/train time |`);
   console.log(`|---|${skills.map(() => '---|').join('')}---|---|`);
-  for (const [label, recipe] of recipes) {
+  for (const [label, recipe] of argv.includes('--dam-only') ? [] : recipes) {
     const started = performance.now();
     const merged = await runtimeForPlan(plan(recipe, handles));
     await score(label, merged.model, merged.tokenizer, (performance.now() - started) / 1000);

@@ -14,7 +14,7 @@ describe('DAM spec', () => {
       const spec = parseDamSpec(readFileSync(join(dir, f), 'utf8'), f);
       expect(spec.experts.length).toBeGreaterThanOrEqual(2);
       for (const e of spec.experts) expect(e.data.every((d) => d.endsWith('.jsonl'))).toBe(true);
-      expect(spec.train).toMatchObject({ steps: 150, learningRate: 0.001, batchSize: 8, temperature: 2, similarity: 0.01, seed: 0 });
+      expect(spec.train).toMatchObject({ steps: 150, learningRate: 0.01, batchSize: 8, temperature: 2, similarity: 0.01, seed: 0 });
     }
   });
 
