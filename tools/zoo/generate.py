@@ -36,9 +36,11 @@ SETTINGS = {
             "base": {"steps": 1500, "lr": 2e-3, "batch_size": 64, "generic_share": 0.5},
             "expert": {"steps": 400, "lr": 1e-3, "batch_size": 32, "skill_share": 0.6, "format_share": 0.2,
                        "warmup": 20},
-            "experts": ["add", "reverse", "caesar", "sort"],
+            # an addition expert (1000 steps) did not fit the time budget on the busy build machine;
+            # tiny-qwen2 carries the addition expert
+            "experts": ["reverse", "caesar", "sort"],
             # the harder skills need more steps than caesar to reach the targets
-            "expert_overrides": {"add": {"steps": 1000}, "reverse": {"steps": 700}, "sort": {"steps": 800}},
+            "expert_overrides": {"reverse": {"steps": 700}, "sort": {"steps": 800}},
         },
         "tiny-qwen2": {
             "arch": {"family": "qwen2", "hidden_size": 96, "intermediate_size": 320, "num_hidden_layers": 3,
@@ -50,7 +52,7 @@ SETTINGS = {
             "expert_overrides": {"add": {"steps": 900}},
         },
     },
-    "merge": {"lambda": 1.0, "pairs": {"tiny-llama": ["add", "reverse"], "tiny-qwen2": ["add", "caesar"]},
+    "merge": {"lambda": 1.0, "pairs": {"tiny-llama": ["reverse", "caesar"], "tiny-qwen2": ["add", "caesar"]},
               "lambda_sweep": [0.5, 0.75, 1.0], "frontier_weights": [0.0, 0.25, 0.5, 0.75, 1.0]},
     "reference_prompts": ["add 47+385=", "rev hello=olleh\nrot abc=", "sort dbca=abcd\ncopy xyz=xyz", "count 3 4 5 6\nsum 2,7="],
 }
@@ -294,7 +296,7 @@ def main():
         round_to_bf16_(base)
         models = {"base": base}
         cache_keys = {"base": f"{family}-base-{base_key}"}
-        for i, name in enumerate(fam["experts"]):
+        for name in fam["experts"]:
             if args.experts and name not in args.experts.split(","):
                 continue
             e = {**fam["expert"], **fam.get("expert_overrides", {}).get(name, {})}
@@ -302,8 +304,10 @@ def main():
             expert, cached = cached_training(args.cache, f"{family}-{name}-{key}", lambda: copy.deepcopy(base),
                                              f"{family}/{name}")
             if not cached:
-                torch.manual_seed(settings["seeds"]["torch"] + 1 + i)
-                rng = random.Random(settings["seeds"]["data"] + 1 + i)
+                # seeds follow the skill, not its place in the family's list
+                skill_index = list(skills).index(name)
+                torch.manual_seed(settings["seeds"]["torch"] + 1 + skill_index)
+                rng = random.Random(settings["seeds"]["data"] + 1 + skill_index)
                 # progress probe on fresh training-distribution prompts (not the held-out sets)
                 dev_stream = skill_stream(skills[name], random.Random(settings["seeds"]["data"] - 1), held_out)
                 dev = [dict(zip(("prompt", "answer"), next(dev_stream))) for _ in range(60)]
