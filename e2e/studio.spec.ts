@@ -159,7 +159,7 @@ test('studio: demo models, task_arithmetic, layer edits, live evaluation, fronti
     })());
   });
   await page.getByLabel('Export target').selectOption('download');
-  await page.getByLabel('Shard size in MiB').fill('0.1');
+  await page.getByLabel('Shard size in MiB').fill('0.5');
   await page.getByRole('button', { name: 'Export merged model' }).click();
   await expect(page.getByTestId('export-status')).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
   const listed = (await page.getByTestId('export-files').getByRole('listitem').allTextContents()).map((t) => t.replace(/ \(.*\)$/, ''));

@@ -38,7 +38,13 @@ export function ExportPanel() {
       const out = await engine().exportModel(recipe, target, 'export', callback((e) => {
         if (e.type === 'progress') setJob({ status: 'running', progress: e.progress, label: 'export' });
       }), Math.round(shard * 2 ** 20));
-      if (out.data) for (const [name, bytes] of Object.entries(out.data)) downloadBytes(name, bytes);
+      if (out.data) {
+        // Browsers drop bursts of automatic downloads: offer the files one after another.
+        for (const [name, bytes] of Object.entries(out.data)) {
+          downloadBytes(name, bytes);
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
       setResult(out);
       setJob({ status: 'done', message: `${out.files.length} files, ${formatBytes(out.bytesWritten)} of tensors in ${out.seconds.toFixed(1)} s (merged on ${out.backend})${target.kind === 'opfs' ? ` in browser storage folder ${target.folder}` : ''}` });
     } catch (err) {

@@ -111,7 +111,10 @@ export const useStudio = create<StudioState>()((set, get) => {
     const next = existing ? points.map((p) => (p === existing ? point : p)) : [...points, point];
     const axes = get().axes;
     const names = Object.keys(scores);
-    const fixedAxes: [string, string] = axes[0] && axes[1] ? axes : [names[0] ?? '', names[1] ?? names[0] ?? ''];
+    let fixedAxes: [string, string] = axes[0] && axes[1] ? axes : [names[0] ?? '', names[1] ?? names[0] ?? ''];
+    // Two different objectives as soon as there are two.
+    const other = names.find((n) => n !== fixedAxes[0]);
+    if (fixedAxes[0] === fixedAxes[1] && other) fixedAxes = [fixedAxes[0], other];
     set({ points: next, axes: fixedAxes });
   };
 
