@@ -57,7 +57,7 @@ class Skill:
 
 class Addition(Skill):
     def __init__(self, max_digits):
-        super().__init__("add", "add ", f"sum of two 1-{max_digits} digit numbers, e.g. 'add 47+385=' -> '432'")
+        super().__init__("add", "add ", f"sum of two 1-{max_digits} digit numbers, e.g. 'add 47+85=' -> '132'")
         self.max_digits = max_digits
 
     def sample(self, rng):

@@ -140,8 +140,9 @@ weights should match to about 1e-4. The prompts are listed in the manifest under
 The base saw every skill's prompt format during pretraining, followed by random strings of the right
 length (the format, not the skill); each expert was then fully fine-tuned from the base on its skill for a
 few hundred steps, with generic text and the other skills' formats (still with unrelated answers) mixed in,
-so that each expert changes only what follows its own prompt prefix and task vectors add up.
-EM = exact match on the generation set, MC = multiple-choice accuracy.
+meant to make each expert change only what follows its own prompt prefix. The merge tables below say how
+far that worked: see "Targets from the issue" at the end. EM = exact match on the generation set,
+MC = multiple-choice accuracy.
 
 {results}
 ## Targets from the issue
