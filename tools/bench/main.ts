@@ -169,7 +169,8 @@ async function mergeSection(gpu: GpuContext | null): Promise<void> {
 async function allMethodsSection(): Promise<void> {
   const rows = benchMethods({ rows: quick ? 512 : 2048, cols: quick ? 512 : 2048, repeats: quick ? 1 : 3 });
   console.log(`\n### Every method's CPU reference (f32, ${quick ? 512 : 2048}x${quick ? 512 : 2048}, input GB/s)\n`);
-  console.log(table(['method', 'models', 'base', 'median s', 'input GB/s'], rows.map((r: MethodBenchRow) => [r.method, r.models, r.withBase ? 'yes' : 'no', r.medianSeconds.toFixed(4), r.inputGBps.toFixed(3)])));
+  const perCpuSecond = (r: MethodBenchRow) => (r.medianCpuSeconds ? (r.inputBytes / r.medianCpuSeconds / 1e9).toFixed(3) : '—');
+  console.log(table(['method', 'models', 'base', 'median wall s', 'input GB/s (wall)', 'input GB/s (CPU time)'], rows.map((r: MethodBenchRow) => [r.method, r.models, r.withBase ? 'yes' : 'no', r.medianSeconds.toFixed(4), r.inputGBps.toFixed(3), perCpuSecond(r)])));
 }
 
 async function memorySection(): Promise<void> {
@@ -207,8 +208,10 @@ const acquired = args.includes('--skip-gpu') ? null : await acquireGpu();
 const gpu = acquired && acquired.ok ? acquired.gpu : null;
 if (acquired && !acquired.ok) log(`no WebGPU adapter (${acquired.reason}); GPU columns stay empty`);
 console.log(`# Merge Studio bench — ${new Date().toISOString()}, ${process.platform}/${process.arch}, node ${process.version}`);
+// Memory first: peak RSS is the process's lifetime maximum, which the other sections' full-size
+// test tensors would otherwise set.
+if (!args.includes('--skip-memory')) await memorySection();
 await mergeSection(gpu);
 if (!args.includes('--skip-all-methods')) await allMethodsSection();
-if (!args.includes('--skip-memory')) await memorySection();
 if (!args.includes('--skip-eval')) await evalSection(gpu);
 gpu?.device.destroy();
