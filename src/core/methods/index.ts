@@ -21,6 +21,7 @@ import { sce } from './sce.ts';
 import { slerp } from './slerp.ts';
 import { taskArithmetic } from './task-arithmetic.ts';
 import { ties } from './ties.ts';
+import { closestName } from '../recipe/suggest.ts';
 
 export type { MergeMethod, MergeTensorInput, ParamSpec, ParamValue } from './types.ts';
 
@@ -31,32 +32,9 @@ export const METHODS: Record<string, MergeMethod> = Object.fromEntries(
   ].map((m) => [m.name, m]),
 );
 
-/** Levenshtein distance, for "did you mean" suggestions. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length];
-}
-
-/** The valid name closest to `name` (case-insensitive edit distance). */
+/** The valid method name closest to `name` (case-insensitive edit distance). */
 export function closestMethodName(name: string): string {
-  const lower = name.toLowerCase();
-  let best = '';
-  let bestDistance = Infinity;
-  for (const candidate of Object.keys(METHODS)) {
-    const d = editDistance(lower, candidate);
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best;
+  return closestName(name, Object.keys(METHODS)) ?? '';
 }
 
 /** Looks a method up by its mergekit name; an unknown name is an error suggesting the closest one. */
