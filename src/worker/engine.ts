@@ -113,8 +113,30 @@ export class StudioEngine {
         if (KIND[kind]) tasks.push({ file: path.split('/').pop()!, skill, kind: KIND[kind], items: t.counts[kind] ?? 0, description: t.description });
       }
     }
+    await this.addRealModels(models, tasks);
     this.catalog = { models, tasks };
     return this.catalog;
+  }
+
+  /** Small pretrained models nobody here trained (real-models.json beside the zoo manifest, e.g.
+   * stories260K), offered to try evaluation on; optional, so a missing file is no error. */
+  private async addRealModels(models: DemoModel[], tasks: DemoTask[]): Promise<void> {
+    let real: { models?: Record<string, { path: string; files: Record<string, { bytes: number }>; tasks?: Record<string, { path: string; kind: DemoTask['kind']; items: number; description?: string }> }> };
+    try {
+      const res = await fetch(new URL('real-models.json', this.options.zooUrl).href);
+      const text = res.ok ? await res.text() : '';
+      if (!text.trimStart().startsWith('{')) return;
+      real = JSON.parse(text);
+    } catch {
+      return;
+    }
+    for (const [name, m] of Object.entries(real.models ?? {})) {
+      const files = Object.fromEntries(Object.entries(m.files).map(([f, info]) => [f, info.bytes]));
+      models.push({ ref: `zoo/${name}`, family: 'real models', name, role: 'base', skill: null, path: m.path, files });
+      for (const [id, t] of Object.entries(m.tasks ?? {})) {
+        tasks.push({ file: t.path.split('/').pop()!, path: t.path, skill: id.split('.')[0], kind: t.kind, items: t.items, description: t.description });
+      }
+    }
   }
 
   private treeOf(source: ModelSource, signal?: AbortSignal): Promise<{ tree: FileTree; ref: string; origin: ModelSummary['origin'] }> | { tree: FileTree; ref: string; origin: ModelSummary['origin'] } {
@@ -212,8 +234,9 @@ export class StudioEngine {
     const catalog = await this.demoCatalog();
     for (const file of files) {
       if (this.tasks.has(file)) continue;
-      if (!catalog.tasks.some((t) => t.file === file)) throw new MergeStudioError('task-unknown', `no demo task '${file}'`, { file });
-      const url = new URL(`tasks/${file}`, this.options.zooUrl).href;
+      const entry = catalog.tasks.find((t) => t.file === file);
+      if (!entry) throw new MergeStudioError('task-unknown', `no demo task '${file}'`, { file });
+      const url = new URL(entry.path ?? `tasks/${file}`, this.options.zooUrl).href;
       const res = await fetch(url);
       if (!res.ok) throw new MergeStudioError('task-fetch', `${url}: HTTP ${res.status}`, { file });
       const bytes = new Uint8Array(await res.arrayBuffer());

@@ -23,6 +23,8 @@ export interface DemoModel {
 export interface DemoTask {
   /** File name inside the zoo's tasks folder (`add.gen.jsonl`). */
   file: string;
+  /** Path under the zoo root when the file is not in its tasks folder (a real model's own tasks). */
+  path?: string;
   skill: string;
   kind: TaskKind;
   items: number;
