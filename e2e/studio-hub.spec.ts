@@ -114,5 +114,33 @@ test('layer stacking shows the resulting layer and parameter counts; a search ru
   await page.getByRole('button', { name: 'Load trial 2' }).click();
   await expect(yaml).toHaveValue(/merge_method: (task_arithmetic|ties)/);
   await page.screenshot({ path: test.info().outputPath('search.png'), fullPage: true });
+
+  // the trials were saved (IndexedDB, shared by the page and its worker): after a reload, the same search shows them again and continues to a
+  // larger budget, evaluating only the new trials
+  const savedTrials = () => page.evaluate(() => new Promise<{ id: number; finishedAt: string }[]>((resolve, reject) => {
+    const open = indexedDB.open('merge-studio-search');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const all = open.result.transaction('trials', 'readonly').objectStore('trials').getAll();
+      all.onsuccess = () => resolve((all.result as { trial: { id: number; finishedAt: string } }[]).map((r) => ({ id: r.trial.id, finishedAt: r.trial.finishedAt })).sort((a, b) => a.id - b.id));
+      all.onerror = () => reject(all.error);
+    };
+  }));
+  const before = await savedTrials();
+  expect(before.map((t) => t.id)).toEqual([0, 1, 2]);
+  await page.reload();
+  await expect(page.getByTestId('plan-ok')).toBeVisible({ timeout: 30_000 });
+  await page.getByLabel('re-evaluate after each change').uncheck();
+  const sameTask = page.getByRole('group', { name: /tasks$/ }).first().getByRole('checkbox').first();
+  await sameTask.click();
+  await page.getByLabel('Budget in trials').fill('4');
+  await page.getByLabel('Fidelity levels').fill('1');
+  await page.getByLabel('Items per task at full fidelity').fill('3');
+  await page.getByRole('button', { name: 'Start search' }).click();
+  await expect(page.getByTestId('search-status')).toContainText('done', { timeout: 240_000 });
+  await expect(page.getByTestId('search-status')).toContainText('4 trials');
+  const after = await savedTrials();
+  expect(after.slice(0, 3)).toEqual(before);
+  expect(after.map((t) => t.id)).toEqual([0, 1, 2, 3]);
   expect(errors).toEqual([]);
 });

@@ -19,6 +19,7 @@ import type { ProgressCallback } from '../core/progress.ts';
 import type { Recipe } from '../core/recipe/index.ts';
 import { createSpace, SearchRun, type SearchSummary } from '../core/search/index.ts';
 import { createMergeObjective } from '../core/search/objective.ts';
+import { indexedDbTrialStore } from './trial-store.ts';
 import type {
   CompatibilitySummary, DemoCatalog, DemoModel, DemoTask, EngineEvent, EvalBackendChoice, EvalRequest, EvalStage, ExportOutcome,
   ExportTarget, ModelSource, ModelSummary, ModuleGroup, SearchRequest, SearchUpdate, TaskInfo, TaskScore,
@@ -432,7 +433,11 @@ export class StudioEngine {
       models, tasks: memoryTree(taskFiles, 'tasks'), objectives: spec.objectives, limit: request.limit ?? spec.limit,
       backend: await this.evalBackend(request.backend), mergeBackend: gpu ?? undefined,
     });
-    const run = await SearchRun.open<Recipe>({ objectives: spec.objectives, optimizer: spec.optimizer, fidelity: spec.fidelity, budget: spec.budget, seed: spec.seed }, space, objective);
+    // The same search (spec, models, task files) resumes from its saved trials after a reload (a larger budget
+    // continues it): the run replays them (as 'trial' events, so the page shows them again) and continues.
+    const runKey = JSON.stringify({ spec: { ...spec, budget: undefined }, limit: request.limit ?? spec.limit, tasks: [...taskFiles.keys()].sort() });
+    const store = (await indexedDbTrialStore(runKey)) ?? undefined;
+    const run = await SearchRun.open<Recipe>({ objectives: spec.objectives, optimizer: spec.optimizer, fidelity: spec.fidelity, budget: spec.budget, seed: spec.seed }, space, objective, { store });
     this.search = run;
     run.subscribe((e) => {
       const summary: SearchSummary = run.summary();
