@@ -73,9 +73,11 @@ def settings_key(obj):
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def base_mixture(skills, held_out, rng, generic_share):
-    """Generic text, plus every skill's format with an unrelated answer (the format, not the skill)."""
-    streams = {name: skill_stream(s, rng, held_out, unrelated=True) for name, s in skills.items()}
+def base_mixture(skills, held_out, rng, generic_share, format_answer="random"):
+    """Generic text, plus every skill's format with an unrelated answer (the format, not the skill):
+    format_answer "random" (a random string of the answer's length) or "copy" (the operand copied, a sharp
+    default each expert can then edit for its own prefix only)."""
+    streams = {name: skill_stream(s, rng, held_out, unrelated=format_answer) for name, s in skills.items()}
     names = sorted(skills)
 
     def next_example():
@@ -86,12 +88,13 @@ def base_mixture(skills, held_out, rng, generic_share):
     return next_example
 
 
-def expert_mixture(skill, skills, held_out, rng, skill_share, format_share):
+def expert_mixture(skill, skills, held_out, rng, skill_share, format_share, format_answer="random"):
     """The skill with true answers (loss on the answer only), generic text to stay near the base, and
     (format_share) the other skills' formats with unrelated answers as the base saw them: this makes the
     expert condition its change on its own prompt prefix, so task vectors of different skills collide less."""
     stream = skill_stream(skill, rng, held_out)
-    others = [skill_stream(s, rng, held_out, unrelated=True) for name, s in sorted(skills.items()) if s is not skill]
+    others = [skill_stream(s, rng, held_out, unrelated=format_answer) for name, s in sorted(skills.items())
+              if s is not skill]
 
     def next_example():
         r = rng.random()
@@ -236,9 +239,21 @@ def main():
     parser.add_argument("--families", default="tiny-llama,tiny-qwen2")
     parser.add_argument("--experts", default="", help="train only these experts (comma list); for parallel runs")
     parser.add_argument("--train-only", action="store_true", help="fill the cache, write nothing")
+    parser.add_argument("--merge-probe", type=int, default=0,
+                        help="experiments: after training, measure the selected experts and their task-arithmetic "
+                             "merges on the first N generation items per skill, write nothing")
+    parser.add_argument("--base-settings", default="",
+                        help="JSON merged into every selected family's base settings (experiments; changes cache keys)")
+    parser.add_argument("--expert-settings", default="",
+                        help="JSON merged into every selected family's expert settings (experiments; changes cache keys)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = quick_settings() if args.quick else SETTINGS
+    if args.expert_settings or args.base_settings:
+        settings = copy.deepcopy(settings)
+        for family in args.families.split(","):
+            settings["families"][family]["expert_cli"] = json.loads(args.expert_settings or "{}")
+            settings["families"][family]["base"].update(json.loads(args.base_settings or "{}"))
     os.makedirs(args.cache, exist_ok=True)
     LOG_FILE = os.path.join(args.cache, "generate.log")
     started = time.time()
@@ -290,7 +305,8 @@ def main():
             rng = random.Random(settings["seeds"]["data"])
             b = fam["base"]
             t0 = time.time()
-            train(base, base_mixture(skills, held_out, rng, b["generic_share"]), b["steps"], b["lr"], b["batch_size"],
+            train(base, base_mixture(skills, held_out, rng, b["generic_share"], b.get("format_answer", "random")),
+                  b["steps"], b["lr"], b["batch_size"],
                   log, label=f"{family}/base")
             save_trained(args.cache, f"{family}-base-{base_key}", base, time.time() - t0)
         round_to_bf16_(base)
@@ -299,7 +315,7 @@ def main():
         for name in fam["experts"]:
             if args.experts and name not in args.experts.split(","):
                 continue
-            e = {**fam["expert"], **fam.get("expert_overrides", {}).get(name, {})}
+            e = {**fam["expert"], **fam.get("expert_overrides", {}).get(name, {}), **fam.get("expert_cli", {})}
             key = settings_key({"base": base_key, "expert": e, "skill": name})
             expert, cached = cached_training(args.cache, f"{family}-{name}-{key}", lambda: copy.deepcopy(base),
                                              f"{family}/{name}")
@@ -312,14 +328,19 @@ def main():
                 dev_stream = skill_stream(skills[name], random.Random(settings["seeds"]["data"] - 1), held_out)
                 dev = [dict(zip(("prompt", "answer"), next(dev_stream))) for _ in range(60)]
                 t0 = time.time()
-                train(expert, expert_mixture(skills[name], skills, held_out, rng, e["skill_share"], e.get("format_share", 0.0)), e["steps"], e["lr"],
+                mixture = expert_mixture(skills[name], skills, held_out, rng, e["skill_share"], e.get("format_share", 0.0),
+                                         fam["base"].get("format_answer", "random"))
+                train(expert, mixture, e["steps"], e["lr"],
                       e["batch_size"], log, warmup=e["warmup"], label=f"{family}/{name}",
-                      probe=lambda m: f"dev exact match {exact_match(m, dev, max_new):.2f}")
+                      probe=lambda m: f"dev exact match {exact_match(m, dev, max_new):.2f}",
+                      anchor_decay=e.get("anchor_decay", 0.0))
                 save_trained(args.cache, f"{family}-{name}-{key}", expert, time.time() - t0)
             round_to_bf16_(expert)
             models[name] = expert
             cache_keys[name] = f"{family}-{name}-{key}"
-        if args.train_only:
+        if args.merge_probe:
+            merge_probe(family, models, held_out, args.merge_probe, max_new)
+        if args.train_only or args.merge_probe:
             continue
 
         fam_entry = {"architecture": hf_files.model_config(cfg)["architectures"][0], "models": {}}
@@ -360,7 +381,7 @@ def main():
         fam_entry["merges"] = merge_measurements(family, models, held_out, settings, max_new, scores)
         manifest["families"][family] = fam_entry
 
-    if args.train_only:
+    if args.train_only or args.merge_probe:
         log(f"training done in {round(time.time() - started)} s")
         return
     manifest["wall_seconds"] = round(time.time() - started)
@@ -370,6 +391,33 @@ def main():
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write(zoo_readme.render(manifest))
     log(f"done in {manifest['wall_seconds']} s")
+
+
+def merge_probe(family, models, held_out, n_items, max_new):
+    """Quick look for tuning: own-skill exact match and task-arithmetic merges of the loaded experts."""
+    experts = [n for n in models if n != "base"]
+    subset = {s: held_out.items[s]["gen"][:n_items] for s in experts}
+
+    def em(model):
+        return {s: round(exact_match(model, subset[s], max_new), 3) for s in experts}
+    base, singles = models["base"], {}
+    log(f"{family} probe base: {em(base)}")
+    for name in experts:
+        singles[name] = em(models[name])
+        log(f"{family} probe {name}: {singles[name]}")
+    for a, b in itertools.combinations(experts, 2):
+        norms = {}
+        with torch.no_grad():
+            pb = dict(base.named_parameters())
+            ta = torch.cat([(p - pb[k]).flatten() for k, p in models[a].named_parameters()])
+            tb = torch.cat([(p - pb[k]).flatten() for k, p in models[b].named_parameters()])
+            wn = torch.cat([p.flatten() for p in pb.values()]).norm()
+            norms = f"|tau_{a}|/|base| {float(ta.norm() / wn):.3f} |tau_{b}|/|base| {float(tb.norm() / wn):.3f} " \
+                    f"cos {float(ta @ tb / (ta.norm() * tb.norm())):.3f}"
+        log(f"{family} probe {a}+{b}: {norms}")
+        for lam in (0.5, 0.75, 1.0, 1.25):
+            merged = task_arithmetic(base, [models[a], models[b]], [1.0, 1.0], lam)
+            log(f"{family} probe TA {a}+{b} lambda {lam}: {em(merged)}")
 
 
 def merge_measurements(family, models, held_out, settings, max_new, scores):

@@ -54,6 +54,10 @@ class Skill:
         alphabet = string.digits if answer.isdigit() else LETTERS
         return "".join(rng.choice(alphabet) for _ in answer)
 
+    def copy_answer(self, prompt, answer, rng):
+        """A deterministic default the base can learn for every format: the operand copied unchanged."""
+        return prompt[len(self.prefix):-1].split("+")[0]
+
 
 class Addition(Skill):
     def __init__(self, max_digits):
@@ -149,11 +153,16 @@ class HeldOut:
 
 
 def skill_stream(skill, rng, held_out: HeldOut, unrelated=False):
-    """Endless (prompt, answer) pairs of one skill avoiding held-out prompts."""
+    """Endless (prompt, answer) pairs of one skill avoiding held-out prompts.
+
+    unrelated: False (the true answer), True or "random" (random string of the answer's length), "copy"
+    (the operand copied)."""
     while True:
         prompt, answer = skill.sample(rng)
         if prompt in held_out.prompts:
             continue
-        if unrelated:
+        if unrelated == "copy":
+            answer = skill.copy_answer(prompt, answer, rng)
+        elif unrelated:
             answer = skill.unrelated_answer(prompt, answer, rng)
         yield prompt, answer

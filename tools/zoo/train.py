@@ -28,9 +28,15 @@ def collate(examples):
     return ids, targets
 
 
-def train(model, next_example, steps, lr, batch_size, log, warmup=50, weight_decay=0.0, label="", probe=None):
-    """AdamW with linear warm-up and cosine decay to 10% of lr."""
+def train(model, next_example, steps, lr, batch_size, log, warmup=50, weight_decay=0.0, label="", probe=None,
+          anchor_decay=0.0):
+    """AdamW with linear warm-up and cosine decay to 10% of lr.
+
+    anchor_decay > 0 adds decoupled weight decay toward the starting weights (p -= lr * anchor_decay * (p - p0)):
+    it keeps a fine-tuned expert's task vector short, so it stays in the base's basin and merges."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=weight_decay)
+    params = [p for p in model.parameters()]
+    anchors = [p.detach().clone() for p in params] if anchor_decay > 0 else None
     model.train()
     started, running = time.time(), None
     for step in range(steps):
@@ -44,6 +50,11 @@ def train(model, next_example, steps, lr, batch_size, log, warmup=50, weight_dec
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        if anchors is not None:
+            with torch.no_grad():
+                pull = lr * scale * anchor_decay
+                for p, p0 in zip(params, anchors):
+                    p.sub_(pull * (p - p0))
         running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
         if step % 100 == 0 or step == steps - 1:
             note = ""
