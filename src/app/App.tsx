@@ -1,4 +1,5 @@
 import { useEffect } from 'react';
+import { DamPanel } from './DamPanel.tsx';
 import { ErrorBoundary } from './ErrorBoundary.tsx';
 import { EvalPanel } from './EvalPanel.tsx';
 import { ExportPanel } from './ExportPanel.tsx';
@@ -37,6 +38,7 @@ export function App() {
         <div className="col wide">
           <ErrorBoundary name="Export"><ExportPanel /></ErrorBoundary>
           <ErrorBoundary name="Search"><SearchPanel /></ErrorBoundary>
+          <ErrorBoundary name="DAM"><DamPanel /></ErrorBoundary>
           <ErrorBoundary name="GPU"><section className="panel"><h2>GPU</h2><GpuStatus /></section></ErrorBoundary>
         </div>
       </main>

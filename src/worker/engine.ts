@@ -19,9 +19,10 @@ import type { ProgressCallback } from '../core/progress.ts';
 import type { Recipe } from '../core/recipe/index.ts';
 import { createSpace, SearchRun, type SearchSummary } from '../core/search/index.ts';
 import { createMergeObjective } from '../core/search/objective.ts';
+import { DamRun, prepareDamProblem, type DamExpertSource } from '../core/dam/index.ts';
 import { indexedDbTrialStore } from './trial-store.ts';
 import type {
-  CompatibilitySummary, DemoCatalog, DemoModel, DemoTask, EngineEvent, EvalBackendChoice, EvalRequest, EvalStage, ExportOutcome,
+  CompatibilitySummary, DamRequest, DamUpdate, DemoCatalog, DemoModel, DemoTask, EngineEvent, EvalBackendChoice, EvalRequest, EvalStage, ExportOutcome,
   ExportTarget, ModelSource, ModelSummary, ModuleGroup, SearchRequest, SearchUpdate, TaskInfo, TaskScore,
 } from './protocol.ts';
 import { urlFileTree } from './url-tree.ts';
@@ -78,6 +79,7 @@ export class StudioEngine {
   private queue: Promise<unknown> = Promise.resolve();
   private gpuMerge: Promise<MergeBackend | null> | null = null;
   private search: SearchRun<Recipe> | null = null;
+  private dam: { run: DamRun; abort: AbortController; key: string } | null = null;
 
   constructor(private readonly options: EngineOptions) {}
 
@@ -453,5 +455,70 @@ export class StudioEngine {
 
   stopSearch(): void {
     this.search?.stop();
+  }
+
+  // ---------------------------------------------------------------- DAM
+
+  /** The demo task files an expert is distilled on: its skill's perplexity texts and multiple-choice items (as the DAM bench). */
+  private async damSource(ref: string): Promise<DamExpertSource> {
+    const handle = this.handles.get(ref);
+    if (!handle) throw new MergeStudioError('model-not-loaded', `DAM uses '${ref}', which is not loaded`, { model: ref });
+    const catalog = await this.demoCatalog();
+    const skill = catalog.models.find((m) => m.ref === ref)?.skill;
+    if (!skill) throw new MergeStudioError('dam-no-data', `DAM: '${ref}' is not a demo expert with a skill, so there is no task data to distil it on`, { model: ref });
+    const files = catalog.tasks.filter((t) => t.skill === skill && (t.kind === 'perplexity' || t.kind === 'multiple_choice')).map((t) => t.file);
+    if (files.length === 0) throw new MergeStudioError('dam-no-data', `DAM: no perplexity or multiple-choice task files for skill '${skill}' of '${ref}'`, { model: ref });
+    await this.loadDemoTasks(files);
+    return { name: ref, tree: handle.tree, tasks: files.map((f) => this.tasks.get(f)!.task) };
+  }
+
+  /** Trains DAM coefficients on the CPU, pushing each step's loss, status changes and, when it stops
+   * (paused, finished or stopped), the per-layer coefficient means. A paused run with the same
+   * experts and data resumes; any other request starts afresh. */
+  async startDam(request: DamRequest, onUpdate: (u: DamUpdate) => void): Promise<void> {
+    const key = JSON.stringify([request.experts, request.maxSequences ?? null, request.seed, request.batchSize, request.learningRate]);
+    const settings = { steps: request.steps, learningRate: request.learningRate, batchSize: request.batchSize, seed: request.seed };
+    let current = this.dam;
+    if (!current || current.key !== key || current.run.status === 'running') {
+      current?.abort.abort();
+      this.dam = null;
+      const abort = new AbortController();
+      onUpdate({ type: 'status', status: 'preparing' });
+      try {
+        const sources = await Promise.all(request.experts.map((r) => this.damSource(r)));
+        const problem = await prepareDamProblem(sources, { maxSequences: request.maxSequences, signal: abort.signal });
+        current = { run: new DamRun(problem.objective, settings), abort, key };
+      } catch (err) {
+        onUpdate({ type: 'status', status: 'failed', error: (err as Error).message });
+        throw err;
+      }
+      this.dam = current;
+    } else {
+      current.run = new DamRun(current.run.objective, settings, { resume: current.run.state });
+    }
+    const { run, abort } = current;
+    const off = run.subscribe((e) => {
+      if (e.type === 'step') onUpdate({ type: 'step', step: e.record.step, steps: e.steps, loss: e.record.loss });
+    });
+    onUpdate({ type: 'status', status: 'running' });
+    try {
+      const ended = await run.run({ signal: abort.signal });
+      onUpdate({ type: 'coefficients', models: request.experts, means: run.coefficientMeans().map((m) => ({ tensor: m.tensor, kind: m.kind, layer: m.layer, means: [...m.means] })) });
+      onUpdate({ type: 'status', status: abort.signal.aborted ? 'stopped' : ended === 'finished' ? 'finished' : 'paused' });
+    } catch (err) {
+      onUpdate({ type: 'status', status: 'failed', error: (err as Error).message });
+    } finally {
+      off();
+    }
+  }
+
+  pauseDam(): void {
+    this.dam?.run.pause();
+  }
+
+  /** Stops the run after the step in progress; the next start begins afresh. */
+  stopDam(): void {
+    this.dam?.abort.abort();
+    this.dam = null;
   }
 }

@@ -153,3 +153,28 @@ export interface SearchRequest {
 export type SearchUpdate =
   | { type: 'trial'; trial: TrialRecord<Recipe>; summary: SearchSummary }
   | { type: 'status'; status: SearchStatus; error?: string; summary: SearchSummary };
+
+export interface DamRequest {
+  /** The experts merged (loaded model refs); each is distilled on its skill's demo task files. */
+  experts: string[];
+  steps: number;
+  learningRate: number;
+  /** Sequences per expert per step. */
+  batchSize: number;
+  seed: number;
+  /** Use at most this many training sequences per expert (keeps the logits cache small). */
+  maxSequences?: number;
+}
+
+/** Mean learned coefficient of one tensor kind in one layer, per model (the heatmap's cells). */
+export interface DamCoefficientMean {
+  tensor: string;
+  kind: string;
+  layer: number | null;
+  means: number[];
+}
+
+export type DamUpdate =
+  | { type: 'step'; step: number; steps: number; loss: number }
+  | { type: 'status'; status: 'preparing' | 'running' | 'paused' | 'finished' | 'stopped' | 'failed'; error?: string }
+  | { type: 'coefficients'; models: string[]; means: DamCoefficientMean[] };
