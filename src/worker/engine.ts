@@ -459,16 +459,19 @@ export class StudioEngine {
 
   // ---------------------------------------------------------------- DAM
 
-  /** The demo task files an expert is distilled on: its skill's perplexity texts and multiple-choice items (as the DAM bench). */
+  /** The task files an expert is distilled on (as the DAM bench): its skill's perplexity texts and
+   * multiple-choice items. A demo expert's skill comes from the zoo (its files are fetched); any
+   * other model's skill is its name, matched against the task files already loaded or dropped. */
   private async damSource(ref: string): Promise<DamExpertSource> {
     const handle = this.handles.get(ref);
     if (!handle) throw new MergeStudioError('model-not-loaded', `DAM uses '${ref}', which is not loaded`, { model: ref });
     const catalog = await this.demoCatalog();
-    const skill = catalog.models.find((m) => m.ref === ref)?.skill;
-    if (!skill) throw new MergeStudioError('dam-no-data', `DAM: '${ref}' is not a demo expert with a skill, so there is no task data to distil it on`, { model: ref });
-    const files = catalog.tasks.filter((t) => t.skill === skill && (t.kind === 'perplexity' || t.kind === 'multiple_choice')).map((t) => t.file);
-    if (files.length === 0) throw new MergeStudioError('dam-no-data', `DAM: no perplexity or multiple-choice task files for skill '${skill}' of '${ref}'`, { model: ref });
-    await this.loadDemoTasks(files);
+    const demo = catalog.models.find((m) => m.ref === ref);
+    const skill = demo?.skill ?? labelOf(ref);
+    const isData = (kind: EvalTask['kind']) => kind === 'perplexity' || kind === 'multiple_choice';
+    if (demo) await this.loadDemoTasks(catalog.tasks.filter((t) => t.skill === skill && isData(t.kind)).map((t) => t.file));
+    const files = [...this.tasks.entries()].filter(([file, t]) => skillOf(file) === skill && isData(t.task.kind)).map(([file]) => file).sort();
+    if (files.length === 0) throw new MergeStudioError('dam-no-data', `DAM: no perplexity or multiple-choice task file for skill '${skill}' of '${ref}' (expected e.g. '${skill}.ppl.jsonl')`, { model: ref });
     return { name: ref, tree: handle.tree, tasks: files.map((f) => this.tasks.get(f)!.task) };
   }
 
