@@ -55,7 +55,8 @@ class Skill:
         return "".join(rng.choice(alphabet) for _ in answer)
 
     def copy_answer(self, prompt, answer, rng):
-        """A deterministic default the base can learn for every format: the operand copied unchanged."""
+        """A deterministic default the base can learn for every format: the letters copied unchanged (add: the
+        first addend)."""
         return prompt[len(self.prefix):-1].split("+")[0]
 
 

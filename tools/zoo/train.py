@@ -33,7 +33,7 @@ def train(model, next_example, steps, lr, batch_size, log, warmup=50, weight_dec
     """AdamW with linear warm-up and cosine decay to 10% of lr.
 
     anchor_decay > 0 adds decoupled weight decay toward the starting weights (p -= lr * anchor_decay * (p - p0)):
-    it keeps a fine-tuned expert's task vector short, so it stays in the base's basin and merges."""
+    it keeps a fine-tuned expert's task vector short (meant to help merges; see README for what it measured)."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=weight_decay)
     params = [p for p in model.parameters()]
     anchors = [p.detach().clone() for p in params] if anchor_decay > 0 else None
