@@ -69,6 +69,15 @@ describe('StudioEngine DAM', () => {
     expect(more.flatMap((u) => (u.type === 'step' ? [u.loss] : []))).toEqual(ref5.losses.slice(3));
   }, 120_000);
 
+  it('stop while the teachers\' logits are being cached ends the run as stopped, with no step taken', async () => {
+    const engine = await engineWithModels();
+    const updates: DamUpdate[] = [];
+    const started = engine.startDam({ experts: ['add', 'reverse'], steps: 3, ...SETTINGS }, (u) => updates.push(u));
+    engine.stopDam();
+    await started;
+    expect(updates).toEqual([{ type: 'status', status: 'preparing' }, { type: 'status', status: 'stopped' }]);
+  });
+
   it('refuses an expert without task data, naming the model and the file it expected', async () => {
     const engine = await engineWithModels();
     const updates: DamUpdate[] = [];

@@ -80,6 +80,8 @@ export class StudioEngine {
   private gpuMerge: Promise<MergeBackend | null> | null = null;
   private search: SearchRun<Recipe> | null = null;
   private dam: { run: DamRun; abort: AbortController; key: string } | null = null;
+  /** Cancels the logits caching of a DAM run being prepared. */
+  private damPreparing: AbortController | null = null;
 
   constructor(private readonly options: EngineOptions) {}
 
@@ -486,14 +488,18 @@ export class StudioEngine {
       current?.abort.abort();
       this.dam = null;
       const abort = new AbortController();
+      this.damPreparing = abort;
       onUpdate({ type: 'status', status: 'preparing' });
       try {
         const sources = await Promise.all(request.experts.map((r) => this.damSource(r)));
         const problem = await prepareDamProblem(sources, { maxSequences: request.maxSequences, signal: abort.signal });
         current = { run: new DamRun(problem.objective, settings), abort, key };
       } catch (err) {
-        onUpdate({ type: 'status', status: 'failed', error: (err as Error).message });
+        onUpdate({ type: 'status', status: abort.signal.aborted ? 'stopped' : 'failed', error: abort.signal.aborted ? undefined : (err as Error).message });
+        if (abort.signal.aborted) return;
         throw err;
+      } finally {
+        if (this.damPreparing === abort) this.damPreparing = null;
       }
       this.dam = current;
     } else {
@@ -521,6 +527,7 @@ export class StudioEngine {
 
   /** Stops the run after the step in progress; the next start begins afresh. */
   stopDam(): void {
+    this.damPreparing?.abort();
     this.dam?.abort.abort();
     this.dam = null;
   }
