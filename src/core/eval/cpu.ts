@@ -5,7 +5,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, argmaxRow, checkSlidingWindow, logSoftmaxAt, prefillGroups, type GenerateOptions, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, batchedGreedy, checkSlidingWindow, logSoftmaxAt, type GenerateOptions, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, hostTensorToF32, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 /** out[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]) for t < rows. Blocks of four token rows by two
@@ -237,33 +237,10 @@ export class CpuCausalLM extends KvCachedLM {
   /** Greedy generation for many prompts at once: after each prompt's prefill, one step advances
    * every unfinished sequence together, so each weight row is read once per batch of tokens. */
   protected async greedy(prompts: readonly Int32Array[], opts: GenerateOptions): Promise<number[][]> {
-    const c = this.config, V = c.vocabSize;
+    const c = this.config;
     const caches = prompts.map(() => new KvCache(c.numLayers, c.numKvHeads * c.headDim));
-    const outs = prompts.map((): number[] => []);
-    const last: Float32Array[] = [];
-    const stopIds = new Set(opts.stopIds ?? []);
-    for (const g of prefillGroups(prompts)) {
-      const logits = await this.forwardRows(g.tokens, g.positions, Array.from(g.seqs, (b) => caches[b]), g.tokens.length - g.members.length, opts.signal);
-      g.members.forEach((b, i) => { last[b] = logits.subarray(i * V, (i + 1) * V); });
-    }
-    let active = prompts.map((_, b) => b);
-    while (active.length > 0) {
-      const stepping: number[] = [];
-      for (const b of active) {
-        const next = argmaxRow(last[b], 0, V);
-        if (stopIds.has(next)) continue;
-        outs[b].push(next);
-        if (opts.stop?.(outs[b]) || outs[b].length >= opts.maxNewTokens) continue;
-        stepping.push(b);
-      }
-      active = stepping;
-      if (active.length === 0) break;
-      const tokens = Int32Array.from(active, (b) => outs[b][outs[b].length - 1]);
-      const positions = Int32Array.from(active, (b) => prompts[b].length + outs[b].length - 1);
-      const rows = await this.forwardRows(tokens, positions, active.map((b) => caches[b]), 0, opts.signal);
-      active.forEach((b, r) => { last[b] = rows.subarray(r * V, (r + 1) * V); });
-    }
-    return outs;
+    return batchedGreedy(prompts, opts, c.vocabSize, (tokens, seqs, positions, fromRow) =>
+      this.forwardRows(tokens, positions, Array.from(seqs, (b) => caches[b]), fromRow, opts.signal));
   }
 
   /** The forward pass over rows that may belong to different sequences: row t is token tokens[t] at

@@ -7,7 +7,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, argmaxRow, checkSlidingWindow, logSoftmaxAt, prefillGroups, type GenerateOptions, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, batchedGreedy, checkSlidingWindow, logSoftmaxAt, type GenerateOptions, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 const KERNEL = 'eval_llama';
@@ -238,36 +238,13 @@ export class GpuCausalLM extends KvCachedLM {
   /** Batched greedy generation: each prompt is prefilled into its own cache slot, then every step
    * advances all unfinished sequences in one forward pass (one submission and read-back per step). */
   protected async greedy(prompts: readonly Int32Array[], opts: GenerateOptions): Promise<number[][]> {
-    const V = this.config.vocabSize;
-    const stopIds = new Set(opts.stopIds ?? []);
-    const outs = prompts.map((): number[] => []);
-    const last: Float32Array[] = [];
     this.ensureCache(prompts.length, Math.max(...prompts.map((p) => p.length)) + opts.maxNewTokens);
-    for (const g of prefillGroups(prompts)) {
-      const rows = new Uint32Array(g.tokens.length * 2);
-      for (let t = 0; t < g.tokens.length; t++) { rows[2 * t] = g.seqs[t]; rows[2 * t + 1] = g.positions[t]; }
-      const logits = await this.forwardRows(g.tokens, rows, g.tokens.length - g.members.length, opts.signal);
-      g.members.forEach((b, i) => { last[b] = logits.subarray(i * V, (i + 1) * V); });
-    }
-    let active = prompts.map((_, b) => b);
-    while (active.length > 0) {
-      const stepping: number[] = [];
-      for (const b of active) {
-        const next = argmaxRow(last[b], 0, V);
-        if (stopIds.has(next)) continue;
-        outs[b].push(next);
-        if (opts.stop?.(outs[b]) || outs[b].length >= opts.maxNewTokens) continue;
-        stepping.push(b);
-      }
-      active = stepping;
-      if (active.length === 0) break;
-      const tokens = Int32Array.from(active, (b) => outs[b][outs[b].length - 1]);
-      const rows = new Uint32Array(active.length * 2);
-      active.forEach((b, r) => { rows[2 * r] = b; rows[2 * r + 1] = prompts[b].length + outs[b].length - 1; });
-      const logits = await this.forwardRows(tokens, rows, 0, opts.signal);
-      active.forEach((b, r) => { last[b] = logits.subarray(r * V, (r + 1) * V); });
-    }
-    return outs;
+    return batchedGreedy(prompts, opts, this.config.vocabSize, (tokens, seqs, positions, fromRow) => {
+      // Each sequence has its own cache slot: rows carry (slot, position) pairs.
+      const rows = new Uint32Array(tokens.length * 2);
+      for (let t = 0; t < tokens.length; t++) { rows[2 * t] = seqs[t]; rows[2 * t + 1] = positions[t]; }
+      return this.forwardRows(tokens, rows, fromRow, opts.signal);
+    });
   }
 
   /** Records the whole forward pass; returns the logits buffer of rows [fromRow, T). */

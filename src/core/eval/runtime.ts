@@ -72,6 +72,41 @@ export function prefillGroups(prompts: readonly Int32Array[], rowBudget = 1024):
   return groups;
 }
 
+/** A forward pass over rows of several sequences: row t is tokens[t] at position positions[t] of
+ * sequence seqs[t]; returns the logits of rows [fromRow, T). */
+export type SequenceRowsForward = (tokens: Int32Array, seqs: Int32Array, positions: Int32Array, fromRow: number) => Promise<Float32Array>;
+
+/** Greedy generation for many prompts at once, the same for every backend: each prompt's prefill,
+ * then one step advances every unfinished sequence together, so each weight row is read once per
+ * batch of tokens. */
+export async function batchedGreedy(prompts: readonly Int32Array[], opts: GenerateOptions, vocab: number, forward: SequenceRowsForward): Promise<number[][]> {
+  const outs = prompts.map((): number[] => []);
+  const last: Float32Array[] = [];
+  const stopIds = new Set(opts.stopIds ?? []);
+  for (const g of prefillGroups(prompts)) {
+    const logits = await forward(g.tokens, g.seqs, g.positions, g.tokens.length - g.members.length);
+    g.members.forEach((b, i) => { last[b] = logits.subarray(i * vocab, (i + 1) * vocab); });
+  }
+  let active = prompts.map((_, b) => b);
+  while (active.length > 0) {
+    const stepping: number[] = [];
+    for (const b of active) {
+      const next = argmaxRow(last[b], 0, vocab);
+      if (stopIds.has(next)) continue;
+      outs[b].push(next);
+      if (opts.stop?.(outs[b]) || outs[b].length >= opts.maxNewTokens) continue;
+      stepping.push(b);
+    }
+    active = stepping;
+    if (active.length === 0) break;
+    const tokens = Int32Array.from(active, (b) => outs[b][outs[b].length - 1]);
+    const positions = Int32Array.from(active, (b) => prompts[b].length + outs[b].length - 1);
+    const rows = await forward(tokens, Int32Array.from(active), positions, 0);
+    active.forEach((b, r) => { last[b] = rows.subarray(r * vocab, (r + 1) * vocab); });
+  }
+  return outs;
+}
+
 /** Log-softmax of one logits row at `target`, in float64. */
 export function logSoftmaxAt(row: Float32Array, offset: number, vocab: number, target: number): number {
   let max = -Infinity;
