@@ -57,7 +57,31 @@ function sparsificationFor(v: TaskArithmeticVariant, ctx: MethodContext, positio
   }
 }
 
+/** Every method of this family by name, so other backends (the WebGPU binding) follow the same
+ * sparsifier and consensus choices instead of keeping a copy of them. */
+const VARIANTS = new Map<string, TaskArithmeticVariant>();
+
+export function taskArithmeticVariant(name: string): TaskArithmeticVariant | undefined {
+  return VARIANTS.get(name);
+}
+
+/** The family's resolved parameters for one tensor, read the same way by every backend. */
+export function taskArithmeticParams(ctx: MethodContext, sparsification: SparsificationKind) {
+  globalBoolean(ctx, 'int8_mask');
+  return {
+    normalize: globalBoolean(ctx, 'normalize'),
+    rescale: globalBoolean(ctx, 'rescale'),
+    lambda: globalNumber(ctx, 'lambda'),
+    // mergekit multiplies by a float32 weight tensor.
+    weights: modelNumbers(ctx, 'weight').map(Math.fround),
+    densities: modelNumbers(ctx, 'density'),
+    gamma: sparsification === 'magnitude_outliers' ? modelNumbers(ctx, 'gamma') : [],
+    epsilon: sparsification === 'della_magprune' ? modelNumbers(ctx, 'epsilon') : [],
+  };
+}
+
 export function defineTaskArithmeticMethod(v: TaskArithmeticVariant): MergeMethod {
+  VARIANTS.set(v.name, v);
   const params = schema(v);
   return {
     name: v.name,
@@ -69,15 +93,7 @@ export function defineTaskArithmeticMethod(v: TaskArithmeticVariant): MergeMetho
     mergeCpu(input: MergeTensorInput): Float32Array {
       const ctx: MethodContext = { method: v.name, params, input };
       checkInputs(ctx, { base: 'required', minModels: 1 });
-      globalBoolean(ctx, 'int8_mask');
-      const normalize = globalBoolean(ctx, 'normalize');
-      const rescale = globalBoolean(ctx, 'rescale');
-      const lambda = globalNumber(ctx, 'lambda');
-      // mergekit multiplies by a float32 weight tensor.
-      const weights = modelNumbers(ctx, 'weight').map(Math.fround);
-      const densities = modelNumbers(ctx, 'density');
-      const gamma = v.sparsification === 'magnitude_outliers' ? modelNumbers(ctx, 'gamma') : [];
-      const epsilon = v.sparsification === 'della_magprune' ? modelNumbers(ctx, 'epsilon') : [];
+      const { normalize, rescale, lambda, weights, densities, gamma, epsilon } = taskArithmeticParams(ctx, v.sparsification);
       const base = input.base!;
 
       let taskVectors: Float32Array[];

@@ -3,7 +3,7 @@
  * numerics of src/core/methods/task-arithmetic-pipeline.ts. Magnitude cuts use the GPU radix
  * select, DARE masks the shared counter-based RNG; della's per-row magnitude ranking and mask run
  * on the CPU (sparsify.ts), everything after it on the GPU. */
-import { globalBoolean, globalNumber, modelNumbers } from '../../methods/params.ts';
+import { taskArithmeticParams, taskArithmeticVariant } from '../../methods/task-arithmetic-pipeline.ts';
 import { dareKeepProbability, dellaKeepProbability, dellaKeepRule, maskStreamKey } from '../../methods/random.ts';
 import { sparsifyInPlace } from '../../methods/sparsify.ts';
 import { MergeStudioError } from '../../errors.ts';
@@ -12,20 +12,6 @@ import { applyRankBandMask, rankBandCuts, type BandCuts } from './rank-select.ts
 import { chunkAbsSums, combineRows, wholeTensor } from './reduce.ts';
 import { methodContext, stackRows, type GpuMergeJob, type GpuMethodImpl } from './job.ts';
 import { tensorToF32, type ChunkView, type StackedTensors } from './tensors.ts';
-
-type Sparsification = 'none' | 'magnitude' | 'magnitude_outliers' | 'random' | 'della_magprune';
-
-/** The CPU variants' choices (task-arithmetic-pipeline.ts keeps them inside each method object). */
-const VARIANTS: Record<string, { sparsification: Sparsification; signConsensus: boolean }> = {
-  task_arithmetic: { sparsification: 'none', signConsensus: false },
-  ties: { sparsification: 'magnitude', signConsensus: true },
-  dare_ties: { sparsification: 'random', signConsensus: true },
-  dare_linear: { sparsification: 'random', signConsensus: false },
-  breadcrumbs: { sparsification: 'magnitude_outliers', signConsensus: false },
-  breadcrumbs_ties: { sparsification: 'magnitude_outliers', signConsensus: true },
-  della: { sparsification: 'della_magprune', signConsensus: true },
-  della_linear: { sparsification: 'della_magprune', signConsensus: false },
-};
 
 /** mergekit skips the L1 rescale when either norm is below this. */
 const RESCALE_EPS = 1e-7;
@@ -98,17 +84,10 @@ async function maskNorms(runner: KernelRunner, tensors: StackedTensors, masks: M
 }
 
 export const taskArithmeticGpu: GpuMethodImpl = async (job: GpuMergeJob) => {
-  const variant = VARIANTS[job.method.name];
+  const variant = taskArithmeticVariant(job.method.name);
   if (!variant) throw new MergeStudioError('gpu_method_unsupported', `No GPU task-arithmetic variant named '${job.method.name}'`, { method: job.method.name });
   const { ctx, elements: n } = methodContext(job, { base: 'required', minModels: 1 });
-  globalBoolean(ctx, 'int8_mask');
-  const normalize = globalBoolean(ctx, 'normalize');
-  const rescale = globalBoolean(ctx, 'rescale');
-  const lambda = globalNumber(ctx, 'lambda');
-  const weights = modelNumbers(ctx, 'weight').map(Math.fround);
-  const densities = modelNumbers(ctx, 'density');
-  const gamma = variant.sparsification === 'magnitude_outliers' ? modelNumbers(ctx, 'gamma') : [];
-  const epsilon = variant.sparsification === 'della_magprune' ? modelNumbers(ctx, 'epsilon') : [];
+  const { normalize, rescale, lambda, weights, densities, gamma, epsilon } = taskArithmeticParams(ctx, variant.sparsification);
   const { runner, input } = job;
   const count = input.models.length;
   const coefficients = weights.slice();
