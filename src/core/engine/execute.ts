@@ -11,6 +11,7 @@ import type { ByteSink, SinkFactory } from '../io/types.ts';
 import type { MergeTensorInput } from '../methods/types.ts';
 import { ReusableArrays } from '../methods/scratch.ts';
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
+import { referencedModels } from '../recipe/validate.ts';
 import { recipeToYaml } from '../recipe/yaml.ts';
 import { readTensorBytes, readTensorF32 } from '../safetensors/index.ts';
 import { DEFAULT_MAX_SHARD_BYTES, SafetensorsWriter } from '../safetensors/writer.ts';
@@ -76,6 +77,13 @@ async function mergeStep(plan: Plan, step: PlanStep, backend: MergeBackend, buff
   const merged = await backend.merge(plan.method, input, signal);
   // A method may hand back one of its inputs (e.g. slerp at t = 0); never let a scratch buffer escape.
   return !reuseOutput && [...models, base].some((a) => a?.buffer === merged.buffer) ? merged.slice() : merged;
+}
+
+/** Merges steps of `plan` one at a time, each into an array of its own (a stage's tensors, read
+ * by a later document of a multi-stage recipe). */
+export function stepMerger(plan: Plan, backend: MergeBackend): (step: PlanStep, signal?: AbortSignal) => Promise<Float32Array> {
+  const buffers = new StepBuffers();
+  return (step, signal) => mergeStep(plan, step, backend, buffers, false, signal);
 }
 
 /** Elements per row block when a tensor streams in pieces (4 MiB of float32 per input). */
@@ -184,7 +192,8 @@ const TORCH_DTYPE: Partial<Record<DType, string>> = { F32: 'float32', F16: 'floa
 /** The model card: what was merged, how, and the recipe to reproduce it. */
 export function modelCard(plan: Plan): string {
   const r = plan.recipe;
-  const inputs = [...new Set([...(r.base_model ? [r.base_model] : []), ...(r.models ?? []).map((m) => m.model), ...(r.slices ?? []).flatMap((s) => s.sources.map((x) => x.model))])];
+  const inputs = referencedModels(r);
+  const stages = plan.stages ?? [];
   return [
     '---',
     'library_name: transformers',
@@ -196,6 +205,7 @@ export function modelCard(plan: Plan): string {
     '',
     `Made with Merge Studio using the \`${r.merge_method}\` method. ${plan.method.description}`,
     '',
+    stages.length ? `The final merge reads ${stages.length} stage(s), merged on the way and never written: ${stages.map((st) => `\`${st.name}\` (\`${st.plan.recipe.merge_method}\`)`).join(', ')}. The recipe has one YAML document per stage (mergekit-multi's format).\n` : '',
     r.base_model ? `Base model: \`${r.base_model}\`\n` : '',
     'Models merged:',
     ...inputs.map((m) => `- \`${m}\``),

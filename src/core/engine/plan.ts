@@ -9,9 +9,12 @@ import type { MergeMethod, ParamValue } from '../methods/types.ts';
 import { withLayerIndex, weightTemplate, expectedLayerTensors, type TensorRole } from '../model/architecture.ts';
 import type { ModelConfig, ModelHandle } from '../model/handle.ts';
 import { checkRecipeAgainstMethod, RECIPE_DTYPES, referencedModels } from '../recipe/validate.ts';
+import { documentModels, stageHint, stageNames, stageOrder } from '../recipe/stages.ts';
 import { recipeSlices, resolveParams, type TensorSite } from '../recipe/params.ts';
 import type { Recipe } from '../recipe/types.ts';
 import type { TensorInfo } from '../safetensors/index.ts';
+import { cpuBackend, type MergeBackend } from './backend.ts';
+import { stageModel } from './stages.ts';
 
 /** One input tensor of a step. */
 export interface PlanInput {
@@ -57,13 +60,23 @@ export interface Plan {
   /** Things the user should know that do not stop the merge. */
   notices: string[];
   totalInputBytes: number;
+  /** Plans of the stages a multi-document recipe merges on the way (in merge order); their
+   * tensors are computed when the final merge reads them, never written. */
+  stages?: StagePlan[];
+}
+
+export interface StagePlan {
+  name: string;
+  plan: Plan;
 }
 
 export interface PlanOptions {
   /** Output dtype, overriding the recipe's out_dtype/dtype. */
   outDtype?: DType;
-  /** Seed overriding the recipe's random_seed. */
+  /** Seed overriding the recipe's random_seed (of every document of a multi-stage recipe). */
   seed?: number;
+  /** Where the tensors of a multi-stage recipe's stages are merged (default: the CPU). */
+  stageBackend?: MergeBackend;
 }
 
 const TORCH_DTYPE: Partial<Record<DType, string>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
@@ -76,15 +89,57 @@ function shapeText(s: number[]): string {
   return `[${s.join(', ')}]`;
 }
 
-/** Plans a merge. `handles` maps each model reference of the recipe to its opened model. */
+/** Plans a merge. `handles` maps each model reference of the recipe to its opened model. A
+ * multi-stage recipe is planned stage by stage: each stage becomes a model the later documents
+ * read, whose tensors are merged on demand. */
 export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, options: PlanOptions = {}): Plan {
+  if (!recipe.stages || recipe.stages.length === 0) return planDocument(recipe, handles, options, recipe);
+  checkRecipeAgainstMethod(recipe);
+  const missing = referencedModels(recipe).filter((m) => !handles.has(m));
+  if (missing.length > 0) throw missingModels(missing, recipe);
+  const known = new Map(handles);
+  const stages: StagePlan[] = [];
+  for (const stage of stageOrder(recipe)) {
+    const name = stage.name!;
+    let stagePlan: Plan;
+    try {
+      stagePlan = planDocument(stage, known, options, recipe);
+    } catch (err) {
+      if (err instanceof MergeStudioError) throw new MergeStudioError(err.code, `stage '${name}': ${err.message}`, { ...err.details, stage: name });
+      throw err;
+    }
+    known.set(name, stageModel(name, stagePlan, known.get(stage.base_model ?? documentModels(stage)[0])!, options.stageBackend ?? cpuBackend));
+    stages.push({ name, plan: stagePlan });
+  }
+  const { stages: _stages, ...finalDocument } = recipe;
+  const final = planDocument(finalDocument, known, options, recipe);
+  const unused = stageNames(recipe).filter((n) => !stages.some((s) => s.name === n));
+  return {
+    ...final,
+    recipe,
+    stages,
+    notices: [...new Set([...stages.flatMap((s) => s.plan.notices.map((n) => `stage '${s.name}': ${n}`)), ...final.notices])].concat(
+      unused.map((n) => `stage '${n}' is not used by the final merge, so it is not merged`),
+    ),
+  };
+}
+
+function missingModels(absent: string[], recipe: Recipe): MergeStudioError {
+  return new MergeStudioError('plan-missing-model', `no opened model for ${absent.map((m) => `'${m}'${stageHint(recipe, m)}`).join(', ')}`, { models: absent });
+}
+
+/** Stages in a weighted sum are not merged where their weight is exactly 0 (the sum and the sum
+ * of weights are unchanged), so a {0, 1} selector over stages merges only the selected stage. */
+const SKIPS_ZERO_WEIGHT_INPUTS = new Set(['linear']);
+
+/** Plans one document; `whole` is the recipe it belongs to (for hints about stage names). */
+function planDocument(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, options: PlanOptions, whole: Recipe): Plan {
   const method = getMethod(recipe.merge_method);
   checkRecipeAgainstMethod(recipe);
-  const models = referencedModels(recipe);
+  const stages = new Set(stageNames(whole));
+  const models = documentModels(recipe);
   const absent = models.filter((m) => !handles.has(m));
-  if (absent.length > 0) {
-    throw new MergeStudioError('plan-missing-model', `no opened model for ${absent.map((m) => `'${m}'`).join(', ')}`, { models: absent });
-  }
+  if (absent.length > 0) throw missingModels(absent, whole);
   const handle = (m: string) => handles.get(m)!;
   const problems: string[] = [];
   const notices: string[] = [...new Set(models.flatMap((m) => handle(m).notices))];
@@ -159,7 +214,8 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
       params: r.params,
     }));
     const baseInput = baseIsInput ? inputs.find((i) => i.isBase) : undefined;
-    const others = inputs.filter((i) => i !== baseInput);
+    let others = inputs.filter((i) => i !== baseInput);
+    if (SKIPS_ZERO_WEIGHT_INPUTS.has(method.name) && others.some((i) => i.params.weight !== 0)) others = others.filter((i) => i.params.weight !== 0 || !stages.has(i.model));
     const countKey = `${others.length}:${baseInput ? 1 : 0}`;
     if (!countsChecked.has(countKey)) {
       countsChecked.add(countKey);
@@ -186,7 +242,7 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
       modelParams: others.map((i) => i.params),
       global: resolved.global,
       t: resolved.t,
-      inputBytes: inputs.reduce((s, i) => s + (i.crop ? (elements * dtypeBits(i.info.dtype)) / 8 : i.info.bytes), 0),
+      inputBytes: [...others, ...(baseInput ? [baseInput] : [])].reduce((s, i) => s + (i.crop ? (elements * dtypeBits(i.info.dtype)) / 8 : i.info.bytes), 0),
     });
   };
 

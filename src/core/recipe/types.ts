@@ -48,4 +48,7 @@ export interface Recipe {
   /** 'base' or one of the recipe's models (mergekit's 'union' is not supported yet). */
   tokenizer_source?: string;
   random_seed?: number;
+  /** The earlier documents of a multi-document recipe (mergekit-multi): each has a `name` that
+   * later documents use as a model reference. The recipe itself is the final document. */
+  stages?: Recipe[];
 }

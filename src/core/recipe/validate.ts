@@ -5,6 +5,7 @@ import { MergeStudioError } from '../errors.ts';
 import { getMethod } from '../methods/index.ts';
 import type { MergeMethod, ParamSpec } from '../methods/types.ts';
 import { didYouMean } from './suggest.ts';
+import { documentModels, externalModels, stageOrder } from './stages.ts';
 import type { ParamCondition, ParamMap, ParamSetting, Recipe, RecipeModel, RecipeSlice, SliceSource } from './types.ts';
 
 export type YamlPath = (string | number)[];
@@ -193,13 +194,10 @@ export function parseRecipeObject(raw: unknown): Recipe {
   return recipe;
 }
 
-/** Every model a recipe names (base first when given), without repeats. */
+/** Every model a recipe reads from outside (base first when given), without repeats; for a
+ * multi-document recipe, over all its documents, stage names excluded. */
 export function referencedModels(recipe: Recipe): string[] {
-  const out = new Set<string>();
-  if (recipe.base_model !== undefined) out.add(recipe.base_model);
-  for (const m of recipe.models ?? []) out.add(m.model);
-  for (const s of recipe.slices ?? []) for (const src of s.sources) out.add(src.model);
-  return [...out];
+  return externalModels(recipe);
 }
 
 function checkParamValue(spec: ParamSpec, method: string, setting: ParamSetting, path: YamlPath): void {
@@ -244,6 +242,24 @@ function checkParamMap(map: ParamMap | undefined, path: YamlPath, method: MergeM
 /** Checks a structurally valid recipe against its method: known method, known parameters at the
  * right level with the right types, a base model when the method needs one, required parameters. */
 export function checkRecipeAgainstMethod(recipe: Recipe, lookup: (name: string) => MergeMethod = getMethod): MergeMethod {
+  if (recipe.stages && recipe.stages.length > 0) {
+    const names = new Set<string>();
+    for (const stage of recipe.stages) {
+      if (stage.stages?.length) throw new MergeStudioError('recipe-stages', `stage '${stage.name}' has stages of its own; list every stage at the top level`, { stage: stage.name });
+      if (!stage.name) throw new MergeStudioError('recipe-stages', "a stage has no name; every document but the final merge needs a 'name' that later documents use as a model", {});
+      if (names.has(stage.name)) throw new MergeStudioError('recipe-stages', `two stages are named '${stage.name}'; stage names must be unique`, { name: stage.name });
+      names.add(stage.name);
+      try {
+        checkRecipeAgainstMethod(stage, lookup);
+      } catch (err) {
+        if (err instanceof MergeStudioError) throw new MergeStudioError(err.code, `stage '${stage.name}': ${err.message}`, { ...err.details, stage: stage.name });
+        throw err;
+      }
+    }
+    stageOrder(recipe);
+    const { stages: _stages, ...final } = recipe;
+    return checkRecipeAgainstMethod(final, lookup);
+  }
   let method: MergeMethod;
   try {
     method = lookup(recipe.merge_method);
@@ -292,7 +308,7 @@ export function checkRecipeAgainstMethod(recipe: Recipe, lookup: (name: string) 
   }
   const ts = recipe.tokenizer_source;
   if (ts !== undefined && ts !== 'base') {
-    const models = referencedModels(recipe);
+    const models = documentModels(recipe);
     if (!models.includes(ts)) fail('recipe-invalid', ['tokenizer_source'], `'${ts}' is neither 'base' nor one of the recipe's models${didYouMean(ts, models)}`);
   }
   if (ts === 'base' && recipe.base_model === undefined) fail('recipe-invalid', ['tokenizer_source'], "'base' needs a base_model");

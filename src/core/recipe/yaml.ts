@@ -1,9 +1,10 @@
 // mergekit YAML <-> Recipe. Parsing validates fully (shape, method, parameters) and adds the YAML
 // line to each error; writing uses mergekit's key order and flow style for number lists.
-import { Document, isSeq, LineCounter, parseDocument, visit, type Node } from 'yaml';
+import { Document, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Node } from 'yaml';
 import { MergeStudioError } from '../errors.ts';
 import type { MergeMethod } from '../methods/types.ts';
 import type { Recipe } from './types.ts';
+import { assembleStages, recipeDocuments } from './stages.ts';
 import { checkRecipeAgainstMethod, parseRecipeObject, type YamlPath } from './validate.ts';
 
 export interface ParseRecipeOptions {
@@ -13,12 +14,31 @@ export interface ParseRecipeOptions {
   lookup?: (name: string) => MergeMethod;
 }
 
-/** Parses and validates one mergekit YAML document. */
+/** Parses and validates mergekit YAML: one document, or several (mergekit-multi) where each but
+ * the final merge has a `name` and later documents use those names as models. */
 export function parseRecipeYaml(text: string, options: ParseRecipeOptions = {}): Recipe {
   const where = options.source ? `${options.source}: ` : '';
   const lines = new LineCounter();
   // YAML 1.1, as mergekit's PyYAML reads it: `yes`/`no`/`on`/`off` are booleans there.
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, version: '1.1' });
+  const parsed = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, version: '1.1' });
+  const all = Array.isArray(parsed) ? parsed : [];
+  // An empty document (a stray `---` at the end) is no merge, unless it is all there is.
+  const docs = all.length > 1 ? all.filter((d) => !(d.contents === null || (isScalar(d.contents) && d.contents.value === null))) : all;
+  if (docs.length === 0) return parseDocumentRecipe(new Document(null), lines, where, options);
+  const label = (i: number) => `document ${i + 1}${typeof docs[i].get('name') === 'string' ? ` ('${String(docs[i].get('name'))}')` : ''}`;
+  const recipes = docs.map((doc, i) => parseDocumentRecipe(doc, lines, docs.length > 1 ? `${where}${label(i)}, ` : where, options));
+  if (recipes.length === 1) return recipes[0];
+  try {
+    const recipe = assembleStages(recipes, label);
+    checkRecipeAgainstMethod(recipe, options.lookup);
+    return recipe;
+  } catch (err) {
+    if (err instanceof MergeStudioError) throw new MergeStudioError(err.code, `${where}${err.message}`, { ...err.details, file: options.source });
+    throw err;
+  }
+}
+
+function parseDocumentRecipe(doc: Document, lines: LineCounter, where: string, options: ParseRecipeOptions): Recipe {
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const pos = e.pos ? lines.linePos(e.pos[0]) : undefined;
@@ -49,8 +69,13 @@ function lineOf(doc: Document, lines: LineCounter, path: YamlPath): number | und
 /** mergekit's key order, so exported YAML reads like the examples users know. */
 const KEY_ORDER = ['name', 'models', 'slices', 'merge_method', 'base_model', 'parameters', 'dtype', 'out_dtype', 'tokenizer_source', 'random_seed'];
 
-/** Writes a recipe as mergekit YAML (one document). */
+/** Writes a recipe as mergekit YAML: one document, or for a multi-stage recipe its stages and then
+ * the final merge, separated by `---` (mergekit-multi's format). */
 export function recipeToYaml(recipe: Recipe): string {
+  return recipeDocuments(recipe).map(documentToYaml).join('---\n');
+}
+
+function documentToYaml(recipe: Recipe): string {
   const ordered: Record<string, unknown> = {};
   for (const key of KEY_ORDER) {
     const v = (recipe as unknown as Record<string, unknown>)[key];
