@@ -2,6 +2,8 @@
 // Decoding is bit-exact (NaN payloads kept); encoding rounds to nearest, ties to even, and turns
 // every NaN into a quiet NaN of the same sign, so the CPU path matches the GPU packing kernels.
 import { MergeStudioError } from './errors.ts';
+import { convertTiles } from './simd/merge-tiles.ts';
+import { tileWorkspace } from './simd/tiles.ts';
 
 /** Every dtype the safetensors format defines (huggingface/safetensors `Dtype`). */
 export type DType =
@@ -152,6 +154,10 @@ function fp8Table(d: DType): Float32Array {
 
 // ---- bulk conversion ----
 
+/** From this many elements on, bf16 converts through the WebAssembly SIMD tiles (same bits, several
+ * times faster); below it, or without SIMD, the scalar loops below. */
+const SIMD_MIN_ELEMENTS = 4096;
+
 function elementCount(bytes: Uint8Array, dtype: DType): number {
   const size = BITS[dtype] / 8;
   if (bytes.byteLength % size !== 0) {
@@ -192,7 +198,8 @@ export function decodeToF32(bytes: Uint8Array, dtype: DType, out?: Float32Array)
       dst.set(new Float64Array(buf, off, n)); // assignment rounds to nearest even
       break;
     case 'BF16':
-      decodeBf16(buf, off, n, new Int32Array(dst.buffer, dst.byteOffset, n));
+      if (n >= SIMD_MIN_ELEMENTS && tileWorkspace().simd) convertTiles({ bytes, dtype: 'BF16' }, { values: dst }, n);
+      else decodeBf16(buf, off, n, new Int32Array(dst.buffer, dst.byteOffset, n));
       break;
     case 'F16': {
       const src = new Uint16Array(buf, off, n);
@@ -264,7 +271,8 @@ export function encodeFromF32(values: Float32Array, dtype: DType, out?: Uint8Arr
       new Float64Array(dst.buffer, dst.byteOffset, n).set(values);
       break;
     case 'BF16':
-      encodeBf16(new Int32Array(values.buffer, values.byteOffset, n), dst.buffer as ArrayBuffer, dst.byteOffset);
+      if (n >= SIMD_MIN_ELEMENTS && tileWorkspace().simd) convertTiles({ values }, { bytes: dst, dtype: 'BF16' }, n);
+      else encodeBf16(new Int32Array(values.buffer, values.byteOffset, n), dst.buffer as ArrayBuffer, dst.byteOffset);
       break;
     case 'F16': {
       const bits = new Uint32Array(values.buffer, values.byteOffset, n);

@@ -6,6 +6,8 @@ import { decodeToF32, encodeFromF32, dtypeBits, type DType } from '../dtype.ts';
 import type { MergeMethod, MergeTensorInput } from '../methods/types.ts';
 import { ReusableArrays } from '../methods/scratch.ts';
 
+const NO_VALUES = new Float32Array(0);
+
 /** Elements per tile: the decoded inputs and the output of one tile stay in the core's L2 cache. */
 export const TILE_ELEMENTS = 1 << 15;
 
@@ -42,6 +44,15 @@ export function mergeElementwiseSlices(
   buffers: ReusableArrays,
 ): Uint8Array {
   if (!method.elementwise) throw new Error(`${method.name} is not elementwise; it cannot be merged in slices`);
+  const tileable = (d: DType): d is 'F32' | 'BF16' => d === 'F32' || d === 'BF16';
+  if (method.mergeTiles && tileable(outDType) && models.every((m) => tileable(m.dtype)) && (!base || tileable(base.dtype))) {
+    // Fused: each tile is decoded, merged and encoded in the kernels' memory, in one pass.
+    const source = (s: StoredSlice) => ({ bytes: s.bytes, dtype: s.dtype as 'F32' | 'BF16' });
+    const placeholders = { ...template, shape: [elements], models: models.map(() => NO_VALUES) };
+    const filled = out.subarray(0, elements * (dtypeBits(outDType) / 8));
+    method.mergeTiles(placeholders, models.map(source), base ? source(base) : undefined, elements, { bytes: filled, dtype: outDType });
+    return filled;
+  }
   const outSize = dtypeBits(outDType) / 8;
   const tile = Math.min(TILE_ELEMENTS, elements);
   const modelTiles = models.map((_, i) => buffers.get(`tile-model${i}`, tile));

@@ -1,5 +1,6 @@
 import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, globalBoolean, modelNumbers,outputArray, type MethodContext } from './params.ts';
+import { checkInputs, globalBoolean, modelNumbers, outputArray, type MethodContext } from './params.ts';
+import { weightedSumTiles } from '../simd/merge-tiles.ts';
 
 const params: ParamSpec[] = [
   { name: 'normalize', scope: 'global', kind: 'boolean', default: true, description: 'Divide by the sum of the weights (a weighted mean).' },
@@ -18,27 +19,21 @@ export const linear: MergeMethod = {
   mergeCpu(input) {
     const ctx: MethodContext = { method: 'linear', params, input };
     const n = checkInputs(ctx, { base: 'none', minModels: 1 });
-    const normalize = globalBoolean(ctx, 'normalize');
-    const weights = modelNumbers(ctx, 'weight').map(Math.fround);
-    const sum = weights.reduce((a, b) => a + b, 0);
-    // mergekit divides by a zero weight sum and returns inf/NaN; we leave such sums unnormalized.
-    const factor = normalize && Math.abs(sum) >= ZERO_WEIGHT_SUM ? 1 / sum : 1;
-    const coefficients = weights.map((w) => w * factor);
     const out = outputArray(ctx, n);
-    const models = input.models;
-    if (models.length <= 3) {
-      // Unrolled for up to three models (absent ones get coefficient 0): several times faster
-      // than looping over an array of arrays per element.
-      const [a, b = a, c = a] = models;
-      const [ca, cb = 0, cc = 0] = coefficients;
-      for (let j = 0; j < n; j++) out[j] = ca * a[j] + cb * b[j] + cc * c[j];
-    } else {
-      for (let j = 0; j < n; j++) {
-        let s = 0;
-        for (let i = 0; i < models.length; i++) s += coefficients[i] * models[i][j];
-        out[j] = s;
-      }
-    }
+    weightedSumTiles({ values: out }, input.models.map((values) => ({ values })), undefined, coefficients(ctx), n);
     return out;
   },
+  mergeTiles(input, models, _base, elements, out) {
+    weightedSumTiles(out, models, undefined, coefficients({ method: 'linear', params, input }), elements);
+  },
 };
+
+/** Each model's weight, divided by the weight sum when normalizing. */
+function coefficients(ctx: MethodContext): number[] {
+  const normalize = globalBoolean(ctx, 'normalize');
+  const weights = modelNumbers(ctx, 'weight').map(Math.fround);
+  const sum = weights.reduce((a, b) => a + b, 0);
+  // mergekit divides by a zero weight sum and returns inf/NaN; we leave such sums unnormalized.
+  const factor = normalize && Math.abs(sum) >= ZERO_WEIGHT_SUM ? 1 / sum : 1;
+  return weights.map((w) => w * factor);
+}

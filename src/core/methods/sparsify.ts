@@ -69,7 +69,8 @@ export function sparsifyInPlace(delta: Float32Array, shape: number[], rule: Excl
   return rescaleFactor(before, l1Norm(delta));
 }
 
-function rescaleFactor(before: number, after: number): number {
+/** The L1 rescale factor of the survivors (1 when either norm is too small, as in mergekit). */
+export function rescaleFactor(before: number, after: number): number {
   return before < RESCALE_EPS || after < RESCALE_EPS ? 1 : before / after;
 }
 

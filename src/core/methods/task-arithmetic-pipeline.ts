@@ -3,10 +3,11 @@
  * lambda -> add to base. Each method file only picks its sparsifier, consensus and defaults. */
 import type { MergeMethod, MergeTensorInput, ParamSpec } from './types.ts';
 import { checkInputs, globalBoolean, globalNumber, modelNumbers, outputArray, type MethodContext } from './params.ts';
-import { KEEP_ALL, magnitudeTaskVector, sparseTaskVector, type Sparsification } from './sparsify.ts';
-import { f32Bits, type RankCut } from './select.ts';
-import { maskStreamKey } from './random.ts';
+import { magnitudeTaskVector, rescaleFactor, sparseTaskVector, type Sparsification } from './sparsify.ts';
+import { dareKeepProbability, keepThreshold24, maskStreamKey } from './random.ts';
 import { workArray } from './scratch.ts';
+import { dareL1Norms, mixTaskVectorTiles, type TaskVectorInput, type TileSink } from '../simd/merge-tiles.ts';
+import type { TileSource } from '../simd/tiles.ts';
 
 export type SparsificationKind = 'none' | Sparsification['kind'];
 
@@ -93,174 +94,68 @@ export function defineTaskArithmeticMethod(v: TaskArithmeticVariant): MergeMetho
     mergeCpu(input: MergeTensorInput): Float32Array {
       const ctx: MethodContext = { method: v.name, params, input };
       checkInputs(ctx, { base: 'required', minModels: 1 });
-      const { normalize, rescale, lambda, weights, densities, gamma, epsilon } = taskArithmeticParams(ctx, v.sparsification);
+      const resolved = taskArithmeticParams(ctx, v.sparsification);
       const base = input.base!;
-
-      let taskVectors: Float32Array[];
-      let deltasFromModels = false;
-      const coefficients = weights.slice();
-      // TIES without rescale on up to three models: the mixing pass applies the magnitude mask
-      // itself, sparing a read-and-write pass over every task vector.
-      if (v.sparsification === 'magnitude' && v.signConsensus && !rescale && input.models.length <= 3) {
-        const sparse = input.models.map((model, i) => magnitudeTaskVector(model, base, densities[i], workArray(input.scratch, `taskVector${i}`, base.length)));
-        const out = outputArray(ctx, base.length);
-        const cuts = sparse.map((s) => s.cut);
-        electedMeanMasked3(out, base, padded(sparse.map((s) => s.values)), paddedNumbers(coefficients), paddedNumbers(weights), [cuts[0], cuts[1] ?? KEEP_ALL, cuts[2] ?? KEEP_ALL], { signConsensus: true, normalize, lambda });
-        return out;
-      }
-      if (v.sparsification === 'none') {
-        // Without a sparsifier the task vectors are formed on the fly from the models.
-        taskVectors = input.models;
-        deltasFromModels = true;
-      } else {
-        taskVectors = input.models.map((model, i) => {
-          const label = `${v.name}: tensor '${input.tensorName}' of model #${input.modelIndices[i]}`;
-          const into = workArray(input.scratch, `taskVector${i}`, base.length);
-          const sparse = sparseTaskVector(model, base, input.shape, sparsificationFor(v, ctx, i, densities[i], gamma, epsilon), rescale, label, into);
-          coefficients[i] *= sparse.scale;
-          return sparse.values;
-        });
-      }
-      return mixTaskVectors(outputArray(ctx, base.length), base, taskVectors, deltasFromModels, coefficients, weights, { signConsensus: v.signConsensus, normalize, lambda });
+      const out = outputArray(ctx, base.length);
+      const vectors = input.models.map((model, i) => taskVector(v, ctx, i, model, resolved));
+      mix(v, { values: out }, { values: base }, vectors, resolved, base.length);
+      return out;
     },
+    ...(v.sparsification === 'none'
+      ? {
+          mergeTiles(input: MergeTensorInput, models: TileSource[], base: TileSource | undefined, elements: number, out: TileSink): void {
+            const ctx: MethodContext = { method: v.name, params, input };
+            const resolved = taskArithmeticParams(ctx, v.sparsification);
+            const vectors = models.map((source, i): TaskVectorInput => ({ source, prep: { kind: 'delta' }, coefficient: resolved.weights[i], weight: resolved.weights[i] }));
+            mix(v, out, base!, vectors, resolved, elements);
+          },
+        }
+      : {}),
   };
 }
 
-interface MixOptions {
-  signConsensus: boolean;
-  normalize: boolean;
-  lambda: number;
+type Resolved = ReturnType<typeof taskArithmeticParams>;
+
+/** How model `i`'s task vector enters the mix: formed in the tile loop where no whole-tensor
+ * statistic is needed (plain delta, DARE's drop, TIES' magnitude cut once the cut is known), else
+ * sparsified whole by the sparsifier into a scratch buffer. */
+function taskVector(v: TaskArithmeticVariant, ctx: MethodContext, i: number, model: Float32Array, r: Resolved): TaskVectorInput {
+  const { input } = ctx;
+  const base = input.base!;
+  const weight = r.weights[i];
+  if (v.sparsification === 'none') return { source: { values: model }, prep: { kind: 'delta' }, coefficient: weight, weight };
+  const into = workArray(input.scratch, `taskVector${i}`, base.length);
+  if (v.sparsification === 'magnitude' && !r.rescale) {
+    const { values, cut } = magnitudeTaskVector(model, base, r.densities[i], into);
+    return { source: { values }, prep: { kind: 'cut', threshold: cut.threshold, tiedInside: cut.tiedInside }, coefficient: weight, weight };
+  }
+  if (v.sparsification === 'random') {
+    const streamKey = maskStreamKey(input.seed, input.tensorName, input.modelIndices[i]);
+    if (r.densities[i] >= 1) return { source: { values: model }, prep: { kind: 'delta' }, coefficient: weight, weight };
+    const threshold = keepThreshold24(dareKeepProbability(r.densities[i]));
+    let scale = 1;
+    if (r.rescale) {
+      const { before, after } = dareL1Norms({ values: model }, { values: base }, streamKey, threshold, base.length);
+      scale = rescaleFactor(before, after);
+    }
+    return { source: { values: model }, prep: { kind: 'dare', streamKey, threshold }, coefficient: weight * scale, weight };
+  }
+  const label = `${v.name}: tensor '${input.tensorName}' of model #${input.modelIndices[i]}`;
+  const sparse = sparseTaskVector(model, base, input.shape, sparsificationFor(v, ctx, i, r.densities[i], r.gamma, r.epsilon), r.rescale, label, into);
+  return { source: { values: sparse.values }, prep: { kind: 'ready' }, coefficient: weight * sparse.scale, weight };
 }
 
 /** base + lambda * (sum_i c_i * tau_i) / divisor, with TIES sign election when asked.
- * `coefficients` = weight x rescale factor; `weights` alone form the divisor (as in mergekit).
- * Up to three models run through one unrolled kernel (absent ones get coefficient 0, which
- * neither votes nor mixes): several times faster than a loop over an array of arrays. */
-function mixTaskVectors(out: Float32Array, base: Float32Array, vectors: Float32Array[], fromModels: boolean, coefficients: number[], weights: number[], o: MixOptions): Float32Array {
-  if (!o.signConsensus) {
-    let divisor = weights.reduce((a, b) => a + b, 0);
-    if (Math.abs(divisor) < 1e-8) divisor = 1; // mergekit's guard against a zero weight sum
-    const factor = o.normalize ? o.lambda / divisor : o.lambda;
-    const scaled = coefficients.map((c) => c * factor);
-    if (vectors.length <= 3) weightedSum3(out, base, padded(vectors), fromModels, paddedNumbers(scaled));
-    else weightedSumMany(out, base, vectors, fromModels, scaled);
-    return out;
+ * `coefficient` = weight x rescale factor; the weights alone form the divisor (as in mergekit):
+ * without election it is their sum (folded into the coefficients), with it the agreeing ones'. */
+function mix(v: TaskArithmeticVariant, out: TileSink, base: TileSource, vectors: TaskVectorInput[], r: Resolved, elements: number): void {
+  if (v.signConsensus) {
+    mixTaskVectorTiles(out, base, vectors, { signConsensus: true, normalize: r.normalize, lambda: r.lambda }, elements);
+    return;
   }
-  if (vectors.length <= 3) electedMean3(out, base, padded(vectors), paddedNumbers(coefficients), paddedNumbers(weights), o);
-  else electedMeanMany(out, base, vectors, coefficients, weights, o);
-  return out;
-}
-
-function padded(vectors: Float32Array[]): [Float32Array, Float32Array, Float32Array] {
-  return [vectors[0], vectors[1] ?? vectors[0], vectors[2] ?? vectors[0]];
-}
-
-function paddedNumbers(xs: number[]): [number, number, number] {
-  return [xs[0], xs[1] ?? 0, xs[2] ?? 0];
-}
-
-function weightedSum3(out: Float32Array, base: Float32Array, [a, b, c]: Float32Array[], fromModels: boolean, [ca, cb, cc]: number[]): void {
-  if (fromModels) {
-    for (let j = 0; j < out.length; j++) {
-      const x = base[j];
-      out[j] = x + (ca * Math.fround(a[j] - x) + cb * Math.fround(b[j] - x) + cc * Math.fround(c[j] - x));
-    }
-  } else {
-    for (let j = 0; j < out.length; j++) out[j] = base[j] + (ca * a[j] + cb * b[j] + cc * c[j]);
-  }
-}
-
-function weightedSumMany(out: Float32Array, base: Float32Array, v: Float32Array[], fromModels: boolean, c: number[]): void {
-  const count = v.length;
-  for (let j = 0; j < out.length; j++) {
-    const x = base[j];
-    let sum = 0;
-    if (fromModels) for (let i = 0; i < count; i++) sum += c[i] * Math.fround(v[i][j] - x);
-    else for (let i = 0; i < count; i++) sum += c[i] * v[i][j];
-    out[j] = x + sum;
-  }
-}
-
-// In the elected-mean kernels a vote of exactly 0 elects "+", and entries whose weighted delta is
-// 0 agree with neither sign, so they never count in the mix or the divisor (mergekit's rule).
-function electedMean3(out: Float32Array, base: Float32Array, [a, b, c]: Float32Array[], [ca, cb, cc]: number[], [wa, wb, wc]: number[], o: MixOptions): void {
-  const { normalize, lambda } = o;
-  // Branch-free: 0/1 agreement flags instead of data-dependent ifs (signs are unpredictable).
-  for (let j = 0; j < out.length; j++) {
-    const x = ca * a[j];
-    const y = cb * b[j];
-    const z = cc * c[j];
-    const elected = 1 - 2 * +(x + y + z < 0);
-    const fx = +(x * elected > 0);
-    const fy = +(y * elected > 0);
-    const fz = +(z * elected > 0);
-    let mixed = fx * x + fy * y + fz * z;
-    if (normalize) {
-      const divisor = fx * wa + fy * wb + fz * wc;
-      mixed /= divisor + +(divisor === 0);
-    }
-    out[j] = base[j] + mixed * lambda;
-  }
-}
-
-// electedMean3 that also masks each vector by magnitude rank on the fly (TIES): key above the cut's
-// threshold keeps, equal keys keep while the vector's tie budget lasts (index order). A separate
-// kernel because the mask's extra loads would slow the already-sparsified variants by ~20%.
-function electedMeanMasked3(out: Float32Array, base: Float32Array, [a, b, c]: Float32Array[], [ca, cb, cc]: number[], [wa, wb, wc]: number[], [cutA, cutB, cutC]: RankCut[], o: MixOptions): void {
-  const { normalize, lambda } = o;
-  const bitsA = f32Bits(a);
-  const bitsB = f32Bits(b);
-  const bitsC = f32Bits(c);
-  const ta = cutA.threshold;
-  const tb = cutB.threshold;
-  const tc = cutC.threshold;
-  let tiesA = cutA.tiedInside;
-  let tiesB = cutB.tiedInside;
-  let tiesC = cutC.tiedInside;
-  // Branch-free: 0/1 agreement flags instead of data-dependent ifs (signs are unpredictable); only
-  // keys equal to a threshold (rare) branch.
-  for (let j = 0; j < out.length; j++) {
-    const ka = bitsA[j] & 0x7fffffff;
-    const kb = bitsB[j] & 0x7fffffff;
-    const kc = bitsC[j] & 0x7fffffff;
-    let ma = +(ka > ta);
-    let mb = +(kb > tb);
-    let mc = +(kc > tc);
-    if (ka === ta) ma = +(tiesA-- > 0);
-    if (kb === tb) mb = +(tiesB-- > 0);
-    if (kc === tc) mc = +(tiesC-- > 0);
-    const x = ca * (a[j] * ma);
-    const y = cb * (b[j] * mb);
-    const z = cc * (c[j] * mc);
-    const elected = 1 - 2 * +(x + y + z < 0);
-    const fx = +(x * elected > 0);
-    const fy = +(y * elected > 0);
-    const fz = +(z * elected > 0);
-    let mixed = fx * x + fy * y + fz * z;
-    if (normalize) {
-      const divisor = fx * wa + fy * wb + fz * wc;
-      mixed /= divisor + +(divisor === 0);
-    }
-    out[j] = base[j] + mixed * lambda;
-  }
-}
-
-function electedMeanMany(out: Float32Array, base: Float32Array, v: Float32Array[], coefficients: number[], weights: number[], o: MixOptions): void {
-  const count = v.length;
-  for (let j = 0; j < out.length; j++) {
-    let vote = 0;
-    for (let i = 0; i < count; i++) vote += coefficients[i] * v[i][j];
-    const positive = vote >= 0;
-    let mixed = 0;
-    let divisor = 0;
-    for (let i = 0; i < count; i++) {
-      const w = coefficients[i] * v[i][j];
-      if (positive ? w > 0 : w < 0) {
-        mixed += w;
-        divisor += weights[i];
-      }
-    }
-    if (o.normalize) mixed /= divisor === 0 ? 1 : divisor;
-    out[j] = base[j] + mixed * o.lambda;
-  }
+  let divisor = r.weights.reduce((a, b) => a + b, 0);
+  if (Math.abs(divisor) < 1e-8) divisor = 1; // mergekit's guard against a zero weight sum
+  const factor = r.normalize ? r.lambda / divisor : r.lambda;
+  const scaled = vectors.map((t) => ({ ...t, coefficient: t.coefficient * factor }));
+  mixTaskVectorTiles(out, base, scaled, { signConsensus: false, normalize: false, lambda: 1 }, elements);
 }

@@ -1,3 +1,6 @@
+import type { TileSink } from '../simd/merge-tiles.ts';
+import type { TileSource } from '../simd/tiles.ts';
+
 /** Shared shapes of the merge-method registry. Every method lives in one file of this folder with
  * its parameter schema and CPU reference; its WGSL kernel binding sits beside it. */
 
@@ -58,4 +61,8 @@ export interface MergeMethod {
   elementwise?: boolean;
   /** CPU reference implementation (the numerics every backend is checked against). */
   mergeCpu(input: MergeTensorInput): Float32Array;
+  /** Elementwise methods may merge straight from stored tiles (bf16 or f32 bytes) into stored
+   * output, with the same float32 arithmetic as mergeCpu: decode, merge and encode in one pass
+   * per tile. Parameters are read from `params` (its arrays are placeholders). */
+  mergeTiles?(params: MergeTensorInput, models: TileSource[], base: TileSource | undefined, elements: number, out: TileSink): void;
 }

@@ -1,0 +1,287 @@
+;; WebAssembly SIMD (f32x4) kernels of the CPU merge path. They work on tiles that the JS side
+;; (src/core/simd/tiles.ts) copies into this module's memory: pointers are byte addresses, 16-byte
+;; aligned, and `n` counts elements, a multiple of 8 (tiles are zero-padded to it). Every kernel
+;; has a scalar JS twin (src/core/simd/reference.ts) doing the same float32 operations in the same
+;; order, so both give bit-identical results. Compiled by `node tools/gen-wasm.mjs`.
+(module
+  (memory (export "memory") 1)
+
+  ;; ---- bfloat16 <-> float32 ----
+
+  ;; f32 bits = bf16 << 16: eight bf16 per load, each into the upper half of a lane.
+  (func (export "decode_bf16") (param $src i32) (param $dst i32) (param $n i32)
+    (local $end i32) (local $v v128)
+    (local.set $end (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 1))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (local.set $v (v128.load (local.get $src)))
+        (v128.store (local.get $dst)
+          (i8x16.shuffle 0 0 16 17 0 0 18 19 0 0 20 21 0 0 22 23 (v128.const i32x4 0 0 0 0) (local.get $v)))
+        (v128.store offset=16 (local.get $dst)
+          (i8x16.shuffle 0 0 24 25 0 0 26 27 0 0 28 29 0 0 30 31 (v128.const i32x4 0 0 0 0) (local.get $v)))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+        (br $next))))
+
+  ;; Round to nearest even on the bits (add 0x7fff plus the lowest kept bit; carries move into the
+  ;; exponent); NaN is quieted (bit 22 set) instead, so no carry can turn it into infinity.
+  (func $round_bf16 (param $u v128) (result v128)
+    (v128.bitselect
+      (v128.or (local.get $u) (v128.const i32x4 0x400000 0x400000 0x400000 0x400000))
+      (i32x4.add (local.get $u)
+        (i32x4.add (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)
+          (v128.and (i32x4.shr_u (local.get $u) (i32.const 16)) (v128.const i32x4 1 1 1 1))))
+      (i32x4.gt_s
+        (v128.and (local.get $u) (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff))
+        (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))))
+
+  (func (export "encode_bf16") (param $src i32) (param $dst i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $n) (i32.const 1))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (v128.store (local.get $dst)
+          (i8x16.shuffle 2 3 6 7 10 11 14 15 18 19 22 23 26 27 30 31
+            (call $round_bf16 (v128.load (local.get $src)))
+            (call $round_bf16 (v128.load offset=16 (local.get $src)))))
+        (local.set $src (i32.add (local.get $src) (i32.const 32)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $next))))
+
+  ;; ---- weighted sums (linear, task arithmetic) ----
+
+  ;; dst = c * x
+  (func (export "scale") (param $dst i32) (param $x i32) (param $c f32) (param $n i32)
+    (local $end i32) (local $vc v128)
+    (local.set $vc (f32x4.splat (local.get $c)))
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (v128.store (local.get $dst) (f32x4.mul (local.get $vc) (v128.load (local.get $x))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $next))))
+
+  ;; dst = dst + c * x
+  (func (export "axpy") (param $dst i32) (param $x i32) (param $c f32) (param $n i32)
+    (local $end i32) (local $vc v128)
+    (local.set $vc (f32x4.splat (local.get $c)))
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (v128.store (local.get $dst)
+          (f32x4.add (v128.load (local.get $dst)) (f32x4.mul (local.get $vc) (v128.load (local.get $x)))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $next))))
+
+  ;; Three-term weighted sum in one pass: dst = (a*ca + b*cb) + c*cc
+  (func (export "sum3") (param $dst i32) (param $a i32) (param $b i32) (param $c i32) (param $ca f32) (param $cb f32) (param $cc f32) (param $n i32)
+    (local $end i32) (local $va v128) (local $vb v128) (local $vc v128)
+    (local.set $va (f32x4.splat (local.get $ca)))
+    (local.set $vb (f32x4.splat (local.get $cb)))
+    (local.set $vc (f32x4.splat (local.get $cc)))
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (v128.store (local.get $dst)
+          (f32x4.add
+            (f32x4.add (f32x4.mul (local.get $va) (v128.load (local.get $a))) (f32x4.mul (local.get $vb) (v128.load (local.get $b))))
+            (f32x4.mul (local.get $vc) (v128.load (local.get $c)))))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $next))))
+
+  ;; Task vector in place: x = x - base
+  (func (export "subtract") (param $x i32) (param $base i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (v128.store (local.get $x) (f32x4.sub (v128.load (local.get $x)) (v128.load (local.get $base))))
+        (local.set $base (i32.add (local.get $base) (i32.const 16)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (br $next))))
+
+  ;; dst = base + dst * k
+  (func (export "add_scaled_to_base") (param $dst i32) (param $base i32) (param $k f32) (param $n i32)
+    (local $end i32) (local $vk v128)
+    (local.set $vk (f32x4.splat (local.get $k)))
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (v128.store (local.get $dst)
+          (f32x4.add (v128.load (local.get $base)) (f32x4.mul (v128.load (local.get $dst)) (local.get $vk))))
+        (local.set $base (i32.add (local.get $base) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $next))))
+
+  ;; ---- TIES sign election and disjoint mean ----
+
+  ;; Adds the entries of c*x that agree with the elected sign (vote < 0 elects "-", else "+"; a
+  ;; zero entry agrees with neither) to `mixed`, and their weight w to `divisor`.
+  (func (export "elect_accumulate") (param $mixed i32) (param $divisor i32) (param $vote i32) (param $x i32) (param $c f32) (param $w f32) (param $n i32)
+    (local $end i32) (local $vc v128) (local $vw v128) (local $t v128) (local $agree v128)
+    (local.set $vc (f32x4.splat (local.get $c)))
+    (local.set $vw (f32x4.splat (local.get $w)))
+    (local.set $end (i32.add (local.get $mixed) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $mixed) (local.get $end)))
+        (local.set $t (f32x4.mul (local.get $vc) (v128.load (local.get $x))))
+        (local.set $agree
+          (v128.bitselect
+            (f32x4.lt (local.get $t) (v128.const f32x4 0 0 0 0))
+            (f32x4.gt (local.get $t) (v128.const f32x4 0 0 0 0))
+            (f32x4.lt (v128.load (local.get $vote)) (v128.const f32x4 0 0 0 0))))
+        (v128.store (local.get $mixed) (f32x4.add (v128.load (local.get $mixed)) (v128.and (local.get $t) (local.get $agree))))
+        (v128.store (local.get $divisor) (f32x4.add (v128.load (local.get $divisor)) (v128.and (local.get $vw) (local.get $agree))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $vote (i32.add (local.get $vote) (i32.const 16)))
+        (local.set $divisor (i32.add (local.get $divisor) (i32.const 16)))
+        (local.set $mixed (i32.add (local.get $mixed) (i32.const 16)))
+        (br $next))))
+
+  ;; mixed = mixed / divisor, a zero divisor counting as 1.
+  (func (export "divide_by_weights") (param $mixed i32) (param $divisor i32) (param $n i32)
+    (local $end i32) (local $d v128)
+    (local.set $end (i32.add (local.get $mixed) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $mixed) (local.get $end)))
+        (local.set $d (v128.load (local.get $divisor)))
+        (v128.store (local.get $mixed)
+          (f32x4.div (v128.load (local.get $mixed))
+            (f32x4.add (local.get $d)
+              (v128.and (f32x4.eq (local.get $d) (v128.const f32x4 0 0 0 0)) (v128.const f32x4 1 1 1 1)))))
+        (local.set $divisor (i32.add (local.get $divisor) (i32.const 16)))
+        (local.set $mixed (i32.add (local.get $mixed) (i32.const 16)))
+        (br $next))))
+
+  ;; TIES magnitude mask in place: keeps x where |x|'s key is above `threshold`, and the keys equal
+  ;; to it while `budget` lasts (index order); returns the budget left for the next tile.
+  ;; `threshold` must be at most 0x7fffffff (keys are the f32 bits without the sign).
+  (func (export "keep_above_cut") (param $x i32) (param $n i32) (param $threshold i32) (param $budget i32) (result i32)
+    (local $end i32) (local $vt v128) (local $key v128) (local $p i32) (local $k i32)
+    (local.set $vt (i32x4.splat (local.get $threshold)))
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $key (v128.and (v128.load (local.get $x)) (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff)))
+        (if (v128.any_true (i32x4.eq (local.get $key) (local.get $vt)))
+          (then
+            ;; Rare: a key equal to the threshold; these four go one by one, in index order.
+            (local.set $p (local.get $x))
+            (block $lanes_done
+              (loop $lane
+                (br_if $lanes_done (i32.ge_u (local.get $p) (i32.add (local.get $x) (i32.const 16))))
+                (local.set $k (i32.and (i32.load (local.get $p)) (i32.const 0x7fffffff)))
+                (if (i32.eq (local.get $k) (local.get $threshold))
+                  (then
+                    (if (i32.gt_s (local.get $budget) (i32.const 0))
+                      (then (local.set $budget (i32.sub (local.get $budget) (i32.const 1))))
+                      (else (f32.store (local.get $p) (f32.const 0)))))
+                  (else
+                    (if (i32.le_s (local.get $k) (local.get $threshold))
+                      (then (f32.store (local.get $p) (f32.const 0))))))
+                (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                (br $lane))))
+          (else
+            (v128.store (local.get $x) (v128.and (v128.load (local.get $x)) (i32x4.gt_s (local.get $key) (local.get $vt))))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (br $next)))
+    (local.get $budget))
+
+  ;; ---- DARE: random drop from the counter-based stream (src/core/methods/random.ts) ----
+
+  ;; x = x - base, then each entry is kept when draw24(streamKey, first + j) < threshold, else 0.
+  ;; L1 norms before and after, per lane (element index mod 4), are added to the eight f64 at
+  ;; `sums` (lanes 0-3 before, then lanes 0-3 after).
+  (func (export "dare_drop") (param $x i32) (param $base i32) (param $n i32) (param $streamKey i32) (param $first i32) (param $threshold i32) (param $sums i32)
+    (local $end i32) (local $index v128) (local $h v128) (local $delta v128) (local $kept v128)
+    (local $b01 v128) (local $b23 v128) (local $a01 v128) (local $a23 v128) (local $abs v128)
+    (local.set $index (i32x4.add (i32x4.splat (local.get $first)) (v128.const i32x4 0 1 2 3)))
+    (local.set $b01 (v128.load (local.get $sums)))
+    (local.set $b23 (v128.load offset=16 (local.get $sums)))
+    (local.set $a01 (v128.load offset=32 (local.get $sums)))
+    (local.set $a23 (v128.load offset=48 (local.get $sums)))
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        ;; lowbias32 finalizer of (streamKey ^ index), top 24 bits.
+        (local.set $h (v128.xor (i32x4.splat (local.get $streamKey)) (local.get $index)))
+        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))))
+        (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x7feb352d 0x7feb352d 0x7feb352d 0x7feb352d)))
+        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 15))))
+        (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x846ca68b 0x846ca68b 0x846ca68b 0x846ca68b)))
+        (local.set $h (i32x4.shr_u (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))) (i32.const 8)))
+        (local.set $delta (f32x4.sub (v128.load (local.get $x)) (v128.load (local.get $base))))
+        (local.set $kept (v128.and (local.get $delta) (i32x4.lt_s (local.get $h) (i32x4.splat (local.get $threshold)))))
+        (v128.store (local.get $x) (local.get $kept))
+        (local.set $abs (f32x4.abs (local.get $delta)))
+        (local.set $b01 (f64x2.add (local.get $b01) (f64x2.promote_low_f32x4 (local.get $abs))))
+        (local.set $b23 (f64x2.add (local.get $b23)
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $abs) (local.get $abs)))))
+        (local.set $abs (f32x4.abs (local.get $kept)))
+        (local.set $a01 (f64x2.add (local.get $a01) (f64x2.promote_low_f32x4 (local.get $abs))))
+        (local.set $a23 (f64x2.add (local.get $a23)
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $abs) (local.get $abs)))))
+        (local.set $index (i32x4.add (local.get $index) (v128.const i32x4 4 4 4 4)))
+        (local.set $base (i32.add (local.get $base) (i32.const 16)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (br $next)))
+    (v128.store (local.get $sums) (local.get $b01))
+    (v128.store offset=16 (local.get $sums) (local.get $b23))
+    (v128.store offset=32 (local.get $sums) (local.get $a01))
+    (v128.store offset=48 (local.get $sums) (local.get $a23)))
+
+  ;; ---- SLERP / Model Stock reductions ----
+
+  ;; |a|^2, |b|^2 and a.b in f64 (exact products of f32), per lane (index mod 4), added to the
+  ;; twelve f64 at `sums` (lanes 0-3 of each).
+  (func (export "norms_and_dot") (param $a i32) (param $b i32) (param $n i32) (param $sums i32)
+    (local $end i32) (local $va v128) (local $vb v128) (local $x v128) (local $y v128)
+    (local $aa01 v128) (local $aa23 v128) (local $bb01 v128) (local $bb23 v128) (local $ab01 v128) (local $ab23 v128)
+    (local.set $aa01 (v128.load (local.get $sums)))
+    (local.set $aa23 (v128.load offset=16 (local.get $sums)))
+    (local.set $bb01 (v128.load offset=32 (local.get $sums)))
+    (local.set $bb23 (v128.load offset=48 (local.get $sums)))
+    (local.set $ab01 (v128.load offset=64 (local.get $sums)))
+    (local.set $ab23 (v128.load offset=80 (local.get $sums)))
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $a) (local.get $end)))
+        (local.set $va (v128.load (local.get $a)))
+        (local.set $vb (v128.load (local.get $b)))
+        (local.set $x (f64x2.promote_low_f32x4 (local.get $va)))
+        (local.set $y (f64x2.promote_low_f32x4 (local.get $vb)))
+        (local.set $aa01 (f64x2.add (local.get $aa01) (f64x2.mul (local.get $x) (local.get $x))))
+        (local.set $bb01 (f64x2.add (local.get $bb01) (f64x2.mul (local.get $y) (local.get $y))))
+        (local.set $ab01 (f64x2.add (local.get $ab01) (f64x2.mul (local.get $x) (local.get $y))))
+        (local.set $x (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $va) (local.get $va))))
+        (local.set $y (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $vb) (local.get $vb))))
+        (local.set $aa23 (f64x2.add (local.get $aa23) (f64x2.mul (local.get $x) (local.get $x))))
+        (local.set $bb23 (f64x2.add (local.get $bb23) (f64x2.mul (local.get $y) (local.get $y))))
+        (local.set $ab23 (f64x2.add (local.get $ab23) (f64x2.mul (local.get $x) (local.get $y))))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))
+        (br $next)))
+    (v128.store (local.get $sums) (local.get $aa01))
+    (v128.store offset=16 (local.get $sums) (local.get $aa23))
+    (v128.store offset=32 (local.get $sums) (local.get $bb01))
+    (v128.store offset=48 (local.get $sums) (local.get $bb23))
+    (v128.store offset=64 (local.get $sums) (local.get $ab01))
+    (v128.store offset=80 (local.get $sums) (local.get $ab23)))
+)

@@ -1,0 +1,159 @@
+/** Merge loops of the CPU path over float32 tiles (see tiles.ts): weighted sums (linear, task
+ * arithmetic), the task-arithmetic family's mix with TIES sign election, DARE's random drop and
+ * its L1 norms, and the norms/dot of SLERP. Every loop runs the same kernels whether they are
+ * WebAssembly SIMD or the JS twins, so the CPU reference is one piece of float32 arithmetic. */
+import { padded, SUMS_ADDRESS, TILE, tileWorkspace, type TileSource, type TileWorkspace } from './tiles.ts';
+
+/** Where a tile loop writes: float32 values, or F32 / BF16 bytes. */
+export type TileSink = { values: Float32Array } | { bytes: Uint8Array; dtype: 'F32' | 'BF16' };
+
+/** How a task vector is formed in the tile from its source before mixing. */
+export type VectorPrep =
+  /** The source is already the (sparsified) task vector. */
+  | { kind: 'ready' }
+  /** source - base. */
+  | { kind: 'delta' }
+  /** The source is the unmasked task vector; TIES' magnitude cut keeps |x| keys above
+   * `threshold`, and the first `tiedInside` keys equal to it (index order). */
+  | { kind: 'cut'; threshold: number; tiedInside: number }
+  /** source - base, then DARE's drop: kept where draw24(streamKey, index) < threshold. */
+  | { kind: 'dare'; streamKey: number; threshold: number };
+
+export interface TaskVectorInput {
+  source: TileSource;
+  prep: VectorPrep;
+  /** Multiplies the vector in the mix (weight x rescale factor x, without consensus, lambda/divisor). */
+  coefficient: number;
+  /** Counts in the divisor of the elected mean when the entry agrees. */
+  weight: number;
+}
+
+export interface MixOptions {
+  /** TIES sign election: only entries agreeing with the elected sign mix. */
+  signConsensus: boolean;
+  /** With sign consensus: divide by the sum of the agreeing weights (zero counts as one). */
+  normalize: boolean;
+  /** With sign consensus: scale of the mixed vector before it is added to the base. */
+  lambda: number;
+}
+
+const DARE_SCRATCH_SUMS = SUMS_ADDRESS + 8 * 64;
+
+/** Threshold as the kernels take it: an i32 at most 0x7fffffff ("keep nothing" is 0x7fffffff with no ties). */
+function kernelThreshold(threshold: number, tiedInside: number): [number, number] {
+  return threshold > 0x7fffffff ? [0x7fffffff, 0] : [threshold, tiedInside];
+}
+
+/** sum_i c_i * x_i in slot `acc` from vectors already in `slots` (first term scaled, then added in order). */
+function weightedSumOfSlots(w: TileWorkspace, acc: number, slots: number[], coefficients: number[], n: number): void {
+  const k = w.kernels;
+  if (slots.length === 3) {
+    k.sum3(w.slot(acc), w.slot(slots[0]), w.slot(slots[1]), w.slot(slots[2]), coefficients[0], coefficients[1], coefficients[2], n);
+    return;
+  }
+  k.scale(w.slot(acc), w.slot(slots[0]), coefficients[0], n);
+  for (let i = 1; i < slots.length; i++) k.axpy(w.slot(acc), w.slot(slots[i]), coefficients[i], n);
+}
+
+/** out = sum_i c_i * m_i (no base), or base + sum_i c_i * (m_i - base), over `elements` elements. */
+export function weightedSumTiles(out: TileSink, models: TileSource[], base: TileSource | undefined, coefficients: number[], elements: number): void {
+  const w = tileWorkspace();
+  const count = models.length;
+  // Slots: 0 the sum, 1 the base, 2.. the models.
+  w.reserve(count + 2);
+  const c = coefficients.map(Math.fround);
+  const modelSlots = models.map((_, i) => i + 2);
+  for (let start = 0; start < elements; start += TILE) {
+    const length = Math.min(TILE, elements - start);
+    const n = padded(length);
+    if (base) w.load(1, base, start, length);
+    for (let i = 0; i < count; i++) {
+      w.load(modelSlots[i], models[i], start, length);
+      if (base) w.kernels.subtract(w.slot(modelSlots[i]), w.slot(1), n);
+    }
+    weightedSumOfSlots(w, 0, modelSlots, c, n);
+    if (base) w.kernels.add_scaled_to_base(w.slot(0), w.slot(1), 1, n);
+    w.store(0, out, start, length);
+  }
+}
+
+/** The task-arithmetic family's mix: base + (sum of c_i x tau_i), or with sign consensus
+ * base + lambda x (sum of the agreeing c_i x tau_i) [/ sum of their weights]. */
+export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: TaskVectorInput[], options: MixOptions, elements: number): void {
+  const w = tileWorkspace();
+  const k = w.kernels;
+  const count = vectors.length;
+  // Slots: 0 the result (mixed), 1 the base, 2 the vote, 3 the divisor, 4.. the vectors.
+  w.reserve(count + 4);
+  const vectorSlots = vectors.map((_, i) => i + 4);
+  const c = vectors.map((v) => Math.fround(v.coefficient));
+  const weights = vectors.map((v) => Math.fround(v.weight));
+  const budgets = vectors.map((v) => (v.prep.kind === 'cut' ? kernelThreshold(v.prep.threshold, v.prep.tiedInside)[1] : 0));
+  const lambda = Math.fround(options.lambda);
+  for (let start = 0; start < elements; start += TILE) {
+    const length = Math.min(TILE, elements - start);
+    const n = padded(length);
+    w.load(1, base, start, length);
+    for (let i = 0; i < count; i++) {
+      const at = w.slot(vectorSlots[i]);
+      const { prep, source } = vectors[i];
+      w.load(vectorSlots[i], source, start, length);
+      if (prep.kind === 'delta') k.subtract(at, w.slot(1), n);
+      if (prep.kind === 'cut') budgets[i] = k.keep_above_cut(at, n, kernelThreshold(prep.threshold, prep.tiedInside)[0], budgets[i]);
+      // The scratch lanes take sums nobody reads (the norms came from dareL1Norms).
+      if (prep.kind === 'dare') k.dare_drop(at, w.slot(1), n, prep.streamKey, start, prep.threshold, DARE_SCRATCH_SUMS);
+    }
+    if (!options.signConsensus) {
+      weightedSumOfSlots(w, 0, vectorSlots, c, n);
+      k.add_scaled_to_base(w.slot(0), w.slot(1), 1, n);
+    } else {
+      weightedSumOfSlots(w, 2, vectorSlots, c, n);
+      w.zero(0, n);
+      w.zero(3, n);
+      for (let i = 0; i < count; i++) k.elect_accumulate(w.slot(0), w.slot(3), w.slot(2), w.slot(vectorSlots[i]), c[i], weights[i], n);
+      if (options.normalize) k.divide_by_weights(w.slot(0), w.slot(3), n);
+      k.add_scaled_to_base(w.slot(0), w.slot(1), lambda, n);
+    }
+    w.store(0, out, start, length);
+  }
+}
+
+/** L1 norms of fround(model - base) before and after DARE's drop (sums in f64, four index lanes). */
+export function dareL1Norms(model: TileSource, base: TileSource, streamKey: number, threshold: number, elements: number): { before: number; after: number } {
+  const w = tileWorkspace();
+  w.reserve(2);
+  w.clearSums(8);
+  for (let start = 0; start < elements; start += TILE) {
+    const length = Math.min(TILE, elements - start);
+    w.load(0, model, start, length);
+    w.load(1, base, start, length);
+    w.kernels.dare_drop(w.slot(0), w.slot(1), padded(length), streamKey, start, threshold, SUMS_ADDRESS);
+  }
+  return { before: w.laneTotal(0), after: w.laneTotal(4) };
+}
+
+/** |a|^2, |b|^2 and a.b in f64 (four index lanes each). */
+export function normsAndDotTiles(a: TileSource, b: TileSource, elements: number): [number, number, number] {
+  const w = tileWorkspace();
+  w.reserve(2);
+  w.clearSums(12);
+  for (let start = 0; start < elements; start += TILE) {
+    const length = Math.min(TILE, elements - start);
+    w.load(0, a, start, length);
+    w.load(1, b, start, length);
+    w.kernels.norms_and_dot(w.slot(0), w.slot(1), padded(length), SUMS_ADDRESS);
+  }
+  return [w.laneTotal(0), w.laneTotal(4), w.laneTotal(8)];
+}
+
+/** Copies `elements` values from `source` to `sink` through the tiles, converting between float32
+ * and BF16 bytes on the way (the SIMD bf16 decode/encode). */
+export function convertTiles(source: TileSource, sink: TileSink, elements: number): void {
+  const w = tileWorkspace();
+  w.reserve(1);
+  for (let start = 0; start < elements; start += TILE) {
+    const length = Math.min(TILE, elements - start);
+    w.load(0, source, start, length);
+    w.store(0, sink, start, length);
+  }
+}

@@ -1,0 +1,111 @@
+// The WebAssembly SIMD kernels against their JS twins: every method that runs on tiles gives the
+// same bits either way (the twins are what runs where SIMD is missing), on data with the awkward
+// cases (signed zeros, NaN, infinities, subnormals, keys tied at the TIES cut, odd tails).
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeToF32, encodeFromF32 } from '../dtype.ts';
+import { getMethod } from '../methods/index.ts';
+import type { ParamValue } from '../methods/types.ts';
+import { mergeElementwiseSlices } from '../engine/elementwise.ts';
+import { ReusableArrays } from '../methods/scratch.ts';
+import { seededValues } from '../engine/test-models.ts';
+import { setSimdPreferred, simdAvailable, TILE, tileWorkspace } from './tiles.ts';
+
+const n = 2 * TILE + 1237;
+
+/** Seeded values with special ones sprinkled in, and runs of equal magnitudes (TIES cut ties). */
+function awkward(seed: number, finite = false): Float32Array {
+  const v = seededValues(n, seed);
+  const specials = finite ? [0, -0, 1e-42, -1e-42, 1e30] : [0, -0, NaN, Infinity, -Infinity, 1e-42, -1e-42, 3.4e38, -3.4e38];
+  for (let i = 0; i < n; i += 97) v[i] = specials[(i / 97 + seed) % specials.length];
+  for (let i = 5; i < n; i += 13) v[i] = (i & 1 ? -1 : 1) * 0.125;
+  return v;
+}
+
+const base = awkward(1);
+const models = [awkward(2), awkward(3), awkward(4), awkward(5)];
+// L1 rescaling turns any infinity or NaN into a NaN tensor: those cases get finite specials.
+const finiteBase = awkward(1, true);
+const finiteModels = [awkward(2, true), awkward(3, true), awkward(4, true), awkward(5, true)];
+
+function bothWays<T>(run: () => T): [T, T] {
+  setSimdPreferred(true);
+  const simd = run();
+  setSimdPreferred(false);
+  const js = run();
+  setSimdPreferred(true);
+  return [simd, js];
+}
+
+function firstDifference(a: Float32Array, b: Float32Array): number {
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
+  return x.length === y.length ? -1 : x.length;
+}
+
+const cases: { method: string; count: number; params: Record<string, ParamValue>; global?: Record<string, ParamValue>; finite?: boolean }[] = [
+  { method: 'linear', count: 3, params: { weight: 0.7 } },
+  { method: 'linear', count: 2, params: { weight: 0.3 } },
+  { method: 'task_arithmetic', count: 3, params: { weight: 0.6 }, global: { lambda: 0.9 } },
+  { method: 'task_arithmetic', count: 4, params: { weight: -0.4 } },
+  { method: 'ties', count: 3, params: { weight: 0.5, density: 0.5 } },
+  { method: 'ties', count: 4, params: { weight: 0.8, density: 0.3 }, global: { normalize: false, lambda: 1.5 } },
+  { method: 'ties', count: 2, params: { weight: 0.5, density: 0.7 }, global: { rescale: true }, finite: true },
+  { method: 'dare_ties', count: 3, params: { weight: 0.5, density: 0.4 }, finite: true },
+  { method: 'dare_ties', count: 4, params: { weight: 0.5, density: 0.6 }, global: { rescale: false } },
+  { method: 'dare_linear', count: 3, params: { weight: 0.5, density: 0.5 } },
+  { method: 'breadcrumbs_ties', count: 3, params: { weight: 0.5, density: 0.5, gamma: 0.01 } },
+  { method: 'della', count: 2, params: { weight: 0.5, density: 0.5, epsilon: 0.1 }, finite: true },
+  { method: 'slerp', count: 1, params: {}, global: { t: 0.3 } },
+];
+
+describe('SIMD kernels and their JS twins', () => {
+  afterEach(() => setSimdPreferred(true));
+
+  it('WebAssembly SIMD is available in this Node', () => {
+    expect(simdAvailable()).toBe(true);
+    expect(tileWorkspace().simd).toBe(true);
+    setSimdPreferred(false);
+    expect(tileWorkspace().simd).toBe(false);
+  });
+
+  for (const c of cases) {
+    it(`${c.method} x${c.count} ${JSON.stringify(c.global ?? {})}: same bits both ways`, () => {
+      const method = getMethod(c.method);
+      const input = {
+        tensorName: 'model.layers.3.mlp.up_proj.weight',
+        shape: [n],
+        models: (c.finite ? finiteModels : models).slice(0, c.count),
+        modelParams: Array.from({ length: c.count }, () => ({ ...c.params })),
+        modelIndices: Array.from({ length: c.count }, (_, i) => i),
+        base: method.base === 'none' ? undefined : c.finite ? finiteBase : base,
+        global: { ...c.global },
+        seed: 7,
+      };
+      // della ranks along dim 1: give it rows.
+      if (c.method === 'della') input.shape = [n / 1237, 1237];
+      const [simd, js] = bothWays(() => method.mergeCpu(input));
+      expect(firstDifference(simd, js)).toBe(-1);
+      // Not a degenerate merge: it moved most elements away from the base / first model.
+      const reference = input.base ?? input.models[0];
+      let moved = 0;
+      for (let i = 0; i < n; i++) if (simd[i] !== reference[i]) moved++;
+      expect(moved).toBeGreaterThan(n / 4);
+    });
+  }
+
+  it('elementwise tiles from bf16 bytes to bf16 bytes: same bytes both ways', () => {
+    const slice = (v: Float32Array) => ({ bytes: encodeFromF32(v, 'BF16'), dtype: 'BF16' as const });
+    const template = { tensorName: 't', modelParams: [{ weight: 0.5 }, { weight: 0.25 }, { weight: 1 }], modelIndices: [0, 1, 2], global: { lambda: 0.8 }, seed: 0 };
+    const [simd, js] = bothWays(() => mergeElementwiseSlices(getMethod('task_arithmetic'), template, models.slice(0, 3).map(slice), slice(base), n, 'BF16', new Uint8Array(2 * n), new ReusableArrays()));
+    expect(simd.findIndex((b, i) => b !== js[i])).toBe(-1);
+  });
+
+  it('bf16 decode and encode equal the scalar conversions, specials included', () => {
+    const values = awkward(9);
+    const [bytesSimd, bytesJs] = bothWays(() => encodeFromF32(values, 'BF16'));
+    expect(bytesSimd.findIndex((b, i) => b !== bytesJs[i])).toBe(-1);
+    const [decodedSimd, decodedJs] = bothWays(() => decodeToF32(bytesSimd, 'BF16'));
+    expect(firstDifference(decodedSimd, decodedJs)).toBe(-1);
+  });
+});

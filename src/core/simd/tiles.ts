@@ -1,0 +1,298 @@
+/** Float32 tile kernels of the CPU merge path: WebAssembly SIMD (kernels.wat, compiled once per
+ * thread) when the runtime has it, else scalar JS twins that do the same float32 operations in the
+ * same order on the same memory layout, so both give bit-identical results (simd.test.ts checks).
+ * Inputs are copied tile by tile into the kernels' memory (a tile of every input stays in cache),
+ * worked on there, and copied out; nothing full-size is allocated. */
+import { KERNELS_WASM_BASE64 } from './kernels.generated.ts';
+
+/** Elements per tile slot (64 KiB of f32): large enough that per-call overhead vanishes, small
+ * enough that a handful of slots stays in a core's L2 cache. */
+export const TILE = 16384;
+
+/** Raw kernels: byte addresses into `memory`, element counts a multiple of 8. */
+export interface TileKernels {
+  decode_bf16(src: number, dst: number, n: number): void;
+  encode_bf16(src: number, dst: number, n: number): void;
+  scale(dst: number, x: number, c: number, n: number): void;
+  axpy(dst: number, x: number, c: number, n: number): void;
+  sum3(dst: number, a: number, b: number, c: number, ca: number, cb: number, cc: number, n: number): void;
+  subtract(x: number, base: number, n: number): void;
+  add_scaled_to_base(dst: number, base: number, k: number, n: number): void;
+  elect_accumulate(mixed: number, divisor: number, vote: number, x: number, c: number, w: number, n: number): void;
+  divide_by_weights(mixed: number, divisor: number, n: number): void;
+  keep_above_cut(x: number, n: number, threshold: number, budget: number): number;
+  dare_drop(x: number, base: number, n: number, streamKey: number, first: number, threshold: number, sums: number): void;
+  norms_and_dot(a: number, b: number, n: number, sums: number): void;
+}
+
+/** Where f64 reduction lanes live (12 values), below the first slot. */
+export const SUMS_ADDRESS = 0;
+const FIRST_SLOT = 1024;
+const SLOT_BYTES = TILE * 4;
+const PAGE = 65536;
+
+/** Element counts are padded to this (the kernels' stride). */
+export function padded(length: number): number {
+  return (length + 7) & ~7;
+}
+
+/** Input of a tile load: float32 values, or stored bytes (little-endian F32 or BF16). */
+export type TileSource = { values: Float32Array } | { bytes: Uint8Array; dtype: 'F32' | 'BF16' };
+
+/** One thread's tile workspace: numbered f32 slots of TILE elements, one bf16 staging area, and the
+ * reduction lanes at SUMS_ADDRESS. */
+export class TileWorkspace {
+  private u8!: Uint8Array;
+  private f32!: Float32Array;
+  private f64!: Float64Array;
+  private slotCount = 0;
+
+  constructor(
+    readonly kernels: TileKernels,
+    private readonly memory: { buffer: ArrayBuffer; grow(pages: number): number },
+    /** True for the WebAssembly SIMD kernels, false for the JS twins. */
+    readonly simd: boolean,
+  ) {
+    this.refreshViews();
+  }
+
+  private refreshViews(): void {
+    this.u8 = new Uint8Array(this.memory.buffer);
+    this.f32 = new Float32Array(this.memory.buffer);
+    this.f64 = new Float64Array(this.memory.buffer);
+  }
+
+  /** Makes slots 0..count-1 (plus staging) exist; growing detaches old views, so views are refreshed. */
+  reserve(count: number): void {
+    if (count <= this.slotCount) return;
+    const needed = FIRST_SLOT + (count + 1) * SLOT_BYTES;
+    const have = this.memory.buffer.byteLength;
+    if (needed > have) {
+      this.memory.grow(Math.ceil((needed - have) / PAGE));
+      this.refreshViews();
+    }
+    this.slotCount = count;
+  }
+
+  /** Byte address of slot `i` (reserve first). */
+  slot(i: number): number {
+    return FIRST_SLOT + i * SLOT_BYTES;
+  }
+
+  private staging(): number {
+    return FIRST_SLOT + this.slotCount * SLOT_BYTES;
+  }
+
+  /** Float32 values of elements [start, start + length) of `source` into `slot`, zero-padded to a
+   * multiple of 8 (padding adds nothing to sums and is never copied out). */
+  load(slot: number, source: TileSource, start: number, length: number): void {
+    const at = this.slot(slot);
+    if ('values' in source) {
+      this.f32.set(source.values.subarray(start, start + length), at >> 2);
+    } else if (source.dtype === 'F32') {
+      this.u8.set(source.bytes.subarray(start * 4, (start + length) * 4), at);
+    } else {
+      const staging = this.staging();
+      this.u8.set(source.bytes.subarray(start * 2, (start + length) * 2), staging);
+      this.u8.fill(0, staging + length * 2, staging + padded(length) * 2);
+      this.kernels.decode_bf16(staging, at, padded(length));
+      return;
+    }
+    this.f32.fill(0, (at >> 2) + length, (at >> 2) + padded(length));
+  }
+
+  /** Slot `slot`'s first `length` values into `out` at element `start`, as float32 values or as
+   * F32 / BF16 bytes (round to nearest even). */
+  store(slot: number, out: { values: Float32Array } | { bytes: Uint8Array; dtype: 'F32' | 'BF16' }, start: number, length: number): void {
+    const at = this.slot(slot);
+    if ('values' in out) {
+      out.values.set(this.f32.subarray(at >> 2, (at >> 2) + length), start);
+    } else if (out.dtype === 'F32') {
+      out.bytes.set(this.u8.subarray(at, at + length * 4), start * 4);
+    } else {
+      const staging = this.staging();
+      this.kernels.encode_bf16(at, staging, padded(length));
+      out.bytes.set(this.u8.subarray(staging, staging + length * 2), start * 2);
+    }
+  }
+
+  /** Zeroes the first `n` elements of a slot. */
+  zero(slot: number, n: number): void {
+    const at = this.slot(slot) >> 2;
+    this.f32.fill(0, at, at + n);
+  }
+
+  /** Zeroes `count` f64 reduction values at SUMS_ADDRESS. */
+  clearSums(count: number): void {
+    this.f64.fill(0, SUMS_ADDRESS / 8, SUMS_ADDRESS / 8 + count);
+  }
+
+  /** Reduction value `i` at SUMS_ADDRESS. */
+  sum(i: number): number {
+    return this.f64[SUMS_ADDRESS / 8 + i];
+  }
+
+  /** Four per-lane sums starting at value `i`, combined in the one fixed order both backends share. */
+  laneTotal(i: number): number {
+    return this.sum(i) + this.sum(i + 1) + (this.sum(i + 2) + this.sum(i + 3));
+  }
+}
+
+// ---- the JS twins ----
+
+/** Scalar twins of kernels.wat over a plain ArrayBuffer. Float32Array stores round to f32, and f32
+ * products/sums computed in f64 then rounded equal the f32 operations (53 >= 2 x 24 + 2 bits). */
+function jsKernels(memory: { buffer: ArrayBuffer }): TileKernels {
+  const f32 = () => new Float32Array(memory.buffer);
+  const i32 = () => new Int32Array(memory.buffer);
+  const fr = Math.fround;
+  return {
+    decode_bf16(src, dst, n) {
+      const u16 = new Uint16Array(memory.buffer);
+      const out = i32();
+      for (let k = 0; k < n; k++) out[(dst >> 2) + k] = u16[(src >> 1) + k] << 16;
+    },
+    encode_bf16(src, dst, n) {
+      const bits = i32();
+      const u16 = new Uint16Array(memory.buffer);
+      for (let k = 0; k < n; k++) {
+        const u = bits[(src >> 2) + k];
+        u16[(dst >> 1) + k] = ((u & 0x7fffffff) > 0x7f800000 ? u | 0x400000 : (u + 0x7fff + ((u >>> 16) & 1)) | 0) >>> 16;
+      }
+    },
+    scale(dst, x, c, n) {
+      const m = f32();
+      for (let k = 0; k < n; k++) m[(dst >> 2) + k] = c * m[(x >> 2) + k];
+    },
+    axpy(dst, x, c, n) {
+      const m = f32();
+      for (let k = 0; k < n; k++) m[(dst >> 2) + k] = m[(dst >> 2) + k] + fr(c * m[(x >> 2) + k]);
+    },
+    sum3(dst, a, b, c, ca, cb, cc, n) {
+      const m = f32();
+      for (let k = 0; k < n; k++) m[(dst >> 2) + k] = fr(fr(ca * m[(a >> 2) + k]) + fr(cb * m[(b >> 2) + k])) + fr(cc * m[(c >> 2) + k]);
+    },
+    subtract(x, base, n) {
+      const m = f32();
+      for (let k = 0; k < n; k++) m[(x >> 2) + k] = m[(x >> 2) + k] - m[(base >> 2) + k];
+    },
+    add_scaled_to_base(dst, base, k0, n) {
+      const m = f32();
+      for (let k = 0; k < n; k++) m[(dst >> 2) + k] = m[(base >> 2) + k] + fr(m[(dst >> 2) + k] * k0);
+    },
+    elect_accumulate(mixed, divisor, vote, x, c, w, n) {
+      const m = f32();
+      for (let k = 0; k < n; k++) {
+        const t = fr(c * m[(x >> 2) + k]);
+        const agree = m[(vote >> 2) + k] < 0 ? t < 0 : t > 0;
+        m[(mixed >> 2) + k] = m[(mixed >> 2) + k] + (agree ? t : 0);
+        m[(divisor >> 2) + k] = m[(divisor >> 2) + k] + (agree ? w : 0);
+      }
+    },
+    divide_by_weights(mixed, divisor, n) {
+      const m = f32();
+      for (let k = 0; k < n; k++) {
+        const d = m[(divisor >> 2) + k];
+        m[(mixed >> 2) + k] = m[(mixed >> 2) + k] / (d + (d === 0 ? 1 : 0));
+      }
+    },
+    keep_above_cut(x, n, threshold, budget) {
+      const m = f32();
+      const bits = i32();
+      for (let k = 0; k < n; k++) {
+        const key = bits[(x >> 2) + k] & 0x7fffffff;
+        if (key === threshold) {
+          if (budget > 0) budget--;
+          else m[(x >> 2) + k] = 0;
+        } else if (!(key > threshold)) m[(x >> 2) + k] = 0;
+      }
+      return budget;
+    },
+    dare_drop(x, base, n, streamKey, first, threshold, sums) {
+      const m = f32();
+      const s = new Float64Array(memory.buffer, sums, 8);
+      for (let k = 0; k < n; k++) {
+        let h = streamKey ^ (first + k);
+        h ^= h >>> 16;
+        h = Math.imul(h, 0x7feb352d);
+        h ^= h >>> 15;
+        h = Math.imul(h, 0x846ca68b);
+        h = (h ^ (h >>> 16)) >>> 8;
+        const delta = fr(m[(x >> 2) + k] - m[(base >> 2) + k]);
+        const kept = h < threshold ? delta : 0;
+        m[(x >> 2) + k] = kept;
+        s[k & 3] += Math.abs(delta);
+        s[4 + (k & 3)] += Math.abs(kept);
+      }
+    },
+    norms_and_dot(a, b, n, sums) {
+      const m = f32();
+      const s = new Float64Array(memory.buffer, sums, 12);
+      for (let k = 0; k < n; k++) {
+        const x = m[(a >> 2) + k];
+        const y = m[(b >> 2) + k];
+        s[k & 3] += x * x;
+        s[4 + (k & 3)] += y * y;
+        s[8 + (k & 3)] += x * y;
+      }
+    },
+  };
+}
+
+/** A growable ArrayBuffer with WebAssembly.Memory's grow semantics, for the JS twins. */
+class JsMemory {
+  buffer = new ArrayBuffer(PAGE);
+  grow(pages: number): number {
+    const before = this.buffer.byteLength / PAGE;
+    const next = new ArrayBuffer(this.buffer.byteLength + pages * PAGE);
+    new Uint8Array(next).set(new Uint8Array(this.buffer));
+    this.buffer = next;
+    return before;
+  }
+}
+
+let wasmWorkspace: TileWorkspace | null | undefined;
+let jsWorkspace: TileWorkspace | undefined;
+let preferSimd = true;
+
+function instantiateWasm(): TileWorkspace | null {
+  try {
+    const text = atob(KERNELS_WASM_BASE64);
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    // Runtimes without SIMD reject the module here; the JS twins take over.
+    if (typeof WebAssembly === 'undefined' || !WebAssembly.validate(bytes)) return null;
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+    const exports = instance.exports as unknown as TileKernels & { memory: WebAssembly.Memory };
+    return new TileWorkspace(exports, exports.memory, true);
+  } catch {
+    return null;
+  }
+}
+
+/** This thread's workspace: the WebAssembly SIMD kernels when available (and not turned off with
+ * setSimdPreferred(false)), else the JS twins. Instantiated once, on first use. */
+export function tileWorkspace(): TileWorkspace {
+  if (preferSimd) {
+    if (wasmWorkspace === undefined) wasmWorkspace = instantiateWasm();
+    if (wasmWorkspace) return wasmWorkspace;
+  }
+  if (!jsWorkspace) {
+    const memory = new JsMemory();
+    jsWorkspace = new TileWorkspace(jsKernels(memory), memory, false);
+  }
+  return jsWorkspace;
+}
+
+/** Whether the WebAssembly SIMD kernels can run here. */
+export function simdAvailable(): boolean {
+  if (wasmWorkspace === undefined) wasmWorkspace = instantiateWasm();
+  return wasmWorkspace !== null;
+}
+
+/** Chooses the SIMD kernels (default) or the JS twins; tests compare the two. Returns the old choice. */
+export function setSimdPreferred(prefer: boolean): boolean {
+  const before = preferSimd;
+  preferSimd = prefer;
+  return before;
+}
