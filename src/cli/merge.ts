@@ -10,7 +10,7 @@ import { createWebGpuBackend } from '../core/engine/webgpu-backend.ts';
 import { nodeFolderSinks } from '../core/io/node-file.ts';
 import { openModel, type ModelHandle } from '../core/model/handle.ts';
 import type { ProgressCallback } from '../core/progress.ts';
-import { parseRecipeYaml, referencedModels } from '../core/recipe/index.ts';
+import { closestStage, parseRecipeYaml, referencedModels, stageHint } from '../core/recipe/index.ts';
 import { humanBytes } from './inspect.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 
@@ -120,13 +120,31 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Prom
   }
   const handles = new Map<string, ModelHandle>();
   for (const ref of referencedModels(recipe)) {
-    const tree = await resolveModelRef(ref, { onProgress: downloadProgressPrinter(), ...args.sources, baseDir: dirname(recipePath), signal: hooks.signal });
-    handles.set(ref, await openModel(tree, hooks.signal, ref));
+    // A misspelt stage name would otherwise be looked up on the Hub.
+    if (closestStage(recipe, ref) !== undefined && !existsSync(resolve(dirname(recipePath), ref))) {
+      throw new MergeStudioError('recipe-unknown-stage', `${args.recipe}: '${ref}' is not a local model folder${stageHint(recipe, ref)}`, { file: args.recipe, model: ref });
+    }
+    try {
+      const tree = await resolveModelRef(ref, { onProgress: downloadProgressPrinter(), ...args.sources, baseDir: dirname(recipePath), signal: hooks.signal });
+      handles.set(ref, await openModel(tree, hooks.signal, ref));
+    } catch (err) {
+      // A misspelt stage name of a multi-document recipe reads as a model that is not there.
+      const hint = stageHint(recipe, ref);
+      if (hint && err instanceof MergeStudioError) throw new MergeStudioError(err.code, `${err.message}${hint}`, err.details);
+      throw err;
+    }
   }
-  const merge = plan(recipe, handles, { seed: args.seed });
+  const backend = await backendFor(args.backend);
+  let merge: ReturnType<typeof plan>;
+  try {
+    // The stages of a multi-document recipe merge on the same backend as the final merge.
+    merge = plan(recipe, handles, { seed: args.seed, stageBackend: backend });
+  } catch (err) {
+    backend.dispose?.();
+    throw err;
+  }
   for (const n of merge.notices) process.stderr.write(`note: ${n}\n`);
 
-  const backend = await backendFor(args.backend);
   const staging = `${out}.partial-${process.pid}`;
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });

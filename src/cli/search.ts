@@ -5,6 +5,7 @@
 import { appendFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { MergeStudioError } from '../core/errors.ts';
+import { renameModels } from '../core/recipe/stages.ts';
 import { recipeToYaml } from '../core/recipe/yaml.ts';
 import type { Recipe } from '../core/recipe/types.ts';
 import {
@@ -161,22 +162,17 @@ export async function run(argv: string[]): Promise<number> {
 
   // Recipes in the output folder refer to the models relative to that folder.
   const refForOut = (ref: string) => relative(outDir, fromSpec(ref)) || '.';
-  const exportRecipe = (r: Recipe): Recipe => {
-    const copy = structuredClone(r);
-    if (copy.base_model) copy.base_model = refForOut(copy.base_model);
-    copy.models?.forEach((m) => (m.model = refForOut(m.model)));
-    copy.slices?.forEach((s) => s.sources.forEach((src) => (src.model = refForOut(src.model))));
-    return copy;
-  };
+  // A multi-stage recipe's final document stays unnamed: mergekit-multi writes that one to --out-path.
+  const exportRecipe = (r: Recipe, name: string): Recipe => ({ ...renameModels(r, refForOut), ...(r.stages?.length ? {} : { name }) });
   const writeResults = async () => {
     const summary = searchRun.summary();
     const byId = new Map(searchRun.trials.map((t) => [t.id, t as TrialRecord<Recipe>]));
     const front = summary.front.map((id) => byId.get(id)!);
     await mkdir(join(outDir, 'front'), { recursive: true });
-    for (const t of front) await writeAtomically(join(outDir, 'front', `trial-${t.id}.yml`), recipeToYaml({ ...exportRecipe(t.recipe), name: `search-trial-${t.id}` }));
+    for (const t of front) await writeAtomically(join(outDir, 'front', `trial-${t.id}.yml`), recipeToYaml(exportRecipe(t.recipe, `search-trial-${t.id}`)));
     for (const [name, best] of Object.entries(summary.best)) {
       const t = byId.get(best.trial)!;
-      await writeAtomically(join(outDir, `best-${name}.yml`), recipeToYaml({ ...exportRecipe(t.recipe), name: `search-best-${name}` }));
+      await writeAtomically(join(outDir, `best-${name}.yml`), recipeToYaml(exportRecipe(t.recipe, `search-best-${name}`)));
     }
     await writeAtomically(
       join(outDir, 'frontier.json'),

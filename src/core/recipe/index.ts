@@ -4,4 +4,4 @@ export { parseRecipeYaml, recipeToYaml, type ParseRecipeOptions } from './yaml.t
 export { parseRecipeObject, checkRecipeAgainstMethod, referencedModels, formatPath, RECIPE_DTYPES } from './validate.ts';
 export { resolveParams, evaluateSetting, recipeSlices, outputLayerCount, type TensorSite, type ResolvedParams, type ResolvedInput, type ResolveOptions } from './params.ts';
 export { closestName, editDistance } from './suggest.ts';
-export { assembleStages, documentModels, externalModels, recipeDocuments, renameModels, stageHint, stageNames, stageOrder } from './stages.ts';
+export { assembleStages, closestStage, documentModels, externalModels, recipeDocuments, renameModels, stageHint, stageNames, stageOrder } from './stages.ts';

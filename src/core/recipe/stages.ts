@@ -25,11 +25,17 @@ export function stageNames(recipe: Recipe): string[] {
   return (recipe.stages ?? []).map((s) => s.name ?? '');
 }
 
-/** A hint for a model reference that is no stage but looks like a misspelt one ('' otherwise). */
+/** The stage a model reference that is no stage probably misspells, if any. */
+export function closestStage(recipe: Recipe, ref: string): string | undefined {
+  const names = stageNames(recipe);
+  return names.includes(ref) ? undefined : closestName(ref, names);
+}
+
+/** A hint for a model reference that is no stage, naming the stages ('' for a one-document recipe). */
 export function stageHint(recipe: Recipe, ref: string): string {
   const names = stageNames(recipe);
   if (names.length === 0) return '';
-  const near = closestName(ref, names);
+  const near = closestStage(recipe, ref);
   return ` (it is not one of the recipe's stages either: ${names.map((n) => `'${n}'`).join(', ')}${near ? `; did you mean '${near}'?` : ''})`;
 }
 
