@@ -94,8 +94,12 @@ function expertLabels(experts: readonly string[]): string[] {
 
 const round4 = (v: number) => Math.round(v * 1e4) / 1e4;
 
-/** Global and layer-wise fusion: the method is one choice per candidate (a mergekit recipe has one
- * merge_method); its parameters are searched per block and module set (one of each for 'global'). */
+/** Global and layer-wise fusion. The global space picks one method per candidate. The layer-wise
+ * space with several methods picks one per block and module set (`method.b<block>.<set>`); a
+ * candidate whose choices differ is a multi-stage recipe: one stage per method used, each over all
+ * blocks, and a final linear merge that gives each tensor's chosen stage weight 1 and the others 0.
+ * Parameters are searched per block and module set (one of each for 'global') and shared by the
+ * methods that take them: a block and set's `weight` is the weight of whichever method it picked. */
 function fusionSpace(
   kind: 'global' | 'layerwise',
   methods: readonly SpaceMethod[],
@@ -122,9 +126,12 @@ function fusionSpace(
   const globalParams: ('lambda' | 't')[] = [...new Set(methods.flatMap((m: SpaceMethod) => METHOD_PARAMS[m].global))];
   const groupName = (b: number, s: string) => (kind === 'global' ? '' : `b${b}.${s}.`);
   const dimensions: Dimension[] = [];
-  if (methods.length > 1) dimensions.push({ name: 'method', kind: 'choice', choices: [...methods] });
+  const perBlockMethod = kind === 'layerwise' && methods.length > 1;
+  const methodName = (b: number, s: string) => `method.b${b}.${s}`;
+  if (methods.length > 1 && !perBlockMethod) dimensions.push({ name: 'method', kind: 'choice', choices: [...methods] });
   for (let b = 0; b < blocks; b++) {
     for (const s of sets) {
+      if (perBlockMethod) dimensions.push({ name: methodName(b, s.label), kind: 'choice', choices: [...methods] });
       for (const label of labels) {
         for (const p of modelParams) dimensions.push({ name: `${groupName(b, s.label)}${label}.${p}`, kind: 'real', low: ranges[p][0], high: ranges[p][1] });
       }
@@ -145,33 +152,86 @@ function fusionSpace(
     return conditions;
   };
 
+  /** The candidate as one recipe of one method, its parameters as gradients over the layers. */
+  const singleMethodRecipe = (method: SpaceMethod, values: Record<string, DimensionValue>): Recipe => {
+    const used = METHOD_PARAMS[method];
+    const parameters: ParamMap = {};
+    for (const p of used.global) parameters[p] = setting(values, (b, s) => `${groupName(b, s)}${p}`);
+    const recipe: Recipe = { merge_method: method };
+    if (method === 'slerp') {
+      recipe.base_model = family.experts[0];
+      recipe.models = family.experts.map((model) => ({ model }));
+    } else {
+      if (method !== 'linear') recipe.base_model = family.base;
+      recipe.models = family.experts.map((model, e) => {
+        const own: ParamMap = {};
+        for (const p of used.model) own[p] = setting(values, (b, s) => `${groupName(b, s)}${labels[e]}.${p}`);
+        return { model, parameters: own };
+      });
+    }
+    if (Object.keys(parameters).length > 0) recipe.parameters = parameters;
+    if (method === 'dare_ties') recipe.random_seed = family.randomSeed ?? 0;
+    recipe.dtype = 'float32';
+    return recipe;
+  };
+
+  // Multi-stage candidates are written with one slice per block: a block's values are exact scalars
+  // (no gradient interpolation), and every tensor, the embeddings (first block) and the final norm
+  // and lm_head (last block, as mergekit plans them) included, takes its block's method and values.
+  const layerRange = (b: number): [number, number] => [b * blockSize, Math.min(family.numLayers, (b + 1) * blockSize)];
+  const bySet = (valueOf: (set: string) => number): ParamSetting => {
+    const v = sets.map((s) => valueOf(s.label));
+    if (v.every((x) => x === v[0])) return v[0];
+    return sets.map((s, i): ParamCondition => (s.filter ? { filter: s.filter, value: v[i] } : { value: v[i] }));
+  };
+  const stageOf = (method: SpaceMethod, values: Record<string, DimensionValue>): Recipe => {
+    const used = METHOD_PARAMS[method];
+    const inputs = method === 'slerp' || method === 'linear' ? [...family.experts] : [...family.experts, family.base];
+    const slices: RecipeSlice[] = Array.from({ length: blocks }, (_, b) => {
+      const sources = inputs.map((model) => {
+        const e = family.experts.indexOf(model);
+        const own: ParamMap = {};
+        if (e >= 0) for (const p of used.model) own[p] = bySet((s) => round4(values[`b${b}.${s}.${labels[e]}.${p}`] as number));
+        return { model, layer_range: layerRange(b), ...(Object.keys(own).length > 0 ? { parameters: own } : {}) };
+      });
+      const parameters: ParamMap = {};
+      for (const p of used.global) parameters[p] = bySet((s) => round4(values[`b${b}.${s}.${p}`] as number));
+      return { sources, ...(Object.keys(parameters).length > 0 ? { parameters } : {}) };
+    });
+    const stage: Recipe = { name: stageName(method), merge_method: method };
+    if (method === 'slerp') stage.base_model = family.experts[0];
+    else if (method !== 'linear') stage.base_model = family.base;
+    stage.slices = slices;
+    if (method === 'dare_ties') stage.random_seed = family.randomSeed ?? 0;
+    stage.dtype = 'float32';
+    return stage;
+  };
+  const stagedRecipe = (used: SpaceMethod[], chosen: (b: number, s: string) => SpaceMethod, values: Record<string, DimensionValue>): Recipe => ({
+    merge_method: 'linear',
+    slices: Array.from({ length: blocks }, (_, b) => ({
+      sources: used.map((m) => ({ model: stageName(m), layer_range: layerRange(b), parameters: { weight: bySet((s) => (chosen(b, s) === m ? 1 : 0)) } })),
+    })),
+    parameters: { normalize: true },
+    dtype: 'float32',
+    stages: used.map((m) => stageOf(m, values)),
+  });
+
   return {
     kind,
     dimensions,
     decode(x) {
       const values = decodeAll(dimensions, x);
-      const method = (methods.length > 1 ? values.method : methods[0]) as SpaceMethod;
-      const used = METHOD_PARAMS[method];
-      const parameters: ParamMap = {};
-      for (const p of used.global) parameters[p] = setting(values, (b, s) => `${groupName(b, s)}${p}`);
-      const recipe: Recipe = { merge_method: method };
-      if (method === 'slerp') {
-        recipe.base_model = family.experts[0];
-        recipe.models = family.experts.map((model) => ({ model }));
-      } else {
-        if (method !== 'linear') recipe.base_model = family.base;
-        recipe.models = family.experts.map((model, e) => {
-          const own: ParamMap = {};
-          for (const p of used.model) own[p] = setting(values, (b, s) => `${groupName(b, s)}${labels[e]}.${p}`);
-          return { model, parameters: own };
-        });
-      }
-      if (Object.keys(parameters).length > 0) recipe.parameters = parameters;
-      if (method === 'dare_ties') recipe.random_seed = family.randomSeed ?? 0;
-      recipe.dtype = 'float32';
-      return { values, recipe };
+      if (!perBlockMethod) return { values, recipe: singleMethodRecipe((methods.length > 1 ? values.method : methods[0]) as SpaceMethod, values) };
+      const chosen = (b: number, s: string) => values[methodName(b, s)] as SpaceMethod;
+      const used = methods.filter((m) => Array.from({ length: blocks }, (_, b) => sets.some((s) => chosen(b, s.label) === m)).some(Boolean));
+      return { values, recipe: used.length === 1 ? singleMethodRecipe(used[0], values) : stagedRecipe(used, chosen, values) };
     },
   };
+}
+
+/** Stage names of multi-stage candidates; no model reference of a search looks like them. */
+function stageName(method: SpaceMethod): string {
+  return `lfs-stage-${method}`;
 }
 
 /** Depth-wise integration as a passthrough recipe of one-layer slices. Per position p and expert e:
