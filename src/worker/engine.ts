@@ -16,7 +16,7 @@ import type { FileTree, SinkFactory } from '../core/io/types.ts';
 import { openModel, type ModelHandle } from '../core/model/handle.ts';
 import { compatibilityReport, formatCompatibilityReport, modelInventory } from '../core/model/inventory.ts';
 import type { ProgressCallback } from '../core/progress.ts';
-import type { Recipe } from '../core/recipe/index.ts';
+import { referencedModels, stageHint, type Recipe } from '../core/recipe/index.ts';
 import { createSpace, SearchRun, type SearchSummary } from '../core/search/index.ts';
 import { createMergeObjective } from '../core/search/objective.ts';
 import { DamRun, prepareDamProblem, type DamExpertSource } from '../core/dam/index.ts';
@@ -44,9 +44,19 @@ function labelOf(ref: string): string {
 }
 
 /** Identity of a step's computation: when it is unchanged, the resident merged tensor is still right. */
-function stepSignature(p: Plan, step: PlanStep): string {
-  const input = (i: { model: string; tensor: string; index: number; crop?: [number, number] }) => [i.model, i.tensor, i.index, i.crop ?? null];
+function stepSignature(p: Plan, step: PlanStep, stages = stageSteps(p)): string {
+  // An input that is a stage of a multi-stage recipe changes with that stage's own step.
+  const input = (i: { model: string; tensor: string; index: number; crop?: [number, number] }) => {
+    const stage = stages.get(i.model);
+    const stageStep = stage?.steps.get(i.tensor);
+    return [i.model, i.tensor, i.index, i.crop ?? null, stage && stageStep ? stepSignature(stage.plan, stageStep, stages) : null];
+  };
   return JSON.stringify([p.method.name, p.seed, step.models.map(input), step.base ? input(step.base) : null, step.modelParams, step.global]);
+}
+
+/** The stages of a multi-stage plan by name, with their steps by output tensor. */
+function stageSteps(p: Plan): Map<string, { plan: Plan; steps: Map<string, PlanStep> }> {
+  return new Map((p.stages ?? []).map((s) => [s.name, { plan: s.plan, steps: new Map(s.plan.steps.map((st) => [st.output, st])) }]));
 }
 
 /** The shape of the merged network: when it changes, the runtime is rebuilt rather than patched. */
@@ -263,15 +273,15 @@ export class StudioEngine {
 
   // ---------------------------------------------------------------- merging
 
-  private planFor(recipe: Recipe): Plan {
+  /** `stageBackend` merges the stages of a multi-stage recipe (the CPU when not given). */
+  private planFor(recipe: Recipe, stageBackend?: MergeBackend): Plan {
     const handles = new Map<string, ModelHandle>();
-    for (const ref of new Set([recipe.base_model, ...(recipe.models ?? []).map((m) => m.model), ...(recipe.slices ?? []).flatMap((s) => s.sources.map((x) => x.model))])) {
-      if (ref === undefined) continue;
+    for (const ref of referencedModels(recipe)) {
       const h = this.handles.get(ref);
-      if (!h) throw new MergeStudioError('model-not-loaded', `the recipe uses '${ref}', which is not loaded; add it in Models first`, { model: ref });
+      if (!h) throw new MergeStudioError('model-not-loaded', `the recipe uses '${ref}', which is not loaded; add it in Models first${stageHint(recipe, ref)}`, { model: ref });
       handles.set(ref, h);
     }
-    return plan(recipe, handles);
+    return plan(recipe, handles, { stageBackend });
   }
 
   /** Validates a recipe against the loaded models: the plan's notices, or the error's message. */
@@ -304,9 +314,9 @@ export class StudioEngine {
   /** Brings the resident merged model to `recipe`: rebuilt when its shape changed, else only the
    * tensors whose inputs or parameters changed are re-merged in place. Returns how many were merged. */
   private async bringResident(recipe: Recipe, choice: EvalBackendChoice, signal: AbortSignal, onProgress: ProgressCallback): Promise<{ resident: Resident; remerged: number }> {
-    const p = this.planFor(recipe);
     const gpu = await this.mergeBackend();
     const mergeBackend = gpu ?? cpuBackend;
+    const p = this.planFor(recipe, mergeBackend);
     const evalBackend = await this.evalBackend(choice);
     const shape = shapeSignature(p);
     const steps = new Map(p.steps.map((s) => [s.output, stepSignature(p, s)]));
@@ -390,8 +400,8 @@ export class StudioEngine {
   /** Streams the merged model to `target`: shards, index, config.json, tokenizer, model card and mergekit_config.yml. */
   async exportModel(recipe: Recipe, target: ExportTarget, jobId: string, onEvent: (e: EngineEvent) => void, shardSize?: number): Promise<ExportOutcome> {
     return this.job(jobId, async (signal) => {
-      const p = this.planFor(recipe);
       const gpu = await this.mergeBackend();
+      const p = this.planFor(recipe, gpu ?? cpuBackend);
       let sinks: SinkFactory;
       let memory: ReturnType<typeof memorySinks> | null = null;
       if (target.kind === 'directory') sinks = directoryHandleSinks(target.handle);

@@ -129,7 +129,7 @@ export async function createMergeObjective(options: MergeObjectiveOptions): Prom
   };
 
   return async (recipe, fidelity, signal) => {
-    const mergePlan = plan(recipe, options.models);
+    const mergePlan = plan(recipe, options.models, { stageBackend: options.mergeBackend });
     const config = parseCausalLMConfig(mergePlan.config, `${mergePlan.tokenizerModel.id} (merged config.json)`);
     const needed = expectedTensors(config);
     const weights = await mergeToMemory(mergePlan, { backend: options.mergeBackend, signal, only: (name) => needed.has(name) });

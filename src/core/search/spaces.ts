@@ -127,6 +127,8 @@ function fusionSpace(
   const groupName = (b: number, s: string) => (kind === 'global' ? '' : `b${b}.${s}.`);
   const dimensions: Dimension[] = [];
   const perBlockMethod = kind === 'layerwise' && methods.length > 1;
+  const clash = perBlockMethod ? [family.base, ...family.experts].find((ref) => methods.some((m) => stageName(m) === ref)) : undefined;
+  if (clash) throw new MergeStudioError('search-space', `search spec: the model '${clash}' has the name a stage of a layer-wise candidate takes; rename its folder`);
   const methodName = (b: number, s: string) => `method.b${b}.${s}`;
   if (methods.length > 1 && !perBlockMethod) dimensions.push({ name: 'method', kind: 'choice', choices: [...methods] });
   for (let b = 0; b < blocks; b++) {
