@@ -3,10 +3,10 @@
  * lambda -> add to base. Each method file only picks its sparsifier, consensus and defaults. */
 import type { MergeMethod, MergeTensorInput, ParamSpec } from './types.ts';
 import { checkInputs, globalBoolean, globalNumber, modelNumbers, outputArray, type MethodContext } from './params.ts';
-import { magnitudeTaskVector, rescaleFactor, sparseTaskVector, type Sparsification } from './sparsify.ts';
+import { rescaleFactor, sparseTaskVector, type Sparsification } from './sparsify.ts';
 import { dareKeepProbability, keepThreshold24, maskStreamKey } from './random.ts';
 import { workArray } from './scratch.ts';
-import { dareL1Norms, mixTaskVectorTiles, type TaskVectorInput, type TileSink } from '../simd/merge-tiles.ts';
+import { dareL1Norms, magnitudeTaskVectorTiles, mixTaskVectorTiles, type TaskVectorInput, type TileSink } from '../simd/merge-tiles.ts';
 import type { TileSource } from '../simd/tiles.ts';
 
 export type SparsificationKind = 'none' | Sparsification['kind'];
@@ -126,8 +126,10 @@ function taskVector(v: TaskArithmeticVariant, ctx: MethodContext, i: number, mod
   if (v.sparsification === 'none') return { source: { values: model }, prep: { kind: 'delta' }, coefficient: weight, weight };
   const into = workArray(input.scratch, `taskVector${i}`, base.length);
   if (v.sparsification === 'magnitude' && !r.rescale) {
-    const { values, cut } = magnitudeTaskVector(model, base, r.densities[i], into);
-    return { source: { values }, prep: { kind: 'cut', threshold: cut.threshold, tiedInside: cut.tiedInside }, coefficient: weight, weight };
+    if (r.densities[i] >= 1) return { source: { values: model }, prep: { kind: 'delta' }, coefficient: weight, weight };
+    // int(density * n) in double, like Python. k == 0 keeps nothing; mergekit asserts instead.
+    const cut = magnitudeTaskVectorTiles({ values: model }, { values: base }, Math.trunc(r.densities[i] * base.length), into);
+    return { source: { values: into }, prep: { kind: 'cut', ...cut }, coefficient: weight, weight };
   }
   if (v.sparsification === 'random') {
     const streamKey = maskStreamKey(input.seed, input.tensorName, input.modelIndices[i]);

@@ -25,27 +25,36 @@
         (br $next))))
 
   ;; Round to nearest even on the bits (add 0x7fff plus the lowest kept bit; carries move into the
-  ;; exponent); NaN is quieted (bit 22 set) instead, so no carry can turn it into infinity.
-  (func $round_bf16 (param $u v128) (result v128)
-    (v128.bitselect
-      (v128.or (local.get $u) (v128.const i32x4 0x400000 0x400000 0x400000 0x400000))
-      (i32x4.add (local.get $u)
-        (i32x4.add (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)
-          (v128.and (i32x4.shr_u (local.get $u) (i32.const 16)) (v128.const i32x4 1 1 1 1))))
-      (i32x4.gt_s
-        (v128.and (local.get $u) (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff))
-        (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))))
-
+  ;; exponent); NaN is quieted (bit 22 set) instead, so no carry can turn it into infinity. The
+  ;; rounding is written out twice below (V8 does not inline wasm calls here).
   (func (export "encode_bf16") (param $src i32) (param $dst i32) (param $n i32)
-    (local $end i32)
+    (local $end i32) (local $u v128) (local $r0 v128)
     (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $n) (i32.const 1))))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (local.set $u (v128.load (local.get $src)))
+        (local.set $r0
+          (v128.bitselect
+            (v128.or (local.get $u) (v128.const i32x4 0x400000 0x400000 0x400000 0x400000))
+            (i32x4.add (local.get $u)
+              (i32x4.add (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)
+                (v128.and (i32x4.shr_u (local.get $u) (i32.const 16)) (v128.const i32x4 1 1 1 1))))
+            (i32x4.gt_s
+              (v128.and (local.get $u) (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff))
+              (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))))
+        (local.set $u (v128.load offset=16 (local.get $src)))
         (v128.store (local.get $dst)
           (i8x16.shuffle 2 3 6 7 10 11 14 15 18 19 22 23 26 27 30 31
-            (call $round_bf16 (v128.load (local.get $src)))
-            (call $round_bf16 (v128.load offset=16 (local.get $src)))))
+            (local.get $r0)
+            (v128.bitselect
+              (v128.or (local.get $u) (v128.const i32x4 0x400000 0x400000 0x400000 0x400000))
+              (i32x4.add (local.get $u)
+                (i32x4.add (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)
+                  (v128.and (i32x4.shr_u (local.get $u) (i32.const 16)) (v128.const i32x4 1 1 1 1))))
+              (i32x4.gt_s
+                (v128.and (local.get $u) (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff))
+                (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000)))))
         (local.set $src (i32.add (local.get $src) (i32.const 32)))
         (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
         (br $next))))
@@ -167,6 +176,91 @@
         (local.set $mixed (i32.add (local.get $mixed) (i32.const 16)))
         (br $next))))
 
+  ;; Three vectors in one pass, the same operations in the same order as sum3 (the vote), a zeroed
+  ;; mixed/divisor pair, three elect_accumulate, divide_by_weights when `normalize` is 1, and
+  ;; add_scaled_to_base: out = base + lambda * mixed.
+  (func (export "elect3") (param $out i32) (param $base i32) (param $a i32) (param $b i32) (param $c i32)
+    (param $ca f32) (param $cb f32) (param $cc f32) (param $wa f32) (param $wb f32) (param $wc f32)
+    (param $normalize i32) (param $lambda f32) (param $n i32)
+    (local $end i32) (local $x v128) (local $y v128) (local $z v128) (local $neg v128) (local $agree v128)
+    (local $mixed v128) (local $divisor v128)
+    (local $vca v128) (local $vcb v128) (local $vcc v128) (local $vwa v128) (local $vwb v128) (local $vwc v128) (local $vlambda v128)
+    (local.set $vca (f32x4.splat (local.get $ca)))
+    (local.set $vcb (f32x4.splat (local.get $cb)))
+    (local.set $vcc (f32x4.splat (local.get $cc)))
+    (local.set $vwa (f32x4.splat (local.get $wa)))
+    (local.set $vwb (f32x4.splat (local.get $wb)))
+    (local.set $vwc (f32x4.splat (local.get $wc)))
+    (local.set $vlambda (f32x4.splat (local.get $lambda)))
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+        (local.set $x (f32x4.mul (local.get $vca) (v128.load (local.get $a))))
+        (local.set $y (f32x4.mul (local.get $vcb) (v128.load (local.get $b))))
+        (local.set $z (f32x4.mul (local.get $vcc) (v128.load (local.get $c))))
+        (local.set $neg (f32x4.lt (f32x4.add (f32x4.add (local.get $x) (local.get $y)) (local.get $z)) (v128.const f32x4 0 0 0 0)))
+        (local.set $agree (v128.bitselect (f32x4.lt (local.get $x) (v128.const f32x4 0 0 0 0)) (f32x4.gt (local.get $x) (v128.const f32x4 0 0 0 0)) (local.get $neg)))
+        (local.set $mixed (f32x4.add (v128.const f32x4 0 0 0 0) (v128.and (local.get $x) (local.get $agree))))
+        (local.set $divisor (f32x4.add (v128.const f32x4 0 0 0 0) (v128.and (local.get $vwa) (local.get $agree))))
+        (local.set $agree (v128.bitselect (f32x4.lt (local.get $y) (v128.const f32x4 0 0 0 0)) (f32x4.gt (local.get $y) (v128.const f32x4 0 0 0 0)) (local.get $neg)))
+        (local.set $mixed (f32x4.add (local.get $mixed) (v128.and (local.get $y) (local.get $agree))))
+        (local.set $divisor (f32x4.add (local.get $divisor) (v128.and (local.get $vwb) (local.get $agree))))
+        (local.set $agree (v128.bitselect (f32x4.lt (local.get $z) (v128.const f32x4 0 0 0 0)) (f32x4.gt (local.get $z) (v128.const f32x4 0 0 0 0)) (local.get $neg)))
+        (local.set $mixed (f32x4.add (local.get $mixed) (v128.and (local.get $z) (local.get $agree))))
+        (local.set $divisor (f32x4.add (local.get $divisor) (v128.and (local.get $vwc) (local.get $agree))))
+        (if (local.get $normalize)
+          (then
+            (local.set $mixed
+              (f32x4.div (local.get $mixed)
+                (f32x4.add (local.get $divisor)
+                  (v128.and (f32x4.eq (local.get $divisor) (v128.const f32x4 0 0 0 0)) (v128.const f32x4 1 1 1 1)))))))
+        (v128.store (local.get $out)
+          (f32x4.add (v128.load (local.get $base)) (f32x4.mul (local.get $mixed) (local.get $vlambda))))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (local.set $base (i32.add (local.get $base) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (br $next))))
+
+  ;; Histograms of the magnitude keys (f32 bits without the sign) for an exact rank cut: the high
+  ;; 15 bits of every key, then the low 16 bits of the keys whose high bits are `bin`. u32 counts.
+  (func (export "histogram_high") (param $x i32) (param $n i32) (param $hist i32)
+    (local $end i32) (local $slot i32)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $slot (i32.add (local.get $hist) (i32.and (i32.shr_u (i32.load (local.get $x)) (i32.const 14)) (i32.const 0x1fffc))))
+        (i32.store (local.get $slot) (i32.add (i32.load (local.get $slot)) (i32.const 1)))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (br $next))))
+
+  (func (export "histogram_low") (param $x i32) (param $n i32) (param $hist i32) (param $bin i32)
+    (local $end i32) (local $vbin v128) (local $p i32) (local $key i32) (local $slot i32)
+    (local.set $vbin (i32x4.splat (local.get $bin)))
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (if (v128.any_true (i32x4.eq (local.get $vbin)
+              (i32x4.shr_u (v128.and (v128.load (local.get $x)) (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff)) (i32.const 16))))
+          (then
+            (local.set $p (local.get $x))
+            (block $lanes_done
+              (loop $lane
+                (br_if $lanes_done (i32.ge_u (local.get $p) (i32.add (local.get $x) (i32.const 16))))
+                (local.set $key (i32.and (i32.load (local.get $p)) (i32.const 0x7fffffff)))
+                (if (i32.eq (i32.shr_u (local.get $key) (i32.const 16)) (local.get $bin))
+                  (then
+                    (local.set $slot (i32.add (local.get $hist) (i32.shl (i32.and (local.get $key) (i32.const 0xffff)) (i32.const 2))))
+                    (i32.store (local.get $slot) (i32.add (i32.load (local.get $slot)) (i32.const 1)))))
+                (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                (br $lane)))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (br $next))))
+
   ;; TIES magnitude mask in place: keeps x where |x|'s key is above `threshold`, and the keys equal
   ;; to it while `budget` lasts (index order); returns the budget left for the next tile.
   ;; `threshold` must be at most 0x7fffffff (keys are the f32 bits without the sign).
@@ -208,9 +302,11 @@
   ;; L1 norms before and after, per lane (element index mod 4), are added to the eight f64 at
   ;; `sums` (lanes 0-3 before, then lanes 0-3 after).
   (func (export "dare_drop") (param $x i32) (param $base i32) (param $n i32) (param $streamKey i32) (param $first i32) (param $threshold i32) (param $sums i32)
-    (local $end i32) (local $index v128) (local $h v128) (local $delta v128) (local $kept v128)
+    (local $end i32) (local $vkey v128) (local $vthreshold v128) (local $index v128) (local $h v128) (local $delta v128) (local $kept v128)
     (local $b01 v128) (local $b23 v128) (local $a01 v128) (local $a23 v128) (local $abs v128)
     (local.set $index (i32x4.add (i32x4.splat (local.get $first)) (v128.const i32x4 0 1 2 3)))
+    (local.set $vkey (i32x4.splat (local.get $streamKey)))
+    (local.set $vthreshold (i32x4.splat (local.get $threshold)))
     (local.set $b01 (v128.load (local.get $sums)))
     (local.set $b23 (v128.load offset=16 (local.get $sums)))
     (local.set $a01 (v128.load offset=32 (local.get $sums)))
@@ -220,14 +316,14 @@
       (loop $next
         (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
         ;; lowbias32 finalizer of (streamKey ^ index), top 24 bits.
-        (local.set $h (v128.xor (i32x4.splat (local.get $streamKey)) (local.get $index)))
+        (local.set $h (v128.xor (local.get $vkey) (local.get $index)))
         (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))))
         (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x7feb352d 0x7feb352d 0x7feb352d 0x7feb352d)))
         (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 15))))
         (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x846ca68b 0x846ca68b 0x846ca68b 0x846ca68b)))
         (local.set $h (i32x4.shr_u (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))) (i32.const 8)))
         (local.set $delta (f32x4.sub (v128.load (local.get $x)) (v128.load (local.get $base))))
-        (local.set $kept (v128.and (local.get $delta) (i32x4.lt_s (local.get $h) (i32x4.splat (local.get $threshold)))))
+        (local.set $kept (v128.and (local.get $delta) (i32x4.lt_s (local.get $h) (local.get $vthreshold))))
         (v128.store (local.get $x) (local.get $kept))
         (local.set $abs (f32x4.abs (local.get $delta)))
         (local.set $b01 (f64x2.add (local.get $b01) (f64x2.promote_low_f32x4 (local.get $abs))))
@@ -245,6 +341,30 @@
     (v128.store offset=16 (local.get $sums) (local.get $b23))
     (v128.store offset=32 (local.get $sums) (local.get $a01))
     (v128.store offset=48 (local.get $sums) (local.get $a23)))
+
+  ;; dare_drop without the norms (the mixing pass, once the norms are known).
+  (func (export "dare_mask") (param $x i32) (param $base i32) (param $n i32) (param $streamKey i32) (param $first i32) (param $threshold i32)
+    (local $end i32) (local $vkey v128) (local $vthreshold v128) (local $index v128) (local $h v128)
+    (local.set $index (i32x4.add (i32x4.splat (local.get $first)) (v128.const i32x4 0 1 2 3)))
+    (local.set $vkey (i32x4.splat (local.get $streamKey)))
+    (local.set $vthreshold (i32x4.splat (local.get $threshold)))
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $h (v128.xor (local.get $vkey) (local.get $index)))
+        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))))
+        (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x7feb352d 0x7feb352d 0x7feb352d 0x7feb352d)))
+        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 15))))
+        (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x846ca68b 0x846ca68b 0x846ca68b 0x846ca68b)))
+        (local.set $h (i32x4.shr_u (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))) (i32.const 8)))
+        (v128.store (local.get $x)
+          (v128.and (f32x4.sub (v128.load (local.get $x)) (v128.load (local.get $base)))
+            (i32x4.lt_s (local.get $h) (local.get $vthreshold))))
+        (local.set $index (i32x4.add (local.get $index) (v128.const i32x4 4 4 4 4)))
+        (local.set $base (i32.add (local.get $base) (i32.const 16)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (br $next))))
 
   ;; ---- SLERP / Model Stock reductions ----
 

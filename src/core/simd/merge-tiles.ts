@@ -37,8 +37,6 @@ export interface MixOptions {
   lambda: number;
 }
 
-const DARE_SCRATCH_SUMS = SUMS_ADDRESS + 8 * 64;
-
 /** Threshold as the kernels take it: an i32 at most 0x7fffffff ("keep nothing" is 0x7fffffff with no ties). */
 function kernelThreshold(threshold: number, tiedInside: number): [number, number] {
   return threshold > 0x7fffffff ? [0x7fffffff, 0] : [threshold, tiedInside];
@@ -100,10 +98,13 @@ export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: Tas
       w.load(vectorSlots[i], source, start, length);
       if (prep.kind === 'delta') k.subtract(at, w.slot(1), n);
       if (prep.kind === 'cut') budgets[i] = k.keep_above_cut(at, n, kernelThreshold(prep.threshold, prep.tiedInside)[0], budgets[i]);
-      // The scratch lanes take sums nobody reads (the norms came from dareL1Norms).
-      if (prep.kind === 'dare') k.dare_drop(at, w.slot(1), n, prep.streamKey, start, prep.threshold, DARE_SCRATCH_SUMS);
+      if (prep.kind === 'dare') k.dare_mask(at, w.slot(1), n, prep.streamKey, start, prep.threshold);
     }
-    if (!options.signConsensus) {
+    if (options.signConsensus && count === 3) {
+      // The general path below in one fused pass (same operations, same order).
+      const [a, b, c3] = vectorSlots.map((slot) => w.slot(slot));
+      k.elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n);
+    } else if (!options.signConsensus) {
       weightedSumOfSlots(w, 0, vectorSlots, c, n);
       k.add_scaled_to_base(w.slot(0), w.slot(1), 1, n);
     } else {
@@ -156,4 +157,64 @@ export function convertTiles(source: TileSource, sink: TileSink, elements: numbe
     w.load(0, source, start, length);
     w.store(0, sink, start, length);
   }
+}
+
+/** A cut in descending |x| rank order: keys (f32 bits without the sign) above `threshold` are
+ * inside, and the first `tiedInside` keys equal to it (index order). */
+export interface MagnitudeCut {
+  threshold: number;
+  tiedInside: number;
+}
+
+/** The task vector fround(model - base) into `into`, and the cut keeping its `count` largest
+ * magnitudes (ties: lowest index first), by an exact two-pass radix select: the high 15 key bits
+ * are counted while the task vector is formed, then the low 16 bits of the one bin holding rank
+ * `count`. */
+export function magnitudeTaskVectorTiles(model: TileSource, base: TileSource, count: number, into: Float32Array): MagnitudeCut {
+  const elements = into.length;
+  const w = tileWorkspace();
+  const k = w.kernels;
+  // The first slots hold the histogram (32768, then 65536 u32), then the tile and the base.
+  const tile = Math.ceil((65536 * 4) / (TILE * 4));
+  const baseSlot = tile + 1;
+  w.reserve(tile + 2);
+  const hist = w.slot(0);
+  const highBins = 32768;
+  w.zero(0, highBins);
+  for (let start = 0; start < elements; start += TILE) {
+    const length = Math.min(TILE, elements - start);
+    w.load(tile, model, start, length);
+    w.load(baseSlot, base, start, length);
+    k.subtract(w.slot(tile), w.slot(baseSlot), padded(length));
+    k.histogram_high(w.slot(tile), length, hist);
+    w.store(tile, { values: into }, start, length);
+  }
+  if (count <= 0) return { threshold: 0xffffffff, tiedInside: 0 };
+  if (count > elements) return { threshold: 0, tiedInside: elements };
+  const high = w.counts(0, highBins);
+  let above = 0;
+  let bin = highBins - 1;
+  for (; bin > 0; bin--) {
+    if (above + high[bin] >= count) break;
+    above += high[bin];
+  }
+  w.zero(0, 65536);
+  let padding = 0;
+  for (let start = 0; start < elements; start += TILE) {
+    const length = Math.min(TILE, elements - start);
+    w.load(tile, { values: into }, start, length);
+    k.histogram_low(w.slot(tile), padded(length), hist, bin);
+    padding += padded(length) - length;
+  }
+  const low = w.counts(0, 65536);
+  // The zero padding has key 0: it counted only if bin 0 was chosen.
+  if (bin === 0) low[0] -= padding;
+  const wanted = count - above;
+  let lowBin = 65535;
+  let aboveInBin = 0;
+  for (; lowBin > 0; lowBin--) {
+    if (aboveInBin + low[lowBin] >= wanted) break;
+    aboveInBin += low[lowBin];
+  }
+  return { threshold: ((bin << 16) | lowBin) >>> 0, tiedInside: count - above - aboveInBin };
 }

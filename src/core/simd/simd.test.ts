@@ -9,6 +9,8 @@ import { mergeElementwiseSlices } from '../engine/elementwise.ts';
 import { ReusableArrays } from '../methods/scratch.ts';
 import { seededValues } from '../engine/test-models.ts';
 import { setSimdPreferred, simdAvailable, TILE, tileWorkspace } from './tiles.ts';
+import { magnitudeTaskVectorTiles } from './merge-tiles.ts';
+import { descendingRankCut, f32Bits } from '../methods/select.ts';
 
 const n = 2 * TILE + 1237;
 
@@ -107,5 +109,24 @@ describe('SIMD kernels and their JS twins', () => {
     expect(bytesSimd.findIndex((b, i) => b !== bytesJs[i])).toBe(-1);
     const [decodedSimd, decodedJs] = bothWays(() => decodeToF32(bytesSimd, 'BF16'));
     expect(firstDifference(decodedSimd, decodedJs)).toBe(-1);
+  });
+
+  it('the magnitude cut equals the radix select of select.ts, ties and zero keys included', () => {
+    // Deltas on a coarse grid: many equal magnitudes, a quarter of them exactly zero.
+    const model = new Float32Array(n);
+    const finite = finiteBase;
+    for (let i = 0; i < n; i++) model[i] = finite[i] + (((i * 7919) % 9) - 4) * 0.25;
+    for (const count of [0, 1, 1000, n >> 1, n - 3000, n - 1, n, n + 5]) {
+      const expectedDelta = new Float32Array(n);
+      for (let i = 0; i < n; i++) expectedDelta[i] = model[i] - finite[i];
+      const want = descendingRankCut(f32Bits(expectedDelta), count, 0x7fffffff);
+      for (const simd of [true, false]) {
+        setSimdPreferred(simd);
+        const into = new Float32Array(n);
+        const cut = magnitudeTaskVectorTiles({ values: model }, { values: finite }, count, into);
+        expect(cut, `count ${count}, simd ${simd}`).toEqual(want);
+        expect(firstDifference(into, expectedDelta)).toBe(-1);
+      }
+    }
   });
 });

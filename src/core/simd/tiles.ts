@@ -5,9 +5,9 @@
  * worked on there, and copied out; nothing full-size is allocated. */
 import { KERNELS_WASM_BASE64 } from './kernels.generated.ts';
 
-/** Elements per tile slot (64 KiB of f32): large enough that per-call overhead vanishes, small
+/** Elements per tile slot (32 KiB of f32): large enough that per-call overhead vanishes, small
  * enough that a handful of slots stays in a core's L2 cache. */
-export const TILE = 16384;
+export const TILE = 8192;
 
 /** Raw kernels: byte addresses into `memory`, element counts a multiple of 8. */
 export interface TileKernels {
@@ -21,6 +21,10 @@ export interface TileKernels {
   elect_accumulate(mixed: number, divisor: number, vote: number, x: number, c: number, w: number, n: number): void;
   divide_by_weights(mixed: number, divisor: number, n: number): void;
   keep_above_cut(x: number, n: number, threshold: number, budget: number): number;
+  elect3(out: number, base: number, a: number, b: number, c: number, ca: number, cb: number, cc: number, wa: number, wb: number, wc: number, normalize: number, lambda: number, n: number): void;
+  histogram_high(x: number, n: number, hist: number): void;
+  histogram_low(x: number, n: number, hist: number, bin: number): void;
+  dare_mask(x: number, base: number, n: number, streamKey: number, first: number, threshold: number): void;
   dare_drop(x: number, base: number, n: number, streamKey: number, first: number, threshold: number, sums: number): void;
   norms_and_dot(a: number, b: number, n: number, sums: number): void;
 }
@@ -122,6 +126,11 @@ export class TileWorkspace {
     this.f32.fill(0, at, at + n);
   }
 
+  /** u32 counts (histograms) in slots from `slot` on. */
+  counts(slot: number, n: number): Uint32Array {
+    return new Uint32Array(this.memory.buffer, this.slot(slot), n);
+  }
+
   /** Zeroes `count` f64 reduction values at SUMS_ADDRESS. */
   clearSums(count: number): void {
     this.f64.fill(0, SUMS_ADDRESS / 8, SUMS_ADDRESS / 8 + count);
@@ -207,6 +216,47 @@ function jsKernels(memory: { buffer: ArrayBuffer }): TileKernels {
         } else if (!(key > threshold)) m[(x >> 2) + k] = 0;
       }
       return budget;
+    },
+    elect3(out, base, a, b, c, ca, cb, cc, wa, wb, wc, normalize, lambda, n) {
+      const m = f32();
+      for (let k = 0; k < n; k++) {
+        const x = fr(ca * m[(a >> 2) + k]);
+        const y = fr(cb * m[(b >> 2) + k]);
+        const z = fr(cc * m[(c >> 2) + k]);
+        const negative = fr(fr(x + y) + z) < 0;
+        const ax = negative ? x < 0 : x > 0;
+        const ay = negative ? y < 0 : y > 0;
+        const az = negative ? z < 0 : z > 0;
+        let mixed = fr(fr(fr(0 + (ax ? x : 0)) + (ay ? y : 0)) + (az ? z : 0));
+        const divisor = fr(fr(fr(0 + (ax ? wa : 0)) + (ay ? wb : 0)) + (az ? wc : 0));
+        if (normalize) mixed = fr(mixed / (divisor + (divisor === 0 ? 1 : 0)));
+        m[(out >> 2) + k] = m[(base >> 2) + k] + fr(mixed * lambda);
+      }
+    },
+    histogram_high(x, n, hist) {
+      const bits = i32();
+      const counts = new Uint32Array(memory.buffer, hist, 32768);
+      for (let k = 0; k < n; k++) counts[(bits[(x >> 2) + k] >>> 16) & 0x7fff]++;
+    },
+    histogram_low(x, n, hist, bin) {
+      const bits = i32();
+      const counts = new Uint32Array(memory.buffer, hist, 65536);
+      for (let k = 0; k < n; k++) {
+        const key = bits[(x >> 2) + k] & 0x7fffffff;
+        if (key >>> 16 === bin) counts[key & 0xffff]++;
+      }
+    },
+    dare_mask(x, base, n, streamKey, first, threshold) {
+      const m = f32();
+      for (let k = 0; k < n; k++) {
+        let h = streamKey ^ (first + k);
+        h ^= h >>> 16;
+        h = Math.imul(h, 0x7feb352d);
+        h ^= h >>> 15;
+        h = Math.imul(h, 0x846ca68b);
+        h = (h ^ (h >>> 16)) >>> 8;
+        m[(x >> 2) + k] = h < threshold ? m[(x >> 2) + k] - m[(base >> 2) + k] : 0;
+      }
     },
     dare_drop(x, base, n, streamKey, first, threshold, sums) {
       const m = f32();
