@@ -185,6 +185,14 @@ export function LayerCurves() {
   const models = useStudio((s) => s.models);
   const [paramName, setParamName] = useState('weight');
   const [splitWanted, setSplitWanted] = useState(false);
+  if (recipe.stages?.length) {
+    return (
+      <section aria-labelledby="layers-heading" className="panel layers">
+        <h2 id="layers-heading">Per-layer coefficients</h2>
+        <p className="muted">A multi-stage recipe picks a method per block and module set; its stages are not drawn here (see Recipe YAML).</p>
+      </section>
+    );
+  }
   if (recipe.slices) return null;
   const base = models.find((m) => m.ref === recipe.base_model) ?? models[0];
   const specs = paramSpecs(recipe).filter((p) => p.kind === 'number');

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { METHODS, type ParamSpec } from '../core/methods/index.ts';
-import type { ParamSetting } from '../core/recipe/index.ts';
+import type { ParamSetting, Recipe } from '../core/recipe/index.ts';
 import { mergedModels, ownSetting, validateParamInput, withParam } from './recipe-edit.ts';
 import { useStudio } from './store.ts';
 
@@ -64,11 +64,32 @@ function ParamField({ spec, model, label }: { spec: ParamSpec; model: string | n
   );
 }
 
+/** A multi-stage recipe (a layer-wise search trial, or imported mergekit-multi YAML) is shown, not edited. */
+function StagedRecipe({ recipe, error }: { recipe: Recipe; error: string | null }) {
+  const stages = recipe.stages ?? [];
+  const startOver = () => {
+    const { name: _name, ...first } = stages[0];
+    useStudio.getState().setRecipe(first);
+  };
+  return (
+    <section aria-labelledby="recipe-heading" className="panel recipe">
+      <h2 id="recipe-heading">Recipe</h2>
+      <p data-testid="staged-recipe">
+        Multi-stage recipe: {stages.length} stages ({stages.map((s) => `${s.name}: ${s.merge_method}`).join(', ')}), then a final {recipe.merge_method} merge of them.
+      </p>
+      <p className="muted">Stage editing is not in the curve editor: read or edit the documents in Recipe YAML; evaluate and export work as they are.</p>
+      <button type="button" onClick={startOver}>Edit the first stage on its own</button>
+      {error && <p role="alert" className="error" data-testid="plan-error">{error}</p>}
+    </section>
+  );
+}
+
 export function RecipePanel() {
   const recipe = useStudio((s) => s.recipe);
   const check = useStudio((s) => s.check);
   const models = useStudio((s) => s.models);
   const { setMethod, setRecipe } = useStudio.getState();
+  if (recipe.stages?.length) return <StagedRecipe recipe={recipe} error={check && !check.ok ? check.error : null} />;
   const method = Object.hasOwn(METHODS, recipe.merge_method) ? METHODS[recipe.merge_method] : undefined;
   const globals = method?.params.filter((p) => p.scope === 'global') ?? [];
   const perModel = method?.params.filter((p) => p.scope === 'model') ?? [];

@@ -29,7 +29,8 @@ export function SearchPanel() {
 
   const start = async () => {
     setError(null);
-    const base = recipe.base_model;
+    // After loading a multi-stage trial the base is its stages' (slerp's base is an expert).
+    const base = recipe.base_model ?? recipe.stages?.find((s) => s.merge_method !== 'slerp' && s.base_model)?.base_model;
     const experts = models.map((m) => m.ref).filter((r) => r !== base);
     if (!base || experts.length === 0) return setError('load a base model and at least one expert first');
     if (effective.length === 0) return setError('choose tasks in Live evaluation; their scores are the objectives');

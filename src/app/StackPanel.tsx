@@ -11,7 +11,8 @@ export function StackPanel() {
   const models = useStudio((s) => s.models);
   const [dragged, setDragged] = useState<number | null>(null);
   const { setRecipe } = useStudio.getState();
-  if (models.length === 0) return null;
+  // The slices of a multi-stage recipe's final merge read stages, not loaded models.
+  if (models.length === 0 || recipe.stages?.length) return null;
   const byRef = new Map(models.map((m) => [m.ref, m]));
   if (!recipe.slices) {
     const start = () => {

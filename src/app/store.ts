@@ -84,6 +84,7 @@ let sweepRunning = false;
 let evalRuns = 0;
 
 function pointLabel(recipe: Recipe): string {
+  if (recipe.stages?.length) return `per block: ${recipe.stages.map((s) => s.merge_method).join(' / ')}`;
   const parts = [recipe.merge_method];
   for (const m of recipe.models ?? []) {
     const w = m.parameters?.weight;
