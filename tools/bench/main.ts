@@ -9,6 +9,7 @@ import { METHODS } from '../../src/core/methods/index.ts';
 import { ReusableArrays } from '../../src/core/methods/scratch.ts';
 import { mix32 } from '../../src/core/methods/random.ts';
 import type { ParamValue } from '../../src/core/methods/types.ts';
+import type { TileSource } from '../../src/core/simd/tiles.ts';
 import { decodeToF32, encodeFromF32 } from '../../src/core/dtype.ts';
 import { acquireGpu, describeAdapter, type GpuContext } from '../../src/core/gpu/device.ts';
 import { KernelRunner } from '../../src/core/gpu/runner.ts';
@@ -96,8 +97,9 @@ async function timeRate(run: () => Promise<void> | void, repeats: number, inputB
 /** One method over (models + base) tensors of n elements, stored as `dtype`, on the CPU path or the
  * WebGPU backend. The CPU path does what the engine's streaming export does per tensor (minus
  * disk I/O): elementwise methods run the engine's tile loop straight from the stored bytes;
- * the others view f32 inputs in place or decode bf16 into reused buffers, merge into a reused
- * output with reused scratch, and encode bf16 into reused bytes. */
+ * methods with a tile path (mergeTiles) read the stored bytes whole-tensor, tile by tile, into a
+ * reused output; the others view f32 inputs in place or decode bf16 into reused buffers. Both
+ * use reused scratch and encode bf16 into reused bytes. */
 async function benchOne(method: string, n: number, dtype: 'F32' | 'BF16', backend: 'cpu' | WebGpuMergeBackend, repeats: number): Promise<Rate> {
   const setup = SETUPS[method];
   const withBase = METHODS[method].base !== 'none';
@@ -130,6 +132,18 @@ async function benchOne(method: string, n: number, dtype: 'F32' | 'BF16', backen
     const base = inputs.base ? slice(inputs.base) : undefined;
     return timeRate(() => {
       mergeElementwiseSlices(METHODS[method], common, models, base, n, dtype, encoded, buffers);
+    }, repeats, inputBytes);
+  }
+  const tiled = METHODS[method].mergeTiles;
+  if (tiled) {
+    // As the engine does for whole F32/BF16 tensors: the method reads the stored bytes tile by tile.
+    const sources: TileSource[] = inputs.models.map((t) => (t instanceof Float32Array ? { values: t } : { bytes: bytesOf(t), dtype: 'BF16' }));
+    const baseSource: TileSource | undefined = inputs.base ? (inputs.base instanceof Float32Array ? { values: inputs.base } : { bytes: bytesOf(inputs.base), dtype: 'BF16' }) : undefined;
+    const placeholders = models.map(() => new Float32Array(0));
+    return timeRate(() => {
+      const output = buffers.get('output', n);
+      tiled({ ...common, models: placeholders, scratch }, sources, baseSource, n, { values: output });
+      if (dtype === 'BF16') encodeFromF32(output, 'BF16', encoded);
     }, repeats, inputBytes);
   }
   return timeRate(() => {

@@ -18,6 +18,7 @@ import { DEFAULT_MAX_SHARD_BYTES, SafetensorsWriter } from '../safetensors/write
 import { cpuBackend, type MergeBackend } from './backend.ts';
 import { mergeElementwiseSlices, type StoredSlice } from './elementwise.ts';
 import type { Plan, PlanInput, PlanStep } from './plan.ts';
+import type { TileSource } from '../simd/tiles.ts';
 
 /** Buffers reused from tensor to tensor: the decoded inputs and the output (by slot), the method's
  * own work arrays, and the encoded bytes. Fresh full-size arrays per tensor cost more in page
@@ -54,11 +55,30 @@ function viewOrDecode(bytes: Uint8Array, dtype: DType, into: Float32Array): Floa
   return decodeToF32(bytes, dtype, into);
 }
 
+const NO_VALUES = new Float32Array(0);
+
+/** Whole, uncropped F32 or BF16 tensors go to a method's tile path as they are stored. */
+function isTileable(input: PlanInput): boolean {
+  return !input.crop && (input.info.dtype === 'F32' || input.info.dtype === 'BF16');
+}
+
 /** Reads one step's inputs into scratch buffers and merges them; with `reuseOutput` the result
  * lives in a scratch buffer too and is only valid until the next step. */
 async function mergeStep(plan: Plan, step: PlanStep, backend: MergeBackend, buffers: StepBuffers, reuseOutput: boolean, signal?: AbortSignal): Promise<Float32Array> {
   const elements = step.shape.reduce((a, b) => a * b, 1);
   const scratch = buffers.inputs;
+  if (backend === cpuBackend && plan.method.mergeTiles && [...step.models, ...(step.base ? [step.base] : [])].every(isTileable)) {
+    // Straight from the stored bytes, tile by tile: no full-size float32 copy of any input.
+    const read = async (m: PlanInput): Promise<TileSource> => ({ bytes: await readTensorBytes(m.info, signal), dtype: m.info.dtype as 'F32' | 'BF16' });
+    const models: TileSource[] = [];
+    for (const m of step.models) models.push(await read(m));
+    const base = step.base ? await read(step.base) : undefined;
+    throwIfAborted(signal);
+    const out = reuseOutput ? scratch.get('output', elements) : new Float32Array(elements);
+    const params = { tensorName: step.output, shape: step.shape, models: models.map(() => NO_VALUES), modelParams: step.modelParams, modelIndices: step.models.map((m) => m.index), global: step.global, seed: plan.seed, scratch: buffers.method };
+    plan.method.mergeTiles(params, models, base, elements, { values: out });
+    return out;
+  }
   const models: Float32Array[] = [];
   for (const [i, m] of step.models.entries()) models.push(await readInput(m, scratch.get(`model${i}`, elements), signal));
   const base = step.base ? await readInput(step.base, scratch.get('base', elements), signal) : undefined;

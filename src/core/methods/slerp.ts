@@ -1,6 +1,8 @@
 import type { MergeMethod, ParamSpec } from './types.ts';
 import { checkInputs, globalNumber, outputArray, type MethodContext } from './params.ts';
-import { normsAndDotTiles, weightedSumTiles } from '../simd/merge-tiles.ts';
+import { normsAndDotTiles, weightedSumTiles, type TileSink } from '../simd/merge-tiles.ts';
+import type { TileSource } from '../simd/tiles.ts';
+import { MergeStudioError } from '../errors.ts';
 
 const params: ParamSpec[] = [
   { name: 't', scope: 'global', kind: 'number', required: true, min: 0, max: 1, description: 'Interpolation factor: 0 gives the base model, 1 the other model.' },
@@ -18,31 +20,41 @@ export const slerp: MergeMethod = {
   mergeCpu(input) {
     const ctx: MethodContext = { method: 'slerp', params, input };
     const n = checkInputs(ctx, { base: 'required', minModels: 1, maxModels: 1 });
-    const t = globalNumber(ctx, 't');
-    const v0 = input.base!;
-    const v1 = input.models[0];
-    // Vectors are normalized only when their norm exceeds eps (as mergekit does).
-    // One pass over both inputs (f64 sums over four index lanes, SIMD or its JS twin).
-    const [s00, s11, s01] = normsAndDotTiles({ values: v0 }, { values: v1 }, n);
-    const n0 = Math.sqrt(s00);
-    const n1 = Math.sqrt(s11);
-    const s0n = n0 > NORM_EPS ? 1 / n0 : 1;
-    const s1n = n1 > NORM_EPS ? 1 / n1 : 1;
-    const dot = s01 * (s0n * s1n);
-    let c0: number;
-    let c1: number;
-    if (Math.abs(dot) > DOT_THRESHOLD) {
-      c0 = 1 - t;
-      c1 = t;
-    } else {
-      const theta = Math.acos(dot);
-      const sinTheta = Math.sin(theta);
-      c0 = Math.sin(theta * (1 - t)) / sinTheta;
-      c1 = Math.sin(theta * t) / sinTheta;
-    }
     const out = outputArray(ctx, n);
-    // float32 c0 * v0 + c1 * v1, tile by tile.
-    weightedSumTiles({ values: out }, [{ values: v0 }, { values: v1 }], undefined, [c0, c1], n);
+    interpolate(ctx, { values: input.base! }, { values: input.models[0] }, n, { values: out });
     return out;
   },
+  mergeTiles(input, models, base, elements, out) {
+    const ctx: MethodContext = { method: 'slerp', params, input };
+    if (!base || models.length !== 1) {
+      throw new MergeStudioError('model-count', `slerp merges exactly 1 non-base model and a base_model; tensor '${input.tensorName}' has ${models.length} and ${base ? 'a' : 'no'} base`, { method: 'slerp', tensor: input.tensorName });
+    }
+    interpolate(ctx, base, models[0], elements, out);
+  },
 };
+
+/** Spherical interpolation from v0 (the base) toward v1 by the global `t`. */
+function interpolate(ctx: MethodContext, v0: TileSource, v1: TileSource, n: number, out: TileSink): void {
+  const t = globalNumber(ctx, 't');
+  // Vectors are normalized only when their norm exceeds eps (as mergekit does).
+  // One pass over both inputs (f64 sums over four index lanes, SIMD or its JS twin).
+  const [s00, s11, s01] = normsAndDotTiles(v0, v1, n);
+  const n0 = Math.sqrt(s00);
+  const n1 = Math.sqrt(s11);
+  const s0n = n0 > NORM_EPS ? 1 / n0 : 1;
+  const s1n = n1 > NORM_EPS ? 1 / n1 : 1;
+  const dot = s01 * (s0n * s1n);
+  let c0: number;
+  let c1: number;
+  if (Math.abs(dot) > DOT_THRESHOLD) {
+    c0 = 1 - t;
+    c1 = t;
+  } else {
+    const theta = Math.acos(dot);
+    const sinTheta = Math.sin(theta);
+    c0 = Math.sin(theta * (1 - t)) / sinTheta;
+    c1 = Math.sin(theta * t) / sinTheta;
+  }
+  // float32 c0 * v0 + c1 * v1, tile by tile.
+  weightedSumTiles(out, [v0, v1], undefined, [c0, c1], n);
+}

@@ -6,6 +6,8 @@ import { checkInputs, globalBoolean, globalNumber, modelNumbers, outputArray, ty
 import { rescaleFactor, sparseTaskVector, type Sparsification } from './sparsify.ts';
 import { dareKeepProbability, keepThreshold24, maskStreamKey } from './random.ts';
 import { workArray } from './scratch.ts';
+import { decodeToF32 } from '../dtype.ts';
+import { MergeStudioError } from '../errors.ts';
 import { dareL1Norms, magnitudeTaskVectorTiles, mixTaskVectorTiles, type TaskVectorInput, type TileSink } from '../simd/merge-tiles.ts';
 import type { TileSource } from '../simd/tiles.ts';
 
@@ -94,24 +96,39 @@ export function defineTaskArithmeticMethod(v: TaskArithmeticVariant): MergeMetho
     mergeCpu(input: MergeTensorInput): Float32Array {
       const ctx: MethodContext = { method: v.name, params, input };
       checkInputs(ctx, { base: 'required', minModels: 1 });
-      const resolved = taskArithmeticParams(ctx, v.sparsification);
       const base = input.base!;
       const out = outputArray(ctx, base.length);
-      const vectors = input.models.map((model, i) => taskVector(v, ctx, i, model, resolved));
-      mix(v, { values: out }, { values: base }, vectors, resolved, base.length);
+      merge(v, ctx, input.models.map((values) => ({ values })), { values: base }, base.length, { values: out });
       return out;
     },
-    ...(v.sparsification === 'none'
-      ? {
-          mergeTiles(input: MergeTensorInput, models: TileSource[], base: TileSource | undefined, elements: number, out: TileSink): void {
-            const ctx: MethodContext = { method: v.name, params, input };
-            const resolved = taskArithmeticParams(ctx, v.sparsification);
-            const vectors = models.map((source, i): TaskVectorInput => ({ source, prep: { kind: 'delta' }, coefficient: resolved.weights[i], weight: resolved.weights[i] }));
-            mix(v, out, base!, vectors, resolved, elements);
-          },
-        }
-      : {}),
+    mergeTiles(input: MergeTensorInput, models: TileSource[], base: TileSource | undefined, elements: number, out: TileSink): void {
+      const ctx: MethodContext = { method: v.name, params, input };
+      if (!base) throw new MergeStudioError('missing-base', `${v.name} needs a base_model; none was given for tensor '${input.tensorName}'`, { method: v.name, tensor: input.tensorName });
+      merge(v, ctx, models, base, elements, out);
+    },
   };
+}
+
+/** One tensor (or, for the elementwise task_arithmetic, one slice) from float32 arrays or stored tiles. */
+function merge(v: TaskArithmeticVariant, ctx: MethodContext, models: TileSource[], base: TileSource, elements: number, out: TileSink): void {
+  const resolved = taskArithmeticParams(ctx, v.sparsification);
+  const inputs: TaskInputs = { ctx, base, elements, decodedBase: undefined };
+  const vectors = models.map((model, i) => taskVector(v, inputs, i, model, resolved));
+  mix(v, out, base, vectors, resolved, elements);
+}
+
+interface TaskInputs {
+  ctx: MethodContext;
+  base: TileSource;
+  elements: number;
+  /** The base as float32 values, once a whole-tensor sparsifier asked for it. */
+  decodedBase: Float32Array | undefined;
+}
+
+/** Float32 values of a source: the array itself, or stored bytes decoded into a scratch slot. */
+function valuesOf(source: TileSource, inputs: TaskInputs, slot: string): Float32Array {
+  if ('values' in source) return source.values;
+  return decodeToF32(source.bytes, source.dtype, workArray(inputs.ctx.input.scratch, slot, inputs.elements));
 }
 
 type Resolved = ReturnType<typeof taskArithmeticParams>;
@@ -119,31 +136,34 @@ type Resolved = ReturnType<typeof taskArithmeticParams>;
 /** How model `i`'s task vector enters the mix: formed in the tile loop where no whole-tensor
  * statistic is needed (plain delta, DARE's drop, TIES' magnitude cut once the cut is known), else
  * sparsified whole by the sparsifier into a scratch buffer. */
-function taskVector(v: TaskArithmeticVariant, ctx: MethodContext, i: number, model: Float32Array, r: Resolved): TaskVectorInput {
+function taskVector(v: TaskArithmeticVariant, inputs: TaskInputs, i: number, model: TileSource, r: Resolved): TaskVectorInput {
+  const { ctx, base, elements } = inputs;
   const { input } = ctx;
-  const base = input.base!;
   const weight = r.weights[i];
-  if (v.sparsification === 'none') return { source: { values: model }, prep: { kind: 'delta' }, coefficient: weight, weight };
-  const into = workArray(input.scratch, `taskVector${i}`, base.length);
+  if (v.sparsification === 'none') return { source: model, prep: { kind: 'delta' }, coefficient: weight, weight };
+  const into = workArray(input.scratch, `taskVector${i}`, elements);
   if (v.sparsification === 'magnitude' && !r.rescale) {
-    if (r.densities[i] >= 1) return { source: { values: model }, prep: { kind: 'delta' }, coefficient: weight, weight };
+    if (r.densities[i] >= 1) return { source: model, prep: { kind: 'delta' }, coefficient: weight, weight };
     // int(density * n) in double, like Python. k == 0 keeps nothing; mergekit asserts instead.
-    const cut = magnitudeTaskVectorTiles({ values: model }, { values: base }, Math.trunc(r.densities[i] * base.length), into);
+    const cut = magnitudeTaskVectorTiles(model, base, Math.trunc(r.densities[i] * elements), into);
     return { source: { values: into }, prep: { kind: 'cut', ...cut }, coefficient: weight, weight };
   }
   if (v.sparsification === 'random') {
     const streamKey = maskStreamKey(input.seed, input.tensorName, input.modelIndices[i]);
-    if (r.densities[i] >= 1) return { source: { values: model }, prep: { kind: 'delta' }, coefficient: weight, weight };
+    if (r.densities[i] >= 1) return { source: model, prep: { kind: 'delta' }, coefficient: weight, weight };
     const threshold = keepThreshold24(dareKeepProbability(r.densities[i]));
     let scale = 1;
     if (r.rescale) {
-      const { before, after } = dareL1Norms({ values: model }, { values: base }, streamKey, threshold, base.length);
+      const { before, after } = dareL1Norms(model, base, streamKey, threshold, elements);
       scale = rescaleFactor(before, after);
     }
-    return { source: { values: model }, prep: { kind: 'dare', streamKey, threshold }, coefficient: weight * scale, weight };
+    return { source: model, prep: { kind: 'dare', streamKey, threshold }, coefficient: weight * scale, weight };
   }
+  // Whole-tensor sparsifiers (ranks by row, outliers, L1 rescale) work on float32 arrays.
+  inputs.decodedBase ??= valuesOf(base, inputs, 'decodedBase');
   const label = `${v.name}: tensor '${input.tensorName}' of model #${input.modelIndices[i]}`;
-  const sparse = sparseTaskVector(model, base, input.shape, sparsificationFor(v, ctx, i, r.densities[i], r.gamma, r.epsilon), r.rescale, label, into);
+  const rule = sparsificationFor(v, ctx, i, r.densities[i], r.gamma, r.epsilon);
+  const sparse = sparseTaskVector(valuesOf(model, inputs, 'decodedModel'), inputs.decodedBase, input.shape, rule, r.rescale, label, into);
   return { source: { values: sparse.values }, prep: { kind: 'ready' }, coefficient: weight * sparse.scale, weight };
 }
 

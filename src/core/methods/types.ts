@@ -61,8 +61,9 @@ export interface MergeMethod {
   elementwise?: boolean;
   /** CPU reference implementation (the numerics every backend is checked against). */
   mergeCpu(input: MergeTensorInput): Float32Array;
-  /** Elementwise methods may merge straight from stored tiles (bf16 or f32 bytes) into stored
-   * output, with the same float32 arithmetic as mergeCpu: decode, merge and encode in one pass
-   * per tile. Parameters are read from `params` (its arrays are placeholders). */
+  /** Merges straight from stored inputs (bf16 or f32 bytes, or float32 arrays) tile by tile, with
+   * the same float32 arithmetic as mergeCpu, so no full-size float32 copy of an input is made:
+   * the whole tensor, or for elementwise methods any flat slice of it. Parameters are read from
+   * `params` (its arrays are placeholders, not read). */
   mergeTiles?(params: MergeTensorInput, models: TileSource[], base: TileSource | undefined, elements: number, out: TileSink): void;
 }
