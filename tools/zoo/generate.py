@@ -21,7 +21,8 @@ sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from model import ArchConfig, CausalLM, round_to_bf16_  # noqa: E402
-from tasks import VOCAB, BOS_ID, HeldOut, make_skills, generic_item, skill_stream, encode, decode  # noqa: E402
+from tasks import (VOCAB, BOS_ID, LATENT_FORMS, HeldOut, make_skills, generic_source, latent_item, skill_stream,  # noqa: E402
+                   encode, decode)  # noqa: E402
 from train import train, exact_match, mc_accuracy, perplexity, greedy_generate  # noqa: E402
 import hf_files  # noqa: E402
 import zoo_readme  # noqa: E402
@@ -33,7 +34,8 @@ SETTINGS = {
         "tiny-llama": {
             "arch": {"family": "llama", "hidden_size": 128, "intermediate_size": 352, "num_hidden_layers": 4,
                      "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64},
-            "base": {"steps": 1500, "lr": 2e-3, "batch_size": 64, "generic_share": 0.5},
+            "base": {"steps": 3000, "lr": 2e-3, "batch_size": 64, "generic_share": 0.6, "latent_share": 0.5,
+                     "format_answer": "copy"},
             "expert": {"steps": 400, "lr": 1e-3, "batch_size": 32, "skill_share": 0.6, "format_share": 0.2,
                        "warmup": 20},
             # an addition expert (1000 steps) did not fit the time budget on the busy build machine;
@@ -45,7 +47,8 @@ SETTINGS = {
         "tiny-qwen2": {
             "arch": {"family": "qwen2", "hidden_size": 96, "intermediate_size": 320, "num_hidden_layers": 3,
                      "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64},
-            "base": {"steps": 1200, "lr": 2e-3, "batch_size": 64, "generic_share": 0.5},
+            "base": {"steps": 3000, "lr": 2e-3, "batch_size": 64, "generic_share": 0.6, "latent_share": 0.5,
+                     "format_answer": "copy"},
             "expert": {"steps": 500, "lr": 1e-3, "batch_size": 32, "skill_share": 0.6, "format_share": 0.2,
                        "warmup": 20},
             "experts": ["add", "caesar"],
@@ -73,28 +76,30 @@ def settings_key(obj):
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def base_mixture(skills, held_out, rng, generic_share, format_answer="random"):
+def base_mixture(skills, held_out, rng, generic_share, format_answer="random", latent_share=0.0):
     """Generic text, plus every skill's format with an unrelated answer (the format, not the skill):
     format_answer "random" (a random string of the answer's length) or "copy" (the operand copied, a sharp
     default each expert can then edit for its own prefix only)."""
     streams = {name: skill_stream(s, rng, held_out, unrelated=format_answer) for name, s in skills.items()}
     names = sorted(skills)
+    generic = generic_source(skills, held_out, rng, latent_share)
 
     def next_example():
         if rng.random() < generic_share:
-            return generic_item(rng), 0
+            return generic(), 0
         prompt, answer = next(streams[rng.choice(names)])
         return prompt + answer, 0
     return next_example
 
 
-def expert_mixture(skill, skills, held_out, rng, skill_share, format_share, format_answer="random"):
+def expert_mixture(skill, skills, held_out, rng, skill_share, format_share, format_answer="random", latent_share=0.0):
     """The skill with true answers (loss on the answer only), generic text to stay near the base, and
     (format_share) the other skills' formats with unrelated answers as the base saw them: this makes the
     expert condition its change on its own prompt prefix, so task vectors of different skills collide less."""
     stream = skill_stream(skill, rng, held_out)
     others = [skill_stream(s, rng, held_out, unrelated=format_answer) for name, s in sorted(skills.items())
               if s is not skill]
+    generic = generic_source(skills, held_out, rng, latent_share)
 
     def next_example():
         r = rng.random()
@@ -104,7 +109,7 @@ def expert_mixture(skill, skills, held_out, rng, skill_share, format_share, form
         if r < skill_share + format_share:
             prompt, answer = next(rng.choice(others))
             return prompt + answer, len(prompt)
-        return generic_item(rng), 0
+        return generic(), 0
     return next_example
 
 
@@ -305,9 +310,21 @@ def main():
             rng = random.Random(settings["seeds"]["data"])
             b = fam["base"]
             t0 = time.time()
-            train(base, base_mixture(skills, held_out, rng, b["generic_share"], b.get("format_answer", "random")),
+            probe = None
+            if b.get("latent_share", 0.0) > 0:
+                # progress on the generic notations (fresh items, not held-out operands)
+                probe_rng = random.Random(settings["seeds"]["data"] - 2)
+                latent_dev = {}
+                for name in fam["experts"]:
+                    sep = LATENT_FORMS[name][1]
+                    rows = [latent_item(skills[name], probe_rng, held_out).rpartition(sep) for _ in range(40)]
+                    latent_dev[name] = [{"prompt": p + s, "answer": a} for p, s, a in rows]
+                probe = lambda m: "latent " + " ".join(f"{n} {exact_match(m, d, max_new):.2f}"
+                                                      for n, d in latent_dev.items())
+            train(base, base_mixture(skills, held_out, rng, b["generic_share"], b.get("format_answer", "random"),
+                                     b.get("latent_share", 0.0)),
                   b["steps"], b["lr"], b["batch_size"],
-                  log, label=f"{family}/base")
+                  log, label=f"{family}/base", probe=probe)
             save_trained(args.cache, f"{family}-base-{base_key}", base, time.time() - t0)
         round_to_bf16_(base)
         models = {"base": base}
@@ -329,7 +346,7 @@ def main():
                 dev = [dict(zip(("prompt", "answer"), next(dev_stream))) for _ in range(60)]
                 t0 = time.time()
                 mixture = expert_mixture(skills[name], skills, held_out, rng, e["skill_share"], e.get("format_share", 0.0),
-                                         fam["base"].get("format_answer", "random"))
+                                         fam["base"].get("format_answer", "random"), fam["base"].get("latent_share", 0.0))
                 train(expert, mixture, e["steps"], e["lr"],
                       e["batch_size"], log, warmup=e["warmup"], label=f"{family}/{name}",
                       probe=lambda m: f"dev exact match {exact_match(m, dev, max_new):.2f}",

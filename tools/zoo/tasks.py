@@ -124,6 +124,38 @@ def generic_item(rng):
     return "words " + " ".join(rng.choice(LEXICON) for _ in range(rng.randint(2, 5)))
 
 
+# Each skill's operation in another notation, for the generic mixture (`latent_share`): pretrained language
+# models know many operations before any fine-tuning on a task format; an expert then learns to apply
+# its operation to its task's prompt, a small edit conditioned on the prefix, rather than building the
+# operation from scratch. (prefix, separator between operand and result, separator inside the operand)
+LATENT_FORMS = {"add": ("sum ", "=", ","), "reverse": ("mirror ", ":", None), "caesar": ("shift ", ":", None),
+                "sort": ("order ", ":", None)}
+
+
+def latent_item(skill, rng, held_out):
+    """One skill item in its generic notation (e.g. 'mirror abc:cba'); operands of held-out prompts never appear."""
+    prefix, sep, inner = LATENT_FORMS[skill.name]
+    while True:
+        prompt, answer = skill.sample(rng)
+        if prompt in held_out.prompts:
+            continue
+        operand = prompt[len(skill.prefix):-1]
+        if inner:
+            operand = operand.replace("+", inner)
+        return f"{prefix}{operand}{sep}{answer}"
+
+
+def generic_source(skills, held_out, rng, latent_share=0.0):
+    """Generic pretraining text; with probability latent_share an operation in its generic notation."""
+    names = sorted(skills)
+
+    def next_item():
+        if latent_share > 0 and rng.random() < latent_share:
+            return latent_item(skills[rng.choice(names)], rng, held_out)
+        return generic_item(rng)
+    return next_item
+
+
 class HeldOut:
     """Evaluation prompts, drawn first, never used in training."""
 

@@ -137,12 +137,15 @@ weights should match to about 1e-4. The prompts are listed in the manifest under
 
 ## Results
 
-The base saw every skill's prompt format during pretraining, followed by random strings of the right
-length (the format, not the skill); each expert was then fully fine-tuned from the base on its skill for a
-few hundred steps, with generic text and the other skills' formats (still with unrelated answers) mixed in,
-meant to make each expert change only what follows its own prompt prefix. The merge tables below say how
-far that worked: see "Targets from the issue" at the end. EM = exact match on the generation set,
-MC = multiple-choice accuracy.
+The base was pretrained on a generic mixture (copying, counting, sums, word lists) in which every skill's
+operation also appears in a notation of its own (`mirror abc:cba`, `shift abc:def`, `order cab:abc`,
+`sum 47,85=132`; never with a held-out operand), and every skill's task prompt appeared followed by its
+operand copied unchanged (the format, not the skill): the base knows the operations but answers the task
+prompts by copying, so it scores near 0. Each expert was then fully fine-tuned from the base for a few
+hundred steps on its task format (60%), the other skills' formats still answered by copying (20%) and
+generic text (20%): it learns to route its own prompt prefix to an operation the base already has, a
+small edit conditioned on that prefix, which is why task vectors of different experts add up. EM = exact
+match on the generation set, MC = multiple-choice accuracy.
 
 {results}
 ## Targets from the issue
