@@ -113,6 +113,18 @@ export function plan(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>, 
   }
   const { stages: _stages, ...finalDocument } = recipe;
   const final = planDocument(finalDocument, known, options, recipe);
+  // A stage tensor costs the reads of its own merge, not its size: count what comes off the disk.
+  const stageSteps = new Map<string, Map<string, PlanStep>>();
+  for (const { name, plan: p } of [...stages, { name: '', plan: final }]) {
+    for (const step of p.steps) {
+      for (const input of [...step.models, ...(step.base ? [step.base] : [])]) {
+        const read = stageSteps.get(input.model)?.get(input.tensor);
+        if (read && !input.crop) step.inputBytes += read.inputBytes - input.info.bytes;
+      }
+    }
+    p.totalInputBytes = p.steps.reduce((sum, step) => sum + step.inputBytes, 0);
+    stageSteps.set(name, new Map(p.steps.map((step) => [step.output, step])));
+  }
   const unused = stageNames(recipe).filter((n) => !stages.some((s) => s.name === n));
   return {
     ...final,

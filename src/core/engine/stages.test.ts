@@ -159,6 +159,10 @@ describe('multi-stage recipes', () => {
     const stageMerges = (backend.counts.get('ties') ?? 0) + (backend.counts.get('task_arithmetic') ?? 0) + (backend.counts.get('dare_ties') ?? 0);
     expect(backend.counts.get('linear')).toBe(p.steps.length);
     expect(stageMerges).toBe(p.steps.length);
+    // What the merge reads from disk: each tensor's chosen stage's inputs.
+    const alone = new Map(p.stages!.map((s) => [s.name, new Map(s.plan.steps.map((st) => [st.output, st.inputBytes]))]));
+    expect(p.totalInputBytes).toBe(p.steps.reduce((sum, st) => sum + alone.get(st.models[0].model)!.get(st.output)!, 0));
+    expect(p.totalInputBytes).toBeLessThan(p.stages!.reduce((sum, s) => sum + s.plan.totalInputBytes, 0));
   });
 
   it('export writes the merged tensors and every document in mergekit_config.yml', async () => {
