@@ -112,7 +112,8 @@ export function defineTaskArithmeticMethod(v: TaskArithmeticVariant): MergeMetho
 /** One tensor (or, for the elementwise task_arithmetic, one slice) from float32 arrays or stored tiles. */
 function merge(v: TaskArithmeticVariant, ctx: MethodContext, models: TileSource[], base: TileSource, elements: number, out: TileSink): void {
   const resolved = taskArithmeticParams(ctx, v.sparsification);
-  const inputs: TaskInputs = { ctx, base, elements, decodedBase: undefined };
+  const inputs: TaskInputs = { ctx, base, elements, decodedBase: undefined, dareScales: undefined };
+  if (v.sparsification === 'random' && resolved.rescale) inputs.dareScales = dareRescaleFactors(ctx, models, base, elements, resolved);
   const vectors = models.map((model, i) => taskVector(v, inputs, i, model, resolved));
   mix(v, out, base, vectors, resolved, elements);
 }
@@ -123,6 +124,24 @@ interface TaskInputs {
   elements: number;
   /** The base as float32 values, once a whole-tensor sparsifier asked for it. */
   decodedBase: Float32Array | undefined;
+  /** DARE with rescale: each model's L1 rescale factor (from one pass over all models). */
+  dareScales: number[] | undefined;
+}
+
+/** DARE's drop of model i: its stream key and integer keep threshold (undefined when density >= 1 keeps all). */
+function dareDrop(ctx: MethodContext, i: number, r: Resolved): { streamKey: number; threshold: number } | undefined {
+  if (r.densities[i] >= 1) return undefined;
+  const { input } = ctx;
+  return { streamKey: maskStreamKey(input.seed, input.tensorName, input.modelIndices[i]), threshold: keepThreshold24(dareKeepProbability(r.densities[i])) };
+}
+
+function dareRescaleFactors(ctx: MethodContext, models: TileSource[], base: TileSource, elements: number, r: Resolved): number[] {
+  const drops = models.map((_, i) => dareDrop(ctx, i, r));
+  const dropped = models.flatMap((_, i) => (drops[i] ? [i] : []));
+  const norms = dareL1Norms(dropped.map((i) => models[i]), base, dropped.map((i) => drops[i]!.streamKey), dropped.map((i) => drops[i]!.threshold), elements);
+  const scales = models.map(() => 1);
+  dropped.forEach((i, k) => (scales[i] = rescaleFactor(norms[k].before, norms[k].after)));
+  return scales;
 }
 
 /** Float32 values of a source: the array itself, or stored bytes decoded into a scratch slot. */
@@ -149,15 +168,9 @@ function taskVector(v: TaskArithmeticVariant, inputs: TaskInputs, i: number, mod
     return { source: { values: into }, prep: { kind: 'cut', ...cut }, coefficient: weight, weight };
   }
   if (v.sparsification === 'random') {
-    const streamKey = maskStreamKey(input.seed, input.tensorName, input.modelIndices[i]);
-    if (r.densities[i] >= 1) return { source: model, prep: { kind: 'delta' }, coefficient: weight, weight };
-    const threshold = keepThreshold24(dareKeepProbability(r.densities[i]));
-    let scale = 1;
-    if (r.rescale) {
-      const { before, after } = dareL1Norms(model, base, streamKey, threshold, elements);
-      scale = rescaleFactor(before, after);
-    }
-    return { source: model, prep: { kind: 'dare', streamKey, threshold }, coefficient: weight * scale, weight };
+    const drop = dareDrop(ctx, i, r);
+    if (!drop) return { source: model, prep: { kind: 'delta' }, coefficient: weight, weight };
+    return { source: model, prep: { kind: 'dare', ...drop }, coefficient: weight * (inputs.dareScales?.[i] ?? 1), weight };
   }
   // Whole-tensor sparsifiers (ranks by row, outliers, L1 rescale) work on float32 arrays.
   inputs.decodedBase ??= valuesOf(base, inputs, 'decodedBase');

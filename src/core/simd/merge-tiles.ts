@@ -65,12 +65,15 @@ export function weightedSumTiles(out: TileSink, models: TileSource[], base: Tile
     const length = Math.min(TILE, elements - start);
     const n = padded(length);
     if (base) w.load(1, base, start, length);
-    for (let i = 0; i < count; i++) {
-      w.load(modelSlots[i], models[i], start, length);
-      if (base) w.kernels.subtract(w.slot(modelSlots[i]), w.slot(1), n);
+    for (let i = 0; i < count; i++) w.load(modelSlots[i], models[i], start, length);
+    if (base && count === 3) {
+      // The general sequence below, fused into one pass.
+      w.kernels.task3(w.slot(0), w.slot(1), w.slot(2), w.slot(3), w.slot(4), c[0], c[1], c[2], n);
+    } else {
+      if (base) for (const slot of modelSlots) w.kernels.subtract(w.slot(slot), w.slot(1), n);
+      weightedSumOfSlots(w, 0, modelSlots, c, n);
+      if (base) w.kernels.add_scaled_to_base(w.slot(0), w.slot(1), 1, n);
     }
-    weightedSumOfSlots(w, 0, modelSlots, c, n);
-    if (base) w.kernels.add_scaled_to_base(w.slot(0), w.slot(1), 1, n);
     w.store(0, out, start, length);
   }
 }
@@ -88,10 +91,21 @@ export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: Tas
   const weights = vectors.map((v) => Math.fround(v.weight));
   const budgets = vectors.map((v) => (v.prep.kind === 'cut' ? kernelThreshold(v.prep.threshold, v.prep.tiedInside)[1] : 0));
   const lambda = Math.fround(options.lambda);
+  const dare = vectors.map((v) => (v.prep.kind === 'dare' ? v.prep : undefined));
+  // DARE-TIES of three models: masks and election in one fused pass (same operations).
+  const fusedDare = options.signConsensus && count === 3 && dare.every((d) => d !== undefined);
   for (let start = 0; start < elements; start += TILE) {
     const length = Math.min(TILE, elements - start);
     const n = padded(length);
     w.load(1, base, start, length);
+    if (fusedDare) {
+      const [a, b, c3] = vectorSlots.map((slot) => w.slot(slot));
+      for (let i = 0; i < count; i++) w.load(vectorSlots[i], vectors[i].source, start, length);
+      const [da, db, dc] = dare as { streamKey: number; threshold: number }[];
+      k.dare_elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n, start, da.streamKey, db.streamKey, dc.streamKey, da.threshold, db.threshold, dc.threshold);
+      w.store(0, out, start, length);
+      continue;
+    }
     for (let i = 0; i < count; i++) {
       const at = w.slot(vectorSlots[i]);
       const { prep, source } = vectors[i];
@@ -119,18 +133,29 @@ export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: Tas
   }
 }
 
-/** L1 norms of fround(model - base) before and after DARE's drop (sums in f64, four index lanes). */
-export function dareL1Norms(model: TileSource, base: TileSource, streamKey: number, threshold: number, elements: number): { before: number; after: number } {
+/** Models whose DARE norms one pass gathers (eight f64 reduction values each). */
+const NORMS_PER_PASS = 32;
+
+/** For each model, the L1 norms of fround(model - base) before and after DARE's drop (its stream
+ * key and threshold), in f64 over four index lanes; the base is read once per tile. */
+export function dareL1Norms(models: TileSource[], base: TileSource, streamKeys: number[], thresholds: number[], elements: number): { before: number; after: number }[] {
   const w = tileWorkspace();
-  w.reserve(2);
-  w.clearSums(8);
-  for (let start = 0; start < elements; start += TILE) {
-    const length = Math.min(TILE, elements - start);
-    w.load(0, model, start, length);
-    w.load(1, base, start, length);
-    w.kernels.dare_drop(w.slot(0), w.slot(1), padded(length), streamKey, start, threshold, SUMS_ADDRESS);
+  const norms: { before: number; after: number }[] = [];
+  for (let from = 0; from < models.length; from += NORMS_PER_PASS) {
+    const group = models.slice(from, from + NORMS_PER_PASS);
+    w.reserve(2);
+    w.clearSums(8 * group.length);
+    for (let start = 0; start < elements; start += TILE) {
+      const length = Math.min(TILE, elements - start);
+      w.load(1, base, start, length);
+      group.forEach((model, i) => {
+        w.load(0, model, start, length);
+        w.kernels.dare_drop(w.slot(0), w.slot(1), padded(length), streamKeys[from + i], start, thresholds[from + i], SUMS_ADDRESS + 64 * i);
+      });
+    }
+    group.forEach((_, i) => norms.push({ before: w.laneTotal(8 * i), after: w.laneTotal(8 * i + 4) }));
   }
-  return { before: w.laneTotal(0), after: w.laneTotal(4) };
+  return norms;
 }
 
 /** |a|^2, |b|^2 and a.b in f64 (four index lanes each). */

@@ -22,6 +22,9 @@ export interface TileKernels {
   divide_by_weights(mixed: number, divisor: number, n: number): void;
   keep_above_cut(x: number, n: number, threshold: number, budget: number): number;
   elect3(out: number, base: number, a: number, b: number, c: number, ca: number, cb: number, cc: number, wa: number, wb: number, wc: number, normalize: number, lambda: number, n: number): void;
+  dare_elect3(out: number, base: number, a: number, b: number, c: number, ca: number, cb: number, cc: number, wa: number, wb: number, wc: number, normalize: number, lambda: number, n: number,
+    first: number, keyA: number, keyB: number, keyC: number, thresholdA: number, thresholdB: number, thresholdC: number): void;
+  task3(out: number, base: number, a: number, b: number, c: number, ca: number, cb: number, cc: number, n: number): void;
   histogram_high(x: number, n: number, hist: number): void;
   histogram_low(x: number, n: number, hist: number, bin: number): void;
   dare_mask(x: number, base: number, n: number, streamKey: number, first: number, threshold: number): void;
@@ -29,9 +32,9 @@ export interface TileKernels {
   norms_and_dot(a: number, b: number, n: number, sums: number): void;
 }
 
-/** Where f64 reduction lanes live (12 values), below the first slot. */
+/** Where f64 reduction lanes live (up to 512 values), below the first slot. */
 export const SUMS_ADDRESS = 0;
-const FIRST_SLOT = 1024;
+const FIRST_SLOT = 4096;
 const SLOT_BYTES = TILE * 4;
 const PAGE = 65536;
 
@@ -155,7 +158,7 @@ function jsKernels(memory: { buffer: ArrayBuffer }): TileKernels {
   const f32 = () => new Float32Array(memory.buffer);
   const i32 = () => new Int32Array(memory.buffer);
   const fr = Math.fround;
-  return {
+  const kernels: TileKernels = {
     decode_bf16(src, dst, n) {
       const u16 = new Uint16Array(memory.buffer);
       const out = i32();
@@ -286,7 +289,22 @@ function jsKernels(memory: { buffer: ArrayBuffer }): TileKernels {
         s[8 + (k & 3)] += x * y;
       }
     },
+    // The fused kernels are, by definition, their unfused sequences.
+    dare_elect3(out, base, a, b, c, ca, cb, cc, wa, wb, wc, normalize, lambda, n, first, keyA, keyB, keyC, thresholdA, thresholdB, thresholdC) {
+      kernels.dare_mask(a, base, n, keyA, first, thresholdA);
+      kernels.dare_mask(b, base, n, keyB, first, thresholdB);
+      kernels.dare_mask(c, base, n, keyC, first, thresholdC);
+      kernels.elect3(out, base, a, b, c, ca, cb, cc, wa, wb, wc, normalize, lambda, n);
+    },
+    task3(out, base, a, b, c, ca, cb, cc, n) {
+      kernels.subtract(a, base, n);
+      kernels.subtract(b, base, n);
+      kernels.subtract(c, base, n);
+      kernels.sum3(out, a, b, c, ca, cb, cc, n);
+      kernels.add_scaled_to_base(out, base, 1, n);
+    },
   };
+  return kernels;
 }
 
 /** A growable ArrayBuffer with WebAssembly.Memory's grow semantics, for the JS twins. */
