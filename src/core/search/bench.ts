@@ -1,11 +1,12 @@
 // Measurements for the README's "Automated search — measured" section (Node only, not a test):
 //   npx tsx src/core/search/bench.ts baselines SPEC.yml        experts, base and hand-set task arithmetic
+//   npx tsx src/core/search/bench.ts grid SPEC.yml             a hand grid of task arithmetic and TIES settings
 //   npx tsx src/core/search/bench.ts report DIR... [--target-hv H] [--target-mean M]   runs of `merge-studio search`
 // Baselines are scored by the same objective function the search uses, at fidelity 1.
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { nodeFolderTree } from '../io/node-file.ts';
-import type { Recipe } from '../recipe/types.ts';
+import type { Recipe, RecipeModel } from '../recipe/types.ts';
 import { createMergeObjective, openSearchModels } from './objective.ts';
 import { hypervolume } from './pareto.ts';
 import { lossReference, toLosses } from './objectives.ts';
@@ -47,6 +48,33 @@ async function baselines(specPath: string, limit?: number): Promise<void> {
       `| ${label} | ${spec.objectives.map((o) => values[o.name].toFixed(3)).join(' | ')} | ${mean.toFixed(3)} | ${hv.toFixed(4)} | ${((performance.now() - started) / 1000).toFixed(1)} s |`,
     );
   }
+}
+
+/** The hand grid the issue compares a single-objective search with: task arithmetic (one weight for
+ * every expert x lambda) and TIES (weight x density, lambda 1), scored like a full-fidelity trial. */
+async function grid(specPath: string, limit?: number): Promise<void> {
+  const spec = parseSearchSpec(await readFile(specPath, 'utf8'), specPath);
+  const from = (p: string) => (isAbsolute(p) ? p : join(dirname(resolve(specPath)), p));
+  const models = await openSearchModels(spec.base, spec.experts, (ref) => nodeFolderTree(from(ref)));
+  const objective = await createMergeObjective({ models: models.handles, tasks: nodeFolderTree(from(spec.tasks!)), objectives: spec.objectives, limit: limit ?? spec.limit });
+  const recipe = (method: 'task_arithmetic' | 'ties', weight: number, lambda: number, density?: number): Recipe => ({
+    merge_method: method,
+    base_model: spec.base,
+    models: spec.experts.map((model): RecipeModel => ({ model, parameters: density === undefined ? { weight } : { weight, density } })),
+    parameters: { lambda },
+    dtype: 'float32',
+  });
+  const rows: [string, Recipe][] = [];
+  for (const weight of [0.5, 0.75, 1, 1.25]) for (const lambda of [0.5, 0.75, 1, 1.25]) rows.push([`task_arithmetic w=${weight} lambda=${lambda}`, recipe('task_arithmetic', weight, lambda)]);
+  for (const weight of [0.5, 1]) for (const density of [0.3, 0.5, 0.7, 0.9]) rows.push([`ties w=${weight} density=${density}`, recipe('ties', weight, 1, density)]);
+  let best = { label: '', value: -Infinity };
+  for (const [label, r] of rows) {
+    const values = await objective(r, 1, new AbortController().signal);
+    const mean = spec.objectives.reduce((a, o) => a + values[o.name], 0) / spec.objectives.length;
+    if (mean > best.value) best = { label, value: mean };
+    console.log(`| ${label} | ${spec.objectives.map((o) => values[o.name].toFixed(3)).join(' | ')} | ${mean.toFixed(3)} |`);
+  }
+  console.log(`best of ${rows.length}: ${best.label} ${best.value.toFixed(4)}`);
 }
 
 async function report(dirs: string[], target?: number, targetMean?: number): Promise<void> {
@@ -94,11 +122,12 @@ const flag = (name: string) => {
   return v;
 };
 if (command === 'baselines') await baselines(args[0], flag('--limit'));
+else if (command === 'grid') await grid(args[0], flag('--limit'));
 else if (command === 'report') {
   const target = flag('--target-hv');
   const targetMean = flag('--target-mean');
   await report(args, target, targetMean);
 } else {
-  console.error('usage: bench.ts baselines SPEC.yml [--limit N] | report DIR... [--target-hv H] [--target-mean M]');
+  console.error('usage: bench.ts baselines|grid SPEC.yml [--limit N] | report DIR... [--target-hv H] [--target-mean M]');
   process.exitCode = 2;
 }
