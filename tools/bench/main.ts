@@ -10,6 +10,7 @@ import { ReusableArrays } from '../../src/core/methods/scratch.ts';
 import { mix32 } from '../../src/core/methods/random.ts';
 import type { ParamValue } from '../../src/core/methods/types.ts';
 import type { TileSource } from '../../src/core/simd/tiles.ts';
+import type { TileSink } from '../../src/core/simd/merge-tiles.ts';
 import { decodeToF32, encodeFromF32 } from '../../src/core/dtype.ts';
 import { acquireGpu, describeAdapter, type GpuContext } from '../../src/core/gpu/device.ts';
 import { KernelRunner } from '../../src/core/gpu/runner.ts';
@@ -140,10 +141,10 @@ async function benchOne(method: string, n: number, dtype: 'F32' | 'BF16', backen
     const sources: TileSource[] = inputs.models.map((t) => (t instanceof Float32Array ? { values: t } : { bytes: bytesOf(t), dtype: 'BF16' }));
     const baseSource: TileSource | undefined = inputs.base ? (inputs.base instanceof Float32Array ? { values: inputs.base } : { bytes: bytesOf(inputs.base), dtype: 'BF16' }) : undefined;
     const placeholders = models.map(() => new Float32Array(0));
+    // F32 out: into a reused output array (the engine writes its bytes); BF16: encoded tile by tile.
+    const out: TileSink = dtype === 'F32' ? { values: buffers.get('output', n) } : { bytes: encoded, dtype: 'BF16' };
     return timeRate(() => {
-      const output = buffers.get('output', n);
-      tiled({ ...common, models: placeholders, scratch }, sources, baseSource, n, { values: output });
-      if (dtype === 'BF16') encodeFromF32(output, 'BF16', encoded);
+      tiled({ ...common, models: placeholders, scratch }, sources, baseSource, n, out);
     }, repeats, inputBytes);
   }
   return timeRate(() => {

@@ -19,6 +19,7 @@ import { cpuBackend, type MergeBackend } from './backend.ts';
 import { mergeElementwiseSlices, type StoredSlice } from './elementwise.ts';
 import type { Plan, PlanInput, PlanStep } from './plan.ts';
 import type { TileSource } from '../simd/tiles.ts';
+import type { TileSink } from '../simd/merge-tiles.ts';
 
 /** Buffers reused from tensor to tensor: the decoded inputs and the output (by slot), the method's
  * own work arrays, and the encoded bytes. Fresh full-size arrays per tensor cost more in page
@@ -62,21 +63,32 @@ function isTileable(input: PlanInput): boolean {
   return !input.crop && (input.info.dtype === 'F32' || input.info.dtype === 'BF16');
 }
 
+/** Whether the step can merge straight from its stored inputs (the method's tile path). */
+function canMergeTiles(plan: Plan, step: PlanStep): boolean {
+  return plan.method.mergeTiles !== undefined && [...step.models, ...(step.base ? [step.base] : [])].every(isTileable);
+}
+
+/** Merges a step from the stored bytes of its inputs, tile by tile, into `out` (float32 values or
+ * encoded bytes): no full-size float32 copy of any input, nor of the output when it is encoded. */
+async function mergeStoredTiles(plan: Plan, step: PlanStep, out: TileSink, buffers: StepBuffers, signal?: AbortSignal): Promise<void> {
+  const elements = step.shape.reduce((a, b) => a * b, 1);
+  const read = async (m: PlanInput): Promise<TileSource> => ({ bytes: await readTensorBytes(m.info, signal), dtype: m.info.dtype as 'F32' | 'BF16' });
+  const models: TileSource[] = [];
+  for (const m of step.models) models.push(await read(m));
+  const base = step.base ? await read(step.base) : undefined;
+  throwIfAborted(signal);
+  const params = { tensorName: step.output, shape: step.shape, models: models.map(() => NO_VALUES), modelParams: step.modelParams, modelIndices: step.models.map((m) => m.index), global: step.global, seed: plan.seed, scratch: buffers.method };
+  plan.method.mergeTiles!(params, models, base, elements, out);
+}
+
 /** Reads one step's inputs into scratch buffers and merges them; with `reuseOutput` the result
  * lives in a scratch buffer too and is only valid until the next step. */
 async function mergeStep(plan: Plan, step: PlanStep, backend: MergeBackend, buffers: StepBuffers, reuseOutput: boolean, signal?: AbortSignal): Promise<Float32Array> {
   const elements = step.shape.reduce((a, b) => a * b, 1);
   const scratch = buffers.inputs;
-  if (backend === cpuBackend && plan.method.mergeTiles && [...step.models, ...(step.base ? [step.base] : [])].every(isTileable)) {
-    // Straight from the stored bytes, tile by tile: no full-size float32 copy of any input.
-    const read = async (m: PlanInput): Promise<TileSource> => ({ bytes: await readTensorBytes(m.info, signal), dtype: m.info.dtype as 'F32' | 'BF16' });
-    const models: TileSource[] = [];
-    for (const m of step.models) models.push(await read(m));
-    const base = step.base ? await read(step.base) : undefined;
-    throwIfAborted(signal);
+  if (backend === cpuBackend && canMergeTiles(plan, step)) {
     const out = reuseOutput ? scratch.get('output', elements) : new Float32Array(elements);
-    const params = { tensorName: step.output, shape: step.shape, models: models.map(() => NO_VALUES), modelParams: step.modelParams, modelIndices: step.models.map((m) => m.index), global: step.global, seed: plan.seed, scratch: buffers.method };
-    plan.method.mergeTiles(params, models, base, elements, { values: out });
+    await mergeStoredTiles(plan, step, { values: out }, buffers, signal);
     return out;
   }
   const models: Float32Array[] = [];
@@ -277,7 +289,12 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
       const blockRows = backend === cpuBackend ? streamableBlockRows(plan, step, options.blockElements ?? BLOCK_ELEMENTS) : 0;
       let data: Uint8Array | AsyncIterable<Uint8Array>;
       if (blockRows > 0) data = streamElementwise(plan, step, blockRows, outDType, buffers, signal);
-      else {
+      else if (backend === cpuBackend && outDType === 'BF16' && canMergeTiles(plan, step)) {
+        // Encoded tile by tile as it is merged.
+        const bytes = buffers.bytes(step.shape.reduce((a, b) => a * b, 1) * 2);
+        await mergeStoredTiles(plan, step, { bytes, dtype: 'BF16' }, buffers, signal);
+        data = bytes;
+      } else {
         const merged = await mergeStep(plan, step, backend, buffers, true, signal);
         // Sinks are done with a chunk when write() resolves, so one encode buffer serves every tensor.
         data = outDType === 'F32' ? new Uint8Array(merged.buffer, merged.byteOffset, merged.byteLength) : encodeFromF32(merged, outDType, buffers.bytes(merged.length * (dtypeBits(outDType) / 8)));

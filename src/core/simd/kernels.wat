@@ -407,11 +407,12 @@
   ;; ---- DARE: random drop from the counter-based stream (src/core/methods/random.ts) ----
 
   ;; x = x - base, then each entry is kept when draw24(streamKey, first + j) < threshold, else 0.
-  ;; L1 norms before and after, per lane (element index mod 4), are added to the eight f64 at
-  ;; `sums` (lanes 0-3 before, then lanes 0-3 after).
+  ;; L1 norms before and after are added to the eight f64 at `sums` (lanes 0-3 before, then lanes
+  ;; 0-3 after): eight entries per step, lane l taking fround(|x[8s+l]| + |x[8s+4+l]|).
   (func (export "dare_drop") (param $x i32) (param $base i32) (param $n i32) (param $streamKey i32) (param $first i32) (param $threshold i32) (param $sums i32)
-    (local $end i32) (local $vkey v128) (local $vthreshold v128) (local $index v128) (local $h v128) (local $delta v128) (local $kept v128)
-    (local $b01 v128) (local $b23 v128) (local $a01 v128) (local $a23 v128) (local $abs v128)
+    (local $end i32) (local $vkey v128) (local $vthreshold v128) (local $index v128) (local $h v128)
+    (local $d0 v128) (local $d1 v128) (local $k0 v128) (local $k1 v128) (local $p v128)
+    (local $b01 v128) (local $b23 v128) (local $a01 v128) (local $a23 v128)
     (local.set $index (i32x4.add (i32x4.splat (local.get $first)) (v128.const i32x4 0 1 2 3)))
     (local.set $vkey (i32x4.splat (local.get $streamKey)))
     (local.set $vthreshold (i32x4.splat (local.get $threshold)))
@@ -423,27 +424,38 @@
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
-        ;; lowbias32 finalizer of (streamKey ^ index), top 24 bits.
+        ;; lowbias32 finalizer of (streamKey ^ index), top 24 bits, for the first four...
         (local.set $h (v128.xor (local.get $vkey) (local.get $index)))
         (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))))
         (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x7feb352d 0x7feb352d 0x7feb352d 0x7feb352d)))
         (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 15))))
         (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x846ca68b 0x846ca68b 0x846ca68b 0x846ca68b)))
         (local.set $h (i32x4.shr_u (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))) (i32.const 8)))
-        (local.set $delta (f32x4.sub (v128.load (local.get $x)) (v128.load (local.get $base))))
-        (local.set $kept (v128.and (local.get $delta) (i32x4.lt_s (local.get $h) (local.get $vthreshold))))
-        (v128.store (local.get $x) (local.get $kept))
-        (local.set $abs (f32x4.abs (local.get $delta)))
-        (local.set $b01 (f64x2.add (local.get $b01) (f64x2.promote_low_f32x4 (local.get $abs))))
-        (local.set $b23 (f64x2.add (local.get $b23)
-          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $abs) (local.get $abs)))))
-        (local.set $abs (f32x4.abs (local.get $kept)))
-        (local.set $a01 (f64x2.add (local.get $a01) (f64x2.promote_low_f32x4 (local.get $abs))))
-        (local.set $a23 (f64x2.add (local.get $a23)
-          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $abs) (local.get $abs)))))
+        (local.set $d0 (f32x4.sub (v128.load (local.get $x)) (v128.load (local.get $base))))
+        (local.set $k0 (v128.and (local.get $d0) (i32x4.lt_s (local.get $h) (local.get $vthreshold))))
+        (v128.store (local.get $x) (local.get $k0))
         (local.set $index (i32x4.add (local.get $index) (v128.const i32x4 4 4 4 4)))
-        (local.set $base (i32.add (local.get $base) (i32.const 16)))
-        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        ;; ...and the next four.
+        (local.set $h (v128.xor (local.get $vkey) (local.get $index)))
+        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))))
+        (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x7feb352d 0x7feb352d 0x7feb352d 0x7feb352d)))
+        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 15))))
+        (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x846ca68b 0x846ca68b 0x846ca68b 0x846ca68b)))
+        (local.set $h (i32x4.shr_u (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))) (i32.const 8)))
+        (local.set $d1 (f32x4.sub (v128.load offset=16 (local.get $x)) (v128.load offset=16 (local.get $base))))
+        (local.set $k1 (v128.and (local.get $d1) (i32x4.lt_s (local.get $h) (local.get $vthreshold))))
+        (v128.store offset=16 (local.get $x) (local.get $k1))
+        (local.set $index (i32x4.add (local.get $index) (v128.const i32x4 4 4 4 4)))
+        (local.set $p (f32x4.add (f32x4.abs (local.get $d0)) (f32x4.abs (local.get $d1))))
+        (local.set $b01 (f64x2.add (local.get $b01) (f64x2.promote_low_f32x4 (local.get $p))))
+        (local.set $b23 (f64x2.add (local.get $b23)
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $p) (local.get $p)))))
+        (local.set $p (f32x4.add (f32x4.abs (local.get $k0)) (f32x4.abs (local.get $k1))))
+        (local.set $a01 (f64x2.add (local.get $a01) (f64x2.promote_low_f32x4 (local.get $p))))
+        (local.set $a23 (f64x2.add (local.get $a23)
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $p) (local.get $p)))))
+        (local.set $base (i32.add (local.get $base) (i32.const 32)))
+        (local.set $x (i32.add (local.get $x) (i32.const 32)))
         (br $next)))
     (v128.store (local.get $sums) (local.get $b01))
     (v128.store offset=16 (local.get $sums) (local.get $b23))

@@ -264,6 +264,8 @@ function jsKernels(memory: { buffer: ArrayBuffer }): TileKernels {
     dare_drop(x, base, n, streamKey, first, threshold, sums) {
       const m = f32();
       const s = new Float64Array(memory.buffer, sums, 8);
+      const before = new Float32Array(8);
+      const after = new Float32Array(8);
       for (let k = 0; k < n; k++) {
         let h = streamKey ^ (first + k);
         h ^= h >>> 16;
@@ -274,8 +276,15 @@ function jsKernels(memory: { buffer: ArrayBuffer }): TileKernels {
         const delta = fr(m[(x >> 2) + k] - m[(base >> 2) + k]);
         const kept = h < threshold ? delta : 0;
         m[(x >> 2) + k] = kept;
-        s[k & 3] += Math.abs(delta);
-        s[4 + (k & 3)] += Math.abs(kept);
+        before[k & 7] = Math.abs(delta);
+        after[k & 7] = Math.abs(kept);
+        // Eight at a time: lane l adds fround(|x[l]| + |x[l + 4]|).
+        if ((k & 7) === 7) {
+          for (let l = 0; l < 4; l++) {
+            s[l] += fr(before[l] + before[l + 4]);
+            s[4 + l] += fr(after[l] + after[l + 4]);
+          }
+        }
       }
     },
     norms_and_dot(a, b, n, sums) {
