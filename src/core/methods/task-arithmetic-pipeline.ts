@@ -8,7 +8,7 @@ import { dareKeepProbability, keepThreshold24, maskStreamKey } from './random.ts
 import { workArray } from './scratch.ts';
 import { decodeToF32 } from '../dtype.ts';
 import { MergeStudioError } from '../errors.ts';
-import { dareL1Norms, magnitudeTaskVectorTiles, mixTaskVectorTiles, type TaskVectorInput, type TileSink } from '../simd/merge-tiles.ts';
+import { dareL1Norms, keepFlagBytes, magnitudeTaskVectorTiles, mixTaskVectorTiles, type TaskVectorInput, type TileSink } from '../simd/merge-tiles.ts';
 import type { TileSource } from '../simd/tiles.ts';
 
 export type SparsificationKind = 'none' | Sparsification['kind'];
@@ -112,8 +112,8 @@ export function defineTaskArithmeticMethod(v: TaskArithmeticVariant): MergeMetho
 /** One tensor (or, for the elementwise task_arithmetic, one slice) from float32 arrays or stored tiles. */
 function merge(v: TaskArithmeticVariant, ctx: MethodContext, models: TileSource[], base: TileSource, elements: number, out: TileSink): void {
   const resolved = taskArithmeticParams(ctx, v.sparsification);
-  const inputs: TaskInputs = { ctx, base, elements, decodedBase: undefined, dareScales: undefined };
-  if (v.sparsification === 'random' && resolved.rescale) inputs.dareScales = dareRescaleFactors(ctx, models, base, elements, resolved);
+  const inputs: TaskInputs = { ctx, base, elements, decodedBase: undefined, dareScales: undefined, dareKeep: undefined };
+  if (v.sparsification === 'random' && resolved.rescale) dareRescale(inputs, models, resolved);
   const vectors = models.map((model, i) => taskVector(v, inputs, i, model, resolved));
   mix(v, out, base, vectors, resolved, elements);
 }
@@ -124,8 +124,9 @@ interface TaskInputs {
   elements: number;
   /** The base as float32 values, once a whole-tensor sparsifier asked for it. */
   decodedBase: Float32Array | undefined;
-  /** DARE with rescale: each model's L1 rescale factor (from one pass over all models). */
+  /** DARE with rescale: each model's L1 rescale factor and keep flags (one pass over all models). */
   dareScales: number[] | undefined;
+  dareKeep: (Uint8Array | undefined)[] | undefined;
 }
 
 /** DARE's drop of model i: its stream key and integer keep threshold (undefined when density >= 1 keeps all). */
@@ -135,13 +136,23 @@ function dareDrop(ctx: MethodContext, i: number, r: Resolved): { streamKey: numb
   return { streamKey: maskStreamKey(input.seed, input.tensorName, input.modelIndices[i]), threshold: keepThreshold24(dareKeepProbability(r.densities[i])) };
 }
 
-function dareRescaleFactors(ctx: MethodContext, models: TileSource[], base: TileSource, elements: number, r: Resolved): number[] {
+/** One pass over every model DARE drops from: L1 rescale factors, and the keep flags the mixing
+ * pass then reads instead of hashing each index again (scratch slots, n/8 bytes per model). */
+function dareRescale(inputs: TaskInputs, models: TileSource[], r: Resolved): void {
+  const { ctx, base, elements } = inputs;
   const drops = models.map((_, i) => dareDrop(ctx, i, r));
   const dropped = models.flatMap((_, i) => (drops[i] ? [i] : []));
-  const norms = dareL1Norms(dropped.map((i) => models[i]), base, dropped.map((i) => drops[i]!.streamKey), dropped.map((i) => drops[i]!.threshold), elements);
-  const scales = models.map(() => 1);
-  dropped.forEach((i, k) => (scales[i] = rescaleFactor(norms[k].before, norms[k].after)));
-  return scales;
+  const keep = dropped.map((i) => {
+    const slot = workArray(ctx.input.scratch, `dareKeep${i}`, Math.ceil(keepFlagBytes(elements) / 4));
+    return new Uint8Array(slot.buffer, slot.byteOffset, keepFlagBytes(elements));
+  });
+  const norms = dareL1Norms(dropped.map((i) => models[i]), base, dropped.map((i) => drops[i]!.streamKey), dropped.map((i) => drops[i]!.threshold), elements, keep);
+  inputs.dareScales = models.map(() => 1);
+  inputs.dareKeep = models.map(() => undefined);
+  dropped.forEach((i, k) => {
+    inputs.dareScales![i] = rescaleFactor(norms[k].before, norms[k].after);
+    inputs.dareKeep![i] = keep[k];
+  });
 }
 
 /** Float32 values of a source: the array itself, or stored bytes decoded into a scratch slot. */
@@ -170,7 +181,7 @@ function taskVector(v: TaskArithmeticVariant, inputs: TaskInputs, i: number, mod
   if (v.sparsification === 'random') {
     const drop = dareDrop(ctx, i, r);
     if (!drop) return { source: model, prep: { kind: 'delta' }, coefficient: weight, weight };
-    return { source: model, prep: { kind: 'dare', ...drop }, coefficient: weight * (inputs.dareScales?.[i] ?? 1), weight };
+    return { source: model, prep: { kind: 'dare', ...drop, keep: inputs.dareKeep?.[i] }, coefficient: weight * (inputs.dareScales?.[i] ?? 1), weight };
   }
   // Whole-tensor sparsifiers (ranks by row, outliers, L1 rescale) work on float32 arrays.
   inputs.decodedBase ??= valuesOf(base, inputs, 'decodedBase');

@@ -16,8 +16,9 @@ export type VectorPrep =
   /** The source is the unmasked task vector; TIES' magnitude cut keeps |x| keys above
    * `threshold`, and the first `tiedInside` keys equal to it (index order). */
   | { kind: 'cut'; threshold: number; tiedInside: number }
-  /** source - base, then DARE's drop: kept where draw24(streamKey, index) < threshold. */
-  | { kind: 'dare'; streamKey: number; threshold: number };
+  /** source - base, then DARE's drop: kept where draw24(streamKey, index) < threshold; `keep`, when
+   * given, holds those flags already (bit j of byte s for element 8s+j, from dareL1Norms). */
+  | { kind: 'dare'; streamKey: number; threshold: number; keep?: Uint8Array };
 
 export interface TaskVectorInput {
   source: TileSource;
@@ -101,8 +102,15 @@ export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: Tas
     if (fusedDare) {
       const [a, b, c3] = vectorSlots.map((slot) => w.slot(slot));
       for (let i = 0; i < count; i++) w.load(vectorSlots[i], vectors[i].source, start, length);
-      const [da, db, dc] = dare as { streamKey: number; threshold: number }[];
-      k.dare_elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n, start, da.streamKey, db.streamKey, dc.streamKey, da.threshold, db.threshold, dc.threshold);
+      const [da, db, dc] = dare as { streamKey: number; threshold: number; keep?: Uint8Array }[];
+      if (da.keep && db.keep && dc.keep) {
+        // The keep flags of the norms pass, instead of hashing every index again.
+        const bits = w.slot(2);
+        [da.keep, db.keep, dc.keep].forEach((keep, i) => w.putBytes(bits + i * (TILE / 8), keep.subarray(start / 8, (start + n) / 8)));
+        k.kept_elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n, bits, bits + TILE / 8, bits + (2 * TILE) / 8);
+      } else {
+        k.dare_elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n, start, da.streamKey, db.streamKey, dc.streamKey, da.threshold, db.threshold, dc.threshold);
+      }
       w.store(0, out, start, length);
       continue;
     }
@@ -133,24 +141,33 @@ export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: Tas
   }
 }
 
-/** Models whose DARE norms one pass gathers (eight f64 reduction values each). */
+/** Models whose DARE norms one pass gathers (eight f64 reduction values, TILE/8 flag bytes each). */
 const NORMS_PER_PASS = 32;
 
+/** Bytes of DARE keep flags for `elements` elements (one bit each, tiles padded to 8). */
+export function keepFlagBytes(elements: number): number {
+  return padded(elements) / 8;
+}
+
 /** For each model, the L1 norms of fround(model - base) before and after DARE's drop (its stream
- * key and threshold), in f64 over four index lanes; the base is read once per tile. */
-export function dareL1Norms(models: TileSource[], base: TileSource, streamKeys: number[], thresholds: number[], elements: number): { before: number; after: number }[] {
+ * key and threshold), in f64 over four index lanes; the base is read once per tile. With `keep`,
+ * each model's keep flags (keepFlagBytes long) are written there for the mixing pass. */
+export function dareL1Norms(models: TileSource[], base: TileSource, streamKeys: number[], thresholds: number[], elements: number, keep?: Uint8Array[]): { before: number; after: number }[] {
   const w = tileWorkspace();
   const norms: { before: number; after: number }[] = [];
   for (let from = 0; from < models.length; from += NORMS_PER_PASS) {
     const group = models.slice(from, from + NORMS_PER_PASS);
-    w.reserve(2);
+    // Slots: 0 the model tile, 1 the base tile, 2 the keep flags of the group (TILE/8 bytes each).
+    w.reserve(3);
     w.clearSums(8 * group.length);
     for (let start = 0; start < elements; start += TILE) {
       const length = Math.min(TILE, elements - start);
       w.load(1, base, start, length);
       group.forEach((model, i) => {
         w.load(0, model, start, length);
-        w.kernels.dare_drop(w.slot(0), w.slot(1), padded(length), streamKeys[from + i], start, thresholds[from + i], SUMS_ADDRESS + 64 * i);
+        const bits = w.slot(2) + i * (TILE / 8);
+        w.kernels.dare_drop(w.slot(0), w.slot(1), padded(length), streamKeys[from + i], start, thresholds[from + i], SUMS_ADDRESS + 64 * i, bits);
+        keep?.[from + i].set(w.bytesAt(bits, padded(length) / 8), start / 8);
       });
     }
     group.forEach((_, i) => norms.push({ before: w.laneTotal(8 * i), after: w.laneTotal(8 * i + 4) }));

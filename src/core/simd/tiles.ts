@@ -28,7 +28,9 @@ export interface TileKernels {
   histogram_high(x: number, n: number, hist: number): void;
   histogram_low(x: number, n: number, hist: number, bin: number): void;
   dare_mask(x: number, base: number, n: number, streamKey: number, first: number, threshold: number): void;
-  dare_drop(x: number, base: number, n: number, streamKey: number, first: number, threshold: number, sums: number): void;
+  dare_drop(x: number, base: number, n: number, streamKey: number, first: number, threshold: number, sums: number, bits: number): void;
+  kept_elect3(out: number, base: number, a: number, b: number, c: number, ca: number, cb: number, cc: number, wa: number, wb: number, wc: number, normalize: number, lambda: number, n: number,
+    bitsA: number, bitsB: number, bitsC: number): void;
   norms_and_dot(a: number, b: number, n: number, sums: number): void;
 }
 
@@ -127,6 +129,16 @@ export class TileWorkspace {
   zero(slot: number, n: number): void {
     const at = this.slot(slot) >> 2;
     this.f32.fill(0, at, at + n);
+  }
+
+  /** Copies bytes into the kernels' memory at byte address `at`. */
+  putBytes(at: number, bytes: Uint8Array): void {
+    this.u8.set(bytes, at);
+  }
+
+  /** A view of `length` bytes at byte address `at` (valid until the next reserve). */
+  bytesAt(at: number, length: number): Uint8Array {
+    return this.u8.subarray(at, at + length);
   }
 
   /** u32 counts (histograms) in slots from `slot` on. */
@@ -261,9 +273,11 @@ function jsKernels(memory: { buffer: ArrayBuffer }): TileKernels {
         m[(x >> 2) + k] = h < threshold ? m[(x >> 2) + k] - m[(base >> 2) + k] : 0;
       }
     },
-    dare_drop(x, base, n, streamKey, first, threshold, sums) {
+    dare_drop(x, base, n, streamKey, first, threshold, sums, bits) {
       const m = f32();
       const s = new Float64Array(memory.buffer, sums, 8);
+      const flags = new Uint8Array(memory.buffer, bits, n >> 3);
+      flags.fill(0);
       const before = new Float32Array(8);
       const after = new Float32Array(8);
       for (let k = 0; k < n; k++) {
@@ -276,6 +290,7 @@ function jsKernels(memory: { buffer: ArrayBuffer }): TileKernels {
         const delta = fr(m[(x >> 2) + k] - m[(base >> 2) + k]);
         const kept = h < threshold ? delta : 0;
         m[(x >> 2) + k] = kept;
+        if (h < threshold) flags[k >> 3] |= 1 << (k & 7);
         before[k & 7] = Math.abs(delta);
         after[k & 7] = Math.abs(kept);
         // Eight at a time: lane l adds fround(|x[l]| + |x[l + 4]|).
@@ -303,6 +318,14 @@ function jsKernels(memory: { buffer: ArrayBuffer }): TileKernels {
       kernels.dare_mask(a, base, n, keyA, first, thresholdA);
       kernels.dare_mask(b, base, n, keyB, first, thresholdB);
       kernels.dare_mask(c, base, n, keyC, first, thresholdC);
+      kernels.elect3(out, base, a, b, c, ca, cb, cc, wa, wb, wc, normalize, lambda, n);
+    },
+    kept_elect3(out, base, a, b, c, ca, cb, cc, wa, wb, wc, normalize, lambda, n, bitsA, bitsB, bitsC) {
+      const m = f32();
+      const u8 = new Uint8Array(memory.buffer);
+      for (const [x, bits] of [[a, bitsA], [b, bitsB], [c, bitsC]]) {
+        for (let k = 0; k < n; k++) m[(x >> 2) + k] = (u8[bits + (k >> 3)] >> (k & 7)) & 1 ? m[(x >> 2) + k] - m[(base >> 2) + k] : 0;
+      }
       kernels.elect3(out, base, a, b, c, ca, cb, cc, wa, wb, wc, normalize, lambda, n);
     },
     task3(out, base, a, b, c, ca, cb, cc, n) {
