@@ -82,6 +82,11 @@ export function weightedSumTiles(out: TileSink, models: TileSource[], base: Tile
 /** The task-arithmetic family's mix: base + (sum of c_i x tau_i), or with sign consensus
  * base + lambda x (sum of the agreeing c_i x tau_i) [/ sum of their weights]. */
 export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: TaskVectorInput[], options: MixOptions, elements: number): void {
+  if (!options.signConsensus && vectors.every((v) => v.prep.kind === 'delta')) {
+    // Plain task arithmetic: the same operations as below, with the fused three-model kernel.
+    weightedSumTiles(out, vectors.map((v) => v.source), base, vectors.map((v) => v.coefficient), elements);
+    return;
+  }
   const w = tileWorkspace();
   const k = w.kernels;
   const count = vectors.length;
