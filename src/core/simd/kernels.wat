@@ -1,8 +1,10 @@
 ;; WebAssembly SIMD (f32x4) kernels of the CPU merge path. They work on tiles that the JS side
 ;; (src/core/simd/tiles.ts) copies into this module's memory: pointers are byte addresses, 16-byte
 ;; aligned, and `n` counts elements, a multiple of 8 (tiles are zero-padded to it). Every kernel
-;; has a scalar JS twin (src/core/simd/reference.ts) doing the same float32 operations in the same
-;; order, so both give bit-identical results. Compiled by `node tools/gen-wasm.mjs`.
+;; has a scalar JS twin (jsKernels in tiles.ts) doing the same float32 operations in the same
+;; order, so both give bit-identical results; the *_bf16 variants, which read BF16 tiles as stored
+;; and decode in registers, have none (without them the tiles are decoded first: same values).
+;; Compiled by `node tools/gen-wasm.mjs`.
 (module
   (memory (export "memory") 1)
 
@@ -469,7 +471,7 @@
 
   ;; ---- DARE: random drop from the counter-based stream (src/core/methods/random.ts) ----
 
-  ;; x = x - base, then each entry is kept when draw24(streamKey, first + j) < threshold, else 0.
+  ;; The task vector x - base, each entry kept when draw24(streamKey, first + j) < threshold, else 0.
   ;; L1 norms before and after are added to the eight f64 at `sums` (lanes 0-3 before, then lanes
   ;; 0-3 after): eight entries per step, lane l taking fround(|x[8s+l]| + |x[8s+4+l]|). The keep
   ;; flags go to `bits`, bit j of byte s for entry 8s+j.
@@ -498,7 +500,6 @@
         (local.set $d0 (f32x4.sub (v128.load (local.get $x)) (v128.load (local.get $base))))
         (local.set $m0 (i32x4.lt_s (local.get $h) (local.get $vthreshold)))
         (local.set $k0 (v128.and (local.get $d0) (local.get $m0)))
-        (v128.store (local.get $x) (local.get $k0))
         (local.set $index (i32x4.add (local.get $index) (v128.const i32x4 4 4 4 4)))
         ;; ...and the next four.
         (local.set $h (v128.xor (local.get $vkey) (local.get $index)))
@@ -510,7 +511,6 @@
         (local.set $d1 (f32x4.sub (v128.load offset=16 (local.get $x)) (v128.load offset=16 (local.get $base))))
         (local.set $h (i32x4.lt_s (local.get $h) (local.get $vthreshold)))
         (local.set $k1 (v128.and (local.get $d1) (local.get $h)))
-        (v128.store offset=16 (local.get $x) (local.get $k1))
         ;; The eight keep flags, one bit each, for the mixing pass.
         (i32.store8 (local.get $bits)
           (i32.or (i32x4.bitmask (local.get $m0)) (i32.shl (i32x4.bitmask (local.get $h)) (i32.const 4))))
@@ -556,6 +556,129 @@
         (local.set $x (i32.add (local.get $x) (i32.const 16)))
         (br $next))))
 
+  ;; dare_drop on BF16 inputs as stored (two bytes per entry), decoded in registers.
+  (func (export "dare_drop_bf16") (param $x i32) (param $base i32) (param $n i32) (param $streamKey i32) (param $first i32) (param $threshold i32) (param $sums i32) (param $bits i32)
+    (local $end i32) (local $vkey v128) (local $vthreshold v128) (local $index v128) (local $h v128)
+    (local $d0 v128) (local $d1 v128) (local $k0 v128) (local $k1 v128) (local $p v128) (local $m0 v128)
+    (local $b01 v128) (local $b23 v128) (local $a01 v128) (local $a23 v128)
+    (local.set $index (i32x4.add (i32x4.splat (local.get $first)) (v128.const i32x4 0 1 2 3)))
+    (local.set $vkey (i32x4.splat (local.get $streamKey)))
+    (local.set $vthreshold (i32x4.splat (local.get $threshold)))
+    (local.set $b01 (v128.load (local.get $sums)))
+    (local.set $b23 (v128.load offset=16 (local.get $sums)))
+    (local.set $a01 (v128.load offset=32 (local.get $sums)))
+    (local.set $a23 (v128.load offset=48 (local.get $sums)))
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 1))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        ;; lowbias32 finalizer of (streamKey ^ index), top 24 bits, for the first four...
+        (local.set $h (v128.xor (local.get $vkey) (local.get $index)))
+        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))))
+        (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x7feb352d 0x7feb352d 0x7feb352d 0x7feb352d)))
+        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 15))))
+        (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x846ca68b 0x846ca68b 0x846ca68b 0x846ca68b)))
+        (local.set $h (i32x4.shr_u (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))) (i32.const 8)))
+        (local.set $d0 (f32x4.sub (i32x4.shl (v128.load16x4_u (local.get $x)) (i32.const 16)) (i32x4.shl (v128.load16x4_u (local.get $base)) (i32.const 16))))
+        (local.set $m0 (i32x4.lt_s (local.get $h) (local.get $vthreshold)))
+        (local.set $k0 (v128.and (local.get $d0) (local.get $m0)))
+        (local.set $index (i32x4.add (local.get $index) (v128.const i32x4 4 4 4 4)))
+        ;; ...and the next four.
+        (local.set $h (v128.xor (local.get $vkey) (local.get $index)))
+        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))))
+        (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x7feb352d 0x7feb352d 0x7feb352d 0x7feb352d)))
+        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 15))))
+        (local.set $h (i32x4.mul (local.get $h) (v128.const i32x4 0x846ca68b 0x846ca68b 0x846ca68b 0x846ca68b)))
+        (local.set $h (i32x4.shr_u (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))) (i32.const 8)))
+        (local.set $d1 (f32x4.sub (i32x4.shl (v128.load16x4_u offset=8 (local.get $x)) (i32.const 16)) (i32x4.shl (v128.load16x4_u offset=8 (local.get $base)) (i32.const 16))))
+        (local.set $h (i32x4.lt_s (local.get $h) (local.get $vthreshold)))
+        (local.set $k1 (v128.and (local.get $d1) (local.get $h)))
+        ;; The eight keep flags, one bit each, for the mixing pass.
+        (i32.store8 (local.get $bits)
+          (i32.or (i32x4.bitmask (local.get $m0)) (i32.shl (i32x4.bitmask (local.get $h)) (i32.const 4))))
+        (local.set $bits (i32.add (local.get $bits) (i32.const 1)))
+        (local.set $index (i32x4.add (local.get $index) (v128.const i32x4 4 4 4 4)))
+        (local.set $p (f32x4.add (f32x4.abs (local.get $d0)) (f32x4.abs (local.get $d1))))
+        (local.set $b01 (f64x2.add (local.get $b01) (f64x2.promote_low_f32x4 (local.get $p))))
+        (local.set $b23 (f64x2.add (local.get $b23)
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $p) (local.get $p)))))
+        (local.set $p (f32x4.add (f32x4.abs (local.get $k0)) (f32x4.abs (local.get $k1))))
+        (local.set $a01 (f64x2.add (local.get $a01) (f64x2.promote_low_f32x4 (local.get $p))))
+        (local.set $a23 (f64x2.add (local.get $a23)
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $p) (local.get $p)))))
+        (local.set $base (i32.add (local.get $base) (i32.const 16)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (br $next)))
+    (v128.store (local.get $sums) (local.get $b01))
+    (v128.store offset=16 (local.get $sums) (local.get $b23))
+    (v128.store offset=32 (local.get $sums) (local.get $a01))
+    (v128.store offset=48 (local.get $sums) (local.get $a23)))
+
+  ;; dare_drop without the norms (the mixing pass, once the norms are known).
+  ;; kept_elect3 on BF16 inputs as stored (out stays float32), decoded in registers.
+  (func (export "kept_elect3_bf16") (param $out i32) (param $base i32) (param $a i32) (param $b i32) (param $c i32)
+    (param $ca f32) (param $cb f32) (param $cc f32) (param $wa f32) (param $wb f32) (param $wc f32)
+    (param $normalize i32) (param $lambda f32) (param $n i32)
+    (param $bitsA i32) (param $bitsB i32) (param $bitsC i32)
+    (local $end i32) (local $x v128) (local $y v128) (local $z v128) (local $sign v128) (local $agree v128)
+    (local $mixed v128) (local $divisor v128) (local $v v128)
+    (local $vca v128) (local $vcb v128) (local $vcc v128) (local $vwa v128) (local $vwb v128) (local $vwc v128) (local $vlambda v128)
+    (local $k i32) (local $shift i32)
+    (local.set $vca (f32x4.splat (local.get $ca)))
+    (local.set $vcb (f32x4.splat (local.get $cb)))
+    (local.set $vcc (f32x4.splat (local.get $cc)))
+    (local.set $vwa (f32x4.splat (local.get $wa)))
+    (local.set $vwb (f32x4.splat (local.get $wb)))
+    (local.set $vwc (f32x4.splat (local.get $wc)))
+    (local.set $vlambda (f32x4.splat (local.get $lambda)))
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+        (local.set $shift (i32.and (local.get $k) (i32.const 4)))
+        (local.set $x (f32x4.mul (local.get $vca) (v128.and (f32x4.sub (i32x4.shl (v128.load16x4_u (local.get $a)) (i32.const 16)) (i32x4.shl (v128.load16x4_u (local.get $base)) (i32.const 16)))
+          (i32x4.eq (v128.const i32x4 1 2 4 8)
+            (v128.and (v128.const i32x4 1 2 4 8)
+              (i32x4.splat (i32.shr_u (i32.load8_u (i32.add (local.get $bitsA) (i32.shr_u (local.get $k) (i32.const 3)))) (local.get $shift))))))))
+        (local.set $y (f32x4.mul (local.get $vcb) (v128.and (f32x4.sub (i32x4.shl (v128.load16x4_u (local.get $b)) (i32.const 16)) (i32x4.shl (v128.load16x4_u (local.get $base)) (i32.const 16)))
+          (i32x4.eq (v128.const i32x4 1 2 4 8)
+            (v128.and (v128.const i32x4 1 2 4 8)
+              (i32x4.splat (i32.shr_u (i32.load8_u (i32.add (local.get $bitsB) (i32.shr_u (local.get $k) (i32.const 3)))) (local.get $shift))))))))
+        (local.set $z (f32x4.mul (local.get $vcc) (v128.and (f32x4.sub (i32x4.shl (v128.load16x4_u (local.get $c)) (i32.const 16)) (i32x4.shl (v128.load16x4_u (local.get $base)) (i32.const 16)))
+          (i32x4.eq (v128.const i32x4 1 2 4 8)
+            (v128.and (v128.const i32x4 1 2 4 8)
+              (i32x4.splat (i32.shr_u (i32.load8_u (i32.add (local.get $bitsC) (i32.shr_u (local.get $k) (i32.const 3)))) (local.get $shift))))))))
+        ;; +1, or -1 where the vote is negative
+        (local.set $sign (v128.or (v128.const f32x4 1 1 1 1)
+          (v128.and (f32x4.lt (f32x4.add (f32x4.add (local.get $x) (local.get $y)) (local.get $z)) (v128.const f32x4 0 0 0 0))
+            (v128.const i32x4 0x80000000 0x80000000 0x80000000 0x80000000))))
+        (local.set $agree (f32x4.gt (f32x4.mul (local.get $x) (local.get $sign)) (v128.const f32x4 0 0 0 0)))
+        (local.set $mixed (v128.and (local.get $x) (local.get $agree)))
+        (local.set $divisor (v128.and (local.get $vwa) (local.get $agree)))
+        (local.set $agree (f32x4.gt (f32x4.mul (local.get $y) (local.get $sign)) (v128.const f32x4 0 0 0 0)))
+        (local.set $mixed (f32x4.add (local.get $mixed) (v128.and (local.get $y) (local.get $agree))))
+        (local.set $divisor (f32x4.add (local.get $divisor) (v128.and (local.get $vwb) (local.get $agree))))
+        (local.set $agree (f32x4.gt (f32x4.mul (local.get $z) (local.get $sign)) (v128.const f32x4 0 0 0 0)))
+        (local.set $mixed (f32x4.add (local.get $mixed) (v128.and (local.get $z) (local.get $agree))))
+        (local.set $divisor (f32x4.add (local.get $divisor) (v128.and (local.get $vwc) (local.get $agree))))
+        (if (local.get $normalize)
+          (then
+            (local.set $mixed
+              (f32x4.div (local.get $mixed)
+                (f32x4.add (local.get $divisor)
+                  (v128.and (f32x4.eq (local.get $divisor) (v128.const f32x4 0 0 0 0)) (v128.const f32x4 1 1 1 1)))))))
+        (v128.store (local.get $out)
+          (f32x4.add (i32x4.shl (v128.load16x4_u (local.get $base)) (i32.const 16)) (f32x4.mul (local.get $mixed) (local.get $vlambda))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (local.set $a (i32.add (local.get $a) (i32.const 8)))
+        (local.set $b (i32.add (local.get $b) (i32.const 8)))
+        (local.set $c (i32.add (local.get $c) (i32.const 8)))
+        (local.set $base (i32.add (local.get $base) (i32.const 8)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (br $next))))
+
+  ;; Histograms of the magnitude keys (f32 bits without the sign) for an exact rank cut: the high
+  ;; 15 bits of every key, then the low 16 bits of the keys whose high bits are `bin`. u32 counts.
   ;; ---- SLERP / Model Stock reductions ----
 
   ;; |a|^2, |b|^2 and a.b in f64 (exact products of f32), per lane (index mod 4), added to the

@@ -100,14 +100,25 @@ export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: Tas
   const dare = vectors.map((v) => (v.prep.kind === 'dare' ? v.prep : undefined));
   // DARE-TIES of three models: masks and election in one fused pass (same operations).
   const fusedDare = options.signConsensus && count === 3 && dare.every((d) => d !== undefined);
+  const keptBf16 = fusedDare && dare.every((d) => d!.keep) && w.kernels.kept_elect3_bf16 && allBf16([base, ...vectors.map((v) => v.source)]) ? w.kernels.kept_elect3_bf16 : undefined;
   for (let start = 0; start < elements; start += TILE) {
     const length = Math.min(TILE, elements - start);
     const n = padded(length);
-    w.load(1, base, start, length);
+    if (!keptBf16) w.load(1, base, start, length);
     if (fusedDare) {
       const [a, b, c3] = vectorSlots.map((slot) => w.slot(slot));
-      for (let i = 0; i < count; i++) w.load(vectorSlots[i], vectors[i].source, start, length);
       const [da, db, dc] = dare as { streamKey: number; threshold: number; keep?: Uint8Array }[];
+      if (keptBf16) {
+        // All BF16 with keep flags: decoded in registers, base included (loaded raw over slot 1).
+        w.loadBf16(1, (base as { bytes: Uint8Array }).bytes, start, length);
+        for (let i = 0; i < count; i++) w.loadBf16(vectorSlots[i], (vectors[i].source as { bytes: Uint8Array }).bytes, start, length);
+        const bits = w.slot(2);
+        [da.keep!, db.keep!, dc.keep!].forEach((keep, i) => w.putBytes(bits + i * (TILE / 8), keep.subarray(start / 8, (start + n) / 8)));
+        keptBf16(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n, bits, bits + TILE / 8, bits + (2 * TILE) / 8);
+        w.store(0, out, start, length);
+        continue;
+      }
+      for (let i = 0; i < count; i++) w.load(vectorSlots[i], vectors[i].source, start, length);
       if (da.keep && db.keep && dc.keep) {
         // The keep flags of the norms pass, instead of hashing every index again.
         const bits = w.slot(2);
@@ -149,6 +160,10 @@ export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: Tas
 /** Models whose DARE norms one pass gathers (eight f64 reduction values, TILE/8 flag bytes each). */
 const NORMS_PER_PASS = 32;
 
+function allBf16(sources: TileSource[]): boolean {
+  return sources.every((s) => 'bytes' in s && s.dtype === 'BF16');
+}
+
 /** Bytes of DARE keep flags for `elements` elements (one bit each, tiles padded to 8). */
 export function keepFlagBytes(elements: number): number {
   return padded(elements) / 8;
@@ -165,13 +180,22 @@ export function dareL1Norms(models: TileSource[], base: TileSource, streamKeys: 
     // Slots: 0 the model tile, 1 the base tile, 2 the keep flags of the group (TILE/8 bytes each).
     w.reserve(3);
     w.clearSums(8 * group.length);
+    // All BF16: the kernel decodes in registers instead of a decoding pass per tile.
+    const dropBf16 = w.kernels.dare_drop_bf16 && allBf16([base, ...group]) ? w.kernels.dare_drop_bf16 : undefined;
     for (let start = 0; start < elements; start += TILE) {
       const length = Math.min(TILE, elements - start);
-      w.load(1, base, start, length);
+      if (dropBf16) w.loadBf16(1, (base as { bytes: Uint8Array }).bytes, start, length);
+      else w.load(1, base, start, length);
       group.forEach((model, i) => {
-        w.load(0, model, start, length);
         const bits = w.slot(2) + i * (TILE / 8);
-        w.kernels.dare_drop(w.slot(0), w.slot(1), padded(length), streamKeys[from + i], start, thresholds[from + i], SUMS_ADDRESS + 64 * i, bits);
+        const args = [w.slot(0), w.slot(1), padded(length), streamKeys[from + i], start, thresholds[from + i], SUMS_ADDRESS + 64 * i, bits] as const;
+        if (dropBf16) {
+          w.loadBf16(0, (model as { bytes: Uint8Array }).bytes, start, length);
+          dropBf16(...args);
+        } else {
+          w.load(0, model, start, length);
+          w.kernels.dare_drop(...args);
+        }
         keep?.[from + i].set(w.bytesAt(bits, padded(length) / 8), start / 8);
       });
     }

@@ -129,4 +129,32 @@ describe('SIMD kernels and their JS twins', () => {
       }
     }
   });
+
+  for (const method of ['dare_ties', 'ties', 'task_arithmetic', 'slerp']) {
+    it(`${method}: mergeTiles from bf16 bytes equals mergeCpu on the decoded values, both ways`, () => {
+      const m = getMethod(method);
+      const count = method === 'slerp' ? 1 : 3;
+      const toBf16 = (v: Float32Array) => encodeFromF32(v, 'BF16');
+      const sources = finiteModels.slice(0, count).map((v) => ({ bytes: toBf16(v), dtype: 'BF16' as const }));
+      const baseSource = { bytes: toBf16(finiteBase), dtype: 'BF16' as const };
+      const params = {
+        tensorName: 'model.layers.1.self_attn.q_proj.weight',
+        shape: [n],
+        models: sources.map(() => new Float32Array(0)),
+        modelParams: Array.from({ length: count }, (_, i) => ({ weight: 0.4 + 0.2 * i, density: 0.3 + 0.2 * i })),
+        modelIndices: Array.from({ length: count }, (_, i) => i),
+        global: (method === 'slerp' ? { t: 0.4 } : {}) as Record<string, ParamValue>,
+        seed: 11,
+      };
+      const want = m.mergeCpu({ ...params, models: sources.map((s) => decodeToF32(s.bytes, 'BF16')), base: decodeToF32(baseSource.bytes, 'BF16') });
+      const [simd, js] = bothWays(() => {
+        const out = new Uint8Array(2 * n);
+        m.mergeTiles!(params, sources, baseSource, n, { bytes: out, dtype: 'BF16' });
+        return out;
+      });
+      const expected = encodeFromF32(want, 'BF16');
+      expect(js.findIndex((b, i) => b !== expected[i]), 'JS twins').toBe(-1);
+      expect(simd.findIndex((b, i) => b !== expected[i]), 'SIMD').toBe(-1);
+    });
+  }
 });

@@ -31,6 +31,11 @@ export interface TileKernels {
   dare_drop(x: number, base: number, n: number, streamKey: number, first: number, threshold: number, sums: number, bits: number): void;
   kept_elect3(out: number, base: number, a: number, b: number, c: number, ca: number, cb: number, cc: number, wa: number, wb: number, wc: number, normalize: number, lambda: number, n: number,
     bitsA: number, bitsB: number, bitsC: number): void;
+  /** dare_drop and kept_elect3 reading BF16 inputs as stored (2 bytes per entry), decoded in
+   * registers. WebAssembly only: without them the tiles are decoded first (the same values). */
+  dare_drop_bf16?(x: number, base: number, n: number, streamKey: number, first: number, threshold: number, sums: number, bits: number): void;
+  kept_elect3_bf16?(out: number, base: number, a: number, b: number, c: number, ca: number, cb: number, cc: number, wa: number, wb: number, wc: number, normalize: number, lambda: number, n: number,
+    bitsA: number, bitsB: number, bitsC: number): void;
   norms_and_dot(a: number, b: number, n: number, sums: number): void;
 }
 
@@ -108,6 +113,14 @@ export class TileWorkspace {
       return;
     }
     this.f32.fill(0, (at >> 2) + length, (at >> 2) + padded(length));
+  }
+
+  /** BF16 bytes of elements [start, start + length) into `slot` as stored (2 bytes each, not
+   * decoded), zero-padded to a multiple of 8, for the kernels that decode in registers. */
+  loadBf16(slot: number, bytes: Uint8Array, start: number, length: number): void {
+    const at = this.slot(slot);
+    this.u8.set(bytes.subarray(start * 2, (start + length) * 2), at);
+    this.u8.fill(0, at + length * 2, at + padded(length) * 2);
   }
 
   /** Slot `slot`'s first `length` values into `out` at element `start`, as float32 values or as
@@ -289,7 +302,6 @@ function jsKernels(memory: { buffer: ArrayBuffer }): TileKernels {
         h = (h ^ (h >>> 16)) >>> 8;
         const delta = fr(m[(x >> 2) + k] - m[(base >> 2) + k]);
         const kept = h < threshold ? delta : 0;
-        m[(x >> 2) + k] = kept;
         if (h < threshold) flags[k >> 3] |= 1 << (k & 7);
         before[k & 7] = Math.abs(delta);
         after[k & 7] = Math.abs(kept);
