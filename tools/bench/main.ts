@@ -1,6 +1,6 @@
 // `npm run bench`: speed and memory tables for the merge engine and the evaluator, measured side by
 // side in one run on this machine (CPU path, and WebGPU through Dawn when an adapter is found).
-// Options: --quick (small tensors, short runs), --skip-memory, --skip-gpu, --skip-eval, --skip-all-methods,
+// Options: --quick (small tensors, short runs), --skip-memory, --skip-gpu, --skip-eval, --skip-search, --skip-all-methods,
 // --size N (merge tensors N x N), --methods a,b (merge-throughput rows).
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { WebGpuMergeBackend, type TensorData } from '../../src/core/gpu/merge/ba
 import { benchStreamingMerge } from '../../src/core/engine/bench.ts';
 import { mergeElementwiseSlices, type StoredSlice } from '../../src/core/engine/elementwise.ts';
 import { benchEvalThroughput, benchMatmul } from '../../src/core/eval/bench.ts';
+import { benchSearchThroughput } from './search.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -196,6 +197,18 @@ async function memorySection(): Promise<void> {
   console.log(table(['input', 'seconds (wall)', 'input GB/s', 'largest tensor (f32)', '(models+1) x largest', 'RSS before merge', 'peak RSS'], [[`${(r.inputBytes / 1e9).toFixed(2)} GB`, r.seconds.toFixed(1), r.inputGBps.toFixed(3), MB(r.largestTensorBytesF32), MB(r.streamingBoundBytes), MB(r.baselineRssBytes), MB(r.peakRssBytes)]]));
 }
 
+async function searchSection(): Promise<void> {
+  const zoo = join(process.cwd(), 'public', 'zoo');
+  if (!existsSync(join(zoo, 'tiny-llama', 'base'))) {
+    log('search throughput: public/zoo/tiny-llama missing, skipped');
+    return;
+  }
+  const trials = quick ? 12 : 40;
+  const rows = await benchSearchThroughput(zoo, trials, log);
+  console.log(`\n### Search throughput (tiny-llama reverse + caesar, two exact-match tasks, forest optimizer, Hyperband; CPU merge + CPU evaluation; ${trials} trials per space)\n`);
+  console.log(table(['space', 'fidelity', 'trials', 'seconds', 'trials/min'], rows.map((r) => [r.space, r.fidelity, r.trials, r.seconds.toFixed(1), r.trialsPerMinute.toFixed(1)])));
+}
+
 async function evalSection(gpu: GpuContext | null): Promise<void> {
   const zoo = join(process.cwd(), 'public', 'zoo');
   const dirs: string[] = [];
@@ -229,4 +242,5 @@ if (!args.includes('--skip-memory')) await memorySection();
 await mergeSection(gpu);
 if (!args.includes('--skip-all-methods')) await allMethodsSection();
 if (!args.includes('--skip-eval')) await evalSection(gpu);
+if (!args.includes('--skip-search')) await searchSection();
 gpu?.device.destroy();
