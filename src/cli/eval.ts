@@ -2,7 +2,7 @@
 // recipe merged in memory (nothing is written), on JSONL tasks and prints each metric.
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { plan } from '../core/engine/index.ts';
 import { MergeStudioError } from '../core/errors.ts';
 import { loadCausalLM } from '../core/eval/load.ts';
@@ -14,8 +14,11 @@ import type { TextTokenizer } from '../core/eval/tokenizer.ts';
 import { nodeFolderTree } from '../core/io/node-file.ts';
 import { openModel, type ModelHandle } from '../core/model/handle.ts';
 import { parseRecipeYaml, referencedModels } from '../core/recipe/index.ts';
+import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 
-const USAGE = 'usage: merge-studio eval MODEL_DIR_OR_RECIPE --task FILE.jsonl[,FILE...] [--limit N] [--seed N] [--max-new-tokens N] [--backend cpu|gpu] [--json]';
+const USAGE = `usage: merge-studio eval MODEL_OR_RECIPE --task FILE.jsonl[,FILE...] [--limit N] [--seed N] [--max-new-tokens N] [--backend cpu|gpu] [--json]
+  MODEL_OR_RECIPE: a model folder, a Hub id (org/name[@revision]) or a recipe YAML whose models are folders or Hub ids
+${SOURCE_FLAGS_HELP}`;
 
 export interface EvalArgs {
   target: string;
@@ -25,6 +28,8 @@ export interface EvalArgs {
   maxNewTokens?: number;
   backend: EvalBackend;
   json: boolean;
+  /** Where Hub ids are read from (--hub-url, --token, --cache-dir, --offline, --no-cache). */
+  sources?: SourceOptions;
 }
 
 function usageError(message: string): never {
@@ -37,7 +42,8 @@ function positiveInt(name: string, text: string, allowZero = false): number {
   return n;
 }
 
-export function parseEvalArgs(argv: string[]): EvalArgs {
+export function parseEvalArgs(argvWithSources: string[]): EvalArgs {
+  const { options: sources, rest: argv } = parseSourceFlags(argvWithSources);
   const positional: string[] = [];
   const flags = new Map<string, string>();
   let json = false;
@@ -56,7 +62,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
   if (tasks.length === 0) usageError('--task FILE.jsonl is required');
   const backendFlag = flags.get('backend') ?? 'cpu';
   if (backendFlag !== 'cpu' && backendFlag !== 'gpu' && backendFlag !== 'webgpu') usageError(`--backend: expected cpu or gpu, found '${backendFlag}'`);
-  const args: EvalArgs = { target: positional[0], tasks, seed: 0, backend: backendFlag === 'cpu' ? 'cpu' : 'webgpu', json };
+  const args: EvalArgs = { target: positional[0], tasks, seed: 0, backend: backendFlag === 'cpu' ? 'cpu' : 'webgpu', json, sources };
   if (flags.has('limit')) args.limit = positiveInt('limit', flags.get('limit')!);
   if (flags.has('seed')) args.seed = positiveInt('seed', flags.get('seed')!, true);
   if (flags.has('max-new-tokens')) args.maxNewTokens = positiveInt('max-new-tokens', flags.get('max-new-tokens')!);
@@ -73,22 +79,24 @@ async function readTask(path: string): Promise<EvalTask> {
   return parseTaskJsonl(text, path);
 }
 
-/** A model folder, or a recipe merged in memory, as a runtime plus its tokenizer. */
+/** A model folder or Hub repo, or a recipe merged in memory, as a runtime plus its tokenizer. */
 async function openTarget(args: EvalArgs, signal?: AbortSignal): Promise<{ model: CausalLM; tokenizer: TextTokenizer; maxNewTokens?: number; label: string }> {
   const path = resolve(args.target);
-  if (!existsSync(path)) throw new MergeStudioError('file-not-found', `${args.target}: no such model folder or recipe`, { file: args.target });
-  if ((await stat(path)).isDirectory()) {
-    const { files, model } = await loadCausalLM(nodeFolderTree(path), { backend: args.backend, signal });
+  const isRecipeFile = existsSync(path) && (await stat(path)).isFile() && !/\.(safetensors|json)$/i.test(path);
+  const sourceOptions = { onProgress: downloadProgressPrinter(), ...args.sources, signal };
+  if (!isRecipeFile) {
+    // A folder (read as it is, so the loader names what is wrong with it), else a Hub id
+    // (resolveModelRef says clearly when it is neither).
+    const isFolder = existsSync(path) && (await stat(path)).isDirectory();
+    const tree = isFolder ? nodeFolderTree(path) : await resolveModelRef(args.target, sourceOptions);
+    const { files, model } = await loadCausalLM(tree, { backend: args.backend, signal });
     return { model, tokenizer: files.tokenizer, maxNewTokens: files.maxNewTokens, label: args.target };
   }
   const recipe = parseRecipeYaml(await readFile(path, 'utf8'), { source: args.target });
   const handles = new Map<string, ModelHandle>();
   for (const ref of referencedModels(recipe)) {
-    const dir = isAbsolute(ref) ? ref : resolve(dirname(path), ref);
-    if (!existsSync(dir) || !(await stat(dir)).isDirectory()) {
-      throw new MergeStudioError('model-not-found', `${args.target}: model '${ref}' is not a local folder (looked for ${dir}); eval merges local models`, { model: ref, file: args.target });
-    }
-    handles.set(ref, await openModel(nodeFolderTree(dir), signal, ref));
+    const tree = await resolveModelRef(ref, { ...sourceOptions, baseDir: dirname(path) });
+    handles.set(ref, await openModel(tree, signal, ref));
   }
   const merged = await runtimeForPlan(plan(recipe, handles), { backend: args.backend, signal });
   return { ...merged, label: `${args.target} (merged in memory)` };
