@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeToF32, encodeFromF32 } from '../dtype.ts';
-import { MergeStudioError } from '../errors.ts';
 import { memorySinks, memoryTree } from '../io/memory.ts';
 import { nodeFolderSinks } from '../io/node-file.ts';
 import type { FileTree } from '../io/types.ts';
@@ -16,21 +15,12 @@ import { cpuBackend, type MergeBackend } from './backend.ts';
 import { execute, mergeToMemory } from './execute.ts';
 import { plan } from './plan.ts';
 import { llamaConfig, llamaTensors, memoryModel, modelFiles, type TestTensor } from './test-models.ts';
+import { errorOf } from '../error-of.ts';
 
 async function open(models: Record<string, FileTree>): Promise<Map<string, ModelHandle>> {
   const out = new Map<string, ModelHandle>();
   for (const [id, tree] of Object.entries(models)) out.set(id, await openModel(tree, undefined, id));
   return out;
-}
-
-function errorOf(fn: () => unknown): MergeStudioError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof MergeStudioError) return err;
-    throw err;
-  }
-  throw new Error('expected a MergeStudioError');
 }
 
 const A = llamaTensors({ layers: 3, hidden: 4, vocab: 12, seed: 11 });

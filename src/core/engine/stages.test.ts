@@ -3,7 +3,6 @@
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeToF32, encodeFromF32 } from '../dtype.ts';
-import { MergeStudioError } from '../errors.ts';
 import { memorySinks, memoryTree } from '../io/memory.ts';
 import { nodeFolderTree } from '../io/node-file.ts';
 import type { MergeMethod, MergeTensorInput } from '../methods/types.ts';
@@ -13,6 +12,7 @@ import { openSafetensorsModel, readTensorBytes } from '../safetensors/index.ts';
 import { cpuBackend, type MergeBackend } from './backend.ts';
 import { execute, mergeToMemory } from './execute.ts';
 import { plan } from './plan.ts';
+import { errorOf } from '../error-of.ts';
 
 const ZOO = resolve(process.env.ZOO_DIR ?? 'public/zoo', 'tiny-llama');
 const MODELS = ['base', 'caesar', 'reverse', 'sort'];
@@ -91,16 +91,6 @@ function chosenStage(tensor: string): string {
 
 function bits(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
-function errorOf(fn: () => unknown): MergeStudioError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof MergeStudioError) return err;
-    throw err;
-  }
-  throw new Error('expected a MergeStudioError');
 }
 
 /** The CPU backend, counting the tensor merges it runs per method. */

@@ -2,22 +2,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { MergeStudioError } from '../errors.ts';
 import { getMethod } from '../methods/index.ts';
 import { evaluateSetting, outputLayerCount, parseRecipeYaml, recipeToYaml, resolveParams } from './index.ts';
+import { errorOf } from '../error-of.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8');
-
-function errorOf(fn: () => unknown): MergeStudioError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof MergeStudioError) return err;
-    throw err;
-  }
-  throw new Error('expected a MergeStudioError');
-}
 
 describe('mergekit example recipes', () => {
   const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.yml'));

@@ -2,22 +2,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { MergeStudioError } from '../errors.ts';
 import { externalModels, parseRecipeYaml, recipeToYaml, renameModels, stageOrder } from './index.ts';
+import { errorOf } from '../error-of.ts';
 
 // mergekit's docs/multimerge.md example, its three documents in one file as mergekit-multi reads it.
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
 const MULTI = ['multimerge-1.yml', 'multimerge-2.yml', 'multimerge-3.yml'].map(fixture).join('---\n');
-
-function errorOf(fn: () => unknown): MergeStudioError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof MergeStudioError) return err;
-    throw err;
-  }
-  throw new Error('expected a MergeStudioError');
-}
 
 describe('multi-document recipes', () => {
   it('read mergekit-multi documents: the unnamed one is the final merge, the named ones its stages', () => {
