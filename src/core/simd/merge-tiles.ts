@@ -101,6 +101,12 @@ export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: Tas
   // DARE-TIES of three models: masks and election in one fused pass (same operations).
   const fusedDare = options.signConsensus && count === 3 && dare.every((d) => d !== undefined);
   const keptBf16 = fusedDare && dare.every((d) => d!.keep) && w.kernels.kept_elect3_bf16 && allBf16([base, ...vectors.map((v) => v.source)]) ? w.kernels.kept_elect3_bf16 : undefined;
+  const outBf16 = 'bytes' in out && out.dtype === 'BF16' ? out.bytes : undefined;
+  const keptToBf16 = keptBf16 && outBf16 ? w.kernels.kept_elect3_bf16_to_bf16 : undefined;
+  // Looked up once, not per tile.
+  const baseBytes = keptBf16 ? (base as { bytes: Uint8Array }).bytes : undefined;
+  const vectorBytes = keptBf16 ? vectors.map((v) => (v.source as { bytes: Uint8Array }).bytes) : undefined;
+  const keeps = keptBf16 ? dare.map((d) => d!.keep!) : undefined;
   for (let start = 0; start < elements; start += TILE) {
     const length = Math.min(TILE, elements - start);
     const n = padded(length);
@@ -110,12 +116,19 @@ export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: Tas
       const [da, db, dc] = dare as { streamKey: number; threshold: number; keep?: Uint8Array }[];
       if (keptBf16) {
         // All BF16 with keep flags: decoded in registers, base included (loaded raw over slot 1).
-        w.loadBf16(1, (base as { bytes: Uint8Array }).bytes, start, length);
-        for (let i = 0; i < count; i++) w.loadBf16(vectorSlots[i], (vectors[i].source as { bytes: Uint8Array }).bytes, start, length);
+        w.loadBf16(1, baseBytes!, start, length);
+        for (let i = 0; i < count; i++) w.loadBf16(vectorSlots[i], vectorBytes![i], start, length);
         const bits = w.slot(2);
-        [da.keep!, db.keep!, dc.keep!].forEach((keep, i) => w.putBytes(bits + i * (TILE / 8), keep.subarray(start / 8, (start + n) / 8)));
-        keptBf16(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n, bits, bits + TILE / 8, bits + (2 * TILE) / 8);
-        w.store(0, out, start, length);
+        for (let i = 0; i < count; i++) w.putBytes(bits + i * (TILE / 8), keeps![i].subarray(start / 8, (start + n) / 8));
+        const normalize = options.normalize ? 1 : 0;
+        if (keptToBf16) {
+          // BF16 out as well: the kernel rounds and packs, no float32 tile and no encoding pass.
+          keptToBf16(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], normalize, lambda, n, bits, bits + TILE / 8, bits + (2 * TILE) / 8);
+          w.storeBf16(0, outBf16!, start, length);
+        } else {
+          keptBf16(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], normalize, lambda, n, bits, bits + TILE / 8, bits + (2 * TILE) / 8);
+          w.store(0, out, start, length);
+        }
         continue;
       }
       for (let i = 0; i < count; i++) w.load(vectorSlots[i], vectors[i].source, start, length);
@@ -177,29 +190,45 @@ export function dareL1Norms(models: TileSource[], base: TileSource, streamKeys: 
   const norms: { before: number; after: number }[] = [];
   for (let from = 0; from < models.length; from += NORMS_PER_PASS) {
     const group = models.slice(from, from + NORMS_PER_PASS);
-    // Slots: 0 the model tile, 1 the base tile, 2 the keep flags of the group (TILE/8 bytes each).
-    w.reserve(3);
+    // Slots: 0 the model tile, 1 the base tile, 2 the keep flags of the group (TILE/8 bytes each),
+    // 3-5 three model tiles for the fused three-model kernel.
+    w.reserve(6);
     w.clearSums(8 * group.length);
-    // All BF16: the kernel decodes in registers instead of a decoding pass per tile.
-    const dropBf16 = w.kernels.dare_drop_bf16 && allBf16([base, ...group]) ? w.kernels.dare_drop_bf16 : undefined;
+    // All BF16: the kernels decode in registers instead of a decoding pass per tile.
+    const bf16 = allBf16([base, ...group]);
+    const dropBf16 = bf16 ? w.kernels.dare_drop_bf16 : undefined;
+    const drop3Bf16 = dropBf16 && w.kernels.dare_drop3_bf16;
+    const groupBytes = bf16 ? group.map((model) => (model as { bytes: Uint8Array }).bytes) : [];
+    const baseBytes = bf16 ? (base as { bytes: Uint8Array }).bytes : undefined;
+    const flags = w.slot(2);
     for (let start = 0; start < elements; start += TILE) {
       const length = Math.min(TILE, elements - start);
-      if (dropBf16) w.loadBf16(1, (base as { bytes: Uint8Array }).bytes, start, length);
+      const n = padded(length);
+      if (dropBf16) w.loadBf16(1, baseBytes!, start, length);
       else w.load(1, base, start, length);
-      group.forEach((model, i) => {
-        const bits = w.slot(2) + i * (TILE / 8);
-        const args = [w.slot(0), w.slot(1), padded(length), streamKeys[from + i], start, thresholds[from + i], SUMS_ADDRESS + 64 * i, bits] as const;
-        if (dropBf16) {
-          w.loadBf16(0, (model as { bytes: Uint8Array }).bytes, start, length);
-          dropBf16(...args);
-        } else {
-          w.load(0, model, start, length);
-          w.kernels.dare_drop(...args);
+      let i = 0;
+      if (drop3Bf16) {
+        // Three models at a time share one pass over the base tile.
+        for (; i + 3 <= group.length; i += 3) {
+          for (let m = 0; m < 3; m++) w.loadBf16(3 + m, groupBytes[i + m], start, length);
+          const at = from + i;
+          drop3Bf16(w.slot(1), w.slot(3), w.slot(4), w.slot(5), n, start, streamKeys[at], streamKeys[at + 1], streamKeys[at + 2],
+            thresholds[at], thresholds[at + 1], thresholds[at + 2], SUMS_ADDRESS + 64 * i, flags + i * (TILE / 8), flags + (i + 1) * (TILE / 8), flags + (i + 2) * (TILE / 8));
         }
-        keep?.[from + i].set(w.bytesAt(bits, padded(length) / 8), start / 8);
-      });
+      }
+      for (; i < group.length; i++) {
+        const bits = flags + i * (TILE / 8);
+        if (dropBf16) {
+          w.loadBf16(0, groupBytes[i], start, length);
+          dropBf16(w.slot(0), w.slot(1), n, streamKeys[from + i], start, thresholds[from + i], SUMS_ADDRESS + 64 * i, bits);
+        } else {
+          w.load(0, group[i], start, length);
+          w.kernels.dare_drop(w.slot(0), w.slot(1), n, streamKeys[from + i], start, thresholds[from + i], SUMS_ADDRESS + 64 * i, bits);
+        }
+      }
+      if (keep) for (let k = 0; k < group.length; k++) keep[from + k].set(w.bytesAt(flags + k * (TILE / 8), n / 8), start / 8);
     }
-    group.forEach((_, i) => norms.push({ before: w.laneTotal(8 * i), after: w.laneTotal(8 * i + 4) }));
+    for (let k = 0; k < group.length; k++) norms.push({ before: w.laneTotal(8 * k), after: w.laneTotal(8 * k + 4) });
   }
   return norms;
 }

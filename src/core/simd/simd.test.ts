@@ -130,6 +130,39 @@ describe('SIMD kernels and their JS twins', () => {
     }
   });
 
+  // DARE's norms take three BF16 models per fused pass and the rest one by one; the mix writes BF16
+  // straight from the kernel or float32 through the tile store: every route against the decoded merge.
+  for (const [count, outDtype] of [[4, 'BF16'], [4, 'F32'], [3, 'F32'], [7, 'BF16']] as const) {
+    it(`dare_ties x${count} from bf16 bytes to ${outDtype}: equals mergeCpu on the decoded values, both ways`, () => {
+      const m = getMethod('dare_ties');
+      const pool = [...finiteModels, ...finiteModels.map((v) => v.map((x, i) => x + (i % 5) * 0.01))];
+      const sources = pool.slice(0, count).map((v) => ({ bytes: encodeFromF32(v, 'BF16'), dtype: 'BF16' as const }));
+      const baseSource = { bytes: encodeFromF32(finiteBase, 'BF16'), dtype: 'BF16' as const };
+      const params = {
+        tensorName: 'model.layers.2.mlp.gate_proj.weight',
+        shape: [n],
+        models: sources.map(() => new Float32Array(0)),
+        modelParams: Array.from({ length: count }, (_, i) => ({ weight: 0.3 + 0.1 * i, density: 0.2 + 0.1 * i })),
+        modelIndices: Array.from({ length: count }, (_, i) => i),
+        global: {},
+        seed: 5,
+      };
+      const want = m.mergeCpu({ ...params, models: sources.map((s) => decodeToF32(s.bytes, 'BF16')), base: decodeToF32(baseSource.bytes, 'BF16') });
+      const expected = outDtype === 'BF16' ? encodeFromF32(want, 'BF16') : new Uint8Array(want.buffer);
+      const [simd, js] = bothWays(() => {
+        const out = new Uint8Array((outDtype === 'BF16' ? 2 : 4) * n);
+        m.mergeTiles!(params, sources, baseSource, n, { bytes: out, dtype: outDtype });
+        return out;
+      });
+      expect(js.findIndex((b, i) => b !== expected[i]), 'JS twins').toBe(-1);
+      expect(simd.findIndex((b, i) => b !== expected[i]), 'SIMD').toBe(-1);
+      // A real merge: most entries moved off the base.
+      const merged = outDtype === 'BF16' ? decodeToF32(simd, 'BF16') : new Float32Array(simd.buffer);
+      const decodedBase = decodeToF32(baseSource.bytes, 'BF16');
+      expect(merged.filter((x, i) => x !== decodedBase[i]).length).toBeGreaterThan(n / 4);
+    });
+  }
+
   for (const method of ['dare_ties', 'ties', 'task_arithmetic', 'slerp']) {
     it(`${method}: mergeTiles from bf16 bytes equals mergeCpu on the decoded values, both ways`, () => {
       const m = getMethod(method);

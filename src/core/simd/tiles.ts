@@ -34,7 +34,13 @@ export interface TileKernels {
   /** dare_drop and kept_elect3 reading BF16 inputs as stored (2 bytes per entry), decoded in
    * registers. WebAssembly only: without them the tiles are decoded first (the same values). */
   dare_drop_bf16?(x: number, base: number, n: number, streamKey: number, first: number, threshold: number, sums: number, bits: number): void;
+  /** dare_drop_bf16 of three models in one pass (norms at sums + 64 x model, flags at bitsX..). */
+  dare_drop3_bf16?(base: number, x: number, y: number, z: number, n: number, first: number, keyX: number, keyY: number, keyZ: number,
+    thresholdX: number, thresholdY: number, thresholdZ: number, sums: number, bitsX: number, bitsY: number, bitsZ: number): void;
   kept_elect3_bf16?(out: number, base: number, a: number, b: number, c: number, ca: number, cb: number, cc: number, wa: number, wb: number, wc: number, normalize: number, lambda: number, n: number,
+    bitsA: number, bitsB: number, bitsC: number): void;
+  /** kept_elect3_bf16 writing BF16 bytes at `out` (2 per entry, rounded as encode_bf16 rounds). */
+  kept_elect3_bf16_to_bf16?(out: number, base: number, a: number, b: number, c: number, ca: number, cb: number, cc: number, wa: number, wb: number, wc: number, normalize: number, lambda: number, n: number,
     bitsA: number, bitsB: number, bitsC: number): void;
   norms_and_dot(a: number, b: number, n: number, sums: number): void;
 }
@@ -136,6 +142,12 @@ export class TileWorkspace {
       this.kernels.encode_bf16(at, staging, padded(length));
       out.bytes.set(this.u8.subarray(staging, staging + length * 2), start * 2);
     }
+  }
+
+  /** BF16 bytes a kernel wrote to `slot` (2 per element, as stored) into `out` at element `start`. */
+  storeBf16(slot: number, out: Uint8Array, start: number, length: number): void {
+    const at = this.slot(slot);
+    out.set(this.u8.subarray(at, at + length * 2), start * 2);
   }
 
   /** Zeroes the first `n` elements of a slot. */
