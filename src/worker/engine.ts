@@ -20,6 +20,7 @@ import { referencedModels, stageHint, type Recipe } from '../core/recipe/index.t
 import { createSpace, SearchRun, type SearchSummary } from '../core/search/index.ts';
 import { createMergeObjective } from '../core/search/objective.ts';
 import { DamRun, prepareDamProblem, type DamExpertSource } from '../core/dam/index.ts';
+import { tileKernelStatus } from '../core/simd/tiles.ts';
 import { indexedDbTrialStore } from './trial-store.ts';
 import type {
   CompatibilitySummary, DamRequest, DamUpdate, DemoCatalog, DemoModel, DemoTask, EngineEvent, EvalBackendChoice, EvalRequest, EvalStage, ExportOutcome,
@@ -272,6 +273,12 @@ export class StudioEngine {
   }
 
   // ---------------------------------------------------------------- merging
+
+  /** Which kernels the CPU merge path's tile loops run in this worker: WebAssembly SIMD, or the
+   * JS twins (same bits, slower) with the reason the module was refused. */
+  cpuTileKernels(): { simd: boolean; detail: string } {
+    return tileKernelStatus();
+  }
 
   /** `stageBackend` merges the stages of a multi-stage recipe (the CPU when not given). */
   private planFor(recipe: Recipe, stageBackend?: MergeBackend): Plan {

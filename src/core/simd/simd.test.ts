@@ -8,7 +8,7 @@ import type { ParamValue } from '../methods/types.ts';
 import { mergeElementwiseSlices } from '../engine/elementwise.ts';
 import { ReusableArrays } from '../methods/scratch.ts';
 import { seededValues } from '../engine/test-models.ts';
-import { setSimdPreferred, simdAvailable, TILE, tileWorkspace } from './tiles.ts';
+import { precompileTileKernels, setSimdPreferred, simdAvailable, TILE, tileKernelStatus, tileWorkspace } from './tiles.ts';
 import { magnitudeTaskVectorTiles } from './merge-tiles.ts';
 import { descendingRankCut, f32Bits } from '../methods/select.ts';
 
@@ -64,11 +64,14 @@ const cases: { method: string; count: number; params: Record<string, ParamValue>
 describe('SIMD kernels and their JS twins', () => {
   afterEach(() => setSimdPreferred(true));
 
-  it('WebAssembly SIMD is available in this Node', () => {
+  it('WebAssembly SIMD is available in this Node', async () => {
     expect(simdAvailable()).toBe(true);
     expect(tileWorkspace().simd).toBe(true);
+    expect(tileKernelStatus()).toEqual({ simd: true, detail: 'WebAssembly SIMD' });
+    expect(await precompileTileKernels()).toBe(true);
     setSimdPreferred(false);
     expect(tileWorkspace().simd).toBe(false);
+    expect(tileKernelStatus().simd).toBe(false);
   });
 
   for (const c of cases) {

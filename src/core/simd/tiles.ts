@@ -378,20 +378,61 @@ class JsMemory {
 let wasmWorkspace: TileWorkspace | null | undefined;
 let jsWorkspace: TileWorkspace | undefined;
 let preferSimd = true;
+/** Why the synchronous compile failed, when it did (shown by tileKernelStatus). */
+let wasmFailure: string | undefined;
+
+function kernelBytes(): Uint8Array<ArrayBuffer> {
+  const text = atob(KERNELS_WASM_BASE64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+function workspaceOf(instance: WebAssembly.Instance): TileWorkspace {
+  const exports = instance.exports as unknown as TileKernels & { memory: WebAssembly.Memory };
+  return new TileWorkspace(exports, exports.memory, true);
+}
 
 function instantiateWasm(): TileWorkspace | null {
   try {
-    const text = atob(KERNELS_WASM_BASE64);
-    const bytes = new Uint8Array(text.length);
-    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    const bytes = kernelBytes();
     // Runtimes without SIMD reject the module here; the JS twins take over.
-    if (typeof WebAssembly === 'undefined' || !WebAssembly.validate(bytes)) return null;
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    const exports = instance.exports as unknown as TileKernels & { memory: WebAssembly.Memory };
-    return new TileWorkspace(exports, exports.memory, true);
-  } catch {
+    if (typeof WebAssembly === 'undefined' || !WebAssembly.validate(bytes)) {
+      wasmFailure = 'this runtime does not validate the WebAssembly SIMD module';
+      return null;
+    }
+    // Chrome refuses synchronous compiles above a size limit on a page's main thread (4 KB until
+    // recently, now 8 MB; workers have none): precompileTileKernels compiles asynchronously there.
+    return workspaceOf(new WebAssembly.Instance(new WebAssembly.Module(bytes), {}));
+  } catch (err) {
+    wasmFailure = err instanceof Error ? err.message : String(err);
     return null;
   }
+}
+
+/** Compiles and instantiates the SIMD kernels asynchronously, for threads where the synchronous
+ * compile is refused (a browser page's main thread); tiles use them from then on. Resolves to
+ * whether they are available. */
+export async function precompileTileKernels(): Promise<boolean> {
+  if (wasmWorkspace) return true;
+  try {
+    const bytes = kernelBytes();
+    if (typeof WebAssembly === 'undefined' || !WebAssembly.validate(bytes)) return false;
+    const module = await WebAssembly.compile(bytes);
+    wasmWorkspace ??= workspaceOf(await WebAssembly.instantiate(module, {}));
+    wasmFailure = undefined;
+    return true;
+  } catch (err) {
+    wasmFailure = err instanceof Error ? err.message : String(err);
+    return false;
+  }
+}
+
+/** Which kernels this thread's tile loops run, and why not SIMD when they fall back. */
+export function tileKernelStatus(): { simd: boolean; detail: string } {
+  const simd = tileWorkspace().simd;
+  const why = simdAvailable() ? 'SIMD turned off' : (wasmFailure ?? 'WebAssembly SIMD unavailable');
+  return { simd, detail: simd ? 'WebAssembly SIMD' : `JS twins (${why})` };
 }
 
 /** This thread's workspace: the WebAssembly SIMD kernels when available (and not turned off with
