@@ -79,6 +79,109 @@ export function weightedSumTiles(out: TileSink, models: TileSource[], base: Tile
   }
 }
 
+/** What every tile of an all-BF16 three-model DARE-TIES mix with keep flags shares. */
+interface KeptBf16Mix {
+  base: Uint8Array;
+  models: Uint8Array[];
+  keep: Uint8Array[];
+  c: Float32Array;
+  weights: Float32Array;
+  normalize: number;
+  lambda: number;
+  out: TileSink;
+  /** Set when the output is BF16 too: the kernel then writes it. */
+  outBf16: Uint8Array | undefined;
+}
+
+/** One tile of that mix. A function of its own so that it stays optimized: called once per tile,
+ * where a loop inside a once-per-tensor function gets recompiled (on-stack) for every tensor. */
+function keptBf16MixTile(w: TileWorkspace, mix: KeptBf16Mix, start: number, length: number): void {
+  const k = w.kernels;
+  const n = padded(length);
+  // Slots: 0 the result, 1 the base, 2 the keep flags, 4-6 the models (all BF16 as stored).
+  w.reserve(7);
+  w.loadBf16(1, mix.base, start, length);
+  for (let i = 0; i < 3; i++) w.loadBf16(4 + i, mix.models[i], start, length);
+  const bits = w.slot(2);
+  for (let i = 0; i < 3; i++) w.putBytes(bits + i * (TILE / 8), mix.keep[i].subarray(start / 8, (start + n) / 8));
+  const { c, weights } = mix;
+  if (mix.outBf16 && k.kept_elect3_bf16_to_bf16) {
+    // BF16 out as well: the kernel rounds and packs, no float32 tile and no encoding pass.
+    k.kept_elect3_bf16_to_bf16(w.slot(0), w.slot(1), w.slot(4), w.slot(5), w.slot(6), c[0], c[1], c[2], weights[0], weights[1], weights[2], mix.normalize, mix.lambda, n, bits, bits + TILE / 8, bits + (2 * TILE) / 8);
+    w.storeBf16(0, mix.outBf16, start, length);
+  } else {
+    k.kept_elect3_bf16!(w.slot(0), w.slot(1), w.slot(4), w.slot(5), w.slot(6), c[0], c[1], c[2], weights[0], weights[1], weights[2], mix.normalize, mix.lambda, n, bits, bits + TILE / 8, bits + (2 * TILE) / 8);
+    w.store(0, mix.out, start, length);
+  }
+}
+
+/** What every tile of mixTaskVectorTiles' general path shares; `budgets` carries each TIES cut's
+ * remaining ties from tile to tile. */
+interface MixPlan {
+  out: TileSink;
+  base: TileSource;
+  vectors: TaskVectorInput[];
+  options: MixOptions;
+  vectorSlots: number[];
+  c: number[];
+  weights: number[];
+  budgets: number[];
+  lambda: number;
+  dare: (Extract<VectorPrep, { kind: 'dare' }> | undefined)[];
+  fusedDare: boolean;
+}
+
+/** One tile of mixTaskVectorTiles' general path (its own function so that it stays optimized: see
+ * keptBf16MixTile). */
+function mixTile(w: TileWorkspace, plan: MixPlan, start: number, length: number): void {
+  const k = w.kernels;
+  const { out, base, vectors, options, vectorSlots, c, weights, budgets, lambda, dare, fusedDare } = plan;
+  const count = vectors.length;
+  const n = padded(length);
+  w.load(1, base, start, length);
+  if (fusedDare) {
+    const [a, b, c3] = vectorSlots.map((slot) => w.slot(slot));
+    const [da, db, dc] = dare as { streamKey: number; threshold: number; keep?: Uint8Array }[];
+    for (let i = 0; i < count; i++) w.load(vectorSlots[i], vectors[i].source, start, length);
+    if (da.keep && db.keep && dc.keep) {
+      // The keep flags of the norms pass, instead of hashing every index again.
+      const bits = w.slot(2);
+      w.putBytes(bits, da.keep.subarray(start / 8, (start + n) / 8));
+      w.putBytes(bits + TILE / 8, db.keep.subarray(start / 8, (start + n) / 8));
+      w.putBytes(bits + (2 * TILE) / 8, dc.keep.subarray(start / 8, (start + n) / 8));
+      k.kept_elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n, bits, bits + TILE / 8, bits + (2 * TILE) / 8);
+    } else {
+      k.dare_elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n, start, da.streamKey, db.streamKey, dc.streamKey, da.threshold, db.threshold, dc.threshold);
+    }
+    w.store(0, out, start, length);
+    return;
+  }
+  for (let i = 0; i < count; i++) {
+    const at = w.slot(vectorSlots[i]);
+    const { prep, source } = vectors[i];
+    w.load(vectorSlots[i], source, start, length);
+    if (prep.kind === 'delta') k.subtract(at, w.slot(1), n);
+    if (prep.kind === 'cut') budgets[i] = k.keep_above_cut(at, n, kernelThreshold(prep.threshold, prep.tiedInside)[0], budgets[i]);
+    if (prep.kind === 'dare') k.dare_mask(at, w.slot(1), n, prep.streamKey, start, prep.threshold);
+  }
+  if (options.signConsensus && count === 3) {
+    // The general path below in one fused pass (same operations, same order).
+    const [a, b, c3] = vectorSlots.map((slot) => w.slot(slot));
+    k.elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n);
+  } else if (!options.signConsensus) {
+    weightedSumOfSlots(w, 0, vectorSlots, c, n);
+    k.add_scaled_to_base(w.slot(0), w.slot(1), 1, n);
+  } else {
+    weightedSumOfSlots(w, 2, vectorSlots, c, n);
+    w.zero(0, n);
+    w.zero(3, n);
+    for (let i = 0; i < count; i++) k.elect_accumulate(w.slot(0), w.slot(3), w.slot(2), w.slot(vectorSlots[i]), c[i], weights[i], n);
+    if (options.normalize) k.divide_by_weights(w.slot(0), w.slot(3), n);
+    k.add_scaled_to_base(w.slot(0), w.slot(1), lambda, n);
+  }
+  w.store(0, out, start, length);
+}
+
 /** The task-arithmetic family's mix: base + (sum of c_i x tau_i), or with sign consensus
  * base + lambda x (sum of the agreeing c_i x tau_i) [/ sum of their weights]. */
 export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: TaskVectorInput[], options: MixOptions, elements: number): void {
@@ -88,7 +191,6 @@ export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: Tas
     return;
   }
   const w = tileWorkspace();
-  const k = w.kernels;
   const count = vectors.length;
   // Slots: 0 the result (mixed), 1 the base, 2 the vote, 3 the divisor, 4.. the vectors.
   w.reserve(count + 4);
@@ -100,74 +202,24 @@ export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: Tas
   const dare = vectors.map((v) => (v.prep.kind === 'dare' ? v.prep : undefined));
   // DARE-TIES of three models: masks and election in one fused pass (same operations).
   const fusedDare = options.signConsensus && count === 3 && dare.every((d) => d !== undefined);
-  const keptBf16 = fusedDare && dare.every((d) => d!.keep) && w.kernels.kept_elect3_bf16 && allBf16([base, ...vectors.map((v) => v.source)]) ? w.kernels.kept_elect3_bf16 : undefined;
-  const outBf16 = 'bytes' in out && out.dtype === 'BF16' ? out.bytes : undefined;
-  const keptToBf16 = keptBf16 && outBf16 ? w.kernels.kept_elect3_bf16_to_bf16 : undefined;
-  // Looked up once, not per tile.
-  const baseBytes = keptBf16 ? (base as { bytes: Uint8Array }).bytes : undefined;
-  const vectorBytes = keptBf16 ? vectors.map((v) => (v.source as { bytes: Uint8Array }).bytes) : undefined;
-  const keeps = keptBf16 ? dare.map((d) => d!.keep!) : undefined;
-  for (let start = 0; start < elements; start += TILE) {
-    const length = Math.min(TILE, elements - start);
-    const n = padded(length);
-    if (!keptBf16) w.load(1, base, start, length);
-    if (fusedDare) {
-      const [a, b, c3] = vectorSlots.map((slot) => w.slot(slot));
-      const [da, db, dc] = dare as { streamKey: number; threshold: number; keep?: Uint8Array }[];
-      if (keptBf16) {
-        // All BF16 with keep flags: decoded in registers, base included (loaded raw over slot 1).
-        w.loadBf16(1, baseBytes!, start, length);
-        for (let i = 0; i < count; i++) w.loadBf16(vectorSlots[i], vectorBytes![i], start, length);
-        const bits = w.slot(2);
-        for (let i = 0; i < count; i++) w.putBytes(bits + i * (TILE / 8), keeps![i].subarray(start / 8, (start + n) / 8));
-        const normalize = options.normalize ? 1 : 0;
-        if (keptToBf16) {
-          // BF16 out as well: the kernel rounds and packs, no float32 tile and no encoding pass.
-          keptToBf16(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], normalize, lambda, n, bits, bits + TILE / 8, bits + (2 * TILE) / 8);
-          w.storeBf16(0, outBf16!, start, length);
-        } else {
-          keptBf16(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], normalize, lambda, n, bits, bits + TILE / 8, bits + (2 * TILE) / 8);
-          w.store(0, out, start, length);
-        }
-        continue;
-      }
-      for (let i = 0; i < count; i++) w.load(vectorSlots[i], vectors[i].source, start, length);
-      if (da.keep && db.keep && dc.keep) {
-        // The keep flags of the norms pass, instead of hashing every index again.
-        const bits = w.slot(2);
-        [da.keep, db.keep, dc.keep].forEach((keep, i) => w.putBytes(bits + i * (TILE / 8), keep.subarray(start / 8, (start + n) / 8)));
-        k.kept_elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n, bits, bits + TILE / 8, bits + (2 * TILE) / 8);
-      } else {
-        k.dare_elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n, start, da.streamKey, db.streamKey, dc.streamKey, da.threshold, db.threshold, dc.threshold);
-      }
-      w.store(0, out, start, length);
-      continue;
-    }
-    for (let i = 0; i < count; i++) {
-      const at = w.slot(vectorSlots[i]);
-      const { prep, source } = vectors[i];
-      w.load(vectorSlots[i], source, start, length);
-      if (prep.kind === 'delta') k.subtract(at, w.slot(1), n);
-      if (prep.kind === 'cut') budgets[i] = k.keep_above_cut(at, n, kernelThreshold(prep.threshold, prep.tiedInside)[0], budgets[i]);
-      if (prep.kind === 'dare') k.dare_mask(at, w.slot(1), n, prep.streamKey, start, prep.threshold);
-    }
-    if (options.signConsensus && count === 3) {
-      // The general path below in one fused pass (same operations, same order).
-      const [a, b, c3] = vectorSlots.map((slot) => w.slot(slot));
-      k.elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n);
-    } else if (!options.signConsensus) {
-      weightedSumOfSlots(w, 0, vectorSlots, c, n);
-      k.add_scaled_to_base(w.slot(0), w.slot(1), 1, n);
-    } else {
-      weightedSumOfSlots(w, 2, vectorSlots, c, n);
-      w.zero(0, n);
-      w.zero(3, n);
-      for (let i = 0; i < count; i++) k.elect_accumulate(w.slot(0), w.slot(3), w.slot(2), w.slot(vectorSlots[i]), c[i], weights[i], n);
-      if (options.normalize) k.divide_by_weights(w.slot(0), w.slot(3), n);
-      k.add_scaled_to_base(w.slot(0), w.slot(1), lambda, n);
-    }
-    w.store(0, out, start, length);
+  if (fusedDare && dare.every((d) => d!.keep) && w.kernels.kept_elect3_bf16 && allBf16([base, ...vectors.map((v) => v.source)])) {
+    // All BF16 with keep flags: decoded in registers, base included.
+    const mix: KeptBf16Mix = {
+      base: (base as { bytes: Uint8Array }).bytes,
+      models: vectors.map((v) => (v.source as { bytes: Uint8Array }).bytes),
+      keep: dare.map((d) => d!.keep!),
+      c: Float32Array.from(c),
+      weights: Float32Array.from(weights),
+      normalize: options.normalize ? 1 : 0,
+      lambda,
+      out,
+      outBf16: 'bytes' in out && out.dtype === 'BF16' ? out.bytes : undefined,
+    };
+    for (let start = 0; start < elements; start += TILE) keptBf16MixTile(w, mix, start, Math.min(TILE, elements - start));
+    return;
   }
+  const plan: MixPlan = { out, base, vectors, options, vectorSlots, c, weights, budgets, lambda, dare, fusedDare };
+  for (let start = 0; start < elements; start += TILE) mixTile(w, plan, start, Math.min(TILE, elements - start));
 }
 
 /** Models whose DARE norms one pass gathers (eight f64 reduction values, TILE/8 flag bytes each). */
@@ -182,6 +234,56 @@ export function keepFlagBytes(elements: number): number {
   return padded(elements) / 8;
 }
 
+/** What every tile of one group of DARE's norms pass shares. */
+interface DareNormsGroup {
+  base: TileSource;
+  models: TileSource[];
+  /** The models' and base's stored bytes when all are BF16 (the kernels then decode in registers). */
+  baseBf16: Uint8Array | undefined;
+  modelsBf16: Uint8Array[] | undefined;
+  streamKeys: Int32Array;
+  thresholds: Int32Array;
+  /** Where the group's keep flags go (one array per model), if anywhere. */
+  keep: Uint8Array[] | undefined;
+}
+
+/** One tile of DARE's norms pass over a group (a function of its own so that it stays optimized:
+ * see keptBf16MixTile). Model i's sums go to SUMS_ADDRESS + 64 i, its flags to slot 2 + i TILE/8. */
+function dareNormsTile(w: TileWorkspace, group: DareNormsGroup, start: number, length: number): void {
+  const k = w.kernels;
+  const n = padded(length);
+  const count = group.models.length;
+  const flags = w.slot(2);
+  const { streamKeys: keys, thresholds } = group;
+  // Slots: 0 the model tile, 1 the base tile, 2 the keep flags of the group (TILE/8 bytes each),
+  // 3-5 three model tiles for the fused three-model kernel.
+  w.reserve(6);
+  let i = 0;
+  if (group.baseBf16 && group.modelsBf16 && k.dare_drop_bf16) {
+    const models = group.modelsBf16;
+    w.loadBf16(1, group.baseBf16, start, length);
+    if (k.dare_drop3_bf16) {
+      // Three models at a time share one pass over the base tile.
+      for (; i + 3 <= count; i += 3) {
+        for (let m = 0; m < 3; m++) w.loadBf16(3 + m, models[i + m], start, length);
+        k.dare_drop3_bf16(w.slot(1), w.slot(3), w.slot(4), w.slot(5), n, start, keys[i], keys[i + 1], keys[i + 2], thresholds[i], thresholds[i + 1], thresholds[i + 2],
+          SUMS_ADDRESS + 64 * i, flags + i * (TILE / 8), flags + (i + 1) * (TILE / 8), flags + (i + 2) * (TILE / 8));
+      }
+    }
+    for (; i < count; i++) {
+      w.loadBf16(0, models[i], start, length);
+      k.dare_drop_bf16(w.slot(0), w.slot(1), n, keys[i], start, thresholds[i], SUMS_ADDRESS + 64 * i, flags + i * (TILE / 8));
+    }
+  } else {
+    w.load(1, group.base, start, length);
+    for (; i < count; i++) {
+      w.load(0, group.models[i], start, length);
+      k.dare_drop(w.slot(0), w.slot(1), n, keys[i], start, thresholds[i], SUMS_ADDRESS + 64 * i, flags + i * (TILE / 8));
+    }
+  }
+  if (group.keep) for (let m = 0; m < count; m++) group.keep[m].set(w.bytesAt(flags + m * (TILE / 8), n / 8), start / 8);
+}
+
 /** For each model, the L1 norms of fround(model - base) before and after DARE's drop (its stream
  * key and threshold), in f64 over four index lanes; the base is read once per tile. With `keep`,
  * each model's keep flags (keepFlagBytes long) are written there for the mixing pass. */
@@ -189,46 +291,22 @@ export function dareL1Norms(models: TileSource[], base: TileSource, streamKeys: 
   const w = tileWorkspace();
   const norms: { before: number; after: number }[] = [];
   for (let from = 0; from < models.length; from += NORMS_PER_PASS) {
-    const group = models.slice(from, from + NORMS_PER_PASS);
-    // Slots: 0 the model tile, 1 the base tile, 2 the keep flags of the group (TILE/8 bytes each),
-    // 3-5 three model tiles for the fused three-model kernel.
-    w.reserve(6);
-    w.clearSums(8 * group.length);
-    // All BF16: the kernels decode in registers instead of a decoding pass per tile.
+    const to = Math.min(from + NORMS_PER_PASS, models.length);
+    const group = models.slice(from, to);
     const bf16 = allBf16([base, ...group]);
-    const dropBf16 = bf16 ? w.kernels.dare_drop_bf16 : undefined;
-    const drop3Bf16 = dropBf16 && w.kernels.dare_drop3_bf16;
-    const groupBytes = bf16 ? group.map((model) => (model as { bytes: Uint8Array }).bytes) : [];
-    const baseBytes = bf16 ? (base as { bytes: Uint8Array }).bytes : undefined;
-    const flags = w.slot(2);
-    for (let start = 0; start < elements; start += TILE) {
-      const length = Math.min(TILE, elements - start);
-      const n = padded(length);
-      if (dropBf16) w.loadBf16(1, baseBytes!, start, length);
-      else w.load(1, base, start, length);
-      let i = 0;
-      if (drop3Bf16) {
-        // Three models at a time share one pass over the base tile.
-        for (; i + 3 <= group.length; i += 3) {
-          for (let m = 0; m < 3; m++) w.loadBf16(3 + m, groupBytes[i + m], start, length);
-          const at = from + i;
-          drop3Bf16(w.slot(1), w.slot(3), w.slot(4), w.slot(5), n, start, streamKeys[at], streamKeys[at + 1], streamKeys[at + 2],
-            thresholds[at], thresholds[at + 1], thresholds[at + 2], SUMS_ADDRESS + 64 * i, flags + i * (TILE / 8), flags + (i + 1) * (TILE / 8), flags + (i + 2) * (TILE / 8));
-        }
-      }
-      for (; i < group.length; i++) {
-        const bits = flags + i * (TILE / 8);
-        if (dropBf16) {
-          w.loadBf16(0, groupBytes[i], start, length);
-          dropBf16(w.slot(0), w.slot(1), n, streamKeys[from + i], start, thresholds[from + i], SUMS_ADDRESS + 64 * i, bits);
-        } else {
-          w.load(0, group[i], start, length);
-          w.kernels.dare_drop(w.slot(0), w.slot(1), n, streamKeys[from + i], start, thresholds[from + i], SUMS_ADDRESS + 64 * i, bits);
-        }
-      }
-      if (keep) for (let k = 0; k < group.length; k++) keep[from + k].set(w.bytesAt(flags + k * (TILE / 8), n / 8), start / 8);
-    }
-    for (let k = 0; k < group.length; k++) norms.push({ before: w.laneTotal(8 * k), after: w.laneTotal(8 * k + 4) });
+    const pass: DareNormsGroup = {
+      base,
+      models: group,
+      baseBf16: bf16 ? (base as { bytes: Uint8Array }).bytes : undefined,
+      modelsBf16: bf16 ? group.map((model) => (model as { bytes: Uint8Array }).bytes) : undefined,
+      // As the kernels take them (i32): stream keys are u32, so some would not fit a small integer.
+      streamKeys: Int32Array.from(streamKeys.slice(from, to)),
+      thresholds: Int32Array.from(thresholds.slice(from, to)),
+      keep: keep?.slice(from, to),
+    };
+    w.clearSums(8 * group.length);
+    for (let start = 0; start < elements; start += TILE) dareNormsTile(w, pass, start, Math.min(TILE, elements - start));
+    for (let m = 0; m < group.length; m++) norms.push({ before: w.laneTotal(8 * m), after: w.laneTotal(8 * m + 4) });
   }
   return norms;
 }
