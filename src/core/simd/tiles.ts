@@ -3,6 +3,7 @@
  * same order on the same memory layout, so both give bit-identical results (simd.test.ts checks).
  * Inputs are copied tile by tile into the kernels' memory (a tile of every input stays in cache),
  * worked on there, and copied out; nothing full-size is allocated. */
+import { draw24 } from '../methods/random.ts';
 import { KERNELS_WASM_BASE64 } from './kernels.generated.ts';
 
 /** Elements per tile slot (32 KiB of f32): large enough that per-call overhead vanishes, small
@@ -289,12 +290,7 @@ function jsKernels(memory: { buffer: ArrayBuffer }): TileKernels {
     dare_mask(x, base, n, streamKey, first, threshold) {
       const m = f32();
       for (let k = 0; k < n; k++) {
-        let h = streamKey ^ (first + k);
-        h ^= h >>> 16;
-        h = Math.imul(h, 0x7feb352d);
-        h ^= h >>> 15;
-        h = Math.imul(h, 0x846ca68b);
-        h = (h ^ (h >>> 16)) >>> 8;
+        const h = draw24(streamKey, first + k);
         m[(x >> 2) + k] = h < threshold ? m[(x >> 2) + k] - m[(base >> 2) + k] : 0;
       }
     },
@@ -306,12 +302,7 @@ function jsKernels(memory: { buffer: ArrayBuffer }): TileKernels {
       const before = new Float32Array(8);
       const after = new Float32Array(8);
       for (let k = 0; k < n; k++) {
-        let h = streamKey ^ (first + k);
-        h ^= h >>> 16;
-        h = Math.imul(h, 0x7feb352d);
-        h ^= h >>> 15;
-        h = Math.imul(h, 0x846ca68b);
-        h = (h ^ (h >>> 16)) >>> 8;
+        const h = draw24(streamKey, first + k);
         const delta = fr(m[(x >> 2) + k] - m[(base >> 2) + k]);
         const kept = h < threshold ? delta : 0;
         if (h < threshold) flags[k >> 3] |= 1 << (k & 7);
