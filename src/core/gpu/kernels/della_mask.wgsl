@@ -11,15 +11,7 @@ struct Params { count: u32, stride: u32, row: u32, chunk_start: u32, row_length:
 @group(0) @binding(2) var<storage, read> keep_p: array<f32>;
 @group(0) @binding(3) var<storage, read_write> masked: array<f32>;
 
-fn mix32(v: u32) -> u32 {
-  var x = v;
-  x ^= x >> 16u;
-  x *= 0x7feb352du;
-  x ^= x >> 15u;
-  x *= 0x846ca68bu;
-  x ^= x >> 16u;
-  return x;
-}
+#include "_mix32.wgsl"
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
