@@ -13,7 +13,8 @@ import { lossReference, toLosses } from './objectives.ts';
 import { parseSearchSpec, type SearchSpec } from './spec.ts';
 import { parseTrialLines } from './store.ts';
 
-async function baselines(specPath: string, limit?: number): Promise<void> {
+/** A spec's models opened from disk and its objective function (the one a search uses). */
+async function specObjective(specPath: string, limit?: number) {
   const spec = parseSearchSpec(await readFile(specPath, 'utf8'), specPath);
   const from = (p: string) => (isAbsolute(p) ? p : join(dirname(resolve(specPath)), p));
   const models = await openSearchModels(spec.base, spec.experts, (ref) => nodeFolderTree(from(ref)));
@@ -23,14 +24,24 @@ async function baselines(specPath: string, limit?: number): Promise<void> {
     objectives: spec.objectives,
     limit: limit ?? spec.limit,
   });
-  const alone = (model: string): Recipe => ({ merge_method: 'linear', models: [{ model, parameters: { weight: 1 } }], dtype: 'float32' });
-  const taskArithmetic = (weight: number, lambda: number): Recipe => ({
-    merge_method: 'task_arithmetic',
+  return { spec, objective };
+}
+
+/** Every expert at one weight over the spec's base (TIES with a density), float32. */
+function handSet(spec: SearchSpec, method: 'task_arithmetic' | 'ties', weight: number, lambda: number, density?: number): Recipe {
+  return {
+    merge_method: method,
     base_model: spec.base,
-    models: spec.experts.map((model) => ({ model, parameters: { weight } })),
+    models: spec.experts.map((model): RecipeModel => ({ model, parameters: density === undefined ? { weight } : { weight, density } })),
     parameters: { lambda },
     dtype: 'float32',
-  });
+  };
+}
+
+async function baselines(specPath: string, limit?: number): Promise<void> {
+  const { spec, objective } = await specObjective(specPath, limit);
+  const alone = (model: string): Recipe => ({ merge_method: 'linear', models: [{ model, parameters: { weight: 1 } }], dtype: 'float32' });
+  const taskArithmetic = (weight: number, lambda: number) => handSet(spec, 'task_arithmetic', weight, lambda);
   const rows: [string, Recipe][] = [
     ['base', alone(spec.base)],
     ...spec.experts.map((e): [string, Recipe] => [`expert ${e.split('/').pop()}`, alone(e)]),
@@ -53,17 +64,8 @@ async function baselines(specPath: string, limit?: number): Promise<void> {
 /** The hand grid the issue compares a single-objective search with: task arithmetic (one weight for
  * every expert x lambda) and TIES (weight x density, lambda 1), scored like a full-fidelity trial. */
 async function grid(specPath: string, limit?: number): Promise<void> {
-  const spec = parseSearchSpec(await readFile(specPath, 'utf8'), specPath);
-  const from = (p: string) => (isAbsolute(p) ? p : join(dirname(resolve(specPath)), p));
-  const models = await openSearchModels(spec.base, spec.experts, (ref) => nodeFolderTree(from(ref)));
-  const objective = await createMergeObjective({ models: models.handles, tasks: nodeFolderTree(from(spec.tasks!)), objectives: spec.objectives, limit: limit ?? spec.limit });
-  const recipe = (method: 'task_arithmetic' | 'ties', weight: number, lambda: number, density?: number): Recipe => ({
-    merge_method: method,
-    base_model: spec.base,
-    models: spec.experts.map((model): RecipeModel => ({ model, parameters: density === undefined ? { weight } : { weight, density } })),
-    parameters: { lambda },
-    dtype: 'float32',
-  });
+  const { spec, objective } = await specObjective(specPath, limit);
+  const recipe = (method: 'task_arithmetic' | 'ties', weight: number, lambda: number, density?: number) => handSet(spec, method, weight, lambda, density);
   const rows: [string, Recipe][] = [];
   for (const weight of [0.5, 0.75, 1, 1.25]) for (const lambda of [0.5, 0.75, 1, 1.25]) rows.push([`task_arithmetic w=${weight} lambda=${lambda}`, recipe('task_arithmetic', weight, lambda)]);
   for (const weight of [0.5, 1]) for (const density of [0.3, 0.5, 0.7, 0.9]) rows.push([`ties w=${weight} density=${density}`, recipe('ties', weight, 1, density)]);
