@@ -1,6 +1,6 @@
 // `npm run bench`: speed and memory tables for the merge engine and the evaluator, measured side by
 // side in one run on this machine (CPU path, and WebGPU through Dawn when an adapter is found).
-// Options: --quick (small tensors, short runs), --skip-memory, --skip-gpu, --skip-eval, --skip-search, --skip-all-methods,
+// Options: --quick (small tensors, short runs), --skip-cli, --skip-memory, --skip-gpu, --skip-eval, --skip-search, --skip-all-methods,
 // --size N (merge tensors N x N), --methods a,b (merge-throughput rows).
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { benchStreamingMerge } from '../../src/core/engine/bench.ts';
 import { mergeElementwiseSlices, type StoredSlice } from '../../src/core/engine/elementwise.ts';
 import { benchEvalThroughput, benchMatmul } from '../../src/core/eval/bench.ts';
 import { benchSearchThroughput } from './search.ts';
+import { benchCliStartup } from './cli.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -232,6 +233,12 @@ async function evalSection(gpu: GpuContext | null): Promise<void> {
   }
 }
 
+function cliSection(): void {
+  console.log('\n## CLI start-up: `merge-studio inspect public/zoo/tiny-llama/base`, fresh process each run (target < 0.3 s)\n');
+  const rows = benchCliStartup(process.cwd());
+  console.log(table(['CLI from', 'runs', 'median s', 'min s'], rows.map((r) => [r.mode, r.runs, r.medianSeconds.toFixed(3), r.minSeconds.toFixed(3)])));
+}
+
 const acquired = args.includes('--skip-gpu') ? null : await acquireGpu();
 const gpu = acquired && acquired.ok ? acquired.gpu : null;
 if (acquired && !acquired.ok) log(`no WebGPU adapter (${acquired.reason}); GPU columns stay empty`);
@@ -243,4 +250,5 @@ await mergeSection(gpu);
 if (!args.includes('--skip-all-methods')) await allMethodsSection();
 if (!args.includes('--skip-eval')) await evalSection(gpu);
 if (!args.includes('--skip-search')) await searchSection();
+if (!args.includes('--skip-cli')) cliSection();
 gpu?.device.destroy();
