@@ -1,3 +1,4 @@
+/* global process, console */
 // Bundles the CLI (src/cli/main.ts and everything it imports from src/core) into dist-cli/ as plain
 // ES modules, so `merge-studio` starts without compiling TypeScript. Each command stays a lazily
 // loaded chunk (code splitting), so `inspect` never loads the search or DAM code. npm packages stay
