@@ -63,6 +63,7 @@ const QWEN25_05B: FamilySpec = {
     torch_dtype: 'bfloat16',
     transformers_version: '4.40.1',
     use_cache: true,
+    use_mrope: false,
     use_sliding_window: false,
     vocab_size: 151936,
   },
