@@ -2,6 +2,7 @@
 // side in one run on this machine (CPU path, and WebGPU through Dawn when an adapter is found).
 // Options: --quick (small tensors, short runs), --skip-cli, --skip-memory, --skip-gpu, --skip-eval, --skip-search, --skip-all-methods,
 // --size N (merge tensors N x N), --methods a,b (merge-throughput rows).
+// --real-size runs only the real-size section (tools/bench/realsize.ts: GBs of generated models, never by default).
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchMemcpy, benchMethods, type MethodBenchRow } from '../../src/core/methods/bench.ts';
@@ -20,6 +21,7 @@ import { mergeElementwiseSlices, type StoredSlice } from '../../src/core/engine/
 import { benchEvalThroughput, benchMatmul } from '../../src/core/eval/bench.ts';
 import { benchSearchThroughput } from './search.ts';
 import { benchCliStartup } from './cli.ts';
+import { realSizeSection } from './realsize.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -239,6 +241,11 @@ function cliSection(): void {
   console.log(table(['CLI from', 'runs', 'median s', 'min s'], rows.map((r) => [r.mode, r.runs, r.medianSeconds.toFixed(3), r.minSeconds.toFixed(3)])));
 }
 
+if (args.includes('--real-size')) {
+  console.log(`# Merge Studio bench, real size — ${new Date().toISOString()}, ${process.platform}/${process.arch}, node ${process.version}`);
+  await realSizeSection({ root: process.cwd(), args, log, table });
+  process.exit(0);
+}
 const acquired = args.includes('--skip-gpu') ? null : await acquireGpu();
 const gpu = acquired && acquired.ok ? acquired.gpu : null;
 if (acquired && !acquired.ok) log(`no WebGPU adapter (${acquired.reason}); GPU columns stay empty`);
