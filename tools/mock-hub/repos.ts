@@ -42,7 +42,7 @@ export interface MockRepo {
   origin: string;
 }
 
-const LFS_SUFFIXES = ['.safetensors', '.bin', '.pt', '.pth', '.ckpt', '.gguf', '.onnx'];
+const LFS_SUFFIXES = ['.safetensors', '.bin', '.pt', '.pth', '.ckpt', '.gguf', '.onnx', '.parquet'];
 
 function mockFile(path: string, bytes: Uint8Array): MockFile {
   const git = createHash('sha1');
@@ -57,7 +57,7 @@ function mockFile(path: string, bytes: Uint8Array): MockFile {
   };
 }
 
-function makeRepo(id: string, origin: string, files: [string, Uint8Array][], gatedToken?: string): MockRepo {
+export function makeRepo(id: string, origin: string, files: [string, Uint8Array][], gatedToken?: string): MockRepo {
   const map = new Map(files.sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, b]) => [p, mockFile(p, b)]));
   // A deterministic "commit": changes whenever any file's content changes.
   const h = createHash('sha1').update(id);

@@ -11,6 +11,9 @@
 //   GET|HEAD /{org}/{name}/resolve/{rev}/{path}           file bytes: Range -> 206 + Content-Range,
 //       ETag, X-Linked-Etag/X-Linked-Size (LFS files), X-Repo-Commit, Accept-Ranges; with the
 //       cdnOrigin option, LFS files answer 302 to /__cdn/{org}/{name}/{sha256} on another origin
+//   GET /api/datasets/{org}/{name}[/revision/{rev}] and /api/datasets/{org}/{name}/tree/{rev}[/{path}],
+//   GET|HEAD /datasets/{org}/{name}/resolve/{rev}/{path}: the same for dataset repos (option
+//       `datasets`), whose revision `refs/convert/parquet` holds the Hub's parquet conversion
 //   Errors: JSON {error} with X-Error-Code RepoNotFound | RevisionNotFound | EntryNotFound | GatedRepo
 //   CORS: any origin, Authorization/Range allowed, the headers above exposed.
 // Test-only controls (never used by the product): GET /__mock/stats, POST /__mock/reset,
@@ -20,7 +23,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { loadMockRepos, MOCK_GATED_TOKEN, type MockRepo } from './repos.ts';
+import { loadMockRepos, makeRepo, MOCK_GATED_TOKEN, type MockRepo } from './repos.ts';
 
 export interface MockRequest {
   method: string;
@@ -99,6 +102,15 @@ function parseRange(header: string | undefined, size: number): [number, number] 
   return [start, end];
 }
 
+/** A dataset repo: its files at `main`, and optionally the Hub's parquet conversion, served at the
+ * revision `refs/convert/parquet` (as `{config}/{split}/0000.parquet` files). */
+export interface MockDatasetSpec {
+  id: string;
+  files: [string, Uint8Array][];
+  parquetConversion?: [string, Uint8Array][];
+  gatedToken?: string;
+}
+
 export interface MockHubOptions {
   port?: number;
   host?: string;
@@ -108,12 +120,46 @@ export interface MockHubOptions {
   /** Redirect LFS files to `/__cdn/...` on this origin, as the Hub redirects to its storage hosts.
    * '' means the server itself under the name `localhost` (another origin than 127.0.0.1). */
   cdnOrigin?: string;
+  datasets?: MockDatasetSpec[];
 }
 
 export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
   const gatedToken = opts.gatedToken ?? MOCK_GATED_TOKEN;
   const repos = await loadMockRepos(opts.root, { gatedToken, template: opts.template });
   const stats: MockHubStats = { requests: [], fileBytes: 0, apiBytes: 0 };
+  const datasets = new Map(
+    (opts.datasets ?? []).map((d) => [
+      d.id,
+      {
+        main: makeRepo(d.id, `dataset:${d.id}`, [...d.files], d.gatedToken),
+        parquet: d.parquetConversion ? makeRepo(`${d.id}@refs/convert/parquet`, `dataset:${d.id}`, [...d.parquetConversion], d.gatedToken) : undefined,
+      },
+    ]),
+  );
+  /** The dataset repo's files at a revision: main (by name or commit) or the parquet conversion. */
+  function datasetAt(org: string, name: string, rev: string): MockRepo | Outcome {
+    const d = datasets.get(`${org}/${name}`);
+    if (!d) return hubError(404, 'RepoNotFound', `Dataset Not Found for url: ${org}/${name}. Please make sure you specified the correct repo id and are authenticated.`);
+    if (rev === 'main' || rev === 'HEAD' || rev === d.main.commit) return d.main;
+    if (d.parquet && (rev === 'refs/convert/parquet' || rev === d.parquet.commit)) return d.parquet;
+    return hubError(404, 'RevisionNotFound', `Invalid rev id: ${rev}`);
+  }
+  function datasetInfo(repo: MockRepo, id: string): Outcome {
+    return json(200, {
+      _id: repo.commit.slice(0, 24),
+      id,
+      sha: repo.commit,
+      private: false,
+      gated: repo.gatedToken ? 'manual' : false,
+      disabled: false,
+      downloads: 0,
+      likes: 0,
+      tags: ['mock'],
+      lastModified: '2026-01-01T00:00:00.000Z',
+      createdAt: '2026-01-01T00:00:00.000Z',
+      siblings: [...repo.files.keys()].map((rfilename) => ({ rfilename })),
+    });
+  }
   let listenPort = 0;
   const cdnOrigin = () => opts.cdnOrigin || `http://localhost:${listenPort}`;
   let faults: Required<MockFaults> = { dropAfter: 0, count: 0, unavailable: 0 };
@@ -228,6 +274,30 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
         return revisionOk(found, parts[5]) ?? treeListing(found, parts.slice(6).join('/'), url.searchParams.get('recursive') === 'true');
       }
       return hubError(404, 'NotFound', `no such API route: ${url.pathname}`);
+    }
+    if (parts[0] === 'api' && parts[1] === 'datasets' && parts.length >= 4) {
+      const id = `${parts[2]}/${parts[3]}`;
+      if (parts.length === 4) {
+        const found = datasetAt(parts[2], parts[3], 'main');
+        return 'commit' in found ? datasetInfo(found, id) : found;
+      }
+      if (parts[4] === 'revision' && parts.length === 6) {
+        const found = datasetAt(parts[2], parts[3], parts[5]);
+        return 'commit' in found ? datasetInfo(found, id) : found;
+      }
+      if (parts[4] === 'tree' && parts.length >= 6) {
+        const found = datasetAt(parts[2], parts[3], parts[5]);
+        return 'commit' in found ? treeListing(found, parts.slice(6).join('/'), url.searchParams.get('recursive') === 'true') : found;
+      }
+      return hubError(404, 'NotFound', `no such API route: ${url.pathname}`);
+    }
+    if (parts[0] === 'datasets' && parts.length >= 6 && parts[3] === 'resolve') {
+      const found = datasetAt(parts[1], parts[2], parts[4]);
+      if (!('commit' in found)) return found;
+      const denied = checkAccess(found, req);
+      if (denied) return denied;
+      const f = found.files.get(parts.slice(5).join('/'));
+      return f ? fileBytes(f, req, { 'X-Repo-Commit': found.commit }) : hubError(404, 'EntryNotFound', `Entry not found: ${parts.slice(5).join('/')}`);
     }
     if (parts[0] === '__cdn' && parts.length === 4) {
       const repo = repos.get(`${parts[1]}/${parts[2]}`);

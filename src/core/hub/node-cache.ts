@@ -154,7 +154,9 @@ async function linkSnapshot(blobPath: string, snapshotPath: string): Promise<voi
 /** A HubCache in the Hugging Face layout. `root` defaults to HF_HUB_CACHE, HF_HOME/hub or
  * ~/.cache/huggingface/hub, as huggingface_hub resolves it. */
 export function nodeHubCache(root: string = getHFHubCachePath()): HubCache {
-  const repoDir = (repo: string) => join(root, getRepoFolderName({ type: 'model', name: repo }));
+  // Dataset repos come as `datasets/org/name` (hubTree's cache key) and get the Hub layout's `datasets--org--name`.
+  const repoDir = (repo: string) =>
+    join(root, repo.startsWith('datasets/') ? getRepoFolderName({ type: 'dataset', name: repo.slice('datasets/'.length) }) : getRepoFolderName({ type: 'model', name: repo }));
   return {
     location: root,
     async getCommit(repo, revision) {

@@ -2,7 +2,7 @@
 // commit once, files are listed once, and each read is an HTTP range request (through
 // @huggingface/hub's downloadFile blob), kept in a HubCache so nothing is downloaded twice.
 // Dropped connections are retried with exponential backoff and resumed from the last byte.
-import { downloadFile, fileDownloadInfo, listFiles, modelInfo, type FileDownloadInfoOutput } from '@huggingface/hub';
+import { datasetInfo, downloadFile, fileDownloadInfo, listFiles, modelInfo, type FileDownloadInfoOutput, type RepoDesignation } from '@huggingface/hub';
 import { MergeStudioError } from '../errors.ts';
 import { checkReadRange } from '../io/memory.ts';
 import type { ByteSource, FileTree } from '../io/types.ts';
@@ -32,8 +32,11 @@ export interface HubTreeOptions {
   retries?: number;
   /** First backoff delay; doubles per failed attempt up to 30 s. Default 500 ms. */
   retryDelayMs?: number;
-  /** Check up front that the repo has safetensors weights and no missing shard. Default true. */
+  /** Check up front that the repo has safetensors weights and no missing shard. Default true
+   * (always off for datasets). */
   checkModelFiles?: boolean;
+  /** A model repo (default) or a dataset repo (`/api/datasets/...`, `/datasets/.../resolve/...`). */
+  repoType?: 'model' | 'dataset';
 }
 
 export interface HubTree extends FileTree {
@@ -80,10 +83,13 @@ function toEntry(item: { type: string; path: string; size: number; oid?: string;
 
 export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
   const ref = parseHubRef(opts.repo);
-  const repo = ref.repo;
+  const isDataset = opts.repoType === 'dataset';
+  // Cache keys of datasets carry the type, as the Hub's URLs do; models keep their plain id.
+  const repo = isDataset ? `datasets/${ref.repo}` : ref.repo;
+  const designation: RepoDesignation = isDataset ? { type: 'dataset', name: ref.repo } : ref.repo;
   const revision = opts.revision ?? ref.revision ?? 'main';
   const hubUrl = (opts.hubUrl ?? DEFAULT_HUB_URL).replace(/\/+$/, '');
-  const label = `${repo}@${revision}`;
+  const label = `${isDataset ? 'dataset ' : ''}${ref.repo}@${revision}`;
   checkToken(opts.accessToken);
   try {
     new URL(hubUrl);
@@ -127,7 +133,11 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
       throw new MergeStudioError('hub-offline-miss', `${label}: offline and this revision is not in the cache${cache ? ` (${cache.location})` : ''}; connect once to download it`, { repo: label });
     }
     try {
-      const info = await withRetry('resolve the revision', () => modelInfo({ name: repo, revision, hubUrl, accessToken: opts.accessToken, fetch: hubFetch, additionalFields: ['sha'] }));
+      const info = await withRetry('resolve the revision', () =>
+        isDataset
+          ? datasetInfo({ name: ref.repo, revision, hubUrl, accessToken: opts.accessToken, fetch: hubFetch, additionalFields: ['sha'] })
+          : modelInfo({ name: ref.repo, revision, hubUrl, accessToken: opts.accessToken, fetch: hubFetch, additionalFields: ['sha'] }),
+      );
       const sha = (info as { sha?: unknown }).sha;
       gated = info.gated !== false && info.gated !== undefined;
       if (typeof sha !== 'string' || !COMMIT_RE.test(sha)) {
@@ -153,7 +163,7 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
     if (opts.offline) throw new MergeStudioError('hub-offline-miss', `${label}: offline and the file list of commit ${commit} is not in the cache`, { repo: label });
     files = await withRetry('list files', async () => {
       const out: HubFileEntry[] = [];
-      for await (const item of listFiles({ repo, revision: commit, recursive: true, hubUrl, accessToken: opts.accessToken, fetch: hubFetch })) {
+      for await (const item of listFiles({ repo: designation, revision: commit, recursive: true, hubUrl, accessToken: opts.accessToken, fetch: hubFetch })) {
         const entry = toEntry(item, label);
         if (entry) out.push(entry);
       }
@@ -169,7 +179,7 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
     let p = downloadInfos.get(entry.path);
     if (!p) {
       p = withRetry(`locate ${entry.path}`, async () => {
-        const info = await fileDownloadInfo({ repo, path: entry.path, revision: commit, hubUrl, accessToken: opts.accessToken, fetch: hubFetch });
+        const info = await fileDownloadInfo({ repo: designation, path: entry.path, revision: commit, hubUrl, accessToken: opts.accessToken, fetch: hubFetch });
         if (!info) throw new MergeStudioError('file-not-found', `${label}/${entry.path}: no such file on ${host}`, { file: entry.path });
         if (info.size !== entry.size) {
           throw new MergeStudioError('hub-bad-response', `${label}/${entry.path}: the listing says ${entry.size} bytes but the file has ${info.size}`, { file: entry.path, expected: entry.size, found: info.size });
@@ -194,7 +204,7 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
       const attemptFetch = createHubFetch({ ...ctx, signal: readSignal }, (e) => (typed = e));
       let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
       try {
-        const blob = await downloadFile({ repo, path: entry.path, revision: commit, hubUrl, accessToken: opts.accessToken, fetch: attemptFetch, downloadInfo: info });
+        const blob = await downloadFile({ repo: designation, path: entry.path, revision: commit, hubUrl, accessToken: opts.accessToken, fetch: attemptFetch, downloadInfo: info });
         if (!blob) throw new MergeStudioError('file-not-found', `${where}: no such file on ${host}`, { file: entry.path });
         reader = blob.slice(at, end).stream().getReader() as ReadableStreamDefaultReader<Uint8Array>;
         for (;;) {
@@ -321,12 +331,12 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
   if (gated) {
     // Gated repos list their files to anyone; say why reading fails before a reader trips on it.
     if (!opts.accessToken) {
-      throw new MergeStudioError('hub-unauthorized', `${label}: the model is gated: accept its conditions on its Hub page, then pass a token with --token or the HF_TOKEN environment variable (in the studio: the Hub token field)`, { repo: label, hubCode: 'GatedRepo' });
+      throw new MergeStudioError('hub-unauthorized', `${label}: the ${isDataset ? 'dataset' : 'model'} is gated: accept its conditions on its Hub page, then pass a token with --token or the HF_TOKEN environment variable (in the studio: the Hub token field)`, { repo: label, hubCode: 'GatedRepo' });
     }
     const probe = byPath.get('config.json') ?? files[0];
     if (probe) await downloadInfoFor(probe);
   }
-  if (opts.checkModelFiles !== false) {
+  if (opts.checkModelFiles !== false && !isDataset) {
     const paths = files.map((f) => f.path);
     checkHasSafetensors(label, paths, 'hub');
     await checkShardIndex(tree, paths, 'hub', signal);
