@@ -385,12 +385,49 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
   };
 }
 
+/** Dataset repos from folders `DIR/<org>/<name>/` (files at main) and `DIR/<org>/<name>@refs%2Fconvert%2Fparquet/`
+ * (the parquet conversion), as tools/benchmarks/synthetic.ts writes them. */
+export async function loadDatasetDir(dir: string): Promise<MockDatasetSpec[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const { join, relative, sep } = await import('node:path');
+  const filesUnder = async (root: string): Promise<[string, Uint8Array][]> => {
+    const out: [string, Uint8Array][] = [];
+    const walk = async (d: string) => {
+      for (const e of await readdir(d, { withFileTypes: true })) {
+        const full = join(d, e.name);
+        if (e.isDirectory()) await walk(full);
+        else if (e.isFile()) out.push([relative(root, full).split(sep).join('/'), new Uint8Array(await readFile(full))]);
+      }
+    };
+    await walk(root);
+    return out;
+  };
+  const specs = new Map<string, MockDatasetSpec>();
+  for (const org of await readdir(dir, { withFileTypes: true })) {
+    if (!org.isDirectory()) continue;
+    for (const repo of await readdir(join(dir, org.name), { withFileTypes: true })) {
+      if (!repo.isDirectory()) continue;
+      const [name, rev] = repo.name.split('@');
+      const id = `${org.name}/${name}`;
+      const spec = specs.get(id) ?? { id, files: [] };
+      const files = await filesUnder(join(dir, org.name, repo.name));
+      if (rev === undefined) spec.files = files;
+      else if (decodeURIComponent(rev) === 'refs/convert/parquet') spec.parquetConversion = files;
+      specs.set(id, spec);
+    }
+  }
+  return [...specs.values()];
+}
+
 async function cli(argv: string[]): Promise<void> {
   const arg = (name: string) => {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const hub = await startMockHub({ port: Number(arg('--port') ?? 8765), host: arg('--host'), root: arg('--root') ?? 'public/zoo', template: arg('--template') });
+  const datasetDir = arg('--datasets');
+  const datasets = datasetDir ? await loadDatasetDir(datasetDir) : undefined;
+  const hub = await startMockHub({ port: Number(arg('--port') ?? 8765), host: arg('--host'), root: arg('--root') ?? 'public/zoo', template: arg('--template'), datasets });
+  if (datasets) process.stdout.write(`datasets: ${datasets.map((d) => d.id).join(', ')}\n`);
   process.stdout.write(`mock hub on ${hub.url} serving ${hub.repos.size} repos:\n${[...hub.repos.values()].map((r) => `  ${r.id}${r.gatedToken ? ' (gated)' : ''}  <- ${r.origin}`).join('\n')}\n`);
 }
 

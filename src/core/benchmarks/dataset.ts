@@ -123,7 +123,8 @@ async function openPart(tree: FileTree, path: string, first: number, signal?: Ab
   if (path.endsWith('.parquet')) {
     let metadata: FileMetaData;
     try {
-      metadata = await parquetMetadataAsync(asyncBuffer(src, signal));
+      // The footer is usually a few KB: fetch 64 KB from the end first (hyparquet reads more if needed).
+      metadata = await parquetMetadataAsync(asyncBuffer(src, signal), { initialFetchSize: 1 << 16 });
     } catch (err) {
       throw new MergeStudioError('dataset-invalid', `${tree.name}/${path}: not a readable parquet file (${err instanceof Error ? err.message : String(err)})`, { file: path });
     }
