@@ -10,20 +10,29 @@ import { runtimeForPlan } from '../core/eval/merged.ts';
 import { DEFAULT_MAX_NEW_TOKENS, evaluateTask, type TaskResult } from '../core/eval/metrics.ts';
 import type { CausalLM, EvalBackend } from '../core/eval/runtime.ts';
 import { parseTaskJsonl, type EvalTask } from '../core/eval/tasks.ts';
+import { BENCHMARK_GROUPS, BENCHMARKS, type BenchmarkDef } from '../core/benchmarks/definitions.ts';
+import { parseTaskYaml } from '../core/benchmarks/task-yaml.ts';
+import { expandBenchmark, runBenchmark } from './benchmarks.ts';
 import type { TextTokenizer } from '../core/eval/tokenizer.ts';
 import { nodeFolderTree } from '../core/io/node-file.ts';
 import { openModel, type ModelHandle } from '../core/model/handle.ts';
 import { parseRecipeYaml, referencedModels } from '../core/recipe/index.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 
-const USAGE = `usage: merge-studio eval MODEL_OR_RECIPE --task FILE.jsonl[,FILE...] [--limit N] [--seed N] [--max-new-tokens N] [--backend cpu|gpu] [--json]
+const BENCHMARK_LIST = [...BENCHMARKS.keys()].filter((n) => !n.startsWith('mmlu_')).concat(['mmlu', 'mmlu_<subject>']).join(', ');
+
+const USAGE = `usage: merge-studio eval MODEL_OR_RECIPE --task TASK[,TASK...] [--limit N] [--seed N] [--num-fewshot N] [--max-new-tokens N] [--backend cpu|gpu] [--json]
   MODEL_OR_RECIPE: a model folder, a Hub id (org/name[@revision]) or a recipe YAML whose models are folders or Hub ids
+  TASK: a JSONL task file, a benchmark (${BENCHMARK_LIST}) read from its Hub dataset,
+        or a task YAML in lm-eval's shape; --limit takes the first N documents of a benchmark, as lm-eval does
 ${SOURCE_FLAGS_HELP}`;
 
 export interface EvalArgs {
   target: string;
   tasks: string[];
   limit?: number;
+  /** Shots for benchmark tasks (default: each task's own). */
+  numFewshot?: number;
   seed: number;
   maxNewTokens?: number;
   backend: EvalBackend;
@@ -52,21 +61,46 @@ export function parseEvalArgs(argvWithSources: string[]): EvalArgs {
     if (!a.startsWith('--')) { positional.push(a); continue; }
     const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
     if (name === 'json') { json = true; continue; }
-    if (!['task', 'limit', 'seed', 'max-new-tokens', 'backend'].includes(name)) usageError(`unknown option --${name}`);
+    if (!['task', 'limit', 'seed', 'max-new-tokens', 'backend', 'num-fewshot'].includes(name)) usageError(`unknown option --${name}`);
     const value = inline ?? argv[++i];
     if (value === undefined) usageError(`--${name} needs a value`);
     flags.set(name, value);
   }
   if (positional.length !== 1) usageError(positional.length === 0 ? 'no model folder or recipe given' : `expected one model or recipe, found ${positional.length}: ${positional.join(' ')}`);
   const tasks = (flags.get('task') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  if (tasks.length === 0) usageError('--task FILE.jsonl is required');
+  if (tasks.length === 0) usageError('--task is required (a JSONL file, a benchmark name or a task YAML)');
   const backendFlag = flags.get('backend') ?? 'cpu';
   if (backendFlag !== 'cpu' && backendFlag !== 'gpu' && backendFlag !== 'webgpu') usageError(`--backend: expected cpu or gpu, found '${backendFlag}'`);
   const args: EvalArgs = { target: positional[0], tasks, seed: 0, backend: backendFlag === 'cpu' ? 'cpu' : 'webgpu', json, sources };
   if (flags.has('limit')) args.limit = positiveInt('limit', flags.get('limit')!);
   if (flags.has('seed')) args.seed = positiveInt('seed', flags.get('seed')!, true);
+  if (flags.has('num-fewshot')) args.numFewshot = positiveInt('num-fewshot', flags.get('num-fewshot')!, true);
   if (flags.has('max-new-tokens')) args.maxNewTokens = positiveInt('max-new-tokens', flags.get('max-new-tokens')!);
   return args;
+}
+
+type TaskSpec = { kind: 'jsonl'; task: EvalTask } | { kind: 'benchmark'; name: string; defs: BenchmarkDef[] };
+
+/** A JSONL file, a task YAML, or a benchmark name (a file of that name wins). */
+async function readTaskSpec(name: string): Promise<TaskSpec> {
+  if (/\.ya?ml$/i.test(name)) {
+    let text: string;
+    try {
+      text = await readFile(name, 'utf8');
+    } catch {
+      throw new MergeStudioError('file-not-found', `${name}: cannot read the task file`, { file: name });
+    }
+    const def = parseTaskYaml(text, name);
+    return { kind: 'benchmark', name: def.name, defs: [def] };
+  }
+  const defs = existsSync(name) ? null : expandBenchmark(name);
+  if (defs) return { kind: 'benchmark', name, defs };
+  if (!/\.jsonl$/i.test(name) && !existsSync(name)) {
+    const known = [...BENCHMARKS.keys(), ...BENCHMARK_GROUPS.keys()];
+    const close = known.filter((k) => k.startsWith(name.slice(0, 3))).slice(0, 5);
+    throw new MergeStudioError('task-unknown', `'${name}' is neither a task file nor a benchmark${close.length ? ` (did you mean ${close.join(', ')}?)` : ''}; benchmarks: ${BENCHMARK_LIST}`, { found: name });
+  }
+  return { kind: 'jsonl', task: await readTask(name) };
 }
 
 async function readTask(path: string): Promise<EvalTask> {
@@ -104,11 +138,16 @@ async function openTarget(args: EvalArgs, signal?: AbortSignal): Promise<{ model
 
 /** The whole command without process concerns (tests call this). */
 export async function runEval(args: EvalArgs, signal?: AbortSignal): Promise<{ target: string; backend: EvalBackend; results: TaskResult[] }> {
-  const tasks = await Promise.all(args.tasks.map(readTask));
+  const tasks = await Promise.all(args.tasks.map(readTaskSpec));
   const { model, tokenizer, maxNewTokens, label } = await openTarget(args, signal);
   try {
     const results: TaskResult[] = [];
-    for (const task of tasks) {
+    for (const spec of tasks) {
+      if (spec.kind === 'benchmark') {
+        results.push(...(await runBenchmark(spec.name, spec.defs, model, tokenizer, { limit: args.limit, numFewshot: args.numFewshot, sources: args.sources, signal })));
+        continue;
+      }
+      const task = spec.task;
       results.push(await evaluateTask(model, tokenizer, task, {
         limit: args.limit,
         seed: args.seed,

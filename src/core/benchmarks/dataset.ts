@@ -111,6 +111,14 @@ function parseJsonLines(text: string, file: string): Doc[] {
   });
 }
 
+/** Parquet INT64 columns arrive as BigInt: documents hold plain numbers (as Python ints print). */
+function plain(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === 'object' && !(v instanceof Uint8Array) && !(v instanceof Date)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
 interface Part {
   path: string;
   first: number;
@@ -134,7 +142,7 @@ async function openPart(tree: FileTree, path: string, first: number, signal?: Ab
       first,
       rows,
       async readRange(start, end, sig) {
-        const docs = (await parquetReadObjects({ file: asyncBuffer(src, sig), metadata, rowStart: start, rowEnd: end })) as Doc[];
+        const docs = ((await parquetReadObjects({ file: asyncBuffer(src, sig), metadata, rowStart: start, rowEnd: end })) as Doc[]).map((d) => plain(d) as Doc);
         if (docs.length !== end - start) throw new MergeStudioError('dataset-invalid', `${tree.name}/${path}: asked rows ${start}-${end}, got ${docs.length}`, { file: path });
         return docs;
       },
