@@ -21,9 +21,14 @@ import {
 } from '../core/search/index.ts';
 import { openSearchModels, createMergeObjective } from '../core/search/objective.ts';
 import { nodeFolderTree } from '../core/io/node-file.ts';
+import { expandBenchmark, splitOpener } from './benchmarks.ts';
+import { parseSourceFlags, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 
 const USAGE = `usage: merge-studio search SPEC.yml --out DIR [--optimizer random|cmaes|nsga2|forest] [--seed N]
-       [--cost N] [--trials N] [--levels 0.111,0.333,1] [--limit N] [--fresh] [--quiet]`;
+       [--cost N] [--trials N] [--levels 0.111,0.333,1] [--limit N] [--fresh] [--quiet]
+  objectives may name benchmarks (arc_easy.acc_norm, mean(arc_easy.acc_norm,gsm8k.exact_match)); their
+  datasets are read from the Hub with:
+${SOURCE_FLAGS_HELP}`;
 
 interface Options {
   spec: string;
@@ -31,13 +36,16 @@ interface Options {
   fresh: boolean;
   quiet: boolean;
   overrides: { optimizer?: OptimizerKind; seed?: number; cost?: number; trials?: number; levels?: number[]; limit?: number };
+  /** Where benchmark datasets are read from (--hub-url, --token, cache flags). */
+  sources: SourceOptions;
 }
 
 function usage(message: string): never {
   throw new MergeStudioError('cli-usage', `${message}\n${USAGE}`);
 }
 
-function parseArgs(argv: string[]): Options {
+function parseArgs(argvWithSources: string[]): Options {
+  const { options: sources, rest: argv } = parseSourceFlags(argvWithSources);
   let spec: string | undefined;
   let out: string | undefined;
   let fresh = false;
@@ -68,7 +76,7 @@ function parseArgs(argv: string[]): Options {
   }
   if (!spec) usage('no SPEC.yml given');
   if (!out) usage('--out DIR is required');
-  return { spec, out, fresh, quiet, overrides };
+  return { spec, out, fresh, quiet, overrides, sources };
 }
 
 function applyOverrides(spec: SearchSpec, o: Options['overrides']): SearchSpec {
@@ -145,10 +153,12 @@ export async function run(argv: string[]): Promise<number> {
     (ref) => nodeFolderTree(fromSpec(ref)),
   );
   const space = createSpace(spec.space, { base: spec.base, experts: spec.experts, numLayers: models.numLayers, randomSeed: spec.seed });
-  if (!spec.tasks) throw new MergeStudioError('search-spec', `${options.spec}: 'tasks' (the folder of task JSONL files) is required by the CLI`);
+  const onlyBenchmarks = spec.objectives.every((o) => (/^mean\((.+)\)$/.exec(o.name)?.[1] ?? o.name).split(',').every((n) => expandBenchmark(n.trim().slice(0, n.trim().lastIndexOf('.'))) !== null));
+  if (!spec.tasks && !onlyBenchmarks) throw new MergeStudioError('search-spec', `${options.spec}: 'tasks' (the folder of task JSONL files) is required unless every objective names a benchmark`);
   const objective = await createMergeObjective({
     models: models.handles,
-    tasks: nodeFolderTree(fromSpec(spec.tasks)),
+    tasks: spec.tasks ? nodeFolderTree(fromSpec(spec.tasks)) : undefined,
+    benchmarks: { openSplit: splitOpener({ ...options.sources, baseDir: dirname(resolve(options.spec)) }) },
     objectives: spec.objectives,
     limit: spec.limit,
   });

@@ -1,6 +1,10 @@
 // The real objective of a merge search: merge the candidate recipe in memory with the engine, build
 // an evaluation runtime over the merged tensors, and score the tasks the objectives name on the
 // first `fidelity` fraction of their seeded item order (smaller fidelities are prefixes).
+import type { DatasetSplit } from '../benchmarks/dataset.ts';
+import type { BenchmarkDef } from '../benchmarks/definitions.ts';
+import { evaluateBenchmark } from '../benchmarks/evaluate.ts';
+import { expandBenchmark, loadBenchmark, type LoadedBenchmark } from '../benchmarks/load.ts';
 import { mergeToMemory, plan, type MergeBackend } from '../engine/index.ts';
 import { MergeStudioError } from '../errors.ts';
 import { parseCausalLMConfig } from '../eval/config.ts';
@@ -53,10 +57,16 @@ const KIND_OF_METRIC: Record<string, 'gen' | 'mc' | 'ppl'> = {
   nll_per_token: 'ppl',
 };
 
+/** Metrics of benchmark tasks (lm-eval's names; exact_match is GSM8K's strict match). */
+const BENCHMARK_METRICS = ['acc', 'acc_norm', 'exact_match', 'exact_match_flexible'];
+
 export interface MergeObjectiveOptions {
   models: ReadonlyMap<string, ModelHandle>;
-  /** Folder of `<task>.{gen,mc,ppl}.jsonl` files. */
-  tasks: FileTree;
+  /** Folder of `<task>.{gen,mc,ppl}.jsonl` files (optional when every objective is a benchmark). */
+  tasks?: FileTree;
+  /** Benchmarks (`arc_easy.acc_norm`, `mean(arc_easy.acc_norm,gsm8k.exact_match)`): how to open
+   * their dataset splits. A task file of the same name in `tasks` wins. */
+  benchmarks?: { openSplit: (dataset: BenchmarkDef['dataset'], split: string) => Promise<DatasetSplit>; numFewshot?: number };
   objectives: readonly ObjectiveSpec[];
   /** Items per task at fidelity 1 (default: all). */
   limit?: number;
@@ -71,12 +81,31 @@ export interface MergeObjectiveOptions {
 /** Objective names are `<task>.<metric>`, e.g. `add.exact_match`, `add.accuracy`, `add.perplexity`,
  * or `mean(<task>.<metric>,...)`, the average of several. */
 export async function createMergeObjective(options: MergeObjectiveOptions): Promise<ObjectiveFunction<Recipe>> {
-  const files = await options.tasks.list();
+  const files = options.tasks ? await options.tasks.list() : [];
   const tasks = new Map<string, EvalTask>();
+  /** Benchmarks by name: the loaded documents of each member task (one, or a group's subjects). */
+  const benchmarks = new Map<string, LoadedBenchmark[]>();
   const wanted: { objective: string; parts: { file: string; metric: string }[] }[] = [];
   const metricSource = async (objective: string, name: string) => {
     const dot = name.lastIndexOf('.');
     const metric = name.slice(dot + 1);
+    const taskName = name.slice(0, dot);
+    const defs = dot > 0 && options.benchmarks ? expandBenchmark(taskName) : null;
+    if (defs && !files.some((f) => f.startsWith(`${taskName}.`))) {
+      if (!BENCHMARK_METRICS.includes(metric)) {
+        throw new MergeStudioError('search-objective-name', `objective '${objective}': benchmark ${taskName} has the metrics ${defs[0].metrics.join(', ')}${didYouMean(metric, BENCHMARK_METRICS)}`, { objective });
+      }
+      const wantsGen = metric.startsWith('exact_match');
+      if (defs.some((d) => (d.outputType === 'generate_until') !== wantsGen || (metric === 'acc_norm' && !d.metrics.includes('acc_norm')))) {
+        throw new MergeStudioError('search-objective-name', `objective '${objective}': benchmark ${taskName} has the metrics ${defs[0].metrics.join(', ')}`, { objective });
+      }
+      if (!benchmarks.has(taskName)) {
+        const loaded: LoadedBenchmark[] = [];
+        for (const def of defs) loaded.push(await loadBenchmark(def, { openSplit: options.benchmarks!.openSplit, limit: options.limit, numFewshot: options.benchmarks!.numFewshot }));
+        benchmarks.set(taskName, loaded);
+      }
+      return { file: `benchmark:${taskName}`, metric };
+    }
     const kind = KIND_OF_METRIC[metric];
     if (dot <= 0 || !kind) {
       throw new MergeStudioError(
@@ -86,10 +115,10 @@ export async function createMergeObjective(options: MergeObjectiveOptions): Prom
       );
     }
     const file = `${name.slice(0, dot)}.${kind}.jsonl`;
-    if (!files.includes(file)) {
+    if (!options.tasks || !files.includes(file)) {
       throw new MergeStudioError(
         'search-task-missing',
-        `objective '${objective}' needs ${options.tasks.name}/${file}, which does not exist${didYouMean(file, files.filter((f) => f.endsWith('.jsonl')))}`,
+        `objective '${objective}' needs ${options.tasks ? `${options.tasks.name}/` : 'a tasks folder with '}${file}, which does not exist${didYouMean(file, files.filter((f) => f.endsWith('.jsonl')))}`,
         { objective, file },
       );
     }
@@ -161,6 +190,19 @@ export async function createMergeObjective(options: MergeObjectiveOptions): Prom
         known.set(file, scores);
         const value = indices.reduce((a, i) => a + scores.get(i)!, 0) / indices.length;
         results.set(file, { [task.kind === 'exact_match' ? 'exact_match' : 'accuracy']: value });
+      }
+      for (const [name, members] of benchmarks) {
+        // Each member task at this fidelity: a prefix of the seeded order of its loaded documents.
+        let items = 0;
+        const sums: Record<string, number> = {};
+        for (const loaded of members) {
+          const limit = Math.max(1, Math.round(fidelity * loaded.requests.length));
+          const r = await evaluateBenchmark(model, tokenizer, loaded, { limit, seed, signal });
+          options.onItemsEvaluated?.(r.task, r.items);
+          items += r.items;
+          for (const [k, v] of Object.entries(r.metrics)) sums[k] = (sums[k] ?? 0) + v * r.items;
+        }
+        results.set(`benchmark:${name}`, Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / items])));
       }
       itemScores.set(JSON.stringify(recipe), known);
       return Object.fromEntries(
