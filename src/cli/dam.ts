@@ -15,6 +15,8 @@ import { nodeFolderSinks } from '../core/io/node-file.ts';
 import { openModel } from '../core/model/handle.ts';
 import { humanBytes } from './inspect.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
+import { loadBenchmark } from '../core/benchmarks/load.ts';
+import { expandBenchmark, splitOpener } from './benchmarks.ts';
 
 const USAGE = `usage: merge-studio dam SPEC.yml --out DIR [--steps N] [--seed N] [--backend cpu|gpu] [--quiet] [Hub options]
 SPEC.yml lists the experts (model + its task files) and the training settings; paths are relative to it.
@@ -70,10 +72,36 @@ export function parseDamArgs(argv: string[]): DamArgs {
   return { spec: positional[0], out, steps: count('steps', 1), seed: count('seed', 0), backend, quiet, sources };
 }
 
-async function readTasks(paths: string[], baseDir: string, expert: string): Promise<EvalTask[]> {
+/** A benchmark as DAM data: `arc_easy` or `arc_easy:200` (the first N documents) of its training
+ * (few-shot) split, never its evaluation split; each document as the text the model should produce:
+ * the gold context + continuation. */
+export async function benchmarkData(ref: string, sources: SourceOptions): Promise<EvalTask | null> {
+  const m = /^([A-Za-z0-9_]+)(?::(\d+))?$/.exec(ref);
+  const defs = m ? expandBenchmark(m[1]) : null;
+  if (!m || !defs) return null;
+  const texts: { text: string }[] = [];
+  for (const def of defs) {
+    const train = { ...def, evalSplit: def.fewshotSplit };
+    const loaded = await loadBenchmark(train, { openSplit: splitOpener(sources), limit: m[2] ? Number(m[2]) : undefined, numFewshot: 0, signal: sources.signal });
+    for (const r of loaded.requests) {
+      if (r.kind === 'generate_until') texts.push({ text: `${r.context} ${r.target}` });
+      else texts.push({ text: r.pairs[r.gold].context + r.pairs[r.gold].continuation });
+    }
+  }
+  return { name: `${m[1]} (${defs[0].fewshotSplit} split)`, kind: 'perplexity', items: texts };
+}
+
+async function readTasks(paths: string[], baseDir: string, expert: string, sources: SourceOptions = {}): Promise<EvalTask[]> {
   const tasks: EvalTask[] = [];
   for (const p of paths) {
     const file = resolve(baseDir, p);
+    if (!existsSync(file)) {
+      const bench = await benchmarkData(p, { ...sources, baseDir });
+      if (bench) {
+        tasks.push(bench);
+        continue;
+      }
+    }
     let text: string;
     try {
       text = await readFile(file, 'utf8');
@@ -124,7 +152,7 @@ export async function runDam(args: DamArgs, hooks: DamHooks = {}): Promise<DamRu
   const sourceOpts = { onProgress: downloadProgressPrinter(), ...args.sources, baseDir, signal: hooks.signal };
   const experts = [];
   for (const e of spec.experts) {
-    experts.push({ name: e.model, tree: await resolveModelRef(e.model, sourceOpts), tasks: await readTasks(e.data, baseDir, e.model) });
+    experts.push({ name: e.model, tree: await resolveModelRef(e.model, sourceOpts), tasks: await readTasks(e.data, baseDir, e.model, sourceOpts) });
   }
   const teacherStart = performance.now();
   let lastTeacher = 0;

@@ -50,7 +50,7 @@ describe('search with benchmark objectives', () => {
     ].join('\n'));
     const code = await run([join(dir, 'spec.yml'), '--out', join(dir, 'out'), '--quiet', '--hub-url', hub.url, '--no-cache']);
     expect(code).toBe(0);
-    const trials = parseTrialLines(await readFile(join(dir, 'out/trials.jsonl'), 'utf8'));
+    const trials = parseTrialLines(await readFile(join(dir, 'out/trials.jsonl'), 'utf8'), 'trials.jsonl');
     expect(trials).toHaveLength(2);
 
     const handles = new Map<string, ModelHandle>();
