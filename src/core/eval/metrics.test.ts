@@ -18,7 +18,8 @@ const tokenizer = tokenizerFromJson(
     normalizer: null, pre_tokenizer: null, post_processor: null, decoder: { type: 'Fuse' },
     model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab: Object.fromEntries(VOCAB.map((t, i) => [t, i])), merges: [] },
   },
-  { add_bos_token: true, bos_token: '<s>', eos_token: '</s>' },
+  // LlamaTokenizerFast rebuilds the post-processor from add_bos_token: BOS + text.
+  { add_bos_token: true, bos_token: '<s>', eos_token: '</s>', tokenizer_class: 'LlamaTokenizerFast' },
   'bigram',
 );
 
