@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { checkMessages, type ChatMessage } from '../core/eval/chat.ts';
 import { MergeStudioError } from '../core/errors.ts';
-import { loadTokenizer } from '../core/eval/tokenizer.ts';
+import { loadTokenizer, type TextTokenizer } from '../core/eval/tokenizer.ts';
 import { nodeFolderTree } from '../core/io/node-file.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 
@@ -78,8 +78,12 @@ export async function runTokenize(args: TokenizeArgs, signal?: AbortSignal): Pro
     : await resolveModelRef(args.model, { onProgress: downloadProgressPrinter(), ...args.sources, signal });
   const tokenizer = await loadTokenizer(tree, signal);
   if (args.text !== undefined) return { text: args.text, ids: tokenizer.encodeWithSpecialTokens(args.text) };
-  const messages = await readChat(args.chat!);
-  const text = tokenizer.applyChatTemplate(messages, { addGenerationPrompt: args.generationPrompt, templateName: args.template });
+  return tokenizeChat(tokenizer, await readChat(args.chat!), { addGenerationPrompt: args.generationPrompt, templateName: args.template });
+}
+
+/** apply_chat_template(messages, tokenize=False) and its ids (no special tokens added: the template writes them). */
+export function tokenizeChat(tokenizer: TextTokenizer, messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean; templateName?: string; variables?: Record<string, unknown> } = {}): { text: string; ids: number[] } {
+  const text = tokenizer.applyChatTemplate(messages, options);
   return { text, ids: tokenizer.encode(text) };
 }
 

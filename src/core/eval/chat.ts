@@ -7,7 +7,7 @@
 // globals `raise_exception(message)` and `strftime_now(format)`; `tojson` keeps non-ASCII text
 // and takes indent/separators/sort_keys like Python's json.dumps. The rendered text carries its
 // own BOS, so it is tokenized without special tokens (add_special_tokens=False).
-import { Template } from '@huggingface/jinja';
+import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { MergeStudioError } from '../errors.ts';
 
 /** One turn of a conversation. Extra keys (tool calls, reasoning...) are passed to the template as they are. */
@@ -89,6 +89,32 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Python's range(stop) / range(start, stop[, step]). */
+function range(start: number, stop?: number, step = 1): number[] {
+  if (stop === undefined) [start, stop] = [0, start];
+  if (step === 0) throw new Error('range() arg 3 must not be zero');
+  const out: number[] = [];
+  for (let i = start; step > 0 ? i < stop : i > stop; i += step) out.push(i);
+  return out;
+}
+
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+/** datetime.now().strftime(format) in the C locale, for the directives chat templates use. */
+function strftimeNow(format: string, now = new Date()): string {
+  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+  const hour12 = now.getHours() % 12 === 0 ? 12 : now.getHours() % 12;
+  const startOfYear = new Date(now.getFullYear(), 0, 1);
+  const fields: Record<string, string> = {
+    Y: String(now.getFullYear()), y: pad(now.getFullYear() % 100), m: pad(now.getMonth() + 1), d: pad(now.getDate()),
+    H: pad(now.getHours()), I: pad(hour12), M: pad(now.getMinutes()), S: pad(now.getSeconds()), p: now.getHours() < 12 ? 'AM' : 'PM',
+    B: MONTHS[now.getMonth()], b: MONTHS[now.getMonth()].slice(0, 3), A: DAYS[now.getDay()], a: DAYS[now.getDay()].slice(0, 3),
+    j: pad(Math.floor((now.getTime() - startOfYear.getTime()) / 86_400_000) + 1, 3), '%': '%',
+  };
+  return format.replace(/%(.)/g, (all, c: string) => fields[c] ?? all);
+}
+
 /** Parses a template once; a syntax error names the file and key. */
 export function compileChatTemplate(source: string, where: string): CompiledChatTemplate {
   let template: Template;
@@ -100,15 +126,26 @@ export function compileChatTemplate(source: string, where: string): CompiledChat
   return {
     where,
     render(messages, options = {}) {
+      // Our own environment rather than Template.render's, whose raise_exception cannot be told
+      // apart from an engine error: the same Python-like constants, range, strftime_now, and a
+      // raise_exception of ours. transformers passes tools and documents (None when not given)
+      // before the template kwargs.
+      const env = new Environment();
+      const globals: Record<string, unknown> = {
+        true: true, false: false, none: null, True: true, False: false, None: null,
+        range, strftime_now: (format: string) => strftimeNow(String(format)),
+        raise_exception: (text: unknown) => {
+          throw new TemplateRaised(String(text));
+        },
+        tools: null,
+        documents: null,
+        ...options.variables,
+        messages,
+        add_generation_prompt: options.addGenerationPrompt ?? false,
+      };
+      for (const [name, value] of Object.entries(globals)) env.set(name, value);
       try {
-        return template.render({
-          ...options.variables,
-          messages,
-          add_generation_prompt: options.addGenerationPrompt ?? false,
-          raise_exception: (text: unknown) => {
-            throw new TemplateRaised(String(text));
-          },
-        });
+        return new Interpreter(env).run(template.parsed).value as string;
       } catch (err) {
         if (err instanceof TemplateRaised) {
           throw new MergeStudioError('chat-template-raised', `${where}: the template refused the conversation: raise_exception('${err.message}')`, { where });
