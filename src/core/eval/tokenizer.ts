@@ -157,7 +157,8 @@ export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unkno
   const cfg = { ...map, ...(tokenizerConfig && typeof tokenizerConfig === 'object' ? tokenizerConfig : {}) } as Json;
   let tok: Tokenizer;
   try {
-    tok = new Tokenizer(tokenizerJson, cfg);
+    // The post-processor is read here (postProcessorAffixes), never applied by the library.
+    tok = new Tokenizer({ ...tokenizerJson, post_processor: null }, cfg);
   } catch (err) {
     throw new MergeStudioError('tokenizer-invalid', `${jsonFile}: @huggingface/tokenizers cannot load it: ${err instanceof Error ? err.message : String(err)}`, { file: jsonFile });
   }
