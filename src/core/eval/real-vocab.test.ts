@@ -13,6 +13,7 @@ import { serializeSafetensors } from '../safetensors/serialize.ts';
 import { parseCausalLMConfig } from './config.ts';
 import { loadCausalLM } from './load.ts';
 import { evaluateTask } from './metrics.ts';
+import { parseTaskJsonl } from './tasks.ts';
 import { expectedTensors } from './weights.ts';
 
 interface RefModel { package: string; family: 'qwen2' | 'llama'; vocab_size: number; config_extra: Record<string, unknown>; items: { ids: number[]; nll: number; tokens: number }[]; perplexity: number; tokens: number }
@@ -86,4 +87,22 @@ describe('perplexity with real tokenizer files equals the independent PyTorch ev
       }
     }, 120_000);
   }
+});
+
+describe('chat tasks read from JSONL and evaluated with the real Qwen3 chat template', () => {
+  it('a chat multiple-choice item scores as the plain item whose prompt is the rendered template', async () => {
+    const dir = join(root, 'qwen-chat');
+    await mkdir(dir);
+    await writeModel(dir, 'qwen2.5', ref.models['qwen2.5']);
+    const messages = [{ role: 'system', content: 'Answer with one word.' }, { role: 'user', content: 'Sky colour?' }];
+    const rendered = '<|im_start|>system\nAnswer with one word.<|im_end|>\n<|im_start|>user\nSky colour?<|im_end|>\n<|im_start|>assistant\n';
+    const choices = ['Blue', 'Green', 'Purple'];
+    const chatTask = parseTaskJsonl(`${JSON.stringify({ messages, choices, label: 0 })}\n`, 'sky.mc.jsonl');
+    const plainTask = parseTaskJsonl(`${JSON.stringify({ prompt: rendered, choices, label: 0 })}\n`, 'sky.mc.jsonl');
+    const { files, model } = await loadCausalLM(nodeFolderTree(dir));
+    const [chat, plain] = [await evaluateTask(model, files.tokenizer, chatTask), await evaluateTask(model, files.tokenizer, plainTask)];
+    model.dispose();
+    expect(chat.perItem).toEqual(plain.perItem);
+    expect(chat.metrics).toEqual(plain.metrics);
+  }, 120_000);
 });
