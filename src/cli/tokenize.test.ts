@@ -4,7 +4,7 @@
 // tools/chat-templates/render_reference.py (Python jinja2 set up as transformers' apply_chat_template)
 // from the same tokenizer_config.json files, and committed as src/core/eval/fixtures/chat-templates.json.
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -63,6 +63,27 @@ describe('merge-studio tokenize --text: special tokens as transformers adds them
       expect(JSON.parse(String(write.mock.calls[0][0]))).toEqual({ text: 'Hello this is a test', ids: [1, ...HELLO] });
     } finally {
       write.mockRestore();
+    }
+  });
+
+  it('names the file and key of an unknown template name or a template that fails, on stderr, exit code 1', async () => {
+    const model = join(dir, 'named');
+    await mkdir(model);
+    await copyFile('public/zoo/tiny-llama/base/tokenizer.json', join(model, 'tokenizer.json'));
+    await writeFile(join(model, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<s>', chat_template: [{ name: 'default', template: '{{ bos_token }}{{ messages[0].content }}' }, { name: 'broken', template: '{% if %}' }] }));
+    await writeFile(join(dir, 'hi.json'), JSON.stringify([{ role: 'user', content: 'abc' }]));
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(await run([model, '--chat', join(dir, 'hi.json'), '--template', 'nope'])).toBe(1);
+      expect(String(err.mock.calls[0][0])).toBe(`merge-studio tokenize: ${model}/tokenizer_config.json: chat_template: no template named 'nope' (the tokenizer has 'default', 'broken')\n`);
+      expect(await run([model, '--chat', join(dir, 'hi.json'), '--template', 'broken'])).toBe(1);
+      expect(String(err.mock.calls[1][0])).toMatch(new RegExp(`^merge-studio tokenize: ${model}/tokenizer_config.json: chat_template 'broken': the template does not parse: `));
+      expect(await run([model, '--chat', join(dir, 'hi.json'), '--json'])).toBe(0);
+      expect(JSON.parse(String(out.mock.calls[0][0]))).toEqual({ text: '<s>abc', ids: [1, 16, 17, 18] });
+    } finally {
+      err.mockRestore();
+      out.mockRestore();
     }
   });
 

@@ -38,8 +38,7 @@ export interface PreparedPrompt { text: string; ids: Int32Array; body: number[] 
  * tokens (the template writes its own BOS), as transformers' apply_chat_template(tokenize=True). */
 export function preparePrompt(tok: TextTokenizer, prompt: Prompt): PreparedPrompt {
   if (typeof prompt === 'string') {
-    const body = tok.encode(prompt);
-    return { text: prompt, ids: Int32Array.from([...tok.specialPrefix, ...body]), body };
+    return { text: prompt, ids: tok.encodePrompt(prompt), body: tok.encode(prompt) };
   }
   const text = tok.applyChatTemplate(prompt, { addGenerationPrompt: true });
   const body = tok.encode(text);

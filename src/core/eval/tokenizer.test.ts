@@ -54,6 +54,8 @@ describe('special tokens on real tokenizer files', () => {
     expect(tok.specialRule).toBe('tokenizer.json post_processor (Sequence)');
     expect(tok.encodeWithSpecialTokens('Hello world')).toEqual([128000, 9906, 1917]);
     expect(Array.from(tok.encodePrompt('Hello world'))).toEqual([128000, 9906, 1917]);
+    // A prompt that writes its own BOS does not get a second one.
+    expect(Array.from(tok.encodePrompt('<|begin_of_text|>Hello world'))).toEqual([128000, 9906, 1917]);
     // transformers 4.x PreTrainedTokenizerFast does not rebuild the post-processor: the BOS stays.
     const flagged = tokenizerFromJson(json, { ...llama3.config, add_bos_token: false }, 'llama3', { modelConfig: { model_type: 'llama' } });
     expect(flagged.encodeWithSpecialTokens('Hello world')).toEqual([128000, 9906, 1917]);

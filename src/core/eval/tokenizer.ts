@@ -200,6 +200,13 @@ export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unkno
   const templateVariables = specialTokensMap(cfg);
   const vocabSize = tok.get_vocab(true).size;
   const encode = (text: string): number[] => (text.length === 0 ? [] : tok.encode(text, { add_special_tokens: false }).ids);
+  // Never two BOS: a text that already starts with the prefix's last token (a prompt written with
+  // its own "<s>" or "<|begin_of_text|>") does not get it again. transformers would repeat it; this
+  // is the one place we differ, on purpose.
+  const withPrefix = (body: number[]): number[] => {
+    const p = affixes.prefix;
+    return p.length > 0 && body.length > 0 && body[0] === p[p.length - 1] ? [...p.slice(0, -1), ...body] : [...p, ...body];
+  };
   return {
     bosId,
     eosIds: [...eos],
@@ -210,10 +217,10 @@ export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig: unkno
     chatTemplates,
     encode,
     encodeWithSpecialTokens(text: string): number[] {
-      return [...affixes.prefix, ...encode(text), ...affixes.suffix];
+      return [...withPrefix(encode(text)), ...affixes.suffix];
     },
     encodePrompt(text: string): Int32Array {
-      return Int32Array.from([...affixes.prefix, ...encode(text)]);
+      return Int32Array.from(withPrefix(encode(text)));
     },
     decode(tokens: readonly number[]): string {
       // The library rejects an empty list; nothing generated is the empty text.
