@@ -68,6 +68,24 @@ describe.skipIf(!manifest)(`demo zoo (${ZOO})`, () => {
         for (const [t, shape] of Object.entries(m.tensors)) expect(st.tensors.get(t)!.shape, t).toEqual(shape);
       });
 
+      it('tokenizer.json post-processor adds <s> as transformers reads it, so prompts are BOS + text with or without a forced BOS', async () => {
+        const tokenizerJson = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
+        expect(tokenizerJson.post_processor.type).toBe('TemplateProcessing');
+        const tok = (await openEvalModel(nodeFolderTree(dir))).tokenizer;
+        const bos = manifest!.vocab.indexOf('<s>');
+        expect(tok.specialRule).toMatch(/post_processor \(TemplateProcessing\)/);
+        expect([tok.specialPrefix, tok.specialSuffix]).toEqual([[bos], []]);
+        // The old convention forced BOS + text; the post-processor now gives the same ids for every
+        // prompt of the model's tasks, so the scores below are the manifest's either way.
+        for (const skill of Object.keys(m.scores)) {
+          for (const kind of ['gen', 'mc'] as const) {
+            for (const item of task(manifest!.tasks[skill].files[kind]).items as { prompt: string }[]) {
+              expect(Array.from(tok.encodePrompt(item.prompt))).toEqual([bos, ...tok.encode(item.prompt)]);
+            }
+          }
+        }
+      });
+
       it('tokenizes the manifest vocabulary to its ids and matches the PyTorch logits on the CPU', async () => {
         const files = await openEvalModel(nodeFolderTree(dir));
         manifest!.vocab.forEach((piece, id) => {

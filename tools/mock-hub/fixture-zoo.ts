@@ -84,7 +84,13 @@ function tokenizerJson(vocab: string[]): Record<string, unknown> {
     added_tokens: vocab.slice(0, 4).map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
     normalizer: null,
     pre_tokenizer: null,
-    post_processor: null,
+    // BOS + text, as the demo zoo's post-processor.
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '<s>': { id: '<s>', ids: [vocab.indexOf('<s>')], tokens: ['<s>'] } },
+    },
     decoder: { type: 'Fuse' },
     model: { type: 'BPE', dropout: null, unk_token: '<unk>', vocab: Object.fromEntries(vocab.map((t, i) => [t, i])), merges: [] },
   };

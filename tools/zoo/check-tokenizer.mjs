@@ -1,6 +1,6 @@
 /* global console, process */
 // Checks that @huggingface/tokenizers reads every zoo tokenizer.json and encodes the reference
-// prompts to exactly the ids PyTorch used (minus the BOS the evaluator adds), and decodes them back.
+// prompts to exactly the ids PyTorch used (BOS from the post-processor + characters), and decodes them back.
 // Usage: node tools/zoo/check-tokenizer.mjs [public/zoo]
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,8 +36,9 @@ for (const [family, entry] of Object.entries(manifest.families)) {
     const bos = manifest.vocab.indexOf('<s>');
     model.reference.prompts.forEach((text, k) => {
       const expected = ids.get(`input_ids.${k}`);
-      const encoded = tokenizer.encode(text, { add_special_tokens: false }).ids;
-      const withBos = [bos, ...encoded];
+      // The post-processor adds the BOS (add_special_tokens defaults to true).
+      const withBos = tokenizer.encode(text).ids;
+      if (withBos[0] !== bos) console.error(`${family}/${name}: the post-processor adds no BOS`);
       const decoded = tokenizer.decode(expected, { skip_special_tokens: true });
       checked += 1;
       if (JSON.stringify(withBos) !== JSON.stringify(expected) || decoded !== text) {

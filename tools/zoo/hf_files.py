@@ -44,8 +44,22 @@ def write_safetensors(path, tensors, dtype_of=lambda name: "BF16", metadata=None
             f.write(raw)
 
 
+def bos_post_processor():
+    """TemplateProcessing that puts <s> before each sequence, as LlamaTokenizerFast.update_post_processor
+    builds it (transformers models/llama/tokenization_llama_fast.py): AutoTokenizer then adds the BOS
+    the models were trained with, whatever tokenizer class or transformers version reads the files."""
+    bos = VOCAB[BOS_ID]
+    return {
+        "type": "TemplateProcessing",
+        "single": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                 {"SpecialToken": {"id": bos, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+        "special_tokens": {bos: {"id": bos, "ids": [BOS_ID], "tokens": [bos]}},
+    }
+
+
 def tokenizer_json():
-    """Character-level BPE with no merges; no normalizer, pre-tokenizer or post-processor; Fuse decoder."""
+    """Character-level BPE with no merges; no normalizer or pre-tokenizer; a post-processor adding <s>; Fuse decoder."""
     added = [
         {"id": i, "content": tok, "single_word": False, "lstrip": False, "rstrip": False,
          "normalized": False, "special": True}
@@ -58,7 +72,7 @@ def tokenizer_json():
         "added_tokens": added,
         "normalizer": None,
         "pre_tokenizer": None,
-        "post_processor": None,
+        "post_processor": bos_post_processor(),
         "decoder": {"type": "Fuse"},
         "model": {
             "type": "BPE",

@@ -16,7 +16,7 @@ STOP = "\n"
 
 
 def encode(text: str) -> list:
-    """Character ids without BOS (the tokenizer.json has no post-processor)."""
+    """Character ids without BOS (the tokenizer.json post-processor adds it; training adds it itself)."""
     return [TOKEN_ID[c] for c in text]
 
 

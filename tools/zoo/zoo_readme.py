@@ -104,8 +104,11 @@ another hidden size and layer count).
 Character-level BPE (`model.type: "BPE"`, `merges: []`); the vocabulary is `<unk>`=0, `<s>`=1 (BOS),
 `</s>`=2 (EOS), `<pad>`=3, then one token per character: newline, space, digits, a-z, `+=>:,`.
 No normalizer and no pre-tokenizer, so spaces and newlines are ordinary tokens; the decoder is `Fuse`.
-**The post-processor is empty (null): encoding never adds BOS. The evaluator prepends BOS (id 1) itself**
-(`tokenizer_config.json` says `add_bos_token: true`, `add_eos_token: false` to record that intent).
+The post-processor (`TemplateProcessing`) puts BOS (`<s>`, id 1) before every text, so
+`AutoTokenizer` (any tokenizer class, any transformers version) and the evaluator both feed BOS + text,
+as the models were trained; `tokenizer_config.json` agrees (`add_bos_token: true`, `add_eos_token: false`).
+(Before 2026-12 the post-processor was null and transformers added no BOS; only the files changed, the
+weights and the manifest's scores did not.)
 
 ## Prompting and scoring
 

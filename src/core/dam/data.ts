@@ -5,7 +5,8 @@ import { MergeStudioError } from '../errors.ts';
 import type { CausalLMConfig } from '../eval/config.ts';
 import { createRuntime, openEvalModel, type EvalModelFiles } from '../eval/load.ts';
 import type { EvalBackend } from '../eval/runtime.ts';
-import type { EvalTask } from '../eval/tasks.ts';
+import { sequenceWithAnswer } from '../eval/metrics.ts';
+import type { EvalTask, Prompt } from '../eval/tasks.ts';
 import type { TextTokenizer } from '../eval/tokenizer.ts';
 import { expectedTensors, hostTensorToF32, readHostTensors } from '../eval/weights.ts';
 import type { FileTree } from '../io/types.ts';
@@ -15,17 +16,20 @@ import { teacherTargets, type TeacherTargets } from './loss.ts';
 import type { Precision } from './network.ts';
 import { DamObjective, type DamExpertData } from './objective.ts';
 
-/** The texts an expert is distilled on: perplexity texts as they are, generation items as prompt +
- * answer, multiple-choice items as prompt + the right choice. */
-export function trainingTexts(task: EvalTask): string[] {
-  if (task.kind === 'perplexity') return task.items.map((i) => i.text);
-  if (task.kind === 'exact_match') return task.items.map((i) => i.prompt + i.answer);
-  return task.items.map((i) => i.prompt + i.choices[i.label]);
+/** What an expert is distilled on: perplexity texts as they are, generation items as prompt +
+ * answer, multiple-choice items as prompt + the right choice (for a chat item, the conversation
+ * with the answer as the assistant's turn). */
+export interface TrainingText { prompt: Prompt; answer: string }
+
+export function trainingTexts(task: EvalTask): TrainingText[] {
+  if (task.kind === 'perplexity') return task.items.map((i) => ({ prompt: i.text, answer: '' }));
+  if (task.kind === 'exact_match') return task.items.map((i) => ({ prompt: i.prompt, answer: i.answer }));
+  return task.items.map((i) => ({ prompt: i.prompt, answer: i.choices[i.label] }));
 }
 
-/** BOS + the text's tokens, cut to `maxTokens`. */
-export function trainingSequences(tokenizer: TextTokenizer, texts: readonly string[], maxTokens: number): Int32Array[] {
-  return texts.map((t) => tokenizer.encodePrompt(t)).filter((ids) => ids.length > 0).map((ids) => ids.slice(0, maxTokens));
+/** Each text's tokens as the evaluator feeds them (special prefix + tokens, or the rendered chat), cut to `maxTokens`. */
+export function trainingSequences(tokenizer: TextTokenizer, texts: readonly TrainingText[], maxTokens: number): Int32Array[] {
+  return texts.map((t) => sequenceWithAnswer(tokenizer, t.prompt, t.answer)).filter((ids) => ids.length > 0).map((ids) => ids.slice(0, maxTokens));
 }
 
 export interface DamExpertSource {

@@ -4,23 +4,26 @@
 import { describe, expect, it } from 'vitest';
 import { MergeStudioError } from '../errors.ts';
 import { parseCausalLMConfig } from './config.ts';
-import { evaluateTask } from './metrics.ts';
+import { evaluateTask, sequenceWithAnswer } from './metrics.ts';
 import { KvCachedLM, type WeightUpdate } from './runtime.ts';
 import { itemOrder, parseTaskJsonl, subsetIndices, type EvalTask } from './tasks.ts';
 import { tokenizerFromJson } from './tokenizer.ts';
 
 const VOCAB = ['<unk>', '<s>', '</s>', 'a', 'b', '\n', 'c'];
 const id = (t: string) => VOCAB.indexOf(t);
-const tokenizer = tokenizerFromJson(
-  {
-    version: '1.0',
-    added_tokens: VOCAB.slice(0, 3).map((content, i) => ({ id: i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+const TOKENIZER_JSON = {
+  version: '1.0',
+  added_tokens: VOCAB.slice(0, 3).map((content, i) => ({ id: i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
     normalizer: null, pre_tokenizer: null, post_processor: null, decoder: { type: 'Fuse' },
-    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab: Object.fromEntries(VOCAB.map((t, i) => [t, i])), merges: [] },
-  },
-  { add_bos_token: true, bos_token: '<s>', eos_token: '</s>' },
-  'bigram',
-);
+  model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab: Object.fromEntries(VOCAB.map((t, i) => [t, i])), merges: [] },
+};
+// LlamaTokenizerFast rebuilds the post-processor from add_bos_token: BOS + text. The chat template
+// writes the BOS itself and then the turns' contents (the assistant's answer after the prompt).
+const TOKENIZER_CONFIG = {
+  add_bos_token: true, bos_token: '<s>', eos_token: '</s>', tokenizer_class: 'LlamaTokenizerFast',
+  chat_template: '{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}',
+};
+const tokenizer = tokenizerFromJson(TOKENIZER_JSON, TOKENIZER_CONFIG, 'bigram');
 
 /** P(next | previous), by hand. Missing entries have probability ~0. */
 const NEXT: Record<string, Record<string, number>> = {
@@ -93,6 +96,31 @@ describe('multiple choice by summed log-likelihood', () => {
     expect(lp.length).toBe(2);
     expect(lp[0]).toBeCloseTo(Math.log(0.6), 6);
     expect(lp[1]).toBeCloseTo(Math.log(0.3), 6);
+  });
+});
+
+describe('chat items', () => {
+  const chat = (content: string) => [{ role: 'user', content }];
+  it('score as the plain items whose text the template renders (its own BOS, no second one)', async () => {
+    const plain: EvalTask = { name: 'mc', kind: 'multiple_choice', items: [{ prompt: '', choices: ['ac', 'ab'], label: 1 }, { prompt: 'a', choices: ['a', 'b'], label: 0 }] };
+    const asChat: EvalTask = { ...plain, items: plain.items.map((i) => ({ ...i, prompt: chat(i.prompt as string) })) };
+    const [p, c] = [await evaluateTask(lm, tokenizer, plain), await evaluateTask(lm, tokenizer, asChat)];
+    expect(c.perItem).toEqual(p.perItem);
+    expect(c.metrics).toEqual(p.metrics);
+    const em: EvalTask = { name: 'em', kind: 'exact_match', items: [{ prompt: chat(''), answer: 'ab' }, { prompt: chat('a'), answer: 'b' }] };
+    expect((await evaluateTask(lm, tokenizer, em, { maxNewTokens: 8 })).perItem.map((x) => x.output)).toEqual(['ab', 'b']);
+    // DAM's training sequence: the answer as the assistant's turn, rendered without a generation prompt.
+    expect(Array.from(sequenceWithAnswer(tokenizer, chat('a'), 'b'))).toEqual([id('<s>'), id('a'), id('b')]);
+    expect(Array.from(sequenceWithAnswer(tokenizer, 'a', 'b'))).toEqual([id('<s>'), id('a'), id('b')]);
+  });
+
+  it('are read from JSONL with messages in place of prompt, and bad ones are named', () => {
+    const t = parseTaskJsonl('{"messages":[{"role":"user","content":"hi"}],"choices":["a","b"],"label":0}', 'c.jsonl');
+    expect(t).toEqual({ name: 'c', kind: 'multiple_choice', items: [{ prompt: [{ role: 'user', content: 'hi' }], choices: ['a', 'b'], label: 0 }] });
+    expect(parseTaskJsonl('{"messages":[{"role":"user","content":"hi"}],"answer":"x"}', 'c.jsonl').kind).toBe('exact_match');
+    expect(() => parseTaskJsonl('{"messages":[],"answer":"x"}', 'c.gen.jsonl')).toThrow(/c\.gen\.jsonl:1: 'messages' must be a non-empty list/);
+    expect(() => parseTaskJsonl('{"messages":[{"content":"x"}],"answer":"x"}', 'c.gen.jsonl')).toThrow(/c\.gen\.jsonl:1: messages\[0\] must be an object with a string 'role'/);
+    expect(() => parseTaskJsonl('{"prompt":"p","messages":[{"role":"user","content":"x"}],"answer":"x"}', 'c.gen.jsonl')).toThrow(/has both 'prompt' and 'messages'/);
   });
 });
 

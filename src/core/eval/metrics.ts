@@ -2,7 +2,7 @@
 // log-likelihood, perplexity over text. The same code serves both backends.
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
 import type { CausalLM, GenerateOptions } from './runtime.ts';
-import { subsetIndices, type ChoiceItem, type EvalTask, type GenerationItem, type TaskKind, type TextItem } from './tasks.ts';
+import { subsetIndices, type ChoiceItem, type EvalTask, type GenerationItem, type Prompt, type TaskKind, type TextItem } from './tasks.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 
 export interface EvalOptions {
@@ -29,6 +29,29 @@ export interface TaskResult {
 
 export const DEFAULT_MAX_NEW_TOKENS = 32;
 
+/** A prompt as the model is fed it: `text` is what its tokens spell (the rendered chat for a
+ * conversation), `ids` what the model reads, `body` the text's tokens without special tokens. */
+export interface PreparedPrompt { text: string; ids: Int32Array; body: number[] }
+
+/** Plain text: the tokenizer's special prefix (BOS where transformers adds one) + its tokens.
+ * A conversation: its chat template rendered with the generation prompt, tokenized without special
+ * tokens (the template writes its own BOS), as transformers' apply_chat_template(tokenize=True). */
+export function preparePrompt(tok: TextTokenizer, prompt: Prompt): PreparedPrompt {
+  if (typeof prompt === 'string') {
+    return { text: prompt, ids: tok.encodePrompt(prompt), body: tok.encode(prompt) };
+  }
+  const text = tok.applyChatTemplate(prompt, { addGenerationPrompt: true });
+  const body = tok.encode(text);
+  return { text, ids: Int32Array.from(body), body };
+}
+
+/** A whole training/scoring sequence: prompt followed by its answer (a chat item's answer becomes
+ * the assistant's turn, rendered by the template without a generation prompt). */
+export function sequenceWithAnswer(tok: TextTokenizer, prompt: Prompt, answer: string): Int32Array {
+  if (typeof prompt === 'string') return tok.encodePrompt(prompt + answer);
+  return Int32Array.from(tok.encode(tok.applyChatTemplate([...prompt, { role: 'assistant', content: answer }], { addGenerationPrompt: false })));
+}
+
 /** The continuation's own tokens after the prompt: the tail of encode(prompt + continuation) when
  * the prompt's tokens are its prefix (merges across the boundary stay as the model saw them in
  * training), else the continuation encoded alone. */
@@ -54,8 +77,8 @@ function lineOptions(tok: TextTokenizer, maxNewTokens: number, signal?: AbortSig
 }
 
 /** Greedy generation until a newline, an EOS or `maxNewTokens`; the text before the newline. */
-export async function generateLine(model: CausalLM, tok: TextTokenizer, prompt: string, maxNewTokens: number, signal?: AbortSignal): Promise<string> {
-  const promptIds = tok.encodePrompt(prompt);
+export async function generateLine(model: CausalLM, tok: TextTokenizer, prompt: Prompt, maxNewTokens: number, signal?: AbortSignal): Promise<string> {
+  const promptIds = preparePrompt(tok, prompt).ids;
   return lineAfterPrompt(tok, promptIds, await model.generate(promptIds, lineOptions(tok, maxNewTokens, signal)));
 }
 
@@ -68,7 +91,7 @@ async function exactMatch(model: CausalLM, tok: TextTokenizer, items: Generation
   for (let start = 0; start < order.length; start += GENERATION_BATCH) {
     throwIfAborted(opts.signal);
     const batch = order.slice(start, start + GENERATION_BATCH);
-    const prompts = batch.map((i) => tok.encodePrompt(items[i].prompt));
+    const prompts = batch.map((i) => preparePrompt(tok, items[i].prompt).ids);
     const generated = await model.generateMany(prompts, lineOptions(tok, maxNew, opts.signal));
     batch.forEach((index, j) => {
       const output = lineAfterPrompt(tok, prompts[j], generated[j]);
@@ -85,10 +108,9 @@ async function multipleChoice(model: CausalLM, tok: TextTokenizer, items: Choice
   for (const index of order) {
     throwIfAborted(opts.signal);
     const item = items[index];
-    const prompt = tok.encodePrompt(item.prompt);
-    const promptBody = tok.encode(item.prompt);
-    const conts = item.choices.map((c) => continuationTokens(tok, item.prompt, c, promptBody));
-    const logProbs = await model.continuationLogProbs(prompt, conts, opts.signal);
+    const prompt = preparePrompt(tok, item.prompt);
+    const conts = item.choices.map((c) => continuationTokens(tok, prompt.text, c, prompt.body));
+    const logProbs = await model.continuationLogProbs(prompt.ids, conts, opts.signal);
     const sums = logProbs.map((lp) => lp.reduce((a, b) => a + b, 0));
     // Length-normalised accuracy divides by the choice's length in characters, as lm-evaluation-harness does.
     const best = argmax(sums);

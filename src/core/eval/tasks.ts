@@ -2,9 +2,13 @@
 // levels nest: a subset of n items is always the first n items of one fixed permutation.
 import { MergeStudioError } from '../errors.ts';
 import { Prng } from '../search/prng.ts';
+import { checkMessages, type ChatMessage } from './chat.ts';
 
-export interface GenerationItem { prompt: string; answer: string }
-export interface ChoiceItem { prompt: string; choices: string[]; label: number }
+/** Plain text, fed as the tokenizer's special prefix + its tokens, or a conversation rendered by the
+ * model's chat template (with the generation prompt) and fed as rendered. */
+export type Prompt = string | ChatMessage[];
+export interface GenerationItem { prompt: Prompt; answer: string }
+export interface ChoiceItem { prompt: Prompt; choices: string[]; label: number }
 export interface TextItem { text: string }
 
 export type EvalTask =
@@ -32,13 +36,19 @@ function checkItem(kind: TaskKind, o: Record<string, unknown>, file: string, lin
     if (typeof o[key] !== 'string') throw lineError(file, line, `'${key}' must be a string, found ${JSON.stringify(o[key]) ?? 'nothing'}`);
     return o[key] as string;
   };
-  if (kind === 'exact_match') return { prompt: str('prompt'), answer: str('answer') };
+  // A chat item has 'messages' instead of 'prompt'.
+  const prompt = (): Prompt => {
+    if (!('messages' in o)) return str('prompt');
+    if ('prompt' in o) throw lineError(file, line, "has both 'prompt' and 'messages'; a chat item has only 'messages'");
+    return checkMessages(o.messages, `${file}:${line}`);
+  };
+  if (kind === 'exact_match') return { prompt: prompt(), answer: str('answer') };
   if (kind === 'perplexity') {
     const text = str('text');
     if (text.length === 0) throw lineError(file, line, "'text' is empty");
     return { text };
   }
-  const prompt = str('prompt');
+  const question = prompt();
   const choices = o.choices;
   if (!Array.isArray(choices) || choices.length < 2 || !choices.every((c) => typeof c === 'string' && c.length > 0)) {
     throw lineError(file, line, `'choices' must be an array of at least two non-empty strings, found ${JSON.stringify(choices)}`);
@@ -47,11 +57,12 @@ function checkItem(kind: TaskKind, o: Record<string, unknown>, file: string, lin
   if (typeof label !== 'number' || !Number.isInteger(label) || label < 0 || label >= choices.length) {
     throw lineError(file, line, `'label' must be an integer in [0, ${choices.length}), found ${JSON.stringify(label)}`);
   }
-  return { prompt, choices: choices as string[], label };
+  return { prompt: question, choices: choices as string[], label };
 }
 
 /** Parses a task file. The kind comes from the name (`<skill>.gen|mc|ppl.jsonl`) or, failing that,
- * from the first item's fields; every line must then be an item of that kind. */
+ * from the first item's fields; every line must then be an item of that kind. Generation and
+ * multiple-choice items may be chat items: `{"messages": [{"role", "content"}...], ...}` in place of `"prompt"`. */
 export function parseTaskJsonl(text: string, file: string): EvalTask {
   const base = file.split(/[\\/]/).pop()!;
   const m = /^(.*?)(?:\.(gen|mc|ppl))?\.jsonl$/.exec(base);
@@ -72,7 +83,7 @@ export function parseTaskJsonl(text: string, file: string): EvalTask {
     const rec = o as Record<string, unknown>;
     if (!kind) {
       kind = kindOfLine(rec);
-      if (!kind) throw lineError(file, i + 1, 'cannot tell the task kind: expected {"prompt","answer"}, {"prompt","choices","label"} or {"text"}');
+      if (!kind) throw lineError(file, i + 1, 'cannot tell the task kind: expected {"prompt"|"messages","answer"}, {"prompt"|"messages","choices","label"} or {"text"}');
     }
     items.push(checkItem(kind, rec, file, i + 1));
   }
