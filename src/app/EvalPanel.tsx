@@ -1,3 +1,5 @@
+import { useState } from 'react';
+import { BENCHMARK_GROUPS, BENCHMARKS } from '../core/benchmarks/definitions.ts';
 import type { EvalBackendChoice } from '../worker/protocol.ts';
 import { engine } from './engine-client.ts';
 import { formatScore } from './format.ts';
@@ -12,8 +14,12 @@ export function EvalPanel() {
   const live = useStudio((s) => s.live);
   const job = useStudio((s) => s.evalJob);
   const stage = useStudio((s) => s.lastStage);
-  const { toggleTask, addTaskFile, setLive, evaluateNow } = useStudio.getState();
+  const benchmarkLoading = useStudio((s) => s.benchmarkLoading);
+  const { toggleTask, addTaskFile, addBenchmark, setLive, evaluateNow } = useStudio.getState();
   const dropped = tasks.filter((t) => t.origin === 'dropped');
+  const benchmarks = tasks.filter((t) => t.origin === 'benchmark');
+  const [benchName, setBenchName] = useState('arc_easy');
+  const [benchLimit, setBenchLimit] = useState(50);
   const skills = [...new Set(catalog?.tasks.map((t) => t.skill) ?? [])];
   const numberInput = (value: number, onChange: (v: number) => void, label: string) => (
     <input type="number" min={1} value={value} aria-label={label} size={4} onChange={(e) => { const v = Number(e.target.value); if (Number.isInteger(v) && v > 0) onChange(v); }} />
@@ -40,6 +46,21 @@ export function EvalPanel() {
             <label key={t.file}><input type="checkbox" checked={selected.includes(t.file)} onChange={(e) => void toggleTask(t.file, e.target.checked)} aria-label={`Task ${t.file}`} /> {t.file} ({t.items})</label>
           ))}
         </div>
+        {benchmarks.map((t) => (
+          <label key={t.file} title={`${t.items} of ${t.of ?? t.items} documents loaded`}>
+            <input type="checkbox" checked={selected.includes(t.file)} onChange={(e) => void toggleTask(t.file, e.target.checked)} aria-label={`Task ${t.file}`} /> {t.file} ({t.items} of {t.of ?? t.items} docs)
+          </label>
+        ))}
+        <form className="row" aria-label="Add a benchmark" onSubmit={(e) => { e.preventDefault(); void addBenchmark(benchName, benchLimit); }}>
+          <label>Benchmark <select aria-label="Benchmark" value={benchName} onChange={(e) => setBenchName(e.target.value)}>
+            {[...BENCHMARKS.keys(), ...BENCHMARK_GROUPS.keys()].filter((n) => !n.startsWith('mmlu_')).map((n) => <option key={n} value={n}>{n}</option>)}
+            <optgroup label="MMLU subjects">
+              {[...BENCHMARKS.keys()].filter((n) => n.startsWith('mmlu_')).map((n) => <option key={n} value={n}>{n}</option>)}
+            </optgroup>
+          </select></label>
+          <label>first {numberInput(benchLimit, setBenchLimit, 'Benchmark documents')} documents</label>
+          <button type="submit" disabled={benchmarkLoading}>{benchmarkLoading ? 'Reading the dataset…' : 'Add from the Hub'}</button>
+        </form>
         <label className="linklike">Add a JSONL task file…<input type="file" accept=".jsonl,application/jsonl,text/plain" hidden onChange={(e) => { const f = e.target.files?.[0]; if (f) void addTaskFile(f); e.target.value = ''; }} /></label>
         {taskError && <p role="alert" className="error" data-testid="task-error">{taskError}</p>}
       </fieldset>

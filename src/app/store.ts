@@ -59,6 +59,10 @@ export interface StudioState {
   updateSettings(s: Partial<Settings>): void;
   toggleTask(file: string, on: boolean): Promise<void>;
   addTaskFile(file: File): Promise<void>;
+  /** Reads a benchmark (lm-eval-style task) from its Hub dataset: the first `limit` documents. */
+  addBenchmark(name: string, limit: number): Promise<void>;
+  /** True while a benchmark's dataset is being read. */
+  benchmarkLoading: boolean;
   setLive(s: Partial<StudioState['live']>): void;
   evaluateNow(kind: 'live' | 'full'): Promise<void>;
   sweep(apply: (v: number) => Recipe, values: number[], label: (v: number) => string): Promise<void>;
@@ -155,6 +159,7 @@ export const useStudio = create<StudioState>()((set, get) => {
     tasks: [],
     selectedTasks: [],
     taskError: null,
+    benchmarkLoading: false,
     live: { enabled: true, subset: 8, refine: 32, backend: 'auto' },
     evalJob: { status: 'idle' },
     lastStage: null,
@@ -232,6 +237,19 @@ export const useStudio = create<StudioState>()((set, get) => {
         } else set((s) => ({ selectedTasks: s.selectedTasks.filter((f) => f !== file) }));
       } catch (err) {
         set({ taskError: errorText(err) });
+      }
+    },
+
+    async addBenchmark(name, limit) {
+      set({ taskError: null, benchmarkLoading: true });
+      try {
+        const { hubUrl, token } = get().settings;
+        const tasks = await engine().addBenchmark({ name, limit, hubUrl, token: token || undefined }, 'benchmark');
+        set((s) => ({ tasks, selectedTasks: [...new Set([...s.selectedTasks, name])] }));
+      } catch (err) {
+        set({ taskError: errorText(err) });
+      } finally {
+        set({ benchmarkLoading: false });
       }
     },
 

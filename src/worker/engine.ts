@@ -8,6 +8,9 @@ import { remergeInto, runtimeForPlan, type MergedRuntime } from '../core/eval/me
 import { evaluateTask } from '../core/eval/metrics.ts';
 import type { EvalBackend } from '../core/eval/runtime.ts';
 import { parseTaskJsonl, type EvalTask } from '../core/eval/tasks.ts';
+import { evaluateBenchmark } from '../core/benchmarks/evaluate.ts';
+import { openHubDatasetSplit } from '../core/benchmarks/hub-dataset.ts';
+import { expandBenchmark, loadBenchmark, type LoadedBenchmark } from '../core/benchmarks/load.ts';
 import { hubTree, browserHubCache } from '../core/hub/index.ts';
 import { directoryHandleTree, fileListTree } from '../core/io/blob.ts';
 import { directoryHandleSinks } from '../core/io/fs-access.ts';
@@ -23,7 +26,7 @@ import { DamRun, prepareDamProblem, type DamExpertSource } from '../core/dam/ind
 import { tileKernelStatus } from '../core/simd/tiles.ts';
 import { indexedDbTrialStore } from './trial-store.ts';
 import type {
-  CompatibilitySummary, DamRequest, DamUpdate, DemoCatalog, DemoModel, DemoTask, EngineEvent, EvalBackendChoice, EvalRequest, EvalStage, ExportOutcome,
+  BenchmarkRequest, CompatibilitySummary, DamRequest, DamUpdate, DemoCatalog, DemoModel, DemoTask, EngineEvent, EvalBackendChoice, EvalRequest, EvalStage, ExportOutcome,
   ExportTarget, ModelSource, ModelSummary, ModuleGroup, SearchRequest, SearchUpdate, TaskInfo, TaskScore,
 } from './protocol.ts';
 import { urlFileTree } from './url-tree.ts';
@@ -83,6 +86,8 @@ export interface EngineOptions {
 export class StudioEngine {
   private readonly handles = new Map<string, ModelHandle>();
   private readonly tasks = new Map<string, { task: EvalTask; bytes: Uint8Array; origin: 'demo' | 'dropped' }>();
+  /** Benchmarks read from Hub datasets, by name (`arc_easy`, `mmlu`): the loaded documents of each member task. */
+  private readonly benchmarks = new Map<string, { members: LoadedBenchmark[]; kind: 'multiple_choice' | 'exact_match'; metrics: string[] }>();
   private catalog: DemoCatalog | null = null;
   private readonly jobs = new Map<string, AbortController>();
   private resident: Resident | null = null;
@@ -269,7 +274,31 @@ export class StudioEngine {
   }
 
   private taskList(): TaskInfo[] {
-    return [...this.tasks.entries()].map(([file, t]) => ({ file, skill: skillOf(file), kind: t.task.kind, items: t.task.items.length, origin: t.origin }));
+    return [
+      ...[...this.tasks.entries()].map(([file, t]) => ({ file, skill: skillOf(file), kind: t.task.kind, items: t.task.items.length, origin: t.origin })),
+      ...[...this.benchmarks.entries()].map(([name, b]) => ({
+        file: name, skill: name, kind: b.kind, items: b.members.reduce((a, m) => a + m.requests.length, 0), origin: 'benchmark' as const,
+        of: b.members.reduce((a, m) => a + m.splitRows, 0),
+      })),
+    ];
+  }
+
+  /** A benchmark (lm-eval-style task) read from its Hub dataset: the first `limit` documents of
+   * each member task (lm-eval's --limit), cached in Cache Storage like model files. */
+  async addBenchmark(request: BenchmarkRequest, jobId?: string): Promise<TaskInfo[]> {
+    const defs = expandBenchmark(request.name);
+    if (!defs) throw new MergeStudioError('task-unknown', `'${request.name}' is not a benchmark this studio knows`, { found: request.name });
+    return this.job(jobId, async (signal) => {
+      const cache = typeof caches === 'undefined' ? undefined : browserHubCache();
+      const openSplit = (dataset: { path: string; config?: string }, split: string) =>
+        openHubDatasetSplit({ id: dataset.path, config: dataset.config, split, hubUrl: request.hubUrl, accessToken: request.token?.trim() || undefined, cache, signal });
+      const members: LoadedBenchmark[] = [];
+      for (const def of defs) members.push(await loadBenchmark(def, { openSplit, limit: request.limit, numFewshot: request.numFewshot, signal }));
+      const gen = defs[0].outputType === 'generate_until';
+      const metrics = gen ? ['exact_match'] : defs.every((d) => d.metrics.includes('acc_norm')) ? ['acc', 'acc_norm'] : ['acc'];
+      this.benchmarks.set(request.name, { members, kind: gen ? 'exact_match' : 'multiple_choice', metrics });
+      return this.taskList();
+    });
   }
 
   // ---------------------------------------------------------------- merging
@@ -358,6 +387,23 @@ export class StudioEngine {
         const scores: TaskScore[] = [];
         let full = true;
         for (const file of request.tasks) {
+          const bench = this.benchmarks.get(file);
+          if (bench) {
+            // Each member at the stage's subset size (a prefix of the seeded order of its documents).
+            let items = 0;
+            let total = 0;
+            const sums: Record<string, number> = {};
+            for (const loaded of bench.members) {
+              const limit = want > 0 && Number.isFinite(want) ? Math.min(want, loaded.requests.length) : loaded.requests.length;
+              if (limit < loaded.requests.length) full = false;
+              const r = await evaluateBenchmark(resident.runtime.model, resident.runtime.tokenizer, loaded, { limit, seed: request.itemSeed ?? 0, signal, onProgress });
+              items += r.items;
+              total += loaded.requests.length;
+              for (const m of bench.metrics) sums[m] = (sums[m] ?? 0) + r.metrics[m] * r.items;
+            }
+            for (const metric of bench.metrics) scores.push({ task: file, objective: `${file}.${metric}`, metric, value: sums[metric] / items, items, of: total });
+            continue;
+          }
           const entry = this.tasks.get(file);
           if (!entry) throw new MergeStudioError('task-unknown', `task '${file}' is not loaded`, { file });
           const limit = want > 0 && Number.isFinite(want) ? Math.min(want, entry.task.items.length) : entry.task.items.length;

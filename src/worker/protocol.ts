@@ -85,7 +85,19 @@ export interface TaskInfo {
   skill: string;
   kind: TaskKind;
   items: number;
-  origin: 'demo' | 'dropped';
+  origin: 'demo' | 'dropped' | 'benchmark';
+  /** Benchmarks: documents in the evaluation split (items is how many were loaded). */
+  of?: number;
+}
+
+/** A benchmark to read from its Hub dataset (lm-eval-style task, src/core/benchmarks). */
+export interface BenchmarkRequest {
+  name: string;
+  /** First N documents of each member task (default: all). */
+  limit?: number;
+  numFewshot?: number;
+  hubUrl: string;
+  token?: string;
 }
 
 export type EvalBackendChoice = 'auto' | 'cpu' | 'webgpu';
