@@ -49,6 +49,8 @@ export interface BenchmarkRunOptions {
   /** First N documents of each task (lm-eval's --limit). */
   limit?: number;
   numFewshot?: number;
+  /** Prompts through the model's chat template (lm-eval's --apply_chat_template). */
+  chat?: boolean;
   sources?: SourceOptions;
   signal?: AbortSignal;
 }
@@ -60,7 +62,7 @@ export async function runBenchmark(name: string, defs: BenchmarkDef[], model: Ca
   const results: TaskResult[] = [];
   for (const def of defs) {
     const loaded = await loadBenchmark(def, { openSplit: open, limit: opts.limit, numFewshot: opts.numFewshot, signal: opts.signal });
-    results.push(await evaluateBenchmark(model, tok, loaded, { signal: opts.signal }));
+    results.push(await evaluateBenchmark(model, tok, loaded, { signal: opts.signal, chat: opts.chat }));
   }
   if (defs.length > 1) {
     const items = results.reduce((a, r) => a + r.items, 0);

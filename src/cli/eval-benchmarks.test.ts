@@ -92,6 +92,10 @@ describe('merge-studio eval --task <benchmark>', () => {
     expect(out.results[0]).toMatchObject({ task: 'my_piqa', items: 4 });
     expect(out.results[0].metrics.acc).toBeGreaterThanOrEqual(0);
     expect(out.results[0].metrics.acc_norm).toBeUndefined();
+
+    const chat = await cli(model, '--task', yaml, '--limit', '2', '--apply-chat-template');
+    expect(chat.code).toBe(1);
+    expect(chat.stderr).toContain('tiny-llama/caesar: the tokenizer has no chat template (no chat_template in tokenizer_config.json and no chat_template.jinja)');
   }, 120_000);
 
   it('bad task names and bad task YAML are clear errors', async () => {

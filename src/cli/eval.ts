@@ -21,10 +21,11 @@ import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAG
 
 const BENCHMARK_LIST = [...BENCHMARKS.keys()].filter((n) => !n.startsWith('mmlu_')).concat(['mmlu', 'mmlu_<subject>']).join(', ');
 
-const USAGE = `usage: merge-studio eval MODEL_OR_RECIPE --task TASK[,TASK...] [--limit N] [--seed N] [--num-fewshot N] [--max-new-tokens N] [--backend cpu|gpu] [--json]
+const USAGE = `usage: merge-studio eval MODEL_OR_RECIPE --task TASK[,TASK...] [--limit N] [--seed N] [--num-fewshot N] [--apply-chat-template] [--max-new-tokens N] [--backend cpu|gpu] [--json]
   MODEL_OR_RECIPE: a model folder, a Hub id (org/name[@revision]) or a recipe YAML whose models are folders or Hub ids
   TASK: a JSONL task file, a benchmark (${BENCHMARK_LIST}) read from its Hub dataset,
-        or a task YAML in lm-eval's shape; --limit takes the first N documents of a benchmark, as lm-eval does
+        or a task YAML in lm-eval's shape; --limit takes the first N documents of a benchmark, as lm-eval does;
+        --apply-chat-template feeds benchmark prompts through the model's chat template, as lm-eval's flag does
 ${SOURCE_FLAGS_HELP}`;
 
 export interface EvalArgs {
@@ -33,6 +34,8 @@ export interface EvalArgs {
   limit?: number;
   /** Shots for benchmark tasks (default: each task's own). */
   numFewshot?: number;
+  /** Benchmark prompts through the model's chat template. */
+  chat?: boolean;
   seed: number;
   maxNewTokens?: number;
   backend: EvalBackend;
@@ -56,11 +59,13 @@ export function parseEvalArgs(argvWithSources: string[]): EvalArgs {
   const positional: string[] = [];
   const flags = new Map<string, string>();
   let json = false;
+  let chat = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith('--')) { positional.push(a); continue; }
     const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
     if (name === 'json') { json = true; continue; }
+    if (name === 'apply-chat-template') { chat = true; continue; }
     if (!['task', 'limit', 'seed', 'max-new-tokens', 'backend', 'num-fewshot'].includes(name)) usageError(`unknown option --${name}`);
     const value = inline ?? argv[++i];
     if (value === undefined) usageError(`--${name} needs a value`);
@@ -71,7 +76,7 @@ export function parseEvalArgs(argvWithSources: string[]): EvalArgs {
   if (tasks.length === 0) usageError('--task is required (a JSONL file, a benchmark name or a task YAML)');
   const backendFlag = flags.get('backend') ?? 'cpu';
   if (backendFlag !== 'cpu' && backendFlag !== 'gpu' && backendFlag !== 'webgpu') usageError(`--backend: expected cpu or gpu, found '${backendFlag}'`);
-  const args: EvalArgs = { target: positional[0], tasks, seed: 0, backend: backendFlag === 'cpu' ? 'cpu' : 'webgpu', json, sources };
+  const args: EvalArgs = { target: positional[0], tasks, seed: 0, backend: backendFlag === 'cpu' ? 'cpu' : 'webgpu', json, sources, ...(chat ? { chat } : {}) };
   if (flags.has('limit')) args.limit = positiveInt('limit', flags.get('limit')!);
   if (flags.has('seed')) args.seed = positiveInt('seed', flags.get('seed')!, true);
   if (flags.has('num-fewshot')) args.numFewshot = positiveInt('num-fewshot', flags.get('num-fewshot')!, true);
@@ -144,7 +149,7 @@ export async function runEval(args: EvalArgs, signal?: AbortSignal): Promise<{ t
     const results: TaskResult[] = [];
     for (const spec of tasks) {
       if (spec.kind === 'benchmark') {
-        results.push(...(await runBenchmark(spec.name, spec.defs, model, tokenizer, { limit: args.limit, numFewshot: args.numFewshot, sources: args.sources, signal })));
+        results.push(...(await runBenchmark(spec.name, spec.defs, model, tokenizer, { limit: args.limit, numFewshot: args.numFewshot, chat: args.chat, sources: args.sources, signal })));
         continue;
       }
       const task = spec.task;

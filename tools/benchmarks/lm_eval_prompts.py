@@ -119,23 +119,31 @@ def build(name, t, doc, fewshot):
     proc = t.get("process", lambda d: d)
     doc = proc(doc)
     multiple_input = isinstance(doc_to_text(t, doc), int)
-    prefix = t.get("description", "")
+    desc = t.get("description", "")
+    system = {"system": desc} if desc else {}
+    prefix = ""
     for fs in fewshot:
         fs = proc(fs)
         q, c, a = doc_to_text(t, fs), doc_to_choice(t, fs), doc_to_target(t, fs)
         if multiple_input:
             q, c = c[q], None
         prefix += qa_turn(q, c, a, " ", "\n\n")
+    # Chat parts as multiturn_to_singleturn collapses the messages (fewshot_as_multiturn=False): the
+    # description is the system message, the rest one user message; with a chat template and no
+    # gen_prefix, construct_requests drops the target delimiter.
     if t["type"] == "generate_until":
-        return {"kind": "generate_until", "context": prefix + doc_to_text(t, doc), "target": doc_to_target(t, doc)}
+        user = prefix + doc_to_text(t, doc)
+        return {"kind": "generate_until", "context": desc + user, "target": doc_to_target(t, doc), "chat": {**system, "user": [user]}}
     choices = doc_to_choice(t, doc)
     if multiple_input:
         cont = doc_to_target(t, doc)
-        return {"kind": "multiple_choice", "pairs": [{"context": prefix + ctx, "continuation": " " + cont} for ctx in choices],
-                "gold": doc_to_text(t, doc), "choiceLengths": [len(c) for c in choices]}
-    ctx = prefix + doc_to_text(t, doc)
-    return {"kind": "multiple_choice", "pairs": [{"context": ctx, "continuation": " " + c} for c in choices],
-            "gold": doc_to_target(t, doc), "choiceLengths": [len(c) for c in choices]}
+        return {"kind": "multiple_choice", "pairs": [{"context": desc + prefix + ctx, "continuation": " " + cont} for ctx in choices],
+                "gold": doc_to_text(t, doc), "choiceLengths": [len(c) for c in choices],
+                "chat": {**system, "user": [prefix + ctx for ctx in choices], "continuation": [cont for _ in choices]}}
+    user = prefix + doc_to_text(t, doc)
+    return {"kind": "multiple_choice", "pairs": [{"context": desc + user, "continuation": " " + c} for c in choices],
+            "gold": doc_to_target(t, doc), "choiceLengths": [len(c) for c in choices],
+            "chat": {**system, "user": [user for _ in choices], "continuation": list(choices)}}
 
 
 here = os.path.dirname(os.path.abspath(__file__))

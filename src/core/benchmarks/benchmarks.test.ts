@@ -174,3 +174,63 @@ describe('lm-eval filters and exact match', () => {
     expect(exactMatch(f, 'Janet sells...\n#### 18', spec)).toBe(flexOk);
   });
 });
+
+describe('chat mode (lm-eval --apply_chat_template)', () => {
+  it('renders the description as the system message, shots and question as one user message, and drops the target delimiter', async () => {
+    const { cp, mkdtemp, readFile, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'ms-chat-bench-'));
+    try {
+      await cp(join(root, 'public/zoo/tiny-llama/caesar'), dir, { recursive: true });
+      const cfgPath = join(dir, 'tokenizer_config.json');
+      const cfg = JSON.parse(await readFile(cfgPath, 'utf8')) as Record<string, unknown>;
+      cfg.chat_template = '{{ bos_token }}{% for m in messages %}{{ m.role }}:{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}';
+      await writeFile(cfgPath, JSON.stringify(cfg));
+      const chatModel = await loadCausalLM(nodeFolderTree(dir));
+      try {
+        const loaded = await loadBenchmark(BENCHMARKS.get('mmlu_anatomy')!, { openSplit, numFewshot: 1, limit: 2 });
+        const dev = (await (await openSplit({ path: 'cais/mmlu', config: 'anatomy' }, 'dev')).read([0]))[0];
+        const test = (await (await openSplit({ path: 'cais/mmlu', config: 'anatomy' }, 'test')).read([0]))[0];
+        const q = (d: Record<string, unknown>) => {
+          const c = d.choices as string[];
+          return `${d.question}\nA. ${c[0]}\nB. ${c[1]}\nC. ${c[2]}\nD. ${c[3]}\nAnswer:`;
+        };
+        const req = loaded.requests[0];
+        if (req.kind !== 'multiple_choice') throw new Error('mc expected');
+        const rendered = chatModel.files.tokenizer.applyChatTemplate([{ role: 'system', content: req.chat.system! }, { role: 'user', content: req.chat.user[0] }], { addGenerationPrompt: true });
+        expect(rendered).toBe(`<s>system:The following are multiple choice questions (with answers) about anatomy.\n\n\nuser:${q(dev)} ${'ABCD'[Number(dev.answer)]}\n\n${q(test)}\nassistant:`);
+        expect(req.chat.continuation).toEqual(['A', 'B', 'C', 'D']);
+
+        // Scores: the same pairs through the reference log-likelihood (full logits).
+        const r = await evaluateBenchmark(chatModel.model, chatModel.files.tokenizer, loaded, { chat: true });
+        let acc = 0;
+        for (const rq of loaded.requests) {
+          if (rq.kind !== 'multiple_choice') throw new Error('mc expected');
+          const ctx = chatModel.files.tokenizer.applyChatTemplate([{ role: 'system', content: rq.chat.system! }, { role: 'user', content: rq.chat.user[0] }], { addGenerationPrompt: true });
+          const lls: number[] = [];
+          for (const cont of rq.chat.continuation!) {
+            const e = encodePair(chatModel.files.tokenizer, ctx, cont);
+            // One BOS: the template writes it and the prompt encoding adds none on top.
+            expect(Array.from(e.context).filter((t) => t === chatModel.files.tokenizer.bosId)).toHaveLength(1);
+            const ids = new Int32Array([...e.context, ...e.continuation]);
+            const logits = await chatModel.model.logits(ids);
+            const vocab = logits.length / ids.length;
+            let sum = 0;
+            for (let j = 0; j < e.continuation.length; j++) {
+              const row = logits.subarray((e.context.length + j - 1) * vocab, (e.context.length + j) * vocab);
+              const max = Math.max(...row);
+              sum += row[e.continuation[j]] - max - Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0));
+            }
+            lls.push(sum);
+          }
+          acc += lls.indexOf(Math.max(...lls)) === rq.gold ? 1 : 0;
+        }
+        expect(r.metrics.acc).toBeCloseTo(acc / loaded.requests.length, 12);
+      } finally {
+        chatModel.model.dispose();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

@@ -25,6 +25,17 @@ export interface BenchmarkEvalOptions {
   seed?: number;
   signal?: AbortSignal;
   onProgress?: ProgressCallback;
+  /** lm-eval's --apply_chat_template: contexts rendered by the model's chat template. */
+  chat?: boolean;
+}
+
+/** The context of pair `i` as the model reads it: plain text, or the chat template's rendering of
+ * the system (description) and user messages with the generation prompt. */
+function contextOf(tok: TextTokenizer, req: BenchmarkRequest, i: number, chat: boolean): { context: string; continuation: string } {
+  if (!chat) return req.kind === 'multiple_choice' ? req.pairs[i] : { context: req.context, continuation: '' };
+  const messages = [...(req.chat.system ? [{ role: 'system', content: req.chat.system }] : []), { role: 'user', content: req.chat.user[i] }];
+  const context = tok.applyChatTemplate(messages, { addGenerationPrompt: true });
+  return { context, continuation: req.chat.continuation?.[i] ?? '' };
 }
 
 /** A Python regex (as in lm-eval's YAML) as a JavaScript one: a leading `(?s)` becomes the s flag. */
@@ -94,13 +105,14 @@ function argmax(xs: number[]): number {
   return best;
 }
 
-async function scoreChoice(model: CausalLM, tok: TextTokenizer, req: Extract<BenchmarkRequest, { kind: 'multiple_choice' }>, signal?: AbortSignal): Promise<{ acc: number; accNorm: number; pred: number }> {
+async function scoreChoice(model: CausalLM, tok: TextTokenizer, req: Extract<BenchmarkRequest, { kind: 'multiple_choice' }>, chat: boolean, signal?: AbortSignal): Promise<{ acc: number; accNorm: number; pred: number }> {
   const sums: number[] = new Array(req.pairs.length);
+  const pairs = req.pairs.map((_, i) => contextOf(tok, req, i, chat));
   // Pairs that share a context are scored from one prefix run.
   const byContext = new Map<string, number[]>();
-  req.pairs.forEach((p, i) => byContext.set(p.context, [...(byContext.get(p.context) ?? []), i]));
+  pairs.forEach((p, i) => byContext.set(p.context, [...(byContext.get(p.context) ?? []), i]));
   for (const [, idx] of byContext) {
-    const enc = idx.map((i) => encodePair(tok, req.pairs[i].context, req.pairs[i].continuation));
+    const enc = idx.map((i) => encodePair(tok, pairs[i].context, pairs[i].continuation));
     const lps = await model.continuationLogProbs(enc[0].context, enc.map((e) => e.continuation), signal);
     idx.forEach((i, j) => (sums[i] = lps[j].reduce((a, b) => a + b, 0)));
   }
@@ -141,7 +153,7 @@ export async function evaluateBenchmark(model: CausalLM, tok: TextTokenizer, loa
       throwIfAborted(opts.signal);
       const req = requests[index];
       if (req.kind !== 'multiple_choice') throw new Error('unreachable');
-      const r = await scoreChoice(model, tok, req, opts.signal);
+      const r = await scoreChoice(model, tok, req, opts.chat ?? false, opts.signal);
       perItem.push({ index, score: r.acc, output: String(r.pred) });
       norm += r.accNorm;
       opts.onProgress?.({ phase: 'evaluate', done: ++done, total: order.length, message: def.name });
@@ -160,7 +172,7 @@ export async function evaluateBenchmark(model: CausalLM, tok: TextTokenizer, loa
     throwIfAborted(opts.signal);
     const req = requests[index];
     if (req.kind !== 'generate_until') throw new Error('unreachable');
-    const output = await generateUntil(model, tok, req.context, spec, opts.signal);
+    const output = await generateUntil(model, tok, contextOf(tok, req, 0, opts.chat ?? false).context, spec, opts.signal);
     const [strict, flex] = spec.filters.map((f) => exactMatch(applyRegexFilter(output, f.regex, f.groupSelect, f.fallback), req.target, spec));
     perItem.push({ index, score: strict ? 1 : 0, output });
     if (flex) flexible++;

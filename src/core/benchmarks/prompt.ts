@@ -7,6 +7,18 @@
 import { MergeStudioError } from '../errors.ts';
 import type { BenchmarkDef, Doc } from './definitions.ts';
 
+/** The same request for chat models (lm-eval's --apply_chat_template without fewshot_as_multiturn):
+ * the description as a system message, and everything else collapsed into one user message
+ * (lm_eval/api/utils.py multiturn_to_singleturn), rendered by the model's chat template with the
+ * generation prompt; multiple-choice continuations lose the target delimiter (construct_requests). */
+export interface ChatParts {
+  system?: string;
+  /** Per pair (or the one generation context): the user message. */
+  user: string[];
+  /** Per pair: the continuation without the target delimiter. */
+  continuation?: string[];
+}
+
 export type BenchmarkRequest =
   | {
       kind: 'multiple_choice';
@@ -15,8 +27,9 @@ export type BenchmarkRequest =
       gold: number;
       /** Python len() of each choice (without the delimiter): lm-eval's acc_norm divisor. */
       choiceLengths: number[];
+      chat: ChatParts;
     }
-  | { kind: 'generate_until'; context: string; target: string };
+  | { kind: 'generate_until'; context: string; target: string; chat: ChatParts };
 
 /** Python's len(): code points, not UTF-16 units. */
 export function pyLen(s: string): number {
@@ -43,7 +56,8 @@ function answerText(def: BenchmarkDef, choices: string[] | null, target: number 
 export function buildRequest(def: BenchmarkDef, rawDoc: Doc, fewshot: readonly Doc[]): BenchmarkRequest {
   const doc = def.process ? def.process(rawDoc) : rawDoc;
   const multipleInput = typeof def.docToText(doc) === 'number';
-  let prefix = def.description ?? '';
+  const system = def.description ? { system: def.description } : {};
+  let prefix = '';
   for (const raw of fewshot) {
     const fs = def.process ? def.process(raw) : raw;
     let q = def.docToText(fs);
@@ -56,19 +70,22 @@ export function buildRequest(def: BenchmarkDef, rawDoc: Doc, fewshot: readonly D
     prefix += qaTurn(q as string, answerText(def, c, a), def.targetDelimiter, def.fewshotDelimiter);
   }
   if (def.outputType === 'generate_until') {
-    return { kind: 'generate_until', context: prefix + qaTurn(def.docToText(doc) as string, null, '', ''), target: String(def.docToTarget(doc)) };
+    const user = prefix + qaTurn(def.docToText(doc) as string, null, '', '');
+    return { kind: 'generate_until', context: (def.description ?? '') + user, target: String(def.docToTarget(doc)), chat: { ...system, user: [user] } };
   }
   const choices = def.docToChoice!(doc);
   if (multipleInput) {
-    const cont = def.targetDelimiter + String(def.docToTarget(doc));
+    const target = String(def.docToTarget(doc));
     return {
       kind: 'multiple_choice',
-      pairs: choices.map((ctx) => ({ context: prefix + ctx, continuation: cont })),
+      pairs: choices.map((ctx) => ({ context: (def.description ?? '') + prefix + ctx, continuation: def.targetDelimiter + target })),
       gold: def.docToText(doc) as number,
       choiceLengths: choices.map(pyLen),
+      chat: { ...system, user: choices.map((ctx) => prefix + ctx), continuation: choices.map(() => target) },
     };
   }
-  const context = prefix + (def.docToText(doc) as string);
+  const user = prefix + (def.docToText(doc) as string);
+  const context = (def.description ?? '') + user;
   const gold = def.docToTarget(doc);
   if (typeof gold !== 'number' || gold < 0 || gold >= choices.length) {
     throw new MergeStudioError('benchmark-doc-invalid', `${def.name}: the gold answer ${JSON.stringify(gold)} is not an index into the ${choices.length} choices`, { task: def.name });
@@ -78,5 +95,6 @@ export function buildRequest(def: BenchmarkDef, rawDoc: Doc, fewshot: readonly D
     pairs: choices.map((ch) => ({ context, continuation: def.targetDelimiter + ch })),
     gold,
     choiceLengths: choices.map(pyLen),
+    chat: { ...system, user: choices.map(() => user), continuation: choices },
   };
 }
