@@ -41,7 +41,7 @@ describe('merge-studio eval', () => {
 
   it('rejects bad arguments with a usage message', () => {
     const cases: [string[], RegExp][] = [
-      [[DIR], /--task FILE\.jsonl is required/],
+      [[DIR], /--task is required \(a JSONL file, a benchmark name or a task YAML\)/],
       [[DIR, '--task', 'x.jsonl', '--limit', '0'], /--limit: expected a positive integer, found '0'/],
       [[DIR, '--task', 'x.jsonl', '--backend', 'tpu'], /--backend: expected cpu or gpu, found 'tpu'/],
       [[DIR, '--task', 'x.jsonl', '--frobnicate', '1'], /unknown option --frobnicate/],
