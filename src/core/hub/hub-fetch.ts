@@ -1,7 +1,23 @@
 // The fetch every Hub call goes through: it keeps the token on the configured Hub host only,
 // honours the caller's AbortSignal, and turns Hub error responses (status + X-Error-Code) into
 // MergeStudioErrors a user can act on, before @huggingface/hub turns them into generic ones.
+// It also bounds every wait: no answer within connect + first-byte time, or a body that stops
+// sending for the stall time, is a retryable 'hub-timeout' naming the URL (without credentials).
+// fetch() exposes no "connected" event, so connect and first byte share one deadline, their sum.
 import { MergeStudioError } from '../errors.ts';
+import { escapeControl, redactUrl } from '../text.ts';
+
+export interface HubTimeouts {
+  /** Time allowed to open the connection (added to firstByteMs: one deadline for the answer). */
+  connectMs: number;
+  /** Time allowed from the request to the response headers, once connected. */
+  firstByteMs: number;
+  /** Longest wait for the next body chunk once the answer has started. */
+  stallMs: number;
+}
+
+/** Generous enough for multi-GB files on a slow link, where a CDN can take a while to start. */
+export const DEFAULT_HUB_TIMEOUTS: HubTimeouts = { connectMs: 30_000, firstByteMs: 60_000, stallMs: 60_000 };
 
 export interface HubFetchContext {
   /** `org/name@revision`, as the user wrote it; used in messages. */
@@ -10,6 +26,8 @@ export interface HubFetchContext {
   accessToken?: string;
   fetch: typeof fetch;
   signal?: AbortSignal;
+  /** Default DEFAULT_HUB_TIMEOUTS. */
+  timeouts?: HubTimeouts;
 }
 
 /** Attached to errors that a retry may cure (dropped connections, 5xx, 429). */
@@ -23,19 +41,31 @@ export function isRetryable(err: unknown): boolean {
 
 function filePathOf(url: URL): string | undefined {
   const m = /\/resolve\/[^/]+\/(.+)$/.exec(url.pathname);
-  return m ? decodeURIComponent(m[1]) : undefined;
+  if (!m) return undefined;
+  try {
+    return escapeControl(decodeURIComponent(m[1]));
+  } catch {
+    return escapeControl(m[1]);
+  }
 }
 
 async function hubMessage(resp: Response): Promise<string> {
+  // Server text is printed with its control characters escaped: a terminal must not obey them.
   const header = resp.headers.get('X-Error-Message');
-  if (header) return header;
+  if (header) return escapeControl(header.slice(0, 500));
+  let text: string;
   try {
-    const text = await resp.text();
-    const parsed = JSON.parse(text) as { error?: unknown };
-    return typeof parsed.error === 'string' ? parsed.error : text.slice(0, 200);
+    text = await resp.text();
   } catch {
     return '';
   }
+  try {
+    const parsed = JSON.parse(text) as { error?: unknown };
+    if (typeof parsed.error === 'string') return escapeControl(parsed.error.slice(0, 500));
+  } catch {
+    // not JSON: the text itself
+  }
+  return escapeControl(text.slice(0, 200));
 }
 
 /** Maps one failed Hub response to a typed error. Never includes the token or request headers. */
@@ -74,8 +104,9 @@ export async function hubResponseError(resp: Response, url: URL, ctx: HubFetchCo
   if (resp.status === 416) {
     return new MergeStudioError('hub-range', `${where}: ${host} refused a byte range (416); the file may have changed on the Hub`, details);
   }
-  const retryable = resp.status === 429 || resp.status >= 500;
-  return new MergeStudioError(retryable ? 'hub-server-error' : 'hub-request-failed', `${where}: ${host} answered ${resp.status} ${resp.statusText}${said ? `: ${said}` : ''}`, { ...details, retryable });
+  // Other 4xx answers will not change on a retry; 408 (timeout), 429 (rate limit) and 5xx may.
+  const retryable = resp.status === 408 || resp.status === 429 || resp.status >= 500;
+  return new MergeStudioError(retryable ? 'hub-server-error' : 'hub-request-failed', `${where}: ${host} answered ${resp.status} ${escapeControl(resp.statusText)}${said ? `: ${said}` : ''}`, { ...details, retryable });
 }
 
 /** Drops the user's Hub token from a request to another origin (a CDN after a redirect, a mirror
@@ -86,6 +117,73 @@ function withoutHubToken(headers: HeadersInit | undefined, token: string | undef
   return h;
 }
 
+function timeoutError(url: URL, what: string): MergeStudioError {
+  return new MergeStudioError('hub-timeout', `${redactUrl(url)}: ${what}`, { url: redactUrl(url), retryable: true });
+}
+
+const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+
+/** The response with a body that fails with a 'hub-timeout' when no chunk arrives for `stallMs`. */
+function watchBody(resp: Response, url: URL, stallMs: number, onError?: (err: MergeStudioError) => void): Response {
+  if (!resp.body || NULL_BODY_STATUS.has(resp.status)) return resp;
+  const reader = resp.body.getReader();
+  let received = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(timeoutError(url, `the server sent ${received} bytes of the body, then nothing for ${stallMs / 1000} s (stalled)`)), stallMs);
+      });
+      try {
+        const r = await Promise.race([reader.read(), stalled]);
+        if (r.done) controller.close();
+        else {
+          received += r.value.byteLength;
+          controller.enqueue(r.value);
+        }
+      } catch (err) {
+        if (err instanceof MergeStudioError) {
+          onError?.(err);
+          reader.cancel(err).catch(() => undefined);
+        }
+        controller.error(err);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  const out = new Response(stream, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
+  Object.defineProperty(out, 'url', { value: resp.url });
+  Object.defineProperty(out, 'redirected', { value: resp.redirected });
+  return out;
+}
+
+/** `fetch` with a deadline for the answer (connect + first byte) and a stall limit on the body. */
+async function fetchWithTimeouts(ctx: HubFetchContext, url: URL, init: RequestInit, onError?: (err: MergeStudioError) => void): Promise<Response> {
+  const t = ctx.timeouts ?? DEFAULT_HUB_TIMEOUTS;
+  const deadline = new AbortController();
+  const signal = init.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal;
+  const waitMs = t.connectMs + t.firstByteMs;
+  const timer = setTimeout(() => deadline.abort(), waitMs);
+  let resp: Response;
+  try {
+    resp = await ctx.fetch(url, { ...init, signal });
+  } catch (err) {
+    if (deadline.signal.aborted && !init.signal?.aborted) {
+      const e = timeoutError(url, `no answer within ${waitMs / 1000} s (connect ${t.connectMs / 1000} s + first byte ${t.firstByteMs / 1000} s)`);
+      onError?.(e);
+      throw e;
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  return watchBody(resp, url, t.stallMs, onError);
+}
+
 /** A fetch for @huggingface/hub calls. `onError` sees each typed error before it is thrown, so
  * a caller that reads through a library stream (which keeps only the message) can recover it. */
 export function createHubFetch(ctx: HubFetchContext, onError?: (err: MergeStudioError) => void): typeof fetch {
@@ -94,7 +192,7 @@ export function createHubFetch(ctx: HubFetchContext, onError?: (err: MergeStudio
     const url = new URL(input instanceof Request ? input.url : String(input));
     const headers = url.origin === hubOrigin ? new Headers(init?.headers) : withoutHubToken(init?.headers, ctx.accessToken);
     const signal = ctx.signal && init?.signal ? AbortSignal.any([ctx.signal, init.signal]) : (ctx.signal ?? init?.signal ?? undefined);
-    const resp = await ctx.fetch(url, { ...init, headers, signal });
+    const resp = await fetchWithTimeouts(ctx, url, { ...init, headers, signal }, onError);
     if (resp.ok) {
       const asked = /^bytes=(\d+)-/.exec(headers.get('Range') ?? '');
       const given = /^bytes (\d+)-/.exec(resp.headers.get('Content-Range') ?? '');
