@@ -14,15 +14,18 @@ export function escapeControl(text: string): string {
   });
 }
 
-/** A URL as it may be printed: without user name and password (shown as `***@`). Text that does
- * not parse as a URL loses anything between `//` and `@` instead. */
+/** A URL as it may be printed: without user name and password (shown as `***@`), and without its
+ * query and fragment (signed storage URLs carry their credentials there). Text that does not parse
+ * as a URL loses anything between `//` and `@` instead. */
 export function redactUrl(url: string | URL): string {
   try {
     const u = new URL(String(url));
-    if (!u.username && !u.password) return escapeControl(u.href);
+    const hidden = u.username || u.password;
     u.username = '';
     u.password = '';
-    return escapeControl(u.href.replace('//', '//***@'));
+    u.search = '';
+    u.hash = '';
+    return escapeControl(hidden ? u.href.replace('//', '//***@') : u.href);
   } catch {
     return escapeControl(String(url).replace(/\/\/[^/@\s]*@/, '//***@'));
   }

@@ -16,6 +16,9 @@ import { parseHubRef } from './repo-id.ts';
 
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
 
+/** Bytes an attempt must bring before its failure stops counting toward the retry limit. */
+const MIN_PROGRESS_BYTES = 1 << 20;
+
 export interface HubTreeOptions {
   /** `org/name` or `org/name@revision` (branch, tag or commit). */
   repo: string;
@@ -231,6 +234,7 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
     let failures = 0;
     while (at < end) {
       throwIfAborted(readSignal);
+      const attemptStart = at;
       let typed: MergeStudioError | undefined;
       const attemptFetch = createHubFetch({ ...ctx, signal: readSignal }, (e) => (typed = e));
       let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -247,7 +251,6 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
           at += chunk.byteLength;
           bytesDownloaded += chunk.byteLength;
           report(chunk.byteLength);
-          failures = 0;
         }
         reader = undefined;
         if (at < end) {
@@ -263,7 +266,9 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
           if (err instanceof MergeStudioError) throw err;
           throw new MergeStudioError('hub-download-failed', `${where}: cannot download bytes [${at}, ${end}): ${reasonOf(err)}`, { file: entry.path, found: at });
         }
-        failures += 1;
+        // An attempt that moved the download on by a real amount starts the count again; one that
+        // got a few bytes before stalling does not, so a server that trickles cannot keep us forever.
+        failures = at - attemptStart >= MIN_PROGRESS_BYTES ? 1 : failures + 1;
         if (failures > retries) {
           const code = err instanceof MergeStudioError && (err.code === 'hub-truncated' || err.code === 'hub-timeout') ? err.code : 'hub-download-failed';
           const resume = cache ? `; the ${at - start} bytes received are kept in ${cache.location}, run again to resume` : '';
