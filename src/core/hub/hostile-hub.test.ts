@@ -11,7 +11,6 @@ import { HOSTILE_ERROR_TEXT, startHostileHub, type HostileHub, type HostileMode 
 import { writeFixtureZoo } from '../../../tools/mock-hub/fixture-zoo.ts';
 import { MergeStudioError } from '../errors.ts';
 import type { Progress } from '../progress.ts';
-import { openSafetensorsModel } from '../safetensors/index.ts';
 import { browserHubCache, type CacheStorageLike } from './browser-cache.ts';
 import { nodeHubCache } from './node-cache.ts';
 import { hubTree, type HubTreeOptions } from './tree.ts';
