@@ -1,23 +1,13 @@
 // The fetch every Hub call goes through: it keeps the token on the configured Hub host only,
 // honours the caller's AbortSignal, and turns Hub error responses (status + X-Error-Code) into
 // MergeStudioErrors a user can act on, before @huggingface/hub turns them into generic ones.
-// It also bounds every wait: no answer within connect + first-byte time, or a body that stops
-// sending for the stall time, is a retryable 'hub-timeout' naming the URL (without credentials).
-// fetch() exposes no "connected" event, so connect and first byte share one deadline, their sum.
+// It also bounds every wait (io/timeouts.ts): no answer in time, or a body that stops sending, is a
+// retryable 'hub-timeout' naming the URL (without credentials).
 import { MergeStudioError } from '../errors.ts';
-import { escapeControl, redactUrl } from '../text.ts';
+import { DEFAULT_HUB_TIMEOUTS, fetchWithTimeouts, type HubTimeouts } from '../io/timeouts.ts';
+import { escapeControl } from '../text.ts';
 
-export interface HubTimeouts {
-  /** Time allowed to open the connection (added to firstByteMs: one deadline for the answer). */
-  connectMs: number;
-  /** Time allowed from the request to the response headers, once connected. */
-  firstByteMs: number;
-  /** Longest wait for the next body chunk once the answer has started. */
-  stallMs: number;
-}
-
-/** Generous enough for multi-GB files on a slow link, where a CDN can take a while to start. */
-export const DEFAULT_HUB_TIMEOUTS: HubTimeouts = { connectMs: 30_000, firstByteMs: 60_000, stallMs: 60_000 };
+export { DEFAULT_HUB_TIMEOUTS, type HubTimeouts } from '../io/timeouts.ts';
 
 export interface HubFetchContext {
   /** `org/name@revision`, as the user wrote it; used in messages. */
@@ -117,73 +107,6 @@ function withoutHubToken(headers: HeadersInit | undefined, token: string | undef
   return h;
 }
 
-function timeoutError(url: URL, what: string): MergeStudioError {
-  return new MergeStudioError('hub-timeout', `${redactUrl(url)}: ${what}`, { url: redactUrl(url), retryable: true });
-}
-
-const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
-
-/** The response with a body that fails with a 'hub-timeout' when no chunk arrives for `stallMs`. */
-function watchBody(resp: Response, url: URL, stallMs: number, onError?: (err: MergeStudioError) => void): Response {
-  if (!resp.body || NULL_BODY_STATUS.has(resp.status)) return resp;
-  const reader = resp.body.getReader();
-  let received = 0;
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(timeoutError(url, `the server sent ${received} bytes of the body, then nothing for ${stallMs / 1000} s (stalled)`)), stallMs);
-      });
-      try {
-        const r = await Promise.race([reader.read(), stalled]);
-        if (r.done) controller.close();
-        else {
-          received += r.value.byteLength;
-          controller.enqueue(r.value);
-        }
-      } catch (err) {
-        if (err instanceof MergeStudioError) {
-          onError?.(err);
-          reader.cancel(err).catch(() => undefined);
-        }
-        controller.error(err);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
-  const out = new Response(stream, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
-  Object.defineProperty(out, 'url', { value: resp.url });
-  Object.defineProperty(out, 'redirected', { value: resp.redirected });
-  return out;
-}
-
-/** `fetch` with a deadline for the answer (connect + first byte) and a stall limit on the body. */
-async function fetchWithTimeouts(ctx: HubFetchContext, url: URL, init: RequestInit, onError?: (err: MergeStudioError) => void): Promise<Response> {
-  const t = ctx.timeouts ?? DEFAULT_HUB_TIMEOUTS;
-  const deadline = new AbortController();
-  const signal = init.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal;
-  const waitMs = t.connectMs + t.firstByteMs;
-  const timer = setTimeout(() => deadline.abort(), waitMs);
-  let resp: Response;
-  try {
-    resp = await ctx.fetch(url, { ...init, signal });
-  } catch (err) {
-    if (deadline.signal.aborted && !init.signal?.aborted) {
-      const e = timeoutError(url, `no answer within ${waitMs / 1000} s (connect ${t.connectMs / 1000} s + first byte ${t.firstByteMs / 1000} s)`);
-      onError?.(e);
-      throw e;
-    }
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-  return watchBody(resp, url, t.stallMs, onError);
-}
-
 /** A fetch for @huggingface/hub calls. `onError` sees each typed error before it is thrown, so
  * a caller that reads through a library stream (which keeps only the message) can recover it. */
 export function createHubFetch(ctx: HubFetchContext, onError?: (err: MergeStudioError) => void): typeof fetch {
@@ -192,7 +115,7 @@ export function createHubFetch(ctx: HubFetchContext, onError?: (err: MergeStudio
     const url = new URL(input instanceof Request ? input.url : String(input));
     const headers = url.origin === hubOrigin ? new Headers(init?.headers) : withoutHubToken(init?.headers, ctx.accessToken);
     const signal = ctx.signal && init?.signal ? AbortSignal.any([ctx.signal, init.signal]) : (ctx.signal ?? init?.signal ?? undefined);
-    const resp = await fetchWithTimeouts(ctx, url, { ...init, headers, signal }, onError);
+    const resp = await fetchWithTimeouts(ctx.fetch, url, { ...init, headers, signal }, ctx.timeouts ?? DEFAULT_HUB_TIMEOUTS, 'hub-timeout', onError);
     if (resp.ok) {
       const asked = /^bytes=(\d+)-/.exec(headers.get('Range') ?? '');
       const given = /^bytes (\d+)-/.exec(resp.headers.get('Content-Range') ?? '');
