@@ -182,6 +182,24 @@ describe('flipped bytes', () => {
   });
 });
 
+describe('flipped bytes without a cache', () => {
+  it('a file read from start to end in order is checked all the same', async () => {
+    const evil = await hostile({ kind: 'flip-byte' });
+    const tree = await hubTree({ repo: 'zoo/tiny-llama-base', hubUrl: evil.url, ...FAST });
+    const bytes = evil.inner.repos.get('zoo/tiny-llama-base')!.files.get('model.safetensors')!.bytes;
+    const flipped = bytes.slice();
+    flipped[flipped.length - 1] ^= 1;
+    const src = await tree.open('model.safetensors');
+    const third = Math.floor(src.size / 3);
+    await src.read(0, third);
+    await src.read(third, third);
+    const err = await rejection(src.read(2 * third, src.size - 2 * third));
+    const want = createHash('sha256').update(bytes).digest('hex');
+    const got = createHash('sha256').update(flipped).digest('hex');
+    expect(err.message).toBe(`model.safetensors: the downloaded bytes do not match the Hub's sha256 (${want.slice(0, 12)}..., got ${got.slice(0, 12)}...); the partial download was discarded, try again`);
+  });
+});
+
 describe('hostile error text', () => {
   it('escape codes in a Hub error are printed escaped, and a 400 is not retried', async () => {
     const evil = await hostile({ kind: 'escape-error' });

@@ -8,7 +8,8 @@ import { checkReadRange } from '../io/memory.ts';
 import type { ByteSource, FileTree } from '../io/types.ts';
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
 import { escapeControl, redactUrl } from '../text.ts';
-import { checkFileEntry, COMMIT_RE, isSafeRevision, normalizeEtag, type CachedFile, type HubCache, type HubFileEntry } from './cache.ts';
+import { checkFileEntry, COMMIT_RE, contentHashKind, corruptDownloadError, isSafeRevision, normalizeEtag, type CachedFile, type HubCache, type HubFileEntry } from './cache.ts';
+import { contentHasher, type IncrementalHash } from './hash.ts';
 import { checkHubToken } from './credentials.ts';
 import { createHubFetch, DEFAULT_HUB_TIMEOUTS, isRetryable, type HubFetchContext, type HubTimeouts } from './hub-fetch.ts';
 import { checkHasSafetensors, checkShardIndex } from './model-files.ts';
@@ -292,6 +293,26 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
     return p;
   }
 
+  /** Without a cache, bytes are hashed as they stream in file order; when a file has been read
+   * from its first byte to its last in order, its hash is checked as the caches check it. Reads
+   * out of order cannot be checked without keeping the bytes: use a cache (the default) for that. */
+  const streamChecks = new Map<string, { hash: IncrementalHash; at: number }>();
+
+  function checkInOrder(entry: HubFileEntry, offset: number, bytes: Uint8Array): void {
+    const kind = contentHashKind(entry);
+    if (!kind) return;
+    let check = streamChecks.get(entry.path);
+    if (!check) streamChecks.set(entry.path, (check = { hash: contentHasher(kind, entry.size), at: 0 }));
+    const end = offset + bytes.byteLength;
+    if (offset > check.at || end <= check.at) return;
+    check.hash.update(bytes.subarray(check.at - offset));
+    check.at = end;
+    if (check.at < entry.size) return;
+    streamChecks.delete(entry.path);
+    const found = check.hash.digestHex();
+    if (found !== entry.etag) throw corruptDownloadError(entry, kind, found);
+  }
+
   function openEntry(entry: HubFileEntry): ByteSource {
     const name = `${label}/${entry.path}`;
 
@@ -319,7 +340,9 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
           await cached?.flush();
         }
       }
-      return cached ? cached.read(offset, length) : out!;
+      if (cached) return cached.read(offset, length);
+      checkInOrder(entry, offset, out!);
+      return out!;
     }
 
     return {
