@@ -25,10 +25,12 @@ export function ModelsPanel() {
   const models = useStudio((s) => s.models);
   const adding = useStudio((s) => s.adding);
   const modelError = useStudio((s) => s.modelError);
+  const hubStatus = useStudio((s) => s.hubStatus);
+  const failedSource = useStudio((s) => s.failedSource);
   const recipe = useStudio((s) => s.recipe);
   const compatibility = useStudio((s) => s.compatibility);
   const settings = useStudio((s) => s.settings);
-  const { addModel, removeModel, setBase } = useStudio.getState();
+  const { addModel, cancelAdd, removeModel, setBase } = useStudio.getState();
   const [repo, setRepo] = useState('');
   const [revision, setRevision] = useState('');
   const [token, setToken] = useState('');
@@ -53,7 +55,7 @@ export function ModelsPanel() {
   const families = [...new Set(catalog?.models.map((m) => m.family) ?? [])];
   const addHub = () => {
     if (!repo.trim()) return;
-    const source: ModelSource = { kind: 'hub', repo: repo.trim(), revision: revision.trim() || undefined, hubUrl: settings.hubUrl, token: token.trim() || settings.token.trim() || undefined };
+    const source: ModelSource = { kind: 'hub', repo: repo.trim(), revision: revision.trim() || undefined, hubUrl: settings.hubUrl, token: token.trim() || settings.token.trim() || undefined, timeoutS: Number(settings.hubTimeout) > 0 ? Number(settings.hubTimeout) : undefined };
     void addModel(source, repo.trim());
   };
   const onDrop = async (e: DragEvent) => {
@@ -102,8 +104,19 @@ export function ModelsPanel() {
           <p>Drop a model folder here, or <label className="linklike">choose one<input type="file" hidden onChange={(e) => onPick(e.target.files)} {...{ webkitdirectory: '' }} /></label>.</p>
         </div>
       </div>
-      {adding.length > 0 && <p className="progress" role="status">Opening {adding.join(', ')}…</p>}
-      {modelError && <p role="alert" className="error" data-testid="model-error">{modelError}</p>}
+      {adding.length > 0 && (
+        <p className="progress" role="status">
+          Opening {adding.join(', ')}…
+          {hubStatus && <span className="hub-stall" data-testid="hub-status"> {hubStatus} </span>}
+          {hubStatus && adding.map((a) => <button key={a} type="button" onClick={() => cancelAdd(a)}>Cancel {a}</button>)}
+        </p>
+      )}
+      {modelError && (
+        <p role="alert" className="error" data-testid="model-error">
+          {modelError}
+          {failedSource && <> <button type="button" onClick={() => void addModel(failedSource.source, failedSource.label)}>Retry</button></>}
+        </p>
+      )}
       {models.length > 0 && (
         <table className="model-table" aria-label="Loaded models">
           <thead>

@@ -4,7 +4,7 @@ import { create } from 'zustand';
 import type { Progress } from '../core/progress.ts';
 import { parseRecipeYaml, recipeToYaml, type Recipe } from '../core/recipe/index.ts';
 import type { SearchStatus, SearchSummary, TrialRecord } from '../core/search/index.ts';
-import type { CompatibilitySummary, DemoCatalog, EvalBackendChoice, EvalStage, ModelSource, ModelSummary, TaskInfo, TaskScore } from '../worker/protocol.ts';
+import type { CompatibilitySummary, DemoCatalog, EngineEvent, EvalBackendChoice, EvalStage, ModelSource, ModelSummary, TaskInfo, TaskScore } from '../worker/protocol.ts';
 import { callback, engine, errorText, isAbort } from './engine-client.ts';
 import { withBase, withMethod, withModelAdded, withModelRemoved } from './recipe-edit.ts';
 
@@ -25,6 +25,8 @@ export interface Settings {
   token: string;
   /** Keep the token in localStorage (otherwise it lives in memory only). */
   remember: boolean;
+  /** Seconds a Hub request may wait to connect, for its first byte, or on a stalled body; '' = defaults. */
+  hubTimeout: string;
 }
 
 export type JobState = { status: 'idle' } | { status: 'running'; progress?: Progress; label: string } | { status: 'error'; error: string } | { status: 'done'; message: string };
@@ -36,7 +38,11 @@ export interface StudioState {
   catalog: DemoCatalog | null;
   models: ModelSummary[];
   adding: string[];
+  /** While adding models: the latest Hub stall or retry ("...: stalled (...); retry 1 of 5 in 0.5 s"). */
+  hubStatus: string | null;
   modelError: string | null;
+  /** The Hub model that last failed to open, offered for a retry. */
+  failedSource: { source: ModelSource; label: string } | null;
   compatibility: CompatibilitySummary | null;
   settings: Settings;
   tasks: TaskInfo[];
@@ -53,6 +59,8 @@ export interface StudioState {
   setRecipe(recipe: Recipe): void;
   importYaml(text: string): boolean;
   addModel(source: ModelSource, label: string): Promise<void>;
+  /** Stops opening the model `label` (e.g. a Hub that stalls). */
+  cancelAdd(label: string): void;
   removeModel(ref: string): void;
   setBase(ref: string | undefined): void;
   setMethod(method: string): void;
@@ -74,7 +82,7 @@ export interface StudioState {
 const SETTINGS_KEY = 'merge-studio.settings';
 
 function initialSettings(): Settings {
-  const defaults: Settings = { hubUrl: 'https://huggingface.co', token: '', remember: false };
+  const defaults: Settings = { hubUrl: 'https://huggingface.co', token: '', remember: false, hubTimeout: '' };
   try {
     const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) ?? 'null') as Partial<Settings> | null;
     return saved ? { ...defaults, ...saved, remember: Boolean(saved.token) } : defaults;
@@ -153,7 +161,9 @@ export const useStudio = create<StudioState>()((set, get) => {
     catalog: null,
     models: [],
     adding: [],
+    hubStatus: null,
     modelError: null,
+    failedSource: null,
     compatibility: null,
     settings: initialSettings(),
     tasks: [],
@@ -184,9 +194,12 @@ export const useStudio = create<StudioState>()((set, get) => {
     },
 
     async addModel(source, label) {
-      set((s) => ({ adding: [...s.adding, label], modelError: null }));
+      set((s) => ({ adding: [...s.adding, label], modelError: null, failedSource: null }));
       try {
-        const summary = await engine().addModel(source);
+        const onEvent = callback((e: EngineEvent) => {
+          if (e.type === 'progress' && e.progress.phase === 'hub-retry') set({ hubStatus: e.progress.message ?? null });
+        });
+        const summary = await engine().addModel(source, `add:${label}`, onEvent);
         set((s) => {
           const models = [...s.models.filter((m) => m.ref !== summary.ref), summary];
           let recipe = s.recipe;
@@ -194,11 +207,16 @@ export const useStudio = create<StudioState>()((set, get) => {
           return { models, recipe };
         });
       } catch (err) {
+        if (isAbort(err)) return;
         const message = errorText(err);
-        set({ modelError: message.includes(label) ? message : `${label}: ${message}` });
+        set({ modelError: message.includes(label) ? message : `${label}: ${message}`, failedSource: source.kind === 'hub' ? { source, label } : null });
       } finally {
-        set((s) => ({ adding: s.adding.filter((a) => a !== label) }));
+        set((s) => ({ adding: s.adding.filter((a) => a !== label), hubStatus: null }));
       }
+    },
+
+    cancelAdd(label) {
+      void engine().cancel(`add:${label}`);
     },
 
     removeModel(ref) {
@@ -224,7 +242,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       const settings = { ...get().settings, ...patch };
       set({ settings });
       if (settings.remember) localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));
-      else localStorage.setItem(SETTINGS_KEY, JSON.stringify({ hubUrl: settings.hubUrl }));
+      else localStorage.setItem(SETTINGS_KEY, JSON.stringify({ hubUrl: settings.hubUrl, hubTimeout: settings.hubTimeout }));
     },
 
     async toggleTask(file, on) {

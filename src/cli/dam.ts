@@ -17,6 +17,7 @@ import { humanBytes } from './inspect.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 import { loadBenchmark } from '../core/benchmarks/load.ts';
 import { expandBenchmark, splitOpener } from './benchmarks.ts';
+import { escapeControl } from '../core/text.ts';
 
 const USAGE = `usage: merge-studio dam SPEC.yml --out DIR [--steps N] [--seed N] [--backend cpu|gpu] [--quiet] [Hub options]
 SPEC.yml lists the experts (model + its task files) and the training settings; paths are relative to it.
@@ -245,7 +246,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const [first, ...rest] = message.split('\n');
-    process.stderr.write(`merge-studio dam: ${first}\n${rest.map((l) => `${l}\n`).join('')}`);
+    process.stderr.write(`merge-studio dam: ${escapeControl(first)}\n${rest.map((l) => `${escapeControl(l)}\n`).join('')}`);
     return cancel.signal.aborted ? 130 : 1;
   } finally {
     process.off('SIGINT', onInterrupt);

@@ -18,6 +18,7 @@ import { nodeFolderTree } from '../core/io/node-file.ts';
 import { openModel, type ModelHandle } from '../core/model/handle.ts';
 import { parseRecipeYaml, referencedModels } from '../core/recipe/index.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
+import { escapeControl } from '../core/text.ts';
 
 const BENCHMARK_LIST = [...BENCHMARKS.keys()].filter((n) => !n.startsWith('mmlu_')).concat(['mmlu', 'mmlu_<subject>']).join(', ');
 
@@ -190,7 +191,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const [first, ...rest] = message.split('\n');
-    process.stderr.write(`merge-studio eval: ${first}\n${rest.map((l) => `${l}\n`).join('')}`);
+    process.stderr.write(`merge-studio eval: ${escapeControl(first)}\n${rest.map((l) => `${escapeControl(l)}\n`).join('')}`);
     return controller.signal.aborted ? 130 : 1;
   } finally {
     process.off('SIGINT', onInterrupt);

@@ -10,6 +10,7 @@ import { openModel } from '../core/model/handle.ts';
 import { compatibilityReport, compatibilityReportJson, formatCompatibilityReport } from '../core/model/inventory.ts';
 import { INDEX_FILE, openSafetensorsModel, readSafetensorsHeader, type TensorInfo } from '../core/safetensors/index.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
+import { escapeControl } from '../core/text.ts';
 
 export interface InspectedModel {
   /** What the user named (a file or a folder). */
@@ -127,7 +128,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     parsed = parseSourceFlags(argv);
   } catch (err) {
-    process.stderr.write(`merge-studio inspect: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    process.stderr.write(`merge-studio inspect: ${escapeControl(err instanceof Error ? err.message : String(err))}\n${USAGE}`);
     return 2;
   }
   const sources: SourceOptions = { ...parsed.options, onProgress: downloadProgressPrinter() };
@@ -145,7 +146,7 @@ export async function run(argv: string[]): Promise<number> {
     model = local || !looksLikeHubRef(paths[0]) ? await loadInspectTarget(paths[0]) : await loadHubTarget(paths[0], sources);
   } catch (err) {
     if (!(err instanceof MergeStudioError)) throw err;
-    process.stderr.write(`merge-studio inspect: ${err.message} [${err.code}]\n`);
+    process.stderr.write(`merge-studio inspect: ${escapeControl(err.message)} [${err.code}]\n`);
     return 1;
   }
   if (json) {

@@ -1,5 +1,7 @@
 // Node entry of the merge-studio CLI. Each command lives in its own file and returns an exit code;
 // errors print one line on stderr.
+import { escapeControl } from '../core/text.ts';
+
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
 const COMMANDS: Record<string, Command> = {
@@ -23,7 +25,8 @@ export async function main(argv: string[]): Promise<number> {
     const mod = await entry.load();
     return await mod.run(rest);
   } catch (err) {
-    process.stderr.write(`merge-studio ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    // Messages can quote server text and file names: control characters are escaped.
+    process.stderr.write(`merge-studio ${command}: ${escapeControl(err instanceof Error ? err.message : String(err))}\n`);
     return 1;
   }
 }

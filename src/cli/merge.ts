@@ -13,6 +13,7 @@ import type { ProgressCallback } from '../core/progress.ts';
 import { closestStage, parseRecipeYaml, referencedModels, stageHint } from '../core/recipe/index.ts';
 import { humanBytes } from './inspect.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
+import { escapeControl } from '../core/text.ts';
 
 const USAGE = `usage: merge-studio merge RECIPE.yml --out DIR [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [Hub options]
 Models are local folders (relative to the recipe's folder) or Hub ids (org/name[@revision]).
@@ -173,7 +174,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const [first, ...rest] = message.split('\n');
-    process.stderr.write(`merge-studio merge: ${first}\n${rest.map((l) => `${l}\n`).join('')}`);
+    process.stderr.write(`merge-studio merge: ${escapeControl(first)}\n${rest.map((l) => `${escapeControl(l)}\n`).join('')}`);
     return controller.signal.aborted ? 130 : 1;
   } finally {
     process.off('SIGINT', onInterrupt);

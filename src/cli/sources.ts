@@ -7,16 +7,21 @@
 //   --cache-dir DIR Hugging Face cache folder (default: $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)
 //   --offline       use the cache only (also $HF_HUB_OFFLINE=1)
 //   --no-cache      keep nothing on disk
+//   --hub-timeout S seconds a Hub request may wait for an answer or a stalled body before it is retried
+//                   (default: $MERGE_STUDIO_HUB_TIMEOUT, else connect 30 + first byte 60, stall 60)
+//   --hub-retries N retries per Hub request after the first attempt (default 5, with backoff)
 import { stat } from 'node:fs/promises';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { MergeStudioError } from '../core/errors.ts';
 import { checkLocalModelFiles } from '../core/hub/model-files.ts';
 import { nodeHubCache } from '../core/hub/node-cache.ts';
 import { looksLikeHubRef } from '../core/hub/repo-id.ts';
+import type { HubTimeouts } from '../core/hub/hub-fetch.ts';
 import { DEFAULT_HUB_URL, hubTree } from '../core/hub/tree.ts';
 import { nodeFileSource, nodeFolderTree } from '../core/io/node-file.ts';
 import type { FileTree } from '../core/io/types.ts';
 import type { Progress, ProgressCallback } from '../core/progress.ts';
+import { escapeControl } from '../core/text.ts';
 
 export interface SourceOptions {
   /** Relative paths are resolved against this folder (a recipe's folder); default: the cwd. */
@@ -26,6 +31,10 @@ export interface SourceOptions {
   cacheDir?: string;
   offline?: boolean;
   noCache?: boolean;
+  /** Seconds for each of connect, first byte and stall (--hub-timeout). */
+  hubTimeoutS?: number;
+  /** Retries per request (--hub-retries). */
+  hubRetries?: number;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
 }
@@ -36,7 +45,29 @@ export const SOURCE_FLAGS_HELP = [
   '  --cache-dir DIR  download cache (default: the Hugging Face cache, $HF_HUB_CACHE or ~/.cache/huggingface/hub)',
   '  --offline        read Hub models from the cache only ($HF_HUB_OFFLINE=1 does the same)',
   '  --no-cache       do not keep downloaded bytes on disk',
+  '  --hub-timeout S  seconds a Hub request may wait to connect, for its first byte, or on a stalled body,',
+  '                   before it is retried (default: $MERGE_STUDIO_HUB_TIMEOUT, else 30 + 60 s to answer, 60 s stall)',
+  '  --hub-retries N  retries per Hub request, with backoff (default 5)',
 ].join('\n');
+
+function positiveSeconds(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 86_400) throw new MergeStudioError('cli-usage', `${name} needs a number of seconds between 0 and 86400, got '${v}'`, { option: name, found: v });
+  return n;
+}
+
+function retryCount(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 100) throw new MergeStudioError('cli-usage', `${name} needs a whole number from 0 to 100, got '${v}'`, { option: name, found: v });
+  return n;
+}
+
+/** One number of seconds for each of the three limits, or the defaults. */
+function hubTimeouts(seconds: number | undefined): Partial<HubTimeouts> | undefined {
+  if (seconds === undefined) return undefined;
+  const ms = Math.round(seconds * 1000);
+  return { connectMs: ms, firstByteMs: ms, stallMs: ms };
+}
 
 /** Takes the source flags out of an argument list; the rest is returned in order. */
 export function parseSourceFlags(argv: readonly string[]): { options: SourceOptions; rest: string[] } {
@@ -46,6 +77,8 @@ export function parseSourceFlags(argv: readonly string[]): { options: SourceOpti
     '--hub-url': (v) => (options.hubUrl = v),
     '--token': (v) => (options.token = v),
     '--cache-dir': (v) => (options.cacheDir = v),
+    '--hub-timeout': (v) => (options.hubTimeoutS = positiveSeconds('--hub-timeout', v)),
+    '--hub-retries': (v) => (options.hubRetries = retryCount('--hub-retries', v)),
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -98,6 +131,8 @@ export async function resolveModelRef(ref: string, opts: SourceOptions = {}): Pr
     accessToken: opts.token ?? (env.HF_TOKEN || undefined),
     cache: opts.noCache ? undefined : nodeHubCache(opts.cacheDir ?? undefined),
     offline: opts.offline ?? (env.HF_HUB_OFFLINE === '1' || env.HF_HUB_OFFLINE === 'true'),
+    timeouts: hubTimeouts(opts.hubTimeoutS ?? (env.MERGE_STUDIO_HUB_TIMEOUT ? positiveSeconds('MERGE_STUDIO_HUB_TIMEOUT', env.MERGE_STUDIO_HUB_TIMEOUT) : undefined)),
+    retries: opts.hubRetries,
     onProgress: opts.onProgress,
     signal: opts.signal,
   });
@@ -124,6 +159,13 @@ export function downloadProgressPrinter(stream: NodeJS.WriteStream = process.std
   let last = 0;
   let lineOpen = false;
   return (p: Progress) => {
+    if (p.phase === 'hub-retry') {
+      // A failed or stalled request about to be retried: its own line, so a stall is never hidden
+      // behind a progress line that keeps counting down.
+      stream.write(`${lineOpen ? '\r\x1b[K' : ''}${escapeControl(p.message ?? '')}\n`);
+      lineOpen = false;
+      return;
+    }
     if (p.phase !== 'download') return;
     const finished = p.done >= p.total;
     const now = Date.now();
@@ -137,7 +179,7 @@ export function downloadProgressPrinter(stream: NodeJS.WriteStream = process.std
     lineOpen = !!stream.isTTY && !finished;
     const pct = p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100;
     const eta = p.eta !== undefined && Number.isFinite(p.eta) && !finished ? `, ETA ${Math.ceil(p.eta)} s` : '';
-    const line = `download ${p.message ?? ''}: ${pct}% of ${p.total} bytes${p.rate ? `, ${humanRate(p.rate)}` : ''}${eta}`;
+    const line = `download ${escapeControl(p.message ?? '')}: ${pct}% of ${p.total} bytes${p.rate ? `, ${humanRate(p.rate)}` : ''}${eta}`;
     if (stream.isTTY) stream.write(`\r\x1b[K${line}${finished ? '\n' : ''}`);
     else stream.write(`${line}\n`);
   };

@@ -90,6 +90,8 @@ export class StudioEngine {
   private readonly benchmarks = new Map<string, { members: LoadedBenchmark[]; kind: 'multiple_choice' | 'exact_match'; metrics: string[] }>();
   private catalog: DemoCatalog | null = null;
   private readonly jobs = new Map<string, AbortController>();
+  /** Jobs that want to hear of Hub stalls and retries (see treeOf). */
+  private readonly hubListeners = new Set<(e: EngineEvent) => void>();
   private resident: Resident | null = null;
   /** Evaluations share the resident model: one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -182,12 +184,19 @@ export class StudioEngine {
       hubUrl: source.hubUrl,
       accessToken: source.token?.trim() || undefined,
       cache: typeof caches === 'undefined' ? undefined : browserHubCache(),
+      timeouts: source.timeoutS ? { connectMs: source.timeoutS * 1000, firstByteMs: source.timeoutS * 1000, stallMs: source.timeoutS * 1000 } : undefined,
+      // Stalls and retries reach whichever job is reading from the Hub (adding a model, export).
+      onProgress: (progress) => {
+        if (progress.phase === 'hub-retry') for (const l of this.hubListeners) l({ type: 'progress', progress });
+      },
       signal,
     }).then((tree) => ({ tree, ref: tree.revision === 'main' ? tree.repo : `${tree.repo}@${tree.revision}`, origin: 'hub' as const }));
   }
 
-  /** Opens a model (config and headers only) and describes it. */
-  async addModel(source: ModelSource, jobId?: string): Promise<ModelSummary> {
+  /** Opens a model (config and headers only) and describes it. `onEvent` hears of Hub requests
+   * that stalled or failed and are being retried, so the page can show it and offer to cancel. */
+  async addModel(source: ModelSource, jobId?: string, onEvent?: (e: EngineEvent) => void): Promise<ModelSummary> {
+    if (onEvent) this.hubListeners.add(onEvent);
     return this.job(jobId, async (signal) => {
       if (source.kind === 'demo') await this.demoCatalog();
       const { tree, ref, origin } = await this.treeOf(source, signal);
@@ -232,6 +241,8 @@ export class StudioEngine {
         outsideLayerParams: outside,
         notices: inv.notices,
       };
+    }).finally(() => {
+      if (onEvent) this.hubListeners.delete(onEvent);
     });
   }
 
@@ -452,6 +463,7 @@ export class StudioEngine {
 
   /** Streams the merged model to `target`: shards, index, config.json, tokenizer, model card and mergekit_config.yml. */
   async exportModel(recipe: Recipe, target: ExportTarget, jobId: string, onEvent: (e: EngineEvent) => void, shardSize?: number): Promise<ExportOutcome> {
+    this.hubListeners.add(onEvent);
     return this.job(jobId, async (signal) => {
       const gpu = await this.mergeBackend();
       const p = this.planFor(recipe, gpu ?? cpuBackend);
@@ -471,7 +483,7 @@ export class StudioEngine {
         bytesWritten: result.bytesWritten,
         backend: gpu ? 'webgpu' : 'cpu',
       };
-    });
+    }).finally(() => this.hubListeners.delete(onEvent));
   }
 
   // ---------------------------------------------------------------- search

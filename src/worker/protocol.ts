@@ -40,7 +40,7 @@ export interface DemoCatalog {
 
 export type ModelSource =
   | { kind: 'demo'; ref: string }
-  | { kind: 'hub'; repo: string; revision?: string; hubUrl: string; token?: string }
+  | { kind: 'hub'; repo: string; revision?: string; hubUrl: string; token?: string; /** Each of connect, first byte and stall, in seconds; default: the Hub defaults. */ timeoutS?: number }
   /** A dropped or picked folder: each file with its path inside the folder (first segment = folder name). */
   | { kind: 'files'; files: { path: string; file: File }[] }
   | { kind: 'directory'; handle: FileSystemDirectoryHandle };

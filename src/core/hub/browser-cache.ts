@@ -4,9 +4,16 @@
 //   <base>/<models--org--name>/tree/<commit>           the file listing
 //   <base>/<models--org--name>/blob/<etag>/<a>-<b>     bytes [a, b) of the file with that etag
 //   <base>/<models--org--name>/blob/<etag>/blocks      JSON list of the stored [a, b) blocks
-// Keying bytes by etag means a file shared by two revisions is downloaded once.
+//   <base>/<models--org--name>/blob/<etag>/verified    present once the whole file hashed to <etag>
+// Keying bytes by etag means a file shared by two revisions is downloaded once. As in the disk
+// cache, every etag, commit and revision is checked (cache.ts) before it becomes part of a key, and
+// a file whose blocks cover it whole is hashed (sha256 for LFS files, the git blob sha1 otherwise,
+// incrementally, block by block: hash.ts) against its etag; a mismatch discards every block and
+// fails with the same 'hub-download-corrupt' as the CLI.
 import { MergeStudioError } from '../errors.ts';
-import { parseListing, type CachedFile, type HubCache, type HubFileEntry } from './cache.ts';
+import { escapeControl } from '../text.ts';
+import { checkFileEntry, COMMIT_RE, contentHashKind, corruptDownloadError, isSafeRevision, parseListing, type CachedFile, type HubCache, type HubFileEntry } from './cache.ts';
+import { contentHasher } from './hash.ts';
 import { addRange, missingRanges, type ByteRange } from './ranges.ts';
 
 const BASE = 'https://merge-studio.invalid/hub-cache';
@@ -14,6 +21,15 @@ const BASE = 'https://merge-studio.invalid/hub-cache';
 /** The part of the Cache Storage API used here (lets tests pass a stand-in). */
 export interface CacheStorageLike {
   open(name: string): Promise<Pick<Cache, 'match' | 'put' | 'delete'>>;
+}
+
+function checkCommit(commit: string): void {
+  if (!COMMIT_RE.test(commit)) throw new MergeStudioError('hub-bad-response', `'${escapeControl(commit.slice(0, 100))}' is not a 40-digit hex commit id; it is not used as a cache key`, { found: commit });
+}
+
+function refKey(repo: string, revision: string): string {
+  if (!isSafeRevision(revision)) throw new MergeStudioError('hub-bad-revision', `the revision '${escapeControl(revision.slice(0, 100))}' is not a branch, tag or commit name that can be stored in the cache`, { found: revision });
+  return `${repoKey(repo)}/refs/${encodeURIComponent(revision)}`;
 }
 
 function repoKey(repo: string): string {
@@ -43,8 +59,60 @@ class BrowserCachedFile implements CachedFile {
   constructor(
     private readonly cache: Pick<Cache, 'match' | 'put' | 'delete'>,
     private readonly prefix: string,
+    private readonly file: HubFileEntry,
     private blocks: ByteRange[],
+    private verified: boolean,
   ) {}
+
+  /** Whether the stored and in-memory runs cover the whole file. */
+  private whole(): boolean {
+    return missingRanges(this.covered(), 0, this.file.size).length === 0;
+  }
+
+  /** Hashes the whole file, run by run in offset order, and checks it against the etag. On a
+   * mismatch (or a block gone missing) every block is dropped, so the next read downloads again. */
+  async verify(): Promise<void> {
+    const kind = contentHashKind(this.file);
+    let found = '';
+    if (kind) {
+      const h = contentHasher(kind, this.file.size);
+      const runs = [...this.blocks.map(([a, b]) => ({ a, b, bytes: null as Uint8Array | null })), ...this.inMemory.map((m) => ({ a: m.offset, b: m.offset + m.bytes.byteLength, bytes: m.bytes }))].sort((x, y) => x.a - y.a);
+      let at = 0;
+      for (const r of runs) {
+        if (r.b <= at) continue;
+        let bytes = r.bytes;
+        if (!bytes) {
+          const resp = await this.cache.match(`${this.prefix}/${r.a}-${r.b}`);
+          bytes = resp ? new Uint8Array(await resp.arrayBuffer()) : null;
+          if (!bytes || bytes.byteLength !== r.b - r.a) {
+            await this.discard();
+            throw new MergeStudioError('hub-cache-damaged', `browser cache: a stored block of ${this.file.path} is gone (site data cleared?)`, { file: this.file.path });
+          }
+        }
+        h.update(bytes.subarray(at - r.a));
+        at = r.b;
+      }
+      found = h.digestHex();
+    }
+    if (!kind || found !== this.file.etag) {
+      await this.discard();
+      if (!kind) throw new MergeStudioError('hub-bad-listing', `${this.file.path}: no sha256 or git blob id to check the download against; it is not kept`, { file: this.file.path });
+      throw corruptDownloadError(this.file, kind, found);
+    }
+    this.verified = true;
+    await putJson(this.cache, `${this.prefix}/verified`, this.file.etag).catch(() => undefined);
+  }
+
+  private async discard(): Promise<void> {
+    const gone = this.blocks;
+    this.blocks = [];
+    this.inMemory = [];
+    this.pending = [];
+    this.verified = false;
+    await this.cache.delete(`${this.prefix}/blocks`).catch(() => undefined);
+    await this.cache.delete(`${this.prefix}/verified`).catch(() => undefined);
+    for (const [a, b] of gone) await this.cache.delete(`${this.prefix}/${a}-${b}`).catch(() => undefined);
+  }
 
   private covered(): ByteRange[] {
     let r: ByteRange[] = [];
@@ -119,6 +187,7 @@ class BrowserCachedFile implements CachedFile {
         i = j + 1;
       }
       await putJson(this.cache, `${this.prefix}/blocks`, this.blocks).catch(() => undefined);
+      if (!this.verified && this.whole()) await this.verify();
     };
     const next = this.queue.then(job, job);
     this.queue = next.catch(() => undefined);
@@ -134,26 +203,39 @@ export function browserHubCache(opts: { name?: string; storage?: CacheStorageLik
   return {
     location: `browser Cache Storage '${name}' (cleared with this site's data)`,
     async getCommit(repo, revision) {
-      const v = await getJson(await cacheP, `${repoKey(repo)}/refs/${encodeURIComponent(revision)}`);
-      return typeof v === 'string' && /^[0-9a-f]{40}$/.test(v) ? v : null;
+      const v = await getJson(await cacheP, refKey(repo, revision));
+      return typeof v === 'string' && COMMIT_RE.test(v) ? v : null;
     },
     async putCommit(repo, revision, commit) {
-      await putJson(await cacheP, `${repoKey(repo)}/refs/${encodeURIComponent(revision)}`, commit);
+      checkCommit(commit);
+      await putJson(await cacheP, refKey(repo, revision), commit);
     },
     async getListing(repo, commit) {
+      checkCommit(commit);
       return parseListing(await getJson(await cacheP, `${repoKey(repo)}/tree/${commit}`));
     },
     async putListing(repo, commit, files) {
+      checkCommit(commit);
+      for (const f of files) checkFileEntry(f, repo);
       await putJson(await cacheP, `${repoKey(repo)}/tree/${commit}`, files);
     },
-    async openFile(repo, _commit, file: HubFileEntry) {
+    async openFile(repo, commit, file: HubFileEntry) {
+      checkFileEntry(file, repo);
+      checkCommit(commit);
       const cache = await cacheP;
-      const prefix = `${repoKey(repo)}/blob/${encodeURIComponent(file.etag)}`;
+      const prefix = `${repoKey(repo)}/blob/${file.etag}`;
       const stored = await getJson(cache, `${prefix}/blocks`);
       const blocks = Array.isArray(stored)
         ? stored.filter((r): r is ByteRange => Array.isArray(r) && r.length === 2 && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1]) && r[0] >= 0 && r[0] < r[1] && r[1] <= file.size)
         : [];
-      return new BrowserCachedFile(cache, prefix, blocks);
+      const verified = (await getJson(cache, `${prefix}/verified`)) === file.etag;
+      const cached = new BrowserCachedFile(cache, prefix, file, blocks, verified);
+      // Whole but never checked (the tab closed between the last block and the hash): check now;
+      // a mismatch leaves the file empty, to be downloaded again.
+      if (!verified && file.size > 0 && missingRanges(blocks.reduce<ByteRange[]>((r, [a, b]) => addRange(r, a, b), []), 0, file.size).length === 0) {
+        await cached.verify().catch(() => undefined);
+      }
+      return cached;
     },
   };
 }

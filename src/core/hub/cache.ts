@@ -1,5 +1,7 @@
 // Where downloaded Hub bytes are kept between runs. Two implementations: the Hugging Face cache
 // layout on disk (node-cache.ts, CLI) and Cache Storage (browser-cache.ts, the studio).
+import { MergeStudioError } from '../errors.ts';
+import { escapeControl } from '../text.ts';
 import type { ByteRange } from './ranges.ts';
 
 /** One file of a repo at a commit, as the tree listing describes it. */
@@ -36,6 +38,49 @@ export interface HubCache {
 }
 
 export const COMMIT_RE = /^[0-9a-f]{40}$/;
+export const SHA256_RE = /^[0-9a-f]{64}$/;
+
+// Every value a server sends that ends up in a cache path or key is checked here first (issue 18):
+// content ids are hex of the right length for their kind, commits are 40-hex, file paths are
+// relative paths with no empty, '.' or '..' segment, no backslash and no control character.
+// Anything else is refused, never cleaned up, so a hostile listing cannot name a file outside.
+
+/** Whether a repo file path is safe to join under a folder (the listing's `path`). */
+export function isSafeRepoPath(path: string): boolean {
+  return (
+    path.length > 0 &&
+    path.length <= 4096 &&
+    !path.startsWith('/') &&
+    // eslint-disable-next-line no-control-regex -- control characters are what is refused
+    !/[\\\u0000-\u001f\u007f]/.test(path) &&
+    !/^[A-Za-z]:/.test(path) &&
+    path.split('/').every((s) => s !== '' && s !== '.' && s !== '..')
+  );
+}
+
+/** Whether a branch or tag name may become `refs/<revision>` (slashes allowed, as in refs/pr/1). */
+export function isSafeRevision(revision: string): boolean {
+  return revision.length <= 256 && !/\s/.test(revision) && isSafeRepoPath(revision);
+}
+
+/** Refuses a listing entry whose path or content id could not safely name a cache file. */
+export function checkFileEntry(file: HubFileEntry, label: string): void {
+  if (!isSafeRepoPath(file.path)) {
+    throw new MergeStudioError('hub-bad-listing', `${label}: the Hub listed an unsafe path '${escapeControl(file.path)}'`, { file: file.path });
+  }
+  const expected = file.lfs ? 'a 64-digit hex sha256 (LFS file)' : 'a 40-digit hex git blob id';
+  if (contentHashKind(file) === null) {
+    throw new MergeStudioError('hub-bad-listing', `${label}/${file.path}: the Hub listed the content id '${escapeControl(file.etag.slice(0, 100))}' where ${expected} was expected; nothing is downloaded for a file that cannot be verified`, { file: file.path, found: file.etag });
+  }
+  if (file.xetHash !== undefined && !SHA256_RE.test(file.xetHash)) {
+    throw new MergeStudioError('hub-bad-listing', `${label}/${file.path}: the Hub listed the Xet hash '${escapeControl(file.xetHash.slice(0, 100))}' where a 64-digit hex hash was expected`, { file: file.path, found: file.xetHash });
+  }
+}
+
+/** The error for completed bytes that do not hash to the listing's content id (CLI and tab alike). */
+export function corruptDownloadError(file: HubFileEntry, kind: 'sha256' | 'git-sha1', found: string): MergeStudioError {
+  return new MergeStudioError('hub-download-corrupt', `${file.path}: the downloaded bytes do not match the Hub's ${kind} (${file.etag.slice(0, 12)}..., got ${found.slice(0, 12)}...); the partial download was discarded, try again`, { file: file.path, expected: file.etag, found });
+}
 
 /** Strips the quotes and weak marker the Hub puts around ETags. */
 export function normalizeEtag(etag: string): string {
@@ -50,14 +95,21 @@ export function parseListing(value: unknown): HubFileEntry[] | null {
     if (typeof v !== 'object' || v === null) return null;
     const { path, size, etag, lfs, xetHash } = v as Record<string, unknown>;
     if (typeof path !== 'string' || !Number.isSafeInteger(size) || typeof etag !== 'string' || typeof lfs !== 'boolean') return null;
-    out.push({ path, size: size as number, etag, lfs, ...(typeof xetHash === 'string' ? { xetHash } : {}) });
+    const entry: HubFileEntry = { path, size: size as number, etag, lfs, ...(typeof xetHash === 'string' ? { xetHash } : {}) };
+    // A listing edited on disk gets no more trust than one from a server.
+    try {
+      checkFileEntry(entry, 'cache');
+    } catch {
+      return null;
+    }
+    out.push(entry);
   }
   return out;
 }
 
 /** Which hash the file's etag is, so completed downloads can be checked against it. */
 export function contentHashKind(file: HubFileEntry): 'sha256' | 'git-sha1' | null {
-  if (file.lfs && /^[0-9a-f]{64}$/.test(file.etag)) return 'sha256';
-  if (!file.lfs && /^[0-9a-f]{40}$/.test(file.etag)) return 'git-sha1';
+  if (file.lfs && SHA256_RE.test(file.etag)) return 'sha256';
+  if (!file.lfs && COMMIT_RE.test(file.etag)) return 'git-sha1';
   return null;
 }

@@ -1,7 +1,13 @@
 // The fetch every Hub call goes through: it keeps the token on the configured Hub host only,
 // honours the caller's AbortSignal, and turns Hub error responses (status + X-Error-Code) into
 // MergeStudioErrors a user can act on, before @huggingface/hub turns them into generic ones.
+// It also bounds every wait (io/timeouts.ts): no answer in time, or a body that stops sending, is a
+// retryable 'hub-timeout' naming the URL (without credentials).
 import { MergeStudioError } from '../errors.ts';
+import { DEFAULT_HUB_TIMEOUTS, fetchWithTimeouts, type HubTimeouts } from '../io/timeouts.ts';
+import { escapeControl } from '../text.ts';
+
+export { DEFAULT_HUB_TIMEOUTS, type HubTimeouts } from '../io/timeouts.ts';
 
 export interface HubFetchContext {
   /** `org/name@revision`, as the user wrote it; used in messages. */
@@ -10,6 +16,8 @@ export interface HubFetchContext {
   accessToken?: string;
   fetch: typeof fetch;
   signal?: AbortSignal;
+  /** Default DEFAULT_HUB_TIMEOUTS. */
+  timeouts?: HubTimeouts;
 }
 
 /** Attached to errors that a retry may cure (dropped connections, 5xx, 429). */
@@ -23,19 +31,31 @@ export function isRetryable(err: unknown): boolean {
 
 function filePathOf(url: URL): string | undefined {
   const m = /\/resolve\/[^/]+\/(.+)$/.exec(url.pathname);
-  return m ? decodeURIComponent(m[1]) : undefined;
+  if (!m) return undefined;
+  try {
+    return escapeControl(decodeURIComponent(m[1]));
+  } catch {
+    return escapeControl(m[1]);
+  }
 }
 
 async function hubMessage(resp: Response): Promise<string> {
+  // Server text is printed with its control characters escaped: a terminal must not obey them.
   const header = resp.headers.get('X-Error-Message');
-  if (header) return header;
+  if (header) return escapeControl(header.slice(0, 500));
+  let text: string;
   try {
-    const text = await resp.text();
-    const parsed = JSON.parse(text) as { error?: unknown };
-    return typeof parsed.error === 'string' ? parsed.error : text.slice(0, 200);
+    text = await resp.text();
   } catch {
     return '';
   }
+  try {
+    const parsed = JSON.parse(text) as { error?: unknown };
+    if (typeof parsed.error === 'string') return escapeControl(parsed.error.slice(0, 500));
+  } catch {
+    // not JSON: the text itself
+  }
+  return escapeControl(text.slice(0, 200));
 }
 
 /** Maps one failed Hub response to a typed error. Never includes the token or request headers. */
@@ -74,8 +94,9 @@ export async function hubResponseError(resp: Response, url: URL, ctx: HubFetchCo
   if (resp.status === 416) {
     return new MergeStudioError('hub-range', `${where}: ${host} refused a byte range (416); the file may have changed on the Hub`, details);
   }
-  const retryable = resp.status === 429 || resp.status >= 500;
-  return new MergeStudioError(retryable ? 'hub-server-error' : 'hub-request-failed', `${where}: ${host} answered ${resp.status} ${resp.statusText}${said ? `: ${said}` : ''}`, { ...details, retryable });
+  // Other 4xx answers will not change on a retry; 408 (timeout), 429 (rate limit) and 5xx may.
+  const retryable = resp.status === 408 || resp.status === 429 || resp.status >= 500;
+  return new MergeStudioError(retryable ? 'hub-server-error' : 'hub-request-failed', `${where}: ${host} answered ${resp.status} ${escapeControl(resp.statusText)}${said ? `: ${said}` : ''}`, { ...details, retryable });
 }
 
 /** Drops the user's Hub token from a request to another origin (a CDN after a redirect, a mirror
@@ -94,7 +115,7 @@ export function createHubFetch(ctx: HubFetchContext, onError?: (err: MergeStudio
     const url = new URL(input instanceof Request ? input.url : String(input));
     const headers = url.origin === hubOrigin ? new Headers(init?.headers) : withoutHubToken(init?.headers, ctx.accessToken);
     const signal = ctx.signal && init?.signal ? AbortSignal.any([ctx.signal, init.signal]) : (ctx.signal ?? init?.signal ?? undefined);
-    const resp = await ctx.fetch(url, { ...init, headers, signal });
+    const resp = await fetchWithTimeouts(ctx.fetch, url, { ...init, headers, signal }, ctx.timeouts ?? DEFAULT_HUB_TIMEOUTS, 'hub-timeout', onError);
     if (resp.ok) {
       const asked = /^bytes=(\d+)-/.exec(headers.get('Range') ?? '');
       const given = /^bytes (\d+)-/.exec(resp.headers.get('Content-Range') ?? '');

@@ -106,3 +106,30 @@ describe('byte range sets', () => {
     );
   });
 });
+
+describe('values from a server never name a path outside the cache', () => {
+  it('refuses a content id, commit or revision that is not the strict form, before creating anything', async () => {
+    const root = join(dir, 'strict');
+    const cache = nodeHubCache(root);
+    const traversal: HubFileEntry = { ...entry, etag: '../../../../escape' };
+    const e1 = await cache.openFile('org/m', COMMIT, traversal).then(() => null, (e: unknown) => e as MergeStudioError);
+    expect(e1?.message).toBe("org/m/sub/model.safetensors: the Hub listed the content id '../../../../escape' where a 64-digit hex sha256 (LFS file) was expected; nothing is downloaded for a file that cannot be verified");
+    const e2 = await cache.openFile('org/m', '../../x', entry).then(() => null, (e: unknown) => e as MergeStudioError);
+    expect(e2?.message).toBe("'../../x' is not a 40-digit hex commit id; it is not used as a cache path");
+    const e3 = await cache.putCommit('org/m', '../../../escape', COMMIT).then(() => null, (e: unknown) => e as MergeStudioError);
+    expect(e3?.message).toBe("the revision '../../../escape' is not a branch, tag or commit name that can be stored in the cache");
+    const e4 = await cache.openFile('org/m', COMMIT, { ...entry, path: '../outside.bin' }).then(() => null, (e: unknown) => e as MergeStudioError);
+    expect(e4?.message).toBe("org/m: the Hub listed an unsafe path '../outside.bin'");
+    await expect(stat(root)).rejects.toThrow();
+  });
+
+  it('ignores a stored listing whose content ids were edited to walk out (it is fetched again)', async () => {
+    const root = join(dir, 'tampered');
+    const cache = nodeHubCache(root);
+    await cache.putListing('org/m', COMMIT, [entry]);
+    const file = join(root, 'models--org--m', '.merge-studio', `${COMMIT}.tree.json`);
+    await writeFile(file, JSON.stringify([{ ...entry, etag: '../../../escape' }]));
+    expect(await cache.getListing('org/m', COMMIT)).toBeNull();
+  });
+});
+

@@ -6,13 +6,17 @@
 //   blobs/<etag>.sparse (bytes at their offsets) + blobs/<etag>.sparse.json (the ranges present)
 //   .merge-studio/<commit>.tree.json (the file listing, so a pinned commit opens with no request)
 // A complete file is checked against its etag (sha256 or git blob id) before it becomes a blob.
+// Nothing from a server is trusted to name a path: etags, commits, revisions and file paths are
+// checked against strict patterns (cache.ts), and every path is resolved and checked to lie under
+// the cache root before anything is created, written, renamed or linked there.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, symlink, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { getHFHubCachePath, getRepoFolderName } from '@huggingface/hub';
 import { MergeStudioError } from '../errors.ts';
-import { contentHashKind, parseListing, type CachedFile, type HubCache, type HubFileEntry } from './cache.ts';
+import { escapeControl } from '../text.ts';
+import { checkFileEntry, COMMIT_RE, contentHashKind, corruptDownloadError, isSafeRevision, parseListing, type CachedFile, type HubCache, type HubFileEntry } from './cache.ts';
 import { addRange, coveredBytes, missingRanges, parseRanges, type ByteRange } from './ranges.ts';
 
 async function fileSize(path: string): Promise<number | null> {
@@ -52,6 +56,20 @@ async function hashFile(path: string, kind: 'sha256' | 'git-sha1', size: number)
   if (kind === 'git-sha1') h.update(`blob ${size}\0`);
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
+}
+
+/** `path` resolved, refused unless it lies strictly inside `root`. */
+function inside(root: string, path: string): string {
+  const base = resolve(root);
+  const full = resolve(path);
+  if (!full.startsWith(base + sep)) {
+    throw new MergeStudioError('hub-cache-path', `refusing to write '${escapeControl(full)}': it is outside the Hub cache ${escapeControl(base)}`, { file: full, cache: base });
+  }
+  return full;
+}
+
+function checkCommit(commit: string): void {
+  if (!COMMIT_RE.test(commit)) throw new MergeStudioError('hub-bad-response', `'${escapeControl(commit.slice(0, 100))}' is not a 40-digit hex commit id; it is not used as a cache path`, { found: commit });
 }
 
 class NodeCachedFile implements CachedFile {
@@ -125,15 +143,15 @@ class NodeCachedFile implements CachedFile {
         await writeAtomically(`${this.sparsePath}.json`, JSON.stringify(this.ranges));
         return;
       }
+      // openFile refused entries without a checkable id; a file is never completed unverified.
       const kind = contentHashKind(this.file);
-      if (kind) {
-        const found = await hashFile(this.sparsePath, kind, this.file.size);
-        if (found !== this.file.etag) {
-          this.ranges = [];
-          await unlink(this.sparsePath).catch(() => undefined);
-          await unlink(`${this.sparsePath}.json`).catch(() => undefined);
-          throw new MergeStudioError('hub-download-corrupt', `${this.file.path}: the downloaded bytes do not match the Hub's ${kind} (${this.file.etag.slice(0, 12)}..., got ${found.slice(0, 12)}...); the partial download was discarded, try again`, { file: this.file.path, expected: this.file.etag, found });
-        }
+      const found = kind ? await hashFile(this.sparsePath, kind, this.file.size) : '';
+      if (!kind || found !== this.file.etag) {
+        this.ranges = [];
+        await unlink(this.sparsePath).catch(() => undefined);
+        await unlink(`${this.sparsePath}.json`).catch(() => undefined);
+        if (!kind) throw new MergeStudioError('hub-bad-listing', `${this.file.path}: no sha256 or git blob id to check the download against; it is not kept`, { file: this.file.path });
+        throw corruptDownloadError(this.file, kind, found);
       }
       await rename(this.sparsePath, this.blobPath);
       await unlink(`${this.sparsePath}.json`).catch(() => undefined);
@@ -156,19 +174,28 @@ async function linkSnapshot(blobPath: string, snapshotPath: string): Promise<voi
 export function nodeHubCache(root: string = getHFHubCachePath()): HubCache {
   // Dataset repos come as `datasets/org/name` (hubTree's cache key) and get the Hub layout's `datasets--org--name`.
   const repoDir = (repo: string) =>
-    join(root, repo.startsWith('datasets/') ? getRepoFolderName({ type: 'dataset', name: repo.slice('datasets/'.length) }) : getRepoFolderName({ type: 'model', name: repo }));
+    inside(root, join(root, repo.startsWith('datasets/') ? getRepoFolderName({ type: 'dataset', name: repo.slice('datasets/'.length) }) : getRepoFolderName({ type: 'model', name: repo })));
+  const refPath = (repo: string, revision: string) => {
+    if (!isSafeRevision(revision)) throw new MergeStudioError('hub-bad-revision', `the revision '${escapeControl(revision.slice(0, 100))}' is not a branch, tag or commit name that can be stored in the cache`, { found: revision });
+    return inside(root, join(repoDir(repo), 'refs', revision));
+  };
+  const treePath = (repo: string, commit: string) => {
+    checkCommit(commit);
+    return inside(root, join(repoDir(repo), '.merge-studio', `${commit}.tree.json`));
+  };
   return {
     location: root,
     async getCommit(repo, revision) {
-      const text = await readFile(join(repoDir(repo), 'refs', revision), 'utf8').catch(() => null);
+      const text = await readFile(refPath(repo, revision), 'utf8').catch(() => null);
       const commit = text?.trim();
       return commit && /^[0-9a-f]{40}$/.test(commit) ? commit : null;
     },
     async putCommit(repo, revision, commit) {
-      await writeAtomically(join(repoDir(repo), 'refs', revision), commit);
+      checkCommit(commit);
+      await writeAtomically(refPath(repo, revision), commit);
     },
     async getListing(repo, commit) {
-      const text = await readFile(join(repoDir(repo), '.merge-studio', `${commit}.tree.json`), 'utf8').catch(() => null);
+      const text = await readFile(treePath(repo, commit), 'utf8').catch(() => null);
       if (text === null) return null;
       try {
         return parseListing(JSON.parse(text));
@@ -177,12 +204,15 @@ export function nodeHubCache(root: string = getHFHubCachePath()): HubCache {
       }
     },
     async putListing(repo, commit, files) {
-      await writeAtomically(join(repoDir(repo), '.merge-studio', `${commit}.tree.json`), JSON.stringify(files));
+      for (const f of files) checkFileEntry(f, repo);
+      await writeAtomically(treePath(repo, commit), JSON.stringify(files));
     },
     async openFile(repo, commit, file) {
+      checkFileEntry(file, repo);
+      checkCommit(commit);
       const dir = repoDir(repo);
-      const blobPath = join(dir, 'blobs', file.etag);
-      const snapshotPath = join(dir, 'snapshots', commit, ...file.path.split('/'));
+      const blobPath = inside(root, join(dir, 'blobs', file.etag));
+      const snapshotPath = inside(root, join(dir, 'snapshots', commit, ...file.path.split('/')));
       // A snapshot entry another tool completed counts as well as our own blob.
       if ((await fileSize(snapshotPath)) === file.size) return new NodeCachedFile(file, snapshotPath, snapshotPath, true, []);
       if ((await fileSize(blobPath)) === file.size) {

@@ -7,13 +7,18 @@ import { MergeStudioError } from '../errors.ts';
 import { checkReadRange } from '../io/memory.ts';
 import type { ByteSource, FileTree } from '../io/types.ts';
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
-import { COMMIT_RE, normalizeEtag, type CachedFile, type HubCache, type HubFileEntry } from './cache.ts';
+import { escapeControl, redactUrl } from '../text.ts';
+import { checkFileEntry, COMMIT_RE, contentHashKind, corruptDownloadError, isSafeRevision, normalizeEtag, type CachedFile, type HubCache, type HubFileEntry } from './cache.ts';
+import { contentHasher, type IncrementalHash } from './hash.ts';
 import { checkHubToken } from './credentials.ts';
-import { createHubFetch, isRetryable, type HubFetchContext } from './hub-fetch.ts';
+import { createHubFetch, DEFAULT_HUB_TIMEOUTS, isRetryable, type HubFetchContext, type HubTimeouts } from './hub-fetch.ts';
 import { checkHasSafetensors, checkShardIndex } from './model-files.ts';
 import { parseHubRef } from './repo-id.ts';
 
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
+
+/** Bytes an attempt must bring before its failure stops counting toward the retry limit. */
+const MIN_PROGRESS_BYTES = 1 << 20;
 
 export interface HubTreeOptions {
   /** `org/name` or `org/name@revision` (branch, tag or commit). */
@@ -32,6 +37,8 @@ export interface HubTreeOptions {
   retries?: number;
   /** First backoff delay; doubles per failed attempt up to 30 s. Default 500 ms. */
   retryDelayMs?: number;
+  /** Connect, first-byte and stall limits per request (each retried as above); default DEFAULT_HUB_TIMEOUTS. */
+  timeouts?: Partial<HubTimeouts>;
   /** Check up front that the repo has safetensors weights and no missing shard. Default true
    * (always off for datasets). */
   checkModelFiles?: boolean;
@@ -65,7 +72,7 @@ function either(a?: AbortSignal, b?: AbortSignal): AbortSignal | undefined {
 }
 
 function reasonOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return escapeControl(err instanceof Error ? err.message : String(err));
 }
 
 /** Validates the token's shape here, because @huggingface/hub would throw a bare TypeError. */
@@ -73,12 +80,19 @@ function checkToken(token: string | undefined): void {
   if (token !== undefined) checkHubToken(token);
 }
 
+/** One listing item as a checked entry: a safe path, a content id that is the hex hash of its
+ * kind (it names the cache file and verifies the bytes), a whole size. */
 function toEntry(item: { type: string; path: string; size: number; oid?: string; lfs?: { oid: string }; xetHash?: string }, label: string): HubFileEntry | null {
   if (item.type !== 'file') return null;
-  if (item.path.startsWith('/') || item.path.split('/').some((s) => s === '..' || s === '')) {
-    throw new MergeStudioError('hub-bad-listing', `${label}: the Hub listed an unsafe path '${item.path}'`, { file: item.path });
+  const path = typeof item.path === 'string' ? item.path : String(item.path);
+  const lfs = item.lfs !== undefined && item.lfs !== null;
+  const id = lfs ? item.lfs?.oid : item.oid;
+  const entry: HubFileEntry = { path, size: item.size, etag: normalizeEtag(typeof id === 'string' ? id : ''), lfs, ...(item.xetHash ? { xetHash: String(item.xetHash) } : {}) };
+  checkFileEntry(entry, label);
+  if (!Number.isSafeInteger(entry.size) || entry.size < 0) {
+    throw new MergeStudioError('hub-bad-listing', `${label}/${path}: the Hub listed the size '${escapeControl(String(item.size))}' where a whole number of bytes was expected`, { file: path, found: item.size });
   }
-  return { path: item.path, size: item.size, etag: normalizeEtag(item.lfs?.oid ?? item.oid ?? ''), lfs: item.lfs !== undefined, ...(item.xetHash ? { xetHash: item.xetHash } : {}) };
+  return entry;
 }
 
 export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
@@ -89,20 +103,39 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
   const designation: RepoDesignation = isDataset ? { type: 'dataset', name: ref.repo } : ref.repo;
   const revision = opts.revision ?? ref.revision ?? 'main';
   const hubUrl = (opts.hubUrl ?? DEFAULT_HUB_URL).replace(/\/+$/, '');
+  if (!isSafeRevision(revision)) {
+    throw new MergeStudioError('hub-bad-id', `${ref.repo}: the revision '${escapeControl(revision.slice(0, 100))}' is not a branch, tag or commit name`, { found: revision });
+  }
   const label = `${isDataset ? 'dataset ' : ''}${ref.repo}@${revision}`;
   checkToken(opts.accessToken);
+  let parsedUrl: URL;
   try {
-    new URL(hubUrl);
+    parsedUrl = new URL(hubUrl);
   } catch {
-    throw new MergeStudioError('hub-bad-url', `the Hub URL '${hubUrl}' is not a valid URL (expected e.g. https://huggingface.co)`, { found: hubUrl });
+    throw new MergeStudioError('hub-bad-url', `the Hub URL '${redactUrl(hubUrl)}' is not a valid URL (expected e.g. https://huggingface.co)`, { found: redactUrl(hubUrl) });
+  }
+  if (parsedUrl.username || parsedUrl.password) {
+    // fetch() refuses such URLs, and a password must never reach a message or a log.
+    throw new MergeStudioError('hub-bad-url', `the Hub URL '${redactUrl(hubUrl)}' contains a user name or password, which is not sent; give the URL without them and pass an access token with --token or HF_TOKEN (in the studio: the Hub token field)`, { found: redactUrl(hubUrl) });
+  }
+  if (parsedUrl.protocol !== 'http:' && parsedUrl.protocol !== 'https:') {
+    throw new MergeStudioError('hub-bad-url', `the Hub URL '${redactUrl(hubUrl)}' is not http(s) (expected e.g. https://huggingface.co)`, { found: redactUrl(hubUrl) });
   }
   const retries = opts.retries ?? 5;
   const retryDelayMs = opts.retryDelayMs ?? 500;
+  const timeouts: HubTimeouts = { ...DEFAULT_HUB_TIMEOUTS, ...opts.timeouts };
   const { cache, signal, onProgress } = opts;
-  const ctx: HubFetchContext = { label, hubUrl, accessToken: opts.accessToken, fetch: opts.fetch ?? globalThis.fetch.bind(globalThis), signal };
+  const ctx: HubFetchContext = { label, hubUrl, accessToken: opts.accessToken, fetch: opts.fetch ?? globalThis.fetch.bind(globalThis), signal, timeouts };
   const hubFetch = createHubFetch(ctx);
   const host = new URL(hubUrl).host;
   let bytesDownloaded = 0;
+
+  /** Tells the progress callback that a request failed and is retried: the studio shows it
+   * (with its cancel button) while the CLI waits, so a stalled server is visible, not a frozen ETA. */
+  function retrying(what: string, err: unknown, attempt: number, waitMs: number): void {
+    const why = err instanceof MergeStudioError && err.code === 'hub-timeout' ? 'stalled' : 'failed';
+    onProgress?.({ phase: 'hub-retry', done: attempt, total: retries + 1, message: `${what}: ${why} (${reasonOf(err)}); retry ${attempt} of ${retries} in ${Math.round(waitMs / 100) / 10} s` });
+  }
 
   /** Runs a small API call, retrying network failures with backoff. */
   async function withRetry<T>(what: string, call: () => Promise<T>): Promise<T> {
@@ -117,7 +150,9 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
           if (err instanceof MergeStudioError) throw new MergeStudioError(err.code, `${err.message} (${attempt + 1} attempts)`, { ...err.details, retryable: false });
           throw new MergeStudioError('hub-unreachable', `${label}: cannot reach ${host} to ${what} after ${attempt + 1} attempts (${reasonOf(err)}); check the connection or the Hub URL`, { repo: label, retryable: true });
         }
-        await sleep(Math.min(30_000, retryDelayMs * 2 ** attempt), signal);
+        const wait = Math.min(30_000, retryDelayMs * 2 ** attempt);
+        retrying(`${label}: ${what}`, err, attempt + 1, wait);
+        await sleep(wait, signal);
       }
     }
   }
@@ -200,6 +235,7 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
     let failures = 0;
     while (at < end) {
       throwIfAborted(readSignal);
+      const attemptStart = at;
       let typed: MergeStudioError | undefined;
       const attemptFetch = createHubFetch({ ...ctx, signal: readSignal }, (e) => (typed = e));
       let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -216,7 +252,6 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
           at += chunk.byteLength;
           bytesDownloaded += chunk.byteLength;
           report(chunk.byteLength);
-          failures = 0;
         }
         reader = undefined;
         if (at < end) {
@@ -232,13 +267,17 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
           if (err instanceof MergeStudioError) throw err;
           throw new MergeStudioError('hub-download-failed', `${where}: cannot download bytes [${at}, ${end}): ${reasonOf(err)}`, { file: entry.path, found: at });
         }
-        failures += 1;
+        // An attempt that moved the download on by a real amount starts the count again; one that
+        // got a few bytes before stalling does not, so a server that trickles cannot keep us forever.
+        failures = at - attemptStart >= MIN_PROGRESS_BYTES ? 1 : failures + 1;
         if (failures > retries) {
-          const code = err instanceof MergeStudioError && err.code === 'hub-truncated' ? 'hub-truncated' : 'hub-download-failed';
+          const code = err instanceof MergeStudioError && (err.code === 'hub-truncated' || err.code === 'hub-timeout') ? err.code : 'hub-download-failed';
           const resume = cache ? `; the ${at - start} bytes received are kept in ${cache.location}, run again to resume` : '';
           throw new MergeStudioError(code, `${where}: download failed ${failures} times in a row at byte ${at} of [${start}, ${end}) (${reasonOf(err)})${resume}`, { file: entry.path, found: at });
         }
-        await sleep(Math.min(30_000, retryDelayMs * 2 ** (failures - 1)), readSignal);
+        const wait = Math.min(30_000, retryDelayMs * 2 ** (failures - 1));
+        retrying(where, err, failures, wait);
+        await sleep(wait, readSignal);
       }
     }
   }
@@ -252,6 +291,26 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
       cachedFiles.set(entry.path, p);
     }
     return p;
+  }
+
+  /** Without a cache, bytes are hashed as they stream in file order; when a file has been read
+   * from its first byte to its last in order, its hash is checked as the caches check it. Reads
+   * out of order cannot be checked without keeping the bytes: use a cache (the default) for that. */
+  const streamChecks = new Map<string, { hash: IncrementalHash; at: number }>();
+
+  function checkInOrder(entry: HubFileEntry, offset: number, bytes: Uint8Array): void {
+    const kind = contentHashKind(entry);
+    if (!kind) return;
+    let check = streamChecks.get(entry.path);
+    if (!check) streamChecks.set(entry.path, (check = { hash: contentHasher(kind, entry.size), at: 0 }));
+    const end = offset + bytes.byteLength;
+    if (offset > check.at || end <= check.at) return;
+    check.hash.update(bytes.subarray(check.at - offset));
+    check.at = end;
+    if (check.at < entry.size) return;
+    streamChecks.delete(entry.path);
+    const found = check.hash.digestHex();
+    if (found !== entry.etag) throw corruptDownloadError(entry, kind, found);
   }
 
   function openEntry(entry: HubFileEntry): ByteSource {
@@ -281,7 +340,9 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
           await cached?.flush();
         }
       }
-      return cached ? cached.read(offset, length) : out!;
+      if (cached) return cached.read(offset, length);
+      checkInOrder(entry, offset, out!);
+      return out!;
     }
 
     return {
