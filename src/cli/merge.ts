@@ -14,7 +14,7 @@ import { closestStage, parseRecipeYaml, referencedModels, stageHint } from '../c
 import { humanBytes } from './inspect.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 
-const USAGE = `usage: merge-studio merge RECIPE.yml --out DIR [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [Hub options]
+const USAGE = `usage: merge-studio merge RECIPE.yml --out DIR [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [--allow-non-finite] [Hub options]
 Models are local folders (relative to the recipe's folder) or Hub ids (org/name[@revision]).
 ${SOURCE_FLAGS_HELP}`;
 
@@ -24,6 +24,8 @@ export interface MergeArgs {
   backend: 'cpu' | 'gpu';
   seed?: number;
   shardSize?: number;
+  /** Write merged tensors that hold NaN/Inf instead of failing. */
+  allowNonFinite?: boolean;
   /** Hub URL, token, cache and offline settings for models given as Hub ids. */
   sources: SourceOptions;
 }
@@ -55,6 +57,10 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
       positional.push(a);
       continue;
     }
+    if (a === '--allow-non-finite') {
+      flags.set('allow-non-finite', 'true');
+      continue;
+    }
     const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
     if (!['out', 'backend', 'seed', 'shard-size'].includes(name)) usageError(`unknown option --${name}`);
     const value = inline ?? argv[++i];
@@ -72,6 +78,7 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
     if (!/^\d+$/.test(seed) || !Number.isSafeInteger(Number(seed))) usageError(`--seed: expected a non-negative integer, found '${seed}'`);
     args.seed = Number(seed);
   }
+  if (flags.has('allow-non-finite')) args.allowNonFinite = true;
   const shard = flags.get('shard-size');
   if (shard !== undefined) args.shardSize = parseByteSize(shard);
   return args;
@@ -149,7 +156,7 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Prom
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   try {
-    const result = await execute(merge, { sinks: nodeFolderSinks(staging), backend, shardSize: args.shardSize, signal: hooks.signal, onProgress: hooks.onProgress });
+    const result = await execute(merge, { sinks: nodeFolderSinks(staging), backend, shardSize: args.shardSize, allowNonFinite: args.allowNonFinite, signal: hooks.signal, onProgress: hooks.onProgress });
     if (existsSync(out)) await rmdir(out);
     await rename(staging, out);
     return result;
