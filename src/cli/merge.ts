@@ -2,7 +2,7 @@
 // The folder is built under a temporary sibling name and renamed into place only when complete,
 // so an interrupted run (Ctrl-C, a crash, a kill) never leaves a folder that looks finished.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { MergeStudioError } from '../core/errors.ts';
 import { cpuBackend, execute, plan, type ExportResult, type MergeBackend } from '../core/engine/index.ts';
@@ -12,6 +12,7 @@ import { openModel, type ModelHandle } from '../core/model/handle.ts';
 import type { ProgressCallback } from '../core/progress.ts';
 import { closestStage, parseRecipeYaml, referencedModels, stageHint } from '../core/recipe/index.ts';
 import { humanBytes } from './inspect.ts';
+import { checkOutDir, makeFolders, publish, removeStalePartials } from './out-dir.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 
 const USAGE = `usage: merge-studio merge RECIPE.yml --out DIR [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [--allow-non-finite] [Hub options]
@@ -121,10 +122,8 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Prom
     throw new MergeStudioError('file-not-found', `${args.recipe}: cannot read the recipe file`, { file: args.recipe });
   }
   const recipe = parseRecipeYaml(text, { source: args.recipe });
-  const out = resolve(args.out);
-  if (existsSync(out) && (!(await stat(out)).isDirectory() || (await readdir(out)).length > 0)) {
-    throw new MergeStudioError('out-exists', `--out ${args.out} already exists and is not an empty folder; choose a new folder`, { file: args.out });
-  }
+  // Resolved and checked once, before any model is opened; every later step uses `out`.
+  const out = await checkOutDir(args.out);
   const handles = new Map<string, ModelHandle>();
   for (const ref of referencedModels(recipe)) {
     // A misspelt stage name would otherwise be looked up on the Hub.
@@ -152,13 +151,14 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Prom
   }
   for (const n of merge.notices) process.stderr.write(`note: ${n}\n`);
 
+  // Staging folders of killed runs (their process is gone) would otherwise stay forever.
+  for (const stale of await removeStalePartials(out)) process.stderr.write(`note: removed ${stale}, left by a run that no longer exists\n`);
   const staging = `${out}.partial-${process.pid}`;
   await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
+  await makeFolders(staging);
   try {
     const result = await execute(merge, { sinks: nodeFolderSinks(staging), backend, shardSize: args.shardSize, allowNonFinite: args.allowNonFinite, signal: hooks.signal, onProgress: hooks.onProgress });
-    if (existsSync(out)) await rmdir(out);
-    await rename(staging, out);
+    await publish(staging, out, args.out);
     return result;
   } catch (err) {
     await rm(staging, { recursive: true, force: true });

@@ -51,7 +51,7 @@ export function parseSourceFlags(argv: readonly string[]): { options: SourceOpti
     const arg = argv[i];
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (name in valued) {
+    if (Object.hasOwn(valued, name)) {
       const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
       if (value === undefined || value === '') throw new MergeStudioError('cli-usage', `${name} needs a value`, { option: name });
       valued[name](value);
@@ -87,7 +87,11 @@ export async function resolveModelRef(ref: string, opts: SourceOptions = {}): Pr
     await checkLocalModelFiles(tree, opts.signal);
     return tree;
   }
-  if (st?.isFile()) return singleFileTree(path);
+  if (st?.isFile()) {
+    if (/\.safetensors$/i.test(path)) return singleFileTree(path);
+    throw new MergeStudioError('not-a-folder', `${ref}: is a file, not a model folder (give the folder that holds config.json and the .safetensors files)`, { file: ref });
+  }
+  if (st && !st.isDirectory()) throw new MergeStudioError('not-a-folder', `${ref}: is neither a file nor a folder`, { file: ref });
   if (PATH_LIKE.test(ref) || !looksLikeHubRef(ref)) {
     throw new MergeStudioError('file-not-found', `${ref}: no such file or folder${looksLikeHubRef(ref) ? '' : ' (and not a Hub id such as org/name or org/name@revision)'}`, { file: ref });
   }
