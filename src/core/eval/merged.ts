@@ -6,7 +6,7 @@ import { parseCausalLMConfig, type CausalLMConfig } from './config.ts';
 import { createRuntime, generationLimit } from './load.ts';
 import type { CausalLM, EvalBackend } from './runtime.ts';
 import { loadTokenizer, type TextTokenizer } from './tokenizer.ts';
-import { expectedTensors } from './weights.ts';
+import { checkTensorInventory, expectedTensors } from './weights.ts';
 
 export interface MergedRuntime {
   model: CausalLM;
@@ -26,7 +26,10 @@ export interface MergedRuntimeOptions {
 
 /** Merges `plan` in memory and builds a runtime over the result (tokenizer from the plan's tokenizer model). */
 export async function runtimeForPlan(plan: Plan, opts: MergedRuntimeOptions = {}): Promise<MergedRuntime> {
-  const config = parseCausalLMConfig(plan.config, `${plan.tokenizerModel.id} (merged config.json)`);
+  const configFile = `${plan.tokenizerModel.id} (merged config.json)`;
+  const config = parseCausalLMConfig(plan.config, configFile);
+  // The merged config against the tensors the plan will produce, before anything is merged or sized.
+  checkTensorInventory(config, new Map(plan.steps.map((s) => [s.output, { shape: s.shape, dtype: s.dtype }])), `${plan.tokenizerModel.id} (merged)`, configFile);
   const needed = expectedTensors(config);
   const merged = await mergeToMemory(plan, { backend: opts.mergeBackend, signal: opts.signal, onProgress: opts.onProgress, allowNonFinite: opts.allowNonFinite, only: (name) => needed.has(name) });
   const tokenizer = await loadTokenizer(plan.tokenizerModel.tree, opts.signal);
