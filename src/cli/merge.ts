@@ -16,7 +16,7 @@ import { checkOutDir, makeFolders, publish, removeStalePartials } from './out-di
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 
 const USAGE = `usage: merge-studio merge RECIPE.yml --out DIR [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [--allow-non-finite] [Hub options]
-Models are local folders (relative to the recipe's folder) or Hub ids (org/name[@revision]).
+Models are local folders (relative to the recipe's folder, else to the current folder) or Hub ids (org/name[@revision]).
 ${SOURCE_FLAGS_HELP}`;
 
 export interface MergeArgs {
@@ -127,7 +127,7 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Prom
   const handles = new Map<string, ModelHandle>();
   for (const ref of referencedModels(recipe)) {
     // A misspelt stage name would otherwise be looked up on the Hub.
-    if (closestStage(recipe, ref) !== undefined && !existsSync(resolve(dirname(recipePath), ref))) {
+    if (closestStage(recipe, ref) !== undefined && !existsSync(resolve(dirname(recipePath), ref)) && !existsSync(resolve(ref))) {
       throw new MergeStudioError('recipe-unknown-stage', `${args.recipe}: '${ref}' is not a local model folder${stageHint(recipe, ref)}`, { file: args.recipe, model: ref });
     }
     try {

@@ -7,6 +7,7 @@
 //   --cache-dir DIR Hugging Face cache folder (default: $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)
 //   --offline       use the cache only (also $HF_HUB_OFFLINE=1)
 //   --no-cache      keep nothing on disk
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { MergeStudioError } from '../core/errors.ts';
@@ -78,10 +79,20 @@ function singleFileTree(path: string): FileTree {
 
 const PATH_LIKE = /^(\.{1,2}[\\/]|[\\/]|~|[A-Za-z]:[\\/])|\.safetensors$|\.json$/;
 
+/** Where a relative reference points: the recipe's folder first, then the current folder (where
+ * mergekit resolves them, and where a recipe exported by the studio finds `public/zoo/...`). */
+export async function localPath(ref: string, baseDir?: string): Promise<{ path: string; st: Stats | null }> {
+  const candidates = isAbsolute(ref) ? [ref] : [...new Set([resolve(baseDir ?? process.cwd(), ref), resolve(process.cwd(), ref)])];
+  for (const path of candidates) {
+    const st = await stat(path).catch(() => null);
+    if (st) return { path, st };
+  }
+  return { path: candidates[0], st: null };
+}
+
 /** A local folder or file if `ref` names one, else a Hub repo. */
 export async function resolveModelRef(ref: string, opts: SourceOptions = {}): Promise<FileTree> {
-  const path = isAbsolute(ref) ? ref : resolve(opts.baseDir ?? process.cwd(), ref);
-  const st = await stat(path).catch(() => null);
+  const { path, st } = await localPath(ref, opts.baseDir);
   if (st?.isDirectory()) {
     const tree = nodeFolderTree(path);
     await checkLocalModelFiles(tree, opts.signal);

@@ -30,6 +30,7 @@ import type {
   ExportTarget, ModelSource, ModelSummary, ModuleGroup, SearchRequest, SearchUpdate, TaskInfo, TaskScore,
 } from './protocol.ts';
 import { urlFileTree } from './url-tree.ts';
+import { exportRef } from './export-refs.ts';
 
 /** The metric a task kind is ranked by on the frontier (the others are reported too). */
 const PRIMARY_METRICS: Record<EvalTask['kind'], string[]> = {
@@ -450,6 +451,13 @@ export class StudioEngine {
     }
   }
 
+  /** How an exported recipe names a model so that `merge-studio merge` finds it: a demo model by
+   * its folder in the repository (`public/zoo/tiny-llama/base`, resolved from the recipe's folder
+   * or the current folder), Hub models by their id, local folders by their name. */
+  exportRef(ref: string): string {
+    return exportRef(ref, this.catalog);
+  }
+
   /** Streams the merged model to `target`: shards, index, config.json, tokenizer, model card and mergekit_config.yml. */
   async exportModel(recipe: Recipe, target: ExportTarget, jobId: string, onEvent: (e: EngineEvent) => void, shardSize?: number): Promise<ExportOutcome> {
     return this.job(jobId, async (signal) => {
@@ -462,7 +470,7 @@ export class StudioEngine {
         const root = await navigator.storage.getDirectory();
         sinks = directoryHandleSinks(await root.getDirectoryHandle(target.folder, { create: true }));
       } else sinks = memory = memorySinks();
-      const result = await execute(p, { sinks, backend: gpu ?? cpuBackend, shardSize, signal, onProgress: (progress) => onEvent({ type: 'progress', progress }) });
+      const result = await execute(p, { sinks, backend: gpu ?? cpuBackend, shardSize, signal, modelRef: (ref) => this.exportRef(ref), onProgress: (progress) => onEvent({ type: 'progress', progress }) });
       const sizes = memory ? result.files.map((name) => ({ name, bytes: memory!.files.get(name)?.byteLength ?? 0 })) : result.files.map((name) => ({ name, bytes: -1 }));
       return {
         files: sizes,

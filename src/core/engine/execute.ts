@@ -11,6 +11,8 @@ import type { ByteSink, SinkFactory } from '../io/types.ts';
 import type { MergeTensorInput } from '../methods/types.ts';
 import { ReusableArrays } from '../methods/scratch.ts';
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
+import { renameModels } from '../recipe/stages.ts';
+import type { Recipe } from '../recipe/types.ts';
 import { referencedModels } from '../recipe/validate.ts';
 import { recipeToYaml } from '../recipe/yaml.ts';
 import { readTensorBytes, readTensorF32 } from '../safetensors/index.ts';
@@ -218,6 +220,9 @@ export interface ExportOptions {
   /** Write NaN/Inf values instead of failing (default false: every merged chunk is checked and a
    * non-finite one stops the export with an error naming the tensor and its cause). */
   allowNonFinite?: boolean;
+  /** How the model card and mergekit_config.yml name each input model (default: as in the
+   * recipe): the studio writes its demo models as paths the CLI resolves instead of its own ids. */
+  modelRef?: (ref: string) => string;
 }
 
 export interface ExportResult {
@@ -233,8 +238,8 @@ export interface ExportResult {
 const TORCH_DTYPE: Partial<Record<DType, string>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
 /** The model card: what was merged, how, and the recipe to reproduce it. */
-export function modelCard(plan: Plan): string {
-  const r = plan.recipe;
+export function modelCard(plan: Plan, recipe: Recipe = plan.recipe): string {
+  const r = recipe;
   const inputs = referencedModels(r);
   const stages = plan.stages ?? [];
   return [
@@ -330,9 +335,10 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
       await writeFile(sinks, file, await source.read(0, source.size, signal), open);
       written.push(file);
     }
-    await writeFile(sinks, 'README.md', text(modelCard(plan)), open);
+    const shown = options.modelRef ? renameModels(plan.recipe, options.modelRef) : plan.recipe;
+    await writeFile(sinks, 'README.md', text(modelCard(plan, shown)), open);
     written.push('README.md');
-    await writeFile(sinks, 'mergekit_config.yml', text(recipeToYaml(plan.recipe)), open);
+    await writeFile(sinks, 'mergekit_config.yml', text(recipeToYaml(shown)), open);
     written.push('mergekit_config.yml');
     throwIfAborted(signal);
     const config = options.dtype && TORCH_DTYPE[options.dtype] ? { ...plan.config, torch_dtype: TORCH_DTYPE[options.dtype] } : plan.config;
