@@ -2,7 +2,7 @@
 // model resident for live evaluation (re-merging only the tensors whose parameters changed),
 // exports, and runs searches. Everything here is core; this file only wires it together and
 // keeps the state a session needs. It runs in a Web Worker (studio.worker.ts) and, for tests, in Node.
-import { cpuBackend, execute, plan, type MergeBackend, type Plan, type PlanStep } from '../core/engine/index.ts';
+import { cpuBackend, execute, plan, type ExportResult, type MergeBackend, type Plan, type PlanStep } from '../core/engine/index.ts';
 import { MergeStudioError } from '../core/errors.ts';
 import { remergeInto, runtimeForPlan, type MergedRuntime } from '../core/eval/merged.ts';
 import { evaluateTask } from '../core/eval/metrics.ts';
@@ -31,6 +31,7 @@ import type {
 } from './protocol.ts';
 import { urlFileTree } from './url-tree.ts';
 import { exportRef } from './export-refs.ts';
+import { withOpfsExportFolder, type OpfsDirectory } from './opfs-exports.ts';
 
 /** The metric a task kind is ranked by on the frontier (the others are reported too). */
 const PRIMARY_METRICS: Record<EvalTask['kind'], string[]> = {
@@ -459,18 +460,20 @@ export class StudioEngine {
   }
 
   /** Streams the merged model to `target`: shards, index, config.json, tokenizer, model card and mergekit_config.yml. */
-  async exportModel(recipe: Recipe, target: ExportTarget, jobId: string, onEvent: (e: EngineEvent) => void, shardSize?: number): Promise<ExportOutcome> {
+  async exportModel(recipe: Recipe, target: ExportTarget, jobId: string, onEvent: (e: EngineEvent) => void, shardSize?: number, allowNonFinite = false): Promise<ExportOutcome> {
     return this.job(jobId, async (signal) => {
       const gpu = await this.mergeBackend();
       const p = this.planFor(recipe, gpu ?? cpuBackend);
-      let sinks: SinkFactory;
       let memory: ReturnType<typeof memorySinks> | null = null;
-      if (target.kind === 'directory') sinks = directoryHandleSinks(target.handle);
+      const write = (sinks: SinkFactory) =>
+        execute(p, { sinks, backend: gpu ?? cpuBackend, shardSize, signal, allowNonFinite, modelRef: (ref) => this.exportRef(ref), onProgress: (progress) => onEvent({ type: 'progress', progress }) });
+      let result: ExportResult;
+      if (target.kind === 'directory') result = await write(directoryHandleSinks(target.handle));
       else if (target.kind === 'opfs') {
-        const root = await navigator.storage.getDirectory();
-        sinks = directoryHandleSinks(await root.getDirectoryHandle(target.folder, { create: true }));
-      } else sinks = memory = memorySinks();
-      const result = await execute(p, { sinks, backend: gpu ?? cpuBackend, shardSize, signal, modelRef: (ref) => this.exportRef(ref), onProgress: (progress) => onEvent({ type: 'progress', progress }) });
+        // Removes the folders of exports cut short by a closed tab first, and this one's folder if it fails.
+        const root = (await navigator.storage.getDirectory()) as unknown as OpfsDirectory;
+        result = await withOpfsExportFolder(root, target.folder, (dir) => write(directoryHandleSinks(dir as unknown as FileSystemDirectoryHandle)));
+      } else result = await write((memory = memorySinks()));
       const sizes = memory ? result.files.map((name) => ({ name, bytes: memory!.files.get(name)?.byteLength ?? 0 })) : result.files.map((name) => ({ name, bytes: -1 }));
       return {
         files: sizes,
