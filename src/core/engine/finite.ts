@@ -18,18 +18,41 @@ export function bytesAreFinite(bytes: Uint8Array, dtype: DType): boolean {
   if (dtype !== 'F32' && dtype !== 'BF16' && dtype !== 'F16') return true;
   const count = Math.floor(bytes.byteLength / size);
   if (bytes.byteOffset % 4 !== 0 || !(bytes.buffer instanceof ArrayBuffer)) return slowFinite(bytes, dtype, count);
-  if (dtype === 'F32') return wordsFinite(new Uint32Array(bytes.buffer, bytes.byteOffset, count), 0x7f800000, 0x00800000, 0x80000000);
+  if (dtype === 'F32') return wordsFinite(new Int32Array(bytes.buffer, bytes.byteOffset, count), F32_MASK, F32_ONE, F32_SIGN);
   // Two 16-bit words per 32-bit word; an odd last word is checked on its own.
   const pairs = count >> 1;
-  const [mask, one, sign] = dtype === 'BF16' ? [0x7f807f80, 0x00800080, 0x80008000] : [0x7c007c00, 0x04000400, 0x80008000];
-  if (!wordsFinite(new Uint32Array(bytes.buffer, bytes.byteOffset, pairs), mask, one, sign)) return false;
-  return count % 2 === 0 || slowFinite(bytes.subarray(pairs * 4), dtype, 1);
+  const ok = dtype === 'BF16'
+    ? wordsFinite(new Int32Array(bytes.buffer, bytes.byteOffset, pairs), BF16_MASK, BF16_ONE, PAIR_SIGN)
+    : wordsFinite(new Int32Array(bytes.buffer, bytes.byteOffset, pairs), F16_MASK, F16_ONE, PAIR_SIGN);
+  return ok && (count % 2 === 0 || slowFinite(bytes.subarray(pairs * 4), dtype, 1));
 }
 
-function wordsFinite(words: Uint32Array, mask: number, one: number, sign: number): boolean {
-  let acc = 0;
-  for (let i = 0; i < words.length; i++) acc |= (words[i] & mask) + one;
-  return (acc & sign) === 0;
+// The exponent fields shifted right by one, so every sum stays a small int32 (V8 keeps the loop
+// in integer registers): field + one reaches the `sign` bit exactly when the field is all ones.
+const F32_MASK = 0x7f800000 >> 1;
+const F32_ONE = 0x00800000 >> 1;
+const F32_SIGN = 0x40000000;
+const BF16_MASK = 0x7f807f80 >> 1;
+const BF16_ONE = 0x00800080 >> 1;
+const F16_MASK = 0x7c007c00 >> 1;
+const F16_ONE = 0x04000400 >> 1;
+const PAIR_SIGN = 0x40004000;
+
+function wordsFinite(words: Int32Array, mask: number, one: number, sign: number): boolean {
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  const n = words.length;
+  const end = n - (n % 4);
+  for (let i = 0; i < end; i += 4) {
+    a |= ((words[i] >> 1) & mask) + one;
+    b |= ((words[i + 1] >> 1) & mask) + one;
+    c |= ((words[i + 2] >> 1) & mask) + one;
+    d |= ((words[i + 3] >> 1) & mask) + one;
+  }
+  for (let i = end; i < n; i++) a |= ((words[i] >> 1) & mask) + one;
+  return ((a | b | c | d) & sign) === 0;
 }
 
 function slowFinite(bytes: Uint8Array, dtype: DType, count: number): boolean {
@@ -42,7 +65,7 @@ function slowFinite(bytes: Uint8Array, dtype: DType, count: number): boolean {
 
 /** Whether every value of a float32 array is finite. */
 export function valuesAreFinite(values: Float32Array): boolean {
-  return wordsFinite(new Uint32Array(values.buffer, values.byteOffset, values.length), 0x7f800000, 0x00800000, 0x80000000);
+  return wordsFinite(new Int32Array(values.buffer, values.byteOffset, values.length), F32_MASK, F32_ONE, F32_SIGN);
 }
 
 /** How many values are not finite, and the first one (index and value). */
