@@ -187,7 +187,7 @@ describe('search specs that fail leave no --out', () => {
     expect(await messageOf(runSearch([path, '--out', out, '--quiet']))).toBe(`${notes}: is a file, not a folder`);
     expect(existsSync(out)).toBe(false);
     const noTasks = await spec('no-tasks.yml', BASE.replace(/tasks: .*\n/, ''));
-    expect(await messageOf(runSearch([noTasks, '--out', out, '--quiet']))).toBe(`${noTasks}: 'tasks' (the folder of task JSONL files) is required by the CLI`);
+    expect(await messageOf(runSearch([noTasks, '--out', out, '--quiet']))).toBe(`${noTasks}: 'tasks' (the folder of task JSONL files) is required unless every objective names a benchmark`);
     expect(existsSync(out)).toBe(false);
   });
 });
