@@ -12,6 +12,7 @@ import { memorySinks, memoryTree } from '../src/core/io/memory.ts';
 import { nodeFolderTree } from '../src/core/io/node-file.ts';
 import { openModel, type ModelHandle } from '../src/core/model/handle.ts';
 import { parseRecipeYaml } from '../src/core/recipe/index.ts';
+import { renameModels } from '../src/core/recipe/stages.ts';
 import { openSafetensorsModel, readTensorBytes } from '../src/core/safetensors/index.ts';
 
 // STUDIO_BASE_URL / STUDIO_ZOO point the test at another build (e.g. one with a fixture zoo).
@@ -46,7 +47,7 @@ test('studio: demo models, task_arithmetic, layer edits, live evaluation, fronti
   page.on('pageerror', (e) => errors.push(e.message));
   if (process.env.STUDIO_DEBUG) page.on('console', (m) => console.log(`[page ${m.type()}] ${m.text()}`));
   await page.setViewportSize({ width: 1400, height: 1000 });
-  const { family, experts, skill } = await demoChoice();
+  const { family, experts, skill, manifest } = await demoChoice();
   await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Merge Studio' })).toBeVisible();
 
@@ -169,11 +170,15 @@ test('studio: demo models, task_arithmetic, layer edits, live evaluation, fronti
   for (const f of ['config.json', 'model.safetensors.index.json', 'mergekit_config.yml', 'README.md', 'tokenizer.json']) expect(downloads.has(f), f).toBe(true);
   expect(listed.filter((f) => f.endsWith('.safetensors')).length).toBeGreaterThan(1);
 
+  // The written recipe names the demo models by their folders (public/zoo/...), which
+  // `merge-studio merge` resolves, instead of the studio's ids (zoo/<family>-<name>).
   const exportedRecipe = parseRecipeYaml(new TextDecoder().decode(downloads.get('mergekit_config.yml')!));
-  expect(exportedRecipe).toEqual(parseRecipeYaml(await yaml.inputValue()));
+  const folderOf = (ref: string) => `public/zoo/${manifest.families[family].models[ref.slice(`zoo/${family}-`.length)].path}`;
+  expect(exportedRecipe).toEqual(renameModels(parseRecipeYaml(await yaml.inputValue()), folderOf));
   const handles = new Map<string, ModelHandle>();
   for (const name of ['base', ...experts]) {
-    handles.set(`zoo/${family}-${name}`, await openModel(nodeFolderTree(join(ZOO, family, name)), undefined, `zoo/${family}-${name}`));
+    const ref = folderOf(`zoo/${family}-${name}`);
+    handles.set(ref, await openModel(nodeFolderTree(join(ZOO, family, name)), undefined, ref));
   }
   const reference = memorySinks();
   await execute(plan(exportedRecipe, handles), { sinks: reference, backend: cpuBackend });

@@ -14,6 +14,7 @@ export function ExportPanel() {
   const check = useStudio((s) => s.check);
   const [kind, setKind] = useState<TargetKind>(hasPicker ? 'directory' : 'download');
   const [shardMiB, setShardMiB] = useState('1024');
+  const [allowNonFinite, setAllowNonFinite] = useState(false);
   const [result, setResult] = useState<ExportOutcome | null>(null);
   const setJob = (exportJob: typeof job) => useStudio.setState({ exportJob });
 
@@ -37,7 +38,7 @@ export function ExportPanel() {
       const recipe = useStudio.getState().recipe;
       const out = await engine().exportModel(recipe, target, 'export', callback((e) => {
         if (e.type === 'progress') setJob({ status: 'running', progress: e.progress, label: 'export' });
-      }), Math.round(shard * 2 ** 20));
+      }), Math.round(shard * 2 ** 20), allowNonFinite);
       if (out.data) {
         // Browsers drop bursts of automatic downloads: offer the files one after another.
         for (const [name, bytes] of Object.entries(out.data)) {
@@ -63,6 +64,9 @@ export function ExportPanel() {
           <option value="opfs">browser storage (OPFS)</option>
         </select></label>
         <label>shard size <input value={shardMiB} onChange={(e) => setShardMiB(e.target.value)} size={5} aria-label="Shard size in MiB" /> MiB</label>
+        <label title="By default an export whose merged tensors hold NaN or infinite values stops with an error naming the tensor and its cause">
+          <input type="checkbox" checked={allowNonFinite} onChange={(e) => setAllowNonFinite(e.target.checked)} /> allow NaN/Inf values
+        </label>
         <button type="button" onClick={() => void run()} disabled={job.status === 'running' || !check?.ok}>Export merged model</button>
         <button type="button" onClick={() => void engine().cancel('export')} disabled={job.status !== 'running'}>Cancel export</button>
       </div>

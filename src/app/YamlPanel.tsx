@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import { recipeToYaml } from '../core/recipe/index.ts';
+import { recipeForExport } from '../worker/export-refs.ts';
 import { downloadBytes } from './download.ts';
 import { useStudio } from './store.ts';
 
@@ -7,6 +8,7 @@ import { useStudio } from './store.ts';
 export function YamlPanel() {
   const recipe = useStudio((s) => s.recipe);
   const yamlError = useStudio((s) => s.yamlError);
+  const catalog = useStudio((s) => s.catalog);
   const generated = recipeToYaml(recipe);
   const [text, setText] = useState(generated);
   const [dirty, setDirty] = useState(false);
@@ -27,7 +29,7 @@ export function YamlPanel() {
         <button type="button" disabled={!dirty} onClick={() => apply(text)}>Apply YAML</button>
         <button type="button" disabled={!dirty} onClick={() => { setText(generated); setDirty(false); useStudio.setState({ yamlError: null }); }}>Revert</button>
         <label className="linklike">Import .yml…<input type="file" accept=".yml,.yaml,text/yaml" hidden onChange={async (e) => { const f = e.target.files?.[0]; if (f) { const t = await f.text(); setText(t); setDirty(true); apply(t); } e.target.value = ''; }} /></label>
-        <button type="button" onClick={() => downloadBytes('mergekit_config.yml', generated, 'text/yaml')}>Export .yml</button>
+        <button type="button" onClick={() => downloadBytes('mergekit_config.yml', recipeToYaml(recipeForExport(recipe, catalog)), 'text/yaml')}>Export .yml</button>
       </div>
     </section>
   );

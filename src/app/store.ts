@@ -7,6 +7,7 @@ import type { SearchStatus, SearchSummary, TrialRecord } from '../core/search/in
 import type { CompatibilitySummary, DemoCatalog, EngineEvent, EvalBackendChoice, EvalStage, ModelSource, ModelSummary, TaskInfo, TaskScore } from '../worker/protocol.ts';
 import { callback, engine, errorText, isAbort } from './engine-client.ts';
 import { withBase, withMethod, withModelAdded, withModelRemoved } from './recipe-edit.ts';
+import { recipeFromExport } from '../worker/export-refs.ts';
 
 export interface FrontierPoint {
   id: number;
@@ -184,7 +185,8 @@ export const useStudio = create<StudioState>()((set, get) => {
 
     importYaml(text) {
       try {
-        const recipe = parseRecipeYaml(text, { source: 'recipe YAML' });
+        // A recipe the studio wrote names demo models by their folders; they are loaded here under their ids.
+        const recipe = recipeFromExport(parseRecipeYaml(text, { source: 'recipe YAML' }), get().catalog);
         set({ recipe, yamlError: null });
         return true;
       } catch (err) {

@@ -3,7 +3,7 @@
 // normal model folder) with dam/coefficients.safetensors and dam/training.json (settings, loss
 // curve, wall time). Ctrl-C once stops training and writes what was learned so far; twice cancels.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { coefficientMeans, DamRun, exportDamMerge, parseDamSpec, prepareDamProblem, type DamSpec, type DamStepRecord } from '../core/dam/index.ts';
 import { createGpuCoefficientGradients } from '../core/dam/gpu.ts';
@@ -14,6 +14,7 @@ import { parseTaskJsonl, type EvalTask } from '../core/eval/tasks.ts';
 import { nodeFolderSinks } from '../core/io/node-file.ts';
 import { openModel } from '../core/model/handle.ts';
 import { humanBytes } from './inspect.ts';
+import { checkOutDir, makeFolders, publish, removeStalePartials } from './out-dir.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 import { loadBenchmark } from '../core/benchmarks/load.ts';
 import { expandBenchmark, splitOpener } from './benchmarks.ts';
@@ -145,10 +146,7 @@ export async function runDam(args: DamArgs, hooks: DamHooks = {}): Promise<DamRu
   const spec = parseDamSpec(text, args.spec);
   if (args.steps !== undefined) spec.train.steps = args.steps;
   if (args.seed !== undefined) spec.train.seed = args.seed;
-  const out = resolve(args.out);
-  if (existsSync(out) && (!(await stat(out)).isDirectory() || (await readdir(out)).length > 0)) {
-    throw new MergeStudioError('out-exists', `--out ${args.out} already exists and is not an empty folder; choose a new folder`, { file: args.out });
-  }
+  const out = await checkOutDir(args.out);
   const baseDir = dirname(specPath);
   const sourceOpts = { onProgress: downloadProgressPrinter(), ...args.sources, baseDir, signal: hooks.signal };
   const experts = [];
@@ -210,17 +208,17 @@ export async function runDam(args: DamArgs, hooks: DamHooks = {}): Promise<DamRu
     history: run.state.history,
     coefficient_means: coefficientMeans(problem.objective.layout, run.state.coefficients),
   };
+  for (const stale of await removeStalePartials(out)) process.stderr.write(`note: removed ${stale}, left by a run that no longer exists\n`);
   const staging = `${out}.partial-${process.pid}`;
   await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
+  await makeFolders(staging);
   try {
     const result = await exportDamMerge({
       experts: handles, layout: problem.objective.layout, coefficients: run.state.coefficients, sinks: nodeFolderSinks(staging),
       dtype: spec.dtype, name: spec.name, signal: hooks.signal,
       extraFiles: new Map([['dam/training.json', new TextEncoder().encode(JSON.stringify(training, null, 1) + '\n')]]),
     });
-    if (existsSync(out)) await rmdir(out);
-    await rename(staging, out);
+    await publish(staging, out, args.out);
     return { export: result, spec, steps: run.state.step, history: run.state.history, teacherSeconds, trainingSeconds: run.state.trainingSeconds };
   } catch (err) {
     await rm(staging, { recursive: true, force: true });

@@ -22,7 +22,7 @@ import { escapeControl } from '../core/text.ts';
 
 const BENCHMARK_LIST = [...BENCHMARKS.keys()].filter((n) => !n.startsWith('mmlu_')).concat(['mmlu', 'mmlu_<subject>']).join(', ');
 
-const USAGE = `usage: merge-studio eval MODEL_OR_RECIPE --task TASK[,TASK...] [--limit N] [--seed N] [--num-fewshot N] [--apply-chat-template] [--max-new-tokens N] [--backend cpu|gpu] [--json]
+const USAGE = `usage: merge-studio eval MODEL_OR_RECIPE --task TASK[,TASK...] [--limit N] [--seed N] [--num-fewshot N] [--apply-chat-template] [--max-new-tokens N] [--backend cpu|gpu] [--json] [--allow-non-finite]
   MODEL_OR_RECIPE: a model folder, a Hub id (org/name[@revision]) or a recipe YAML whose models are folders or Hub ids
   TASK: a JSONL task file, a benchmark (${BENCHMARK_LIST}) read from its Hub dataset,
         or a task YAML in lm-eval's shape; --limit takes the first N documents of a benchmark, as lm-eval does;
@@ -41,6 +41,8 @@ export interface EvalArgs {
   maxNewTokens?: number;
   backend: EvalBackend;
   json: boolean;
+  /** Evaluate a recipe whose merged tensors hold NaN/Inf instead of refusing it. */
+  allowNonFinite?: boolean;
   /** Where Hub ids are read from (--hub-url, --token, --cache-dir, --offline, --no-cache). */
   sources?: SourceOptions;
 }
@@ -61,12 +63,14 @@ export function parseEvalArgs(argvWithSources: string[]): EvalArgs {
   const flags = new Map<string, string>();
   let json = false;
   let chat = false;
+  let allowNonFinite = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith('--')) { positional.push(a); continue; }
     const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
     if (name === 'json') { json = true; continue; }
     if (name === 'apply-chat-template') { chat = true; continue; }
+    if (name === 'allow-non-finite') { allowNonFinite = true; continue; }
     if (!['task', 'limit', 'seed', 'max-new-tokens', 'backend', 'num-fewshot'].includes(name)) usageError(`unknown option --${name}`);
     const value = inline ?? argv[++i];
     if (value === undefined) usageError(`--${name} needs a value`);
@@ -78,6 +82,7 @@ export function parseEvalArgs(argvWithSources: string[]): EvalArgs {
   const backendFlag = flags.get('backend') ?? 'cpu';
   if (backendFlag !== 'cpu' && backendFlag !== 'gpu' && backendFlag !== 'webgpu') usageError(`--backend: expected cpu or gpu, found '${backendFlag}'`);
   const args: EvalArgs = { target: positional[0], tasks, seed: 0, backend: backendFlag === 'cpu' ? 'cpu' : 'webgpu', json, sources, ...(chat ? { chat } : {}) };
+  if (allowNonFinite) args.allowNonFinite = true;
   if (flags.has('limit')) args.limit = positiveInt('limit', flags.get('limit')!);
   if (flags.has('seed')) args.seed = positiveInt('seed', flags.get('seed')!, true);
   if (flags.has('num-fewshot')) args.numFewshot = positiveInt('num-fewshot', flags.get('num-fewshot')!, true);
@@ -138,7 +143,7 @@ async function openTarget(args: EvalArgs, signal?: AbortSignal): Promise<{ model
     const tree = await resolveModelRef(ref, { ...sourceOptions, baseDir: dirname(path) });
     handles.set(ref, await openModel(tree, signal, ref));
   }
-  const merged = await runtimeForPlan(plan(recipe, handles), { backend: args.backend, signal });
+  const merged = await runtimeForPlan(plan(recipe, handles), { backend: args.backend, signal, allowNonFinite: args.allowNonFinite });
   return { ...merged, label: `${args.target} (merged in memory)` };
 }
 

@@ -2,7 +2,7 @@
 // The folder is built under a temporary sibling name and renamed into place only when complete,
 // so an interrupted run (Ctrl-C, a crash, a kill) never leaves a folder that looks finished.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { MergeStudioError } from '../core/errors.ts';
 import { cpuBackend, execute, plan, type ExportResult, type MergeBackend } from '../core/engine/index.ts';
@@ -12,11 +12,12 @@ import { openModel, type ModelHandle } from '../core/model/handle.ts';
 import type { ProgressCallback } from '../core/progress.ts';
 import { closestStage, parseRecipeYaml, referencedModels, stageHint } from '../core/recipe/index.ts';
 import { humanBytes } from './inspect.ts';
+import { checkOutDir, makeFolders, publish, removeStalePartials } from './out-dir.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 import { escapeControl } from '../core/text.ts';
 
-const USAGE = `usage: merge-studio merge RECIPE.yml --out DIR [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [Hub options]
-Models are local folders (relative to the recipe's folder) or Hub ids (org/name[@revision]).
+const USAGE = `usage: merge-studio merge RECIPE.yml --out DIR [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [--allow-non-finite] [Hub options]
+Models are local folders (relative to the recipe's folder, else to the current folder) or Hub ids (org/name[@revision]).
 ${SOURCE_FLAGS_HELP}`;
 
 export interface MergeArgs {
@@ -25,6 +26,8 @@ export interface MergeArgs {
   backend: 'cpu' | 'gpu';
   seed?: number;
   shardSize?: number;
+  /** Write merged tensors that hold NaN/Inf instead of failing. */
+  allowNonFinite?: boolean;
   /** Hub URL, token, cache and offline settings for models given as Hub ids. */
   sources: SourceOptions;
 }
@@ -56,6 +59,10 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
       positional.push(a);
       continue;
     }
+    if (a === '--allow-non-finite') {
+      flags.set('allow-non-finite', 'true');
+      continue;
+    }
     const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
     if (!['out', 'backend', 'seed', 'shard-size'].includes(name)) usageError(`unknown option --${name}`);
     const value = inline ?? argv[++i];
@@ -73,6 +80,7 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
     if (!/^\d+$/.test(seed) || !Number.isSafeInteger(Number(seed))) usageError(`--seed: expected a non-negative integer, found '${seed}'`);
     args.seed = Number(seed);
   }
+  if (flags.has('allow-non-finite')) args.allowNonFinite = true;
   const shard = flags.get('shard-size');
   if (shard !== undefined) args.shardSize = parseByteSize(shard);
   return args;
@@ -115,14 +123,12 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Prom
     throw new MergeStudioError('file-not-found', `${args.recipe}: cannot read the recipe file`, { file: args.recipe });
   }
   const recipe = parseRecipeYaml(text, { source: args.recipe });
-  const out = resolve(args.out);
-  if (existsSync(out) && (!(await stat(out)).isDirectory() || (await readdir(out)).length > 0)) {
-    throw new MergeStudioError('out-exists', `--out ${args.out} already exists and is not an empty folder; choose a new folder`, { file: args.out });
-  }
+  // Resolved and checked once, before any model is opened; every later step uses `out`.
+  const out = await checkOutDir(args.out);
   const handles = new Map<string, ModelHandle>();
   for (const ref of referencedModels(recipe)) {
     // A misspelt stage name would otherwise be looked up on the Hub.
-    if (closestStage(recipe, ref) !== undefined && !existsSync(resolve(dirname(recipePath), ref))) {
+    if (closestStage(recipe, ref) !== undefined && !existsSync(resolve(dirname(recipePath), ref)) && !existsSync(resolve(ref))) {
       throw new MergeStudioError('recipe-unknown-stage', `${args.recipe}: '${ref}' is not a local model folder${stageHint(recipe, ref)}`, { file: args.recipe, model: ref });
     }
     try {
@@ -146,13 +152,14 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Prom
   }
   for (const n of merge.notices) process.stderr.write(`note: ${n}\n`);
 
+  // Staging folders of killed runs (their process is gone) would otherwise stay forever.
+  for (const stale of await removeStalePartials(out)) process.stderr.write(`note: removed ${stale}, left by a run that no longer exists\n`);
   const staging = `${out}.partial-${process.pid}`;
   await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
+  await makeFolders(staging);
   try {
-    const result = await execute(merge, { sinks: nodeFolderSinks(staging), backend, shardSize: args.shardSize, signal: hooks.signal, onProgress: hooks.onProgress });
-    if (existsSync(out)) await rmdir(out);
-    await rename(staging, out);
+    const result = await execute(merge, { sinks: nodeFolderSinks(staging), backend, shardSize: args.shardSize, allowNonFinite: args.allowNonFinite, signal: hooks.signal, onProgress: hooks.onProgress });
+    await publish(staging, out, args.out);
     return result;
   } catch (err) {
     await rm(staging, { recursive: true, force: true });

@@ -2,7 +2,7 @@
 // appended to DIR/trials.jsonl as they finish, so Ctrl-C (or a crash) loses at most the trial in
 // flight and running the same command again resumes; frontier.json and the best recipes as
 // mergekit YAML are rewritten after every trial. Progress goes to stderr.
-import { appendFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { MergeStudioError } from '../core/errors.ts';
 import { renameModels } from '../core/recipe/stages.ts';
@@ -23,6 +23,7 @@ import { openSearchModels, createMergeObjective } from '../core/search/objective
 import { nodeFolderTree } from '../core/io/node-file.ts';
 import { expandBenchmark, splitOpener } from './benchmarks.ts';
 import { parseSourceFlags, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
+import { checkOutDir, makeFolders } from './out-dir.ts';
 
 const USAGE = `usage: merge-studio search SPEC.yml --out DIR [--optimizer random|cmaes|nsga2|forest] [--seed N]
        [--cost N] [--trials N] [--levels 0.111,0.333,1] [--limit N] [--fresh] [--quiet]
@@ -126,8 +127,9 @@ export async function run(argv: string[]): Promise<number> {
   const spec = applyOverrides(parseSearchSpec(specText, options.spec), options.overrides);
   const specDir = dirname(specPath);
   const fromSpec = (p: string) => (isAbsolute(p) ? p : join(specDir, p));
-  const outDir = resolve(options.out);
-  await mkdir(outDir, { recursive: true });
+  const outDir = await checkOutDir(options.out, { allowNonEmpty: true });
+  // --out is created only once the spec, the models and the tasks have all been checked, so a
+  // spec that fails leaves nothing behind.
 
   // The same output folder resumes only the same search.
   const specRecord = join(outDir, 'spec.json');
@@ -162,6 +164,7 @@ export async function run(argv: string[]): Promise<number> {
     objectives: spec.objectives,
     limit: spec.limit,
   });
+  await makeFolders(outDir);
   const started = performance.now();
   const searchRun = await SearchRun.open(spec, space, objective, {
     store: jsonlTrialStore(trialsPath),
@@ -178,7 +181,7 @@ export async function run(argv: string[]): Promise<number> {
     const summary = searchRun.summary();
     const byId = new Map(searchRun.trials.map((t) => [t.id, t as TrialRecord<Recipe>]));
     const front = summary.front.map((id) => byId.get(id)!);
-    await mkdir(join(outDir, 'front'), { recursive: true });
+    await makeFolders(join(outDir, 'front'));
     for (const t of front) await writeAtomically(join(outDir, 'front', `trial-${t.id}.yml`), recipeToYaml(exportRecipe(t.recipe, `search-trial-${t.id}`)));
     for (const [name, best] of Object.entries(summary.best)) {
       const t = byId.get(best.trial)!;

@@ -10,6 +10,7 @@
 //   --hub-timeout S seconds a Hub request may wait for an answer or a stalled body before it is retried
 //                   (default: $MERGE_STUDIO_HUB_TIMEOUT, else connect 30 + first byte 60, stall 60)
 //   --hub-retries N retries per Hub request after the first attempt (default 5, with backoff)
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { MergeStudioError } from '../core/errors.ts';
@@ -84,7 +85,7 @@ export function parseSourceFlags(argv: readonly string[]): { options: SourceOpti
     const arg = argv[i];
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (name in valued) {
+    if (Object.hasOwn(valued, name)) {
       const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
       if (value === undefined || value === '') throw new MergeStudioError('cli-usage', `${name} needs a value`, { option: name });
       valued[name](value);
@@ -111,16 +112,30 @@ function singleFileTree(path: string): FileTree {
 
 const PATH_LIKE = /^(\.{1,2}[\\/]|[\\/]|~|[A-Za-z]:[\\/])|\.safetensors$|\.json$/;
 
+/** Where a relative reference points: the recipe's folder first, then the current folder (where
+ * mergekit resolves them, and where a recipe exported by the studio finds `public/zoo/...`). */
+export async function localPath(ref: string, baseDir?: string): Promise<{ path: string; st: Stats | null }> {
+  const candidates = isAbsolute(ref) ? [ref] : [...new Set([resolve(baseDir ?? process.cwd(), ref), resolve(process.cwd(), ref)])];
+  for (const path of candidates) {
+    const st = await stat(path).catch(() => null);
+    if (st) return { path, st };
+  }
+  return { path: candidates[0], st: null };
+}
+
 /** A local folder or file if `ref` names one, else a Hub repo. */
 export async function resolveModelRef(ref: string, opts: SourceOptions = {}): Promise<FileTree> {
-  const path = isAbsolute(ref) ? ref : resolve(opts.baseDir ?? process.cwd(), ref);
-  const st = await stat(path).catch(() => null);
+  const { path, st } = await localPath(ref, opts.baseDir);
   if (st?.isDirectory()) {
     const tree = nodeFolderTree(path);
     await checkLocalModelFiles(tree, opts.signal);
     return tree;
   }
-  if (st?.isFile()) return singleFileTree(path);
+  if (st?.isFile()) {
+    if (/\.safetensors$/i.test(path)) return singleFileTree(path);
+    throw new MergeStudioError('not-a-folder', `${ref}: is a file, not a model folder (give the folder that holds config.json and the .safetensors files)`, { file: ref });
+  }
+  if (st && !st.isDirectory()) throw new MergeStudioError('not-a-folder', `${ref}: is neither a file nor a folder`, { file: ref });
   if (PATH_LIKE.test(ref) || !looksLikeHubRef(ref)) {
     throw new MergeStudioError('file-not-found', `${ref}: no such file or folder${looksLikeHubRef(ref) ? '' : ' (and not a Hub id such as org/name or org/name@revision)'}`, { file: ref });
   }

@@ -2,7 +2,7 @@
 // model resident for live evaluation (re-merging only the tensors whose parameters changed),
 // exports, and runs searches. Everything here is core; this file only wires it together and
 // keeps the state a session needs. It runs in a Web Worker (studio.worker.ts) and, for tests, in Node.
-import { cpuBackend, execute, plan, type MergeBackend, type Plan, type PlanStep } from '../core/engine/index.ts';
+import { cpuBackend, execute, plan, type ExportResult, type MergeBackend, type Plan, type PlanStep } from '../core/engine/index.ts';
 import { MergeStudioError } from '../core/errors.ts';
 import { remergeInto, runtimeForPlan, type MergedRuntime } from '../core/eval/merged.ts';
 import { evaluateTask } from '../core/eval/metrics.ts';
@@ -30,6 +30,8 @@ import type {
   ExportTarget, ModelSource, ModelSummary, ModuleGroup, SearchRequest, SearchUpdate, TaskInfo, TaskScore,
 } from './protocol.ts';
 import { urlFileTree } from './url-tree.ts';
+import { exportRef } from './export-refs.ts';
+import { withOpfsExportFolder, type OpfsDirectory } from './opfs-exports.ts';
 
 /** The metric a task kind is ranked by on the frontier (the others are reported too). */
 const PRIMARY_METRICS: Record<EvalTask['kind'], string[]> = {
@@ -461,20 +463,29 @@ export class StudioEngine {
     }
   }
 
+  /** How an exported recipe names a model so that `merge-studio merge` finds it: a demo model by
+   * its folder in the repository (`public/zoo/tiny-llama/base`, resolved from the recipe's folder
+   * or the current folder), Hub models by their id, local folders by their name. */
+  exportRef(ref: string): string {
+    return exportRef(ref, this.catalog);
+  }
+
   /** Streams the merged model to `target`: shards, index, config.json, tokenizer, model card and mergekit_config.yml. */
-  async exportModel(recipe: Recipe, target: ExportTarget, jobId: string, onEvent: (e: EngineEvent) => void, shardSize?: number): Promise<ExportOutcome> {
+  async exportModel(recipe: Recipe, target: ExportTarget, jobId: string, onEvent: (e: EngineEvent) => void, shardSize?: number, allowNonFinite = false): Promise<ExportOutcome> {
     this.hubListeners.add(onEvent);
     return this.job(jobId, async (signal) => {
       const gpu = await this.mergeBackend();
       const p = this.planFor(recipe, gpu ?? cpuBackend);
-      let sinks: SinkFactory;
       let memory: ReturnType<typeof memorySinks> | null = null;
-      if (target.kind === 'directory') sinks = directoryHandleSinks(target.handle);
+      const write = (sinks: SinkFactory) =>
+        execute(p, { sinks, backend: gpu ?? cpuBackend, shardSize, signal, allowNonFinite, modelRef: (ref) => this.exportRef(ref), onProgress: (progress) => onEvent({ type: 'progress', progress }) });
+      let result: ExportResult;
+      if (target.kind === 'directory') result = await write(directoryHandleSinks(target.handle));
       else if (target.kind === 'opfs') {
-        const root = await navigator.storage.getDirectory();
-        sinks = directoryHandleSinks(await root.getDirectoryHandle(target.folder, { create: true }));
-      } else sinks = memory = memorySinks();
-      const result = await execute(p, { sinks, backend: gpu ?? cpuBackend, shardSize, signal, onProgress: (progress) => onEvent({ type: 'progress', progress }) });
+        // Removes the folders of exports cut short by a closed tab first, and this one's folder if it fails.
+        const root = (await navigator.storage.getDirectory()) as unknown as OpfsDirectory;
+        result = await withOpfsExportFolder(root, target.folder, (dir) => write(directoryHandleSinks(dir as unknown as FileSystemDirectoryHandle)));
+      } else result = await write((memory = memorySinks()));
       const sizes = memory ? result.files.map((name) => ({ name, bytes: memory!.files.get(name)?.byteLength ?? 0 })) : result.files.map((name) => ({ name, bytes: -1 }));
       return {
         files: sizes,

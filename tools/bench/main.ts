@@ -1,7 +1,8 @@
 // `npm run bench`: speed and memory tables for the merge engine and the evaluator, measured side by
 // side in one run on this machine (CPU path, and WebGPU through Dawn when an adapter is found).
 // Options: --quick (small tensors, short runs), --skip-cli, --skip-memory, --skip-gpu, --skip-eval, --skip-search, --skip-all-methods,
-// --size N (merge tensors N x N), --methods a,b (merge-throughput rows).
+// --size N (merge tensors N x N), --methods a,b (merge-throughput rows), --skip-finite-check (merge rows without the
+// engine's NaN/Inf check of each merged tensor, to measure what it costs).
 // --real-size runs only the real-size section (tools/bench/realsize.ts: GBs of generated models, never by default).
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import { KernelRunner } from '../../src/core/gpu/runner.ts';
 import { WebGpuMergeBackend, type TensorData } from '../../src/core/gpu/merge/backend.ts';
 import { benchStreamingMerge } from '../../src/core/engine/bench.ts';
 import { mergeElementwiseSlices, type StoredSlice } from '../../src/core/engine/elementwise.ts';
+import { bytesAreFinite, valuesAreFinite } from '../../src/core/engine/finite.ts';
 import { benchEvalThroughput, benchMatmul } from '../../src/core/eval/bench.ts';
 import { benchSearchThroughput } from './search.ts';
 import { benchCliStartup } from './cli.ts';
@@ -28,8 +30,12 @@ const quick = args.includes('--quick');
 const sizeArg = args.indexOf('--size');
 const size = sizeArg >= 0 ? Number(args[sizeArg + 1]) : quick ? 1024 : 4096;
 const log = (line: string) => process.stderr.write(`${line}\n`);
+/** The engine checks every merged tensor for NaN/Inf; --skip-finite-check measures what that costs. */
+const finiteCheck = !args.includes('--skip-finite-check');
 
-/** mergekit's own math on this machine class (shared/golden/README.md, idle run, input GB/s). */
+/** mergekit's own math on this machine class (shared/golden/README.md, idle run): input GB/s over
+ * WALL seconds of `task.execute()` with torch.set_num_threads(2) on the 2-core box. Its CPU time
+ * was not recorded; with two threads it lies between 1x and 2x the wall time. */
 const MERGEKIT_GBPS: Record<string, { f32: number; bf16: number }> = {
   task_arithmetic: { f32: 1.13, bf16: 0.89 },
   ties: { f32: 0.036, bf16: 0.036 },
@@ -136,7 +142,8 @@ async function benchOne(method: string, n: number, dtype: 'F32' | 'BF16', backen
     const models = inputs.models.map(slice);
     const base = inputs.base ? slice(inputs.base) : undefined;
     return timeRate(() => {
-      mergeElementwiseSlices(METHODS[method], common, models, base, n, dtype, encoded, buffers);
+      const out = mergeElementwiseSlices(METHODS[method], common, models, base, n, dtype, encoded, buffers);
+      if (finiteCheck && !bytesAreFinite(out, dtype)) throw new Error(`${method}: non-finite output`);
     }, repeats, inputBytes);
   }
   const tiled = METHODS[method].mergeTiles;
@@ -149,6 +156,7 @@ async function benchOne(method: string, n: number, dtype: 'F32' | 'BF16', backen
     const out: TileSink = dtype === 'F32' ? { values: buffers.get('output', n) } : { bytes: encoded, dtype: 'BF16' };
     return timeRate(() => {
       tiled({ ...common, models: placeholders, scratch }, sources, baseSource, n, out);
+      if (finiteCheck && !('values' in out ? valuesAreFinite(out.values) : bytesAreFinite(out.bytes, out.dtype))) throw new Error(`${method}: non-finite output`);
     }, repeats, inputBytes);
   }
   return timeRate(() => {
@@ -159,6 +167,7 @@ async function benchOne(method: string, n: number, dtype: 'F32' | 'BF16', backen
       decodedBase = withBase ? decodeToF32(bytesOf(inputs.base), 'BF16', buffers.get('base', n)) : undefined;
     }
     const values = METHODS[method].mergeCpu({ ...common, models: decoded, base: decodedBase, out: buffers.get('output', n), scratch });
+    if (finiteCheck && !valuesAreFinite(values)) throw new Error(`${method}: non-finite output`);
     if (dtype === 'BF16') encodeFromF32(values, 'BF16', encoded);
   }, repeats, inputBytes);
 }
@@ -177,11 +186,16 @@ async function mergeSection(gpu: GpuContext | null): Promise<void> {
       const cpu = await benchOne(method, n, dtype, 'cpu', 3);
       const gpuRate = gpuBackend ? await benchOne(method, n, dtype, gpuBackend, 1) : undefined;
       const mk = MERGEKIT_GBPS[method]?.[dtype === 'F32' ? 'f32' : 'bf16'];
-      rows.push([method, dtype.toLowerCase(), fmt(cpu.cpu), fmt(cpu.wall), fmt(gpuRate?.wall), mk === undefined ? '—' : mk.toFixed(3), mk ? `${(cpu.cpu / mk).toFixed(1)}x` : '—', `${((100 * cpu.cpu) / memcpyCpu).toFixed(0)}%`]);
+      // Like for like: our wall against mergekit's wall; per CPU-second, mergekit's figure is
+      // between its wall figure (one thread busy) and twice it (both threads busy), so ours over
+      // it is a range.
+      const cpuRange = mk ? `${(cpu.cpu / (2 * mk)).toFixed(1)}-${(cpu.cpu / mk).toFixed(1)}x` : '—';
+      rows.push([method, dtype.toLowerCase(), fmt(cpu.cpu), fmt(cpu.wall), fmt(gpuRate?.wall), mk === undefined ? '—' : mk.toFixed(3), mk ? `${(cpu.wall / mk).toFixed(1)}x` : '—', cpuRange, `${((100 * cpu.cpu) / memcpyCpu).toFixed(0)}%`]);
     }
   }
   console.log(`\n### Merge throughput (input GB/s; ${size}x${size}; memcpy on this machine: ${memcpyCpu.toFixed(2)} GB/s per CPU-second, ${memcpy.inputGBps.toFixed(2)} wall)\n`);
-  console.log(table(['method', 'dtype', 'CPU path (CPU time)', 'CPU path (wall)', gpu ? 'WebGPU (wall)' : 'WebGPU (none)', 'mergekit (golden README, idle)', 'CPU time vs mergekit', 'of memcpy'], rows));
+  console.log(table(['method', 'dtype', 'CPU path (CPU time, 1 thread)', 'CPU path (wall, 1 thread)', gpu ? 'WebGPU (wall)' : 'WebGPU (none)', 'mergekit (wall, 2 threads, idle; golden README)', 'wall vs mergekit wall', 'CPU time vs mergekit CPU time (range)', 'of memcpy'], rows));
+  console.log(`\n(every CPU-path run includes the finite-output check on the merged tensor${finiteCheck ? '' : ': OFF in this run (--skip-finite-check)'})`);
   if (gpu) console.log(`\nWebGPU adapter: ${describeAdapter(gpu.capabilities)}`);
 }
 

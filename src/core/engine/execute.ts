@@ -11,12 +11,15 @@ import type { ByteSink, SinkFactory } from '../io/types.ts';
 import type { MergeTensorInput } from '../methods/types.ts';
 import { ReusableArrays } from '../methods/scratch.ts';
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
+import { renameModels } from '../recipe/stages.ts';
+import type { Recipe } from '../recipe/types.ts';
 import { referencedModels } from '../recipe/validate.ts';
 import { recipeToYaml } from '../recipe/yaml.ts';
 import { readTensorBytes, readTensorF32 } from '../safetensors/index.ts';
 import { DEFAULT_MAX_SHARD_BYTES, SafetensorsWriter } from '../safetensors/writer.ts';
 import { cpuBackend, type MergeBackend } from './backend.ts';
 import { mergeElementwiseSlices, type StoredSlice } from './elementwise.ts';
+import { bytesAreFinite, nonFiniteError, valuesAreFinite } from './finite.ts';
 import type { Plan, PlanInput, PlanStep } from './plan.ts';
 import type { TileSource } from '../simd/tiles.ts';
 import type { TileSink } from '../simd/merge-tiles.ts';
@@ -143,7 +146,7 @@ async function readRows(input: PlanInput, start: number, end: number, signal?: A
 }
 
 /** The encoded output of an elementwise step, block by block; each chunk is valid until the next. */
-async function* streamElementwise(plan: Plan, step: PlanStep, blockRows: number, outDType: DType, buffers: StepBuffers, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+async function* streamElementwise(plan: Plan, step: PlanStep, blockRows: number, outDType: DType, buffers: StepBuffers, check: boolean, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   const rows = step.shape[0];
   const rowElements = step.shape.slice(1).reduce((a, b) => a * b, 1);
   const template = { tensorName: step.output, modelParams: step.modelParams, modelIndices: step.models.map((m) => m.index), global: step.global, seed: plan.seed };
@@ -153,7 +156,9 @@ async function* streamElementwise(plan: Plan, step: PlanStep, blockRows: number,
     const elements = (end - start) * rowElements;
     const models = await Promise.all(step.models.map((m) => readRows(m, start, end, signal)));
     const base = step.base ? await readRows(step.base, start, end, signal) : undefined;
-    yield mergeElementwiseSlices(plan.method, template, models, base, elements, outDType, buffers.bytes(elements * (dtypeBits(outDType) / 8)), buffers.inputs);
+    const chunk = mergeElementwiseSlices(plan.method, template, models, base, elements, outDType, buffers.bytes(elements * (dtypeBits(outDType) / 8)), buffers.inputs);
+    if (check && !bytesAreFinite(chunk, outDType)) throw await nonFiniteError(step, outDType, undefined, signal);
+    yield chunk;
   }
 }
 
@@ -176,6 +181,9 @@ export interface MemoryMergeOptions {
   onProgress?: ProgressCallback;
   /** Merge only the outputs this accepts (e.g. those whose parameters changed). */
   only?: (output: string) => boolean;
+  /** Keep NaN/Inf in merged tensors instead of failing with an error that names the tensor
+   * and its cause (default false). */
+  allowNonFinite?: boolean;
 }
 
 /** Merges into memory: output tensor name -> f32 values (for evaluation without writing files). */
@@ -188,7 +196,9 @@ export async function mergeToMemory(plan: Plan, options: MemoryMergeOptions = {}
   report(0);
   for (const [i, step] of steps.entries()) {
     throwIfAborted(options.signal);
-    out.set(step.output, await mergeStep(plan, step, backend, buffers, false, options.signal));
+    const merged = await mergeStep(plan, step, backend, buffers, false, options.signal);
+    if (!options.allowNonFinite && !valuesAreFinite(merged)) throw await nonFiniteError(step, 'F32', merged, options.signal);
+    out.set(step.output, merged);
     report(i + 1, step);
   }
   return out;
@@ -207,6 +217,12 @@ export interface ExportOptions {
   /** Elementwise methods on the CPU backend: tensors larger than this many elements stream in
    * blocks of whole rows of about this size (default 2^20; memory ~ inputs x block). */
   blockElements?: number;
+  /** Write NaN/Inf values instead of failing (default false: every merged chunk is checked and a
+   * non-finite one stops the export with an error naming the tensor and its cause). */
+  allowNonFinite?: boolean;
+  /** How the model card and mergekit_config.yml name each input model (default: as in the
+   * recipe): the studio writes its demo models as paths the CLI resolves instead of its own ids. */
+  modelRef?: (ref: string) => string;
 }
 
 export interface ExportResult {
@@ -222,8 +238,8 @@ export interface ExportResult {
 const TORCH_DTYPE: Partial<Record<DType, string>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
 /** The model card: what was merged, how, and the recipe to reproduce it. */
-export function modelCard(plan: Plan): string {
-  const r = plan.recipe;
+export function modelCard(plan: Plan, recipe: Recipe = plan.recipe): string {
+  const r = recipe;
   const inputs = referencedModels(r);
   const stages = plan.stages ?? [];
   return [
@@ -267,6 +283,7 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
   const backend = options.backend ?? cpuBackend;
   const { sinks, signal } = options;
   const dtypeOf = (step: PlanStep) => options.dtype ?? step.dtype;
+  const check = !options.allowNonFinite;
   for (const step of plan.steps) {
     if (!canEncodeFromF32(dtypeOf(step))) {
       throw new MergeStudioError('export-dtype', `tensor '${step.output}': cannot write ${dtypeOf(step)}; use float32, float16 or bfloat16`, { tensor: step.output });
@@ -288,16 +305,20 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
       // Only the stock CPU backend streams in blocks (another backend gets whole tensors).
       const blockRows = backend === cpuBackend ? streamableBlockRows(plan, step, options.blockElements ?? BLOCK_ELEMENTS) : 0;
       let data: Uint8Array | AsyncIterable<Uint8Array>;
-      if (blockRows > 0) data = streamElementwise(plan, step, blockRows, outDType, buffers, signal);
+      if (blockRows > 0) data = streamElementwise(plan, step, blockRows, outDType, buffers, check, signal);
       else if (backend === cpuBackend && outDType === 'BF16' && canMergeTiles(plan, step)) {
         // Encoded tile by tile as it is merged.
         const bytes = buffers.bytes(step.shape.reduce((a, b) => a * b, 1) * 2);
         await mergeStoredTiles(plan, step, { bytes, dtype: 'BF16' }, buffers, signal);
+        if (check && !bytesAreFinite(bytes, 'BF16')) throw await nonFiniteError(step, 'BF16', bytes, signal);
         data = bytes;
       } else {
         const merged = await mergeStep(plan, step, backend, buffers, true, signal);
         // Sinks are done with a chunk when write() resolves, so one encode buffer serves every tensor.
+        if (check && !valuesAreFinite(merged)) throw await nonFiniteError(step, outDType, merged, signal);
         data = outDType === 'F32' ? new Uint8Array(merged.buffer, merged.byteOffset, merged.byteLength) : encodeFromF32(merged, outDType, buffers.bytes(merged.length * (dtypeBits(outDType) / 8)));
+        // Finite float32 values can still overflow a 16-bit type's range when encoded.
+        if (check && outDType !== 'F32' && !bytesAreFinite(data, outDType)) throw await nonFiniteError(step, outDType, data, signal);
       }
       await writer.add(step.output, outDType, step.shape, data);
       bytesWritten += step.shape.reduce((a, b) => a * b, 1) * (dtypeBits(outDType) / 8);
@@ -314,9 +335,10 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
       await writeFile(sinks, file, await source.read(0, source.size, signal), open);
       written.push(file);
     }
-    await writeFile(sinks, 'README.md', text(modelCard(plan)), open);
+    const shown = options.modelRef ? renameModels(plan.recipe, options.modelRef) : plan.recipe;
+    await writeFile(sinks, 'README.md', text(modelCard(plan, shown)), open);
     written.push('README.md');
-    await writeFile(sinks, 'mergekit_config.yml', text(recipeToYaml(plan.recipe)), open);
+    await writeFile(sinks, 'mergekit_config.yml', text(recipeToYaml(shown)), open);
     written.push('mergekit_config.yml');
     throwIfAborted(signal);
     const config = options.dtype && TORCH_DTYPE[options.dtype] ? { ...plan.config, torch_dtype: TORCH_DTYPE[options.dtype] } : plan.config;

@@ -70,8 +70,42 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
+const LAYER_INDEX = /^model\.layers\.(\d+)\./;
+
+/** The config's sizes against the tensors actually present, before anything is sized by them
+ * (a config.json claiming 1e9 layers or a vocabulary of 1e12 must not allocate): each key that
+ * disagrees is named with what the tensors say. */
+export function checkConfigPlausible(c: CausalLMConfig, tensors: Map<string, { shape: number[] }>, where: string, configFile = `${where}/config.json`): void {
+  const file = configFile;
+  const fail = (key: string, message: string): never => {
+    throw new MergeStudioError('eval-config-implausible', `${file}: ${message}`, { file, field: key });
+  };
+  let layers = 0;
+  for (const name of tensors.keys()) {
+    const m = LAYER_INDEX.exec(name);
+    if (m) layers = Math.max(layers, Number(m[1]) + 1);
+  }
+  if (c.numLayers > layers) fail('num_hidden_layers', `num_hidden_layers is ${c.numLayers}, but the tensors hold ${layers === 0 ? 'no decoder layers' : `${layers} layer(s) (model.layers.0 to model.layers.${layers - 1})`}`);
+  const embed = tensors.get(EMBED_TENSOR)?.shape;
+  if (embed?.length === 2) {
+    if (c.vocabSize !== embed[0]) fail('vocab_size', `vocab_size is ${c.vocabSize}, but ${EMBED_TENSOR} has ${embed[0]} rows (shape ${JSON.stringify(embed)})`);
+    if (c.hiddenSize !== embed[1]) fail('hidden_size', `hidden_size is ${c.hiddenSize}, but ${EMBED_TENSOR} has ${embed[1]} columns (shape ${JSON.stringify(embed)})`);
+  }
+  const gate = tensors.get(layerTensorName('gate', 0))?.shape;
+  if (gate?.length === 2 && c.intermediateSize !== gate[0]) fail('intermediate_size', `intermediate_size is ${c.intermediateSize}, but ${layerTensorName('gate', 0)} has ${gate[0]} rows (shape ${JSON.stringify(gate)})`);
+  const q = tensors.get(layerTensorName('q', 0))?.shape;
+  if (q?.length === 2 && c.numHeads * c.headDim !== q[0]) {
+    fail('num_attention_heads', `num_attention_heads ${c.numHeads} x head_dim ${c.headDim} is ${c.numHeads * c.headDim}, but ${layerTensorName('q', 0)} has ${q[0]} rows (shape ${JSON.stringify(q)})`);
+  }
+  const k = tensors.get(layerTensorName('k', 0))?.shape;
+  if (k?.length === 2 && c.numKvHeads * c.headDim !== k[0]) {
+    fail('num_key_value_heads', `num_key_value_heads ${c.numKvHeads} x head_dim ${c.headDim} is ${c.numKvHeads * c.headDim}, but ${layerTensorName('k', 0)} has ${k[0]} rows (shape ${JSON.stringify(k)})`);
+  }
+}
+
 /** Checks that every needed tensor is present with the right shape and a float dtype we read. */
-export function checkTensorInventory(c: CausalLMConfig, tensors: Map<string, { shape: number[]; dtype: DType; file?: string }>, where: string): void {
+export function checkTensorInventory(c: CausalLMConfig, tensors: Map<string, { shape: number[]; dtype: DType; file?: string }>, where: string, configFile?: string): void {
+  checkConfigPlausible(c, tensors, where, configFile);
   for (const [name, shape] of expectedTensors(c)) {
     const t = tensors.get(name);
     if (!t) {

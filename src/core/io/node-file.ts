@@ -74,6 +74,7 @@ export function nodeFolderTree(dir: string): FileTree {
         await listFiles(root, root, out);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new MergeStudioError('file-not-found', `${dir}: no such folder`, { file: dir });
+        if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw new MergeStudioError('not-a-folder', `${dir}: is a file, not a folder`, { file: dir });
         throw fsError('file-unreadable', dir, err, 'cannot list folder');
       }
       return out.sort();

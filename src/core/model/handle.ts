@@ -64,10 +64,26 @@ export async function openModel(tree: FileTree, signal?: AbortSignal, id = tree.
   const { architecture, notice } = architectureOf(config as Record<string, unknown>);
   const notices = [...(notice ? [`${id}: ${notice}`] : []), ...st.warnings.map((w) => `${id}: ${w}`)];
   const cfg = config as ModelConfig;
-  let numLayers = typeof cfg[architecture.numLayersKey] === 'number' ? (cfg[architecture.numLayersKey] as number) : -1;
-  if (numLayers < 0) {
-    for (const name of st.tensors.keys()) numLayers = Math.max(numLayers, (tensorRole(architecture, name).layer ?? -1) + 1);
-    numLayers = Math.max(numLayers, 0);
+  // Layers the tensors hold: one more than the highest layer index in their names.
+  let tensorLayers = 0;
+  for (const name of st.tensors.keys()) tensorLayers = Math.max(tensorLayers, (tensorRole(architecture, name).layer ?? -1) + 1);
+  const key = architecture.numLayersKey;
+  const stated = cfg[key];
+  let numLayers = tensorLayers;
+  if (stated !== undefined && stated !== null) {
+    if (typeof stated !== 'number' || !Number.isSafeInteger(stated) || stated < 0) {
+      throw new MergeStudioError('model-config-invalid', `${tree.name}/config.json: '${key}' must be a non-negative integer, found ${JSON.stringify(stated)}`, { file: `${tree.name}/config.json`, field: key });
+    }
+    // Checked against the tensors before anything is sized by it (a config claiming 1e9 layers
+    // would otherwise plan a billion layers).
+    if (stated > tensorLayers) {
+      throw new MergeStudioError(
+        'model-config-implausible',
+        `${tree.name}/config.json: '${key}' is ${stated}, but the safetensors files hold ${tensorLayers === 0 ? 'no layer tensors' : `${tensorLayers} layer(s) (layer indices 0 to ${tensorLayers - 1})`}`,
+        { file: `${tree.name}/config.json`, field: key, found: stated, tensors: tensorLayers },
+      );
+    }
+    numLayers = stated;
   }
   const roles = new Map<string, TensorRole>();
   const roleOf = (name: string): TensorRole => {

@@ -44,6 +44,8 @@ export const RECIPE_DTYPES: Record<string, 'F32' | 'F16' | 'BF16'> = {
 
 function typeName(v: unknown): string {
   if (v === null) return 'null';
+  // JSON.stringify writes NaN and the infinities as null.
+  if (typeof v === 'number' && !Number.isFinite(v)) return `${Number.isNaN(v) ? '.nan' : `${v < 0 ? '-' : ''}.inf`} (not a finite number)`;
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   return `${typeof v} ${JSON.stringify(v)}`;
@@ -56,7 +58,7 @@ function isMapping(v: unknown): v is Record<string, unknown> {
 function checkKeys(obj: Record<string, unknown>, path: YamlPath, allowed: readonly string[], unsupported: Record<string, string> = {}): void {
   for (const key of Object.keys(obj)) {
     if (allowed.includes(key)) continue;
-    if (key in unsupported) fail('recipe-unsupported', [...path, key], unsupported[key]);
+    if (Object.hasOwn(unsupported, key)) fail('recipe-unsupported', [...path, key], unsupported[key]);
     fail('recipe-unknown-key', [...path, key], `unknown key '${key}'${didYouMean(key, allowed)} (valid here: ${allowed.join(', ')})`, { key, valid: [...allowed] });
   }
 }
@@ -104,7 +106,11 @@ function parseParams(v: unknown, path: YamlPath): ParamMap | undefined {
   if (v === undefined || v === null) return undefined;
   if (!isMapping(v)) fail('recipe-invalid', path, `expected a mapping of parameter names to values, found ${typeName(v)}`);
   const out: ParamMap = {};
-  for (const [k, value] of Object.entries(v)) out[k] = parseSetting(value, [...path, k]);
+  for (const [k, value] of Object.entries(v)) {
+    // Assigning '__proto__' would replace the object's prototype instead of adding a parameter.
+    if (k === '__proto__') fail('recipe-unknown-parameter', [...path, k], "'__proto__' is not a parameter name");
+    out[k] = parseSetting(value, [...path, k]);
+  }
   return out;
 }
 
@@ -176,7 +182,7 @@ export function parseRecipeObject(raw: unknown): Recipe {
   for (const key of ['dtype', 'out_dtype'] as const) {
     const v = raw[key];
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'string' || !(v in RECIPE_DTYPES)) {
+    if (typeof v !== 'string' || !Object.hasOwn(RECIPE_DTYPES, v)) {
       fail('recipe-bad-dtype', [key], `unknown dtype ${typeName(v)}${typeof v === 'string' ? didYouMean(v, Object.keys(RECIPE_DTYPES)) : ''} (valid: float32, float16, bfloat16)`);
     }
     recipe[key] = v;

@@ -6,6 +6,7 @@ import type { MergeMethod } from '../methods/types.ts';
 import type { Recipe } from './types.ts';
 import { assembleStages, recipeDocuments } from './stages.ts';
 import { checkRecipeAgainstMethod, parseRecipeObject, type YamlPath } from './validate.ts';
+import { tooDeepLine, tooDeepMessage } from './yaml-depth.ts';
 
 export interface ParseRecipeOptions {
   /** Where the text came from, for error messages (a file path). */
@@ -18,6 +19,8 @@ export interface ParseRecipeOptions {
  * the final merge has a `name` and later documents use those names as models. */
 export function parseRecipeYaml(text: string, options: ParseRecipeOptions = {}): Recipe {
   const where = options.source ? `${options.source}: ` : '';
+  const deep = tooDeepLine(text);
+  if (deep !== undefined) throw new MergeStudioError('recipe-yaml', `${where}${tooDeepMessage(deep)}`, { file: options.source, line: deep });
   const lines = new LineCounter();
   // YAML 1.1, as mergekit's PyYAML reads it: `yes`/`no`/`on`/`off` are booleans there.
   const parsed = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, version: '1.1' });
@@ -42,7 +45,9 @@ function parseDocumentRecipe(doc: Document, lines: LineCounter, where: string, o
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const pos = e.pos ? lines.linePos(e.pos[0]) : undefined;
-    throw new MergeStudioError('recipe-yaml', `${where}${pos ? `line ${pos.line}: ` : ''}not valid YAML: ${e.message.split('\n')[0]}`, { file: options.source, line: pos?.line });
+    // The library reports a stack overflow as a parse error; say what it means.
+    const what = /call stack/i.test(e.message) ? tooDeepMessage(undefined) : `not valid YAML: ${e.message.split('\n')[0]}`;
+    throw new MergeStudioError('recipe-yaml', `${where}${pos ? `line ${pos.line}: ` : ''}${what}`, { file: options.source, line: pos?.line });
   }
   try {
     const recipe = parseRecipeObject(doc.toJS({ maxAliasCount: 100 }));

@@ -49,6 +49,18 @@ describe('search spec', () => {
     expect(bad('models: [a]: b')).toThrow(MergeStudioError);
   });
 
+  it('refuses ranges outside a method parameter\'s domain at the spec check, naming the file, line and key', () => {
+    const text = SPEC.replace('ranges: { weight: [0, 1.5] }', 'ranges: { weight: [0, 1.5], density: [-1, -0.5] }');
+    expect(() => parseSearchSpec(text, 'spec.yml')).toThrow(
+      new MergeStudioError('search-spec', "spec.yml: line 4: space.ranges.density [-1, -0.5] lies outside ties's 'density' domain [0, 1]; every value the search tries must be valid"),
+    );
+    const slerp = SPEC.replace(/space: .*\n/, 'space:\n  kind: global\n  methods: [slerp]\n  ranges:\n    t: [0.5, 2]\n');
+    expect(() => parseSearchSpec(slerp, 'spec.yml')).toThrow("spec.yml: line 8: space.ranges.t [0.5, 2] lies outside slerp's 't' domain [0, 1]");
+    expect(() => parseSearchSpec(SPEC.replace('methods: [ties, task_arithmetic]', 'methods: [ties, task_arithmetc]'), 'spec.yml')).toThrow(
+      "spec.yml: space.methods[1]: 'task_arithmetc' is not a method the search space can tune; did you mean 'task_arithmetic'? (valid: linear, task_arithmetic, ties, dare_ties, slerp)",
+    );
+  });
+
   it('the example specs shipped for the README parse and build their spaces', () => {
     const dir = 'src/core/search/examples';
     const files = readdirSync(dir).filter((f) => f.endsWith('.yml'));

@@ -1,12 +1,14 @@
-import { parse } from 'yaml';
+import { LineCounter, parseDocument, type Node } from 'yaml';
 import { MergeStudioError } from '../errors.ts';
+import { getMethod } from '../methods/index.ts';
 import { didYouMean } from '../recipe/suggest.ts';
+import { tooDeepLine, tooDeepMessage } from '../recipe/yaml-depth.ts';
 import type { ObjectiveSpec } from './objectives.ts';
 import type { OptimizerKind, OptimizerSpec } from './optimizer.ts';
 import { OPTIMIZER_KINDS } from './optimizers.ts';
 import type { SearchConfig } from './run.ts';
 import type { FidelitySchedule } from './schedule.ts';
-import type { ParameterRanges, SpaceMethod, SpaceSpec } from './spaces.ts';
+import { SPACE_METHODS, type ParameterRanges, type SpaceMethod, type SpaceSpec } from './spaces.ts';
 
 /** A search as written in SPEC.yml (`merge-studio search`) or set in the studio's search panel. */
 export interface SearchSpec extends SearchConfig {
@@ -80,6 +82,11 @@ function parseSpace(v: unknown, where: string): SpaceSpec {
   const methods = () => {
     const m = o.methods ?? ['task_arithmetic'];
     if (!Array.isArray(m) || m.length === 0) fail(where, `space.methods must be a non-empty list, found ${JSON.stringify(m)}`);
+    m.forEach((name, i) => {
+      if (!SPACE_METHODS.includes(name as SpaceMethod)) {
+        fail(where, `space.methods[${i}]: '${String(name)}' is not a method the search space can tune${typeof name === 'string' ? didYouMean(name, SPACE_METHODS) : ''} (valid: ${SPACE_METHODS.join(', ')})`);
+      }
+    });
     return m as SpaceMethod[];
   };
   switch (o.kind) {
@@ -103,6 +110,24 @@ function parseSpace(v: unknown, where: string): SpaceSpec {
   }
 }
 
+/** Every range must lie inside the domain of the parameter in each method that takes it (a
+ * density below 0 would only fail at the first trial, naming a recipe's model instead of the spec). */
+function checkRangeDomains(space: SpaceSpec, where: string, lineAt: (path: (string | number)[]) => string): void {
+  const methods: string[] = space.kind === 'depthwise' ? ['passthrough'] : space.methods;
+  for (const [key, range] of Object.entries(space.ranges ?? {})) {
+    if (!range) continue;
+    for (const name of methods) {
+      const spec = getMethod(name).params.find((p) => p.name === key);
+      if (!spec) continue;
+      const low = spec.min ?? -Infinity;
+      const high = spec.max ?? Infinity;
+      if (range[0] < low || range[1] > high) {
+        fail(where, `${lineAt(['space', 'ranges', key])}space.ranges.${key} [${range[0]}, ${range[1]}] lies outside ${name}'s '${key}' domain [${spec.min ?? '-inf'}, ${spec.max ?? 'inf'}]; every value the search tries must be valid`);
+      }
+    }
+  }
+}
+
 function parseOptimizer(v: unknown, where: string): OptimizerSpec {
   if (typeof v === 'string') v = { kind: v };
   const o = object(v, 'optimizer', where, ['kind', 'population', 'sigma', 'initial_design', 'random_fraction']);
@@ -120,12 +145,23 @@ function parseOptimizer(v: unknown, where: string): OptimizerSpec {
 /** Parses and checks a search spec (YAML text); errors name the file and the key. */
 export function parseSearchSpec(text: string, source = 'search spec'): SearchSpec {
   const where = `${source}: `;
+  const deep = tooDeepLine(text);
+  if (deep !== undefined) fail(where, tooDeepMessage(deep));
+  const lines = new LineCounter();
   let raw: unknown;
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   try {
-    raw = parse(text);
+    if (doc.errors.length > 0) throw doc.errors[0];
+    raw = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    fail(where, `not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    const pos = (err as { pos?: [number, number] }).pos;
+    fail(where, `${pos ? `line ${lines.linePos(pos[0]).line}: ` : ''}not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
+  /** "line N: " of the node at a path of the spec, or nothing when it has no position. */
+  const lineAt = (path: (string | number)[]): string => {
+    const node = doc.getIn(path, true) as Node | undefined;
+    return node && typeof node === 'object' && node.range ? `line ${lines.linePos(node.range[0]).line}: ` : '';
+  };
   const o = object(raw, '', where, TOP_KEYS);
   const base = string(o.base_model, 'base_model', where);
   if (!Array.isArray(o.models) || o.models.length === 0) fail(where, `models must list the expert models to merge, found ${JSON.stringify(o.models)}`);
@@ -150,6 +186,7 @@ export function parseSearchSpec(text: string, source = 'search spec'): SearchSpe
     budget,
     seed: number(o.seed ?? 0, 'seed', where, Number.isInteger, 'an integer'),
   };
+  checkRangeDomains(spec.space, where, lineAt);
   if (o.tasks !== undefined) spec.tasks = string(o.tasks, 'tasks', where);
   if (o.limit !== undefined) spec.limit = number(o.limit, 'limit', where, (n) => Number.isInteger(n) && n > 0, 'a positive integer');
   return spec;
