@@ -18,6 +18,7 @@ import { memorySinks, memoryTree } from '../core/io/memory.ts';
 import type { FileTree, SinkFactory } from '../core/io/types.ts';
 import { openModel, type ModelHandle } from '../core/model/handle.ts';
 import { compatibilityReport, formatCompatibilityReport, modelInventory } from '../core/model/inventory.ts';
+import { loadVocabulary } from '../core/tokenizer/vocab.ts';
 import type { ProgressCallback } from '../core/progress.ts';
 import { referencedModels, stageHint, type Recipe } from '../core/recipe/index.ts';
 import { createSpace, SearchRun, type SearchSummary } from '../core/search/index.ts';
@@ -192,6 +193,8 @@ export class StudioEngine {
       if (source.kind === 'demo') await this.demoCatalog();
       const { tree, ref, origin } = await this.treeOf(source, signal);
       const handle = await openModel(tree, signal, ref);
+      // Read now: planning is synchronous and needs each vocabulary when they differ.
+      await loadVocabulary(handle, signal);
       const inv = await modelInventory(handle, signal);
       this.handles.set(ref, handle);
       const layerTensors: Partial<Record<ModuleGroup, string>> = {};

@@ -253,6 +253,8 @@ function parseTokenizer(v: unknown, path: YamlPath): RecipeTokenizer {
           entry.force = cfg.force;
         }
       }
+      // mergekit/tokenizer/embed.py builds a row for every listed token; without a source it cannot.
+      if (entry.source === undefined) fail('recipe-invalid', [...at, 'source'], `token '${token}' needs a source: a model, {kind: zero} or {kind: model_token, model, token}`);
       tokens[token] = entry;
     }
     out.tokens = tokens;
