@@ -248,7 +248,7 @@ export class StudioEngine {
     const handles = refs.map((r) => this.handles.get(r)).filter((h): h is ModelHandle => h !== undefined);
     if (handles.length < 2) return null;
     const report = await compatibilityReport(handles);
-    return { verdict: report.verdict, problems: report.problems, adjustments: report.adjustments, text: formatCompatibilityReport(report) };
+    return { verdict: report.verdict, problems: report.problems, adjustments: report.adjustments, vocab: { tokensDiffer: report.vocab.tokensDiffer, choices: report.vocab.choices }, text: formatCompatibilityReport(report) };
   }
 
   // ---------------------------------------------------------------- tasks

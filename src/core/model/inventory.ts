@@ -348,7 +348,7 @@ export async function compatibilityReport(handles: ModelHandle[], signal?: Abort
   }
 
   const verdict = problems.length ? 'incompatible' : adjustments.length ? 'compatible-with-adjustments' : 'compatible';
-  return { models, reference: ref.id, sameArchitecture, sameLayerCount, tensorSets, shapeMismatches, vocab: { sizes, same: sameVocab, tokensDiffer, choices: tokensDiffer || !sameVocab ? ['union', 'base', ...models.map((m) => m.id)] : [], action }, tokenizer: { identical, groups: groups.map((g) => g.ids), note }, problems, adjustments, verdict };
+  return { models, reference: ref.id, sameArchitecture, sameLayerCount, tensorSets, shapeMismatches, vocab: { sizes, same: sameVocab, tokensDiffer, choices: tokensDiffer || !sameVocab ? [...new Set(['union', 'base', ...models.map((m) => m.id)])] : [], action }, tokenizer: { identical, groups: groups.map((g) => g.ids), note }, problems, adjustments, verdict };
 }
 
 function humanCount(n: number): string {
