@@ -4,24 +4,23 @@
 // input files by mergekit's rules (mergekit/tokenizer/embed.py, read for src/core/tokenizer/
 // README.md), the merged tokenizer is loaded with @huggingface/tokenizers.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { main } from '../../cli/main.ts';
-import { parseMergeArgs, runMerge } from '../../cli/merge.ts';
-import { seededValues, writeModelFolder, type TestTensor } from '../engine/test-models.ts';
-import { nodeFolderTree } from '../io/node-file.ts';
-import { openSafetensorsModel, readTensorF32 } from '../safetensors/index.ts';
-import { execute, plan } from '../engine/index.ts';
-import { memorySinks } from '../io/memory.ts';
-import { openModel } from '../model/handle.ts';
-import { parseRecipeYaml } from '../recipe/index.ts';
-import { loadVocabularies } from './vocab.ts';
-import { StudioEngine } from '../../worker/engine.ts';
-import { readdir } from 'node:fs/promises';
+import { main } from './main.ts';
+import { parseMergeArgs, runMerge } from './merge.ts';
+import { seededValues, writeModelFolder, type TestTensor } from '../core/engine/test-models.ts';
+import { nodeFolderTree } from '../core/io/node-file.ts';
+import { openSafetensorsModel, readTensorF32 } from '../core/safetensors/index.ts';
+import { execute, plan } from '../core/engine/index.ts';
+import { memorySinks } from '../core/io/memory.ts';
+import { openModel } from '../core/model/handle.ts';
+import { parseRecipeYaml } from '../core/recipe/index.ts';
+import { loadVocabularies } from '../core/tokenizer/vocab.ts';
+import { StudioEngine } from '../worker/engine.ts';
 
 const ZOO = resolve(process.env.ZOO_DIR ?? 'public/zoo', 'tiny-llama');
 const EMBED = 'model.embed_tokens.weight';
