@@ -20,6 +20,7 @@ import { memorySinks } from '../core/io/memory.ts';
 import { openModel } from '../core/model/handle.ts';
 import { parseRecipeYaml } from '../core/recipe/index.ts';
 import { loadVocabularies } from '../core/tokenizer/vocab.ts';
+import { CHAT_TEMPLATES } from '../core/tokenizer/chat-templates.ts';
 import { StudioEngine } from '../worker/engine.ts';
 
 const ZOO = resolve(process.env.ZOO_DIR ?? 'public/zoo', 'tiny-llama');
@@ -256,5 +257,26 @@ describe.skipIf(!existsSync(join(ZOO, 'base', 'model.safetensors')))('union voca
     for (const name of ['model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'config.json', 'mergekit_config.yml']) {
       expect(Buffer.from(out.data![name]).equals(await readFile(join(cli, name))), name).toBe(true);
     }
+  }, 60_000);
+
+  it('chat_template: a built-in name or auto is written into tokenizer_config.json', async () => {
+    const yml = join(work, 'chat.yml');
+    await writeFile(yml, recipe('tokenizer_source: base\nchat_template: chatml\n'));
+    const out = join(work, 'out-chat');
+    expect(await main(['merge', yml, '--out', out])).toBe(0);
+    const cfg = JSON.parse(await readFile(join(out, 'tokenizer_config.json'), 'utf8'));
+    expect(cfg.chat_template).toBe(CHAT_TEMPLATES.chatml);
+    expect(cfg.bos_token).toBe('<s>');
+    // auto: the template most inputs carry (two experts' chat_template.jinja against the base's).
+    const mine = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}";
+    await writeFile(join(work, 'reverse', 'chat_template.jinja'), mine);
+    await writeFile(join(work, 'sort', 'chat_template.jinja'), `${mine}\n`);
+    await writeFile(join(work, 'base', 'chat_template.jinja'), CHAT_TEMPLATES.llama3);
+    await writeFile(yml, recipe('tokenizer_source: base\nchat_template: auto\n'));
+    const outAuto = join(work, 'out-chat-auto');
+    expect(await main(['merge', yml, '--out', outAuto])).toBe(0);
+    expect(JSON.parse(await readFile(join(outAuto, 'tokenizer_config.json'), 'utf8')).chat_template).toBe(mine);
+    // The base's own template file is not copied next to it (transformers would prefer it).
+    expect(existsSync(join(outAuto, 'chat_template.jinja'))).toBe(false);
   }, 60_000);
 });
