@@ -51,10 +51,12 @@ function labelOf(ref: string): string {
 /** Identity of a step's computation: when it is unchanged, the resident merged tensor is still right. */
 function stepSignature(p: Plan, step: PlanStep, stages = stageSteps(p)): string {
   // An input that is a stage of a multi-stage recipe changes with that stage's own step.
-  const input = (i: { model: string; tensor: string; index: number; crop?: [number, number] }) => {
+  const input = (i: PlanStep['models'][number]) => {
     const stage = stages.get(i.model);
     const stageStep = stage?.steps.get(i.tensor);
-    return [i.model, i.tensor, i.index, i.crop ?? null, stage && stageStep ? stepSignature(stage.plan, stageStep, stages) : null];
+    // Rows in a merged vocabulary change with its source, size and per-token overrides.
+    const vocab = i.permuted ? [i.permuted.vocab.source, i.permuted.vocab.size, [...i.permuted.vocab.overrides]] : null;
+    return [i.model, i.tensor, i.index, i.crop ?? null, vocab, stage && stageStep ? stepSignature(stage.plan, stageStep, stages) : null];
   };
   return JSON.stringify([p.method.name, p.seed, step.models.map(input), step.base ? input(step.base) : null, step.modelParams, step.global]);
 }
