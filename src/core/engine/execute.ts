@@ -139,7 +139,10 @@ function streamableBlockRows(plan: Plan, step: PlanStep, blockElements: number):
 async function readRows(input: PlanInput, start: number, end: number, signal?: AbortSignal): Promise<StoredSlice> {
   const { info, permuted } = input;
   if (permuted) {
-    // Rows in the merged vocabulary's order, decoded (one block of this model at a time).
+    // Rows in the merged vocabulary's order: as stored when they are all the model's own, else
+    // decoded with the rule rows filled in (one block of this model at a time).
+    const stored = await permuted.readStored(input.model, start, end, signal);
+    if (stored) return { bytes: stored, dtype: info.dtype };
     const values = await permuted.read(input.model, start, end, new Float32Array((end - start) * permuted.cols), signal);
     return { bytes: new Uint8Array(values.buffer), dtype: 'F32' };
   }

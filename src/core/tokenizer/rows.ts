@@ -103,6 +103,35 @@ export class PermutedRows {
     return out;
   }
 
+  /** Rows [start, end) of `model` as stored (no decoding) when every row of the block is the
+   * model's own (the common case: one read per run of consecutive rows); null when the block holds
+   * rule, forced or padding rows, which `read` builds in float32. */
+  async readStored(model: string, start: number, end: number, signal?: AbortSignal): Promise<Uint8Array | null> {
+    if (end > this.vocab.count) return null;
+    const perm = this.vocab.permutations.get(model)!;
+    const rules = this.ruleMap();
+    for (let id = start; id < end; id++) if (perm[id] < 0 || (rules.has(id) && this.vocab.overrides.get(id)?.force === true)) return null;
+    throwIfAborted(signal);
+    const info = this.inputs.get(model)!;
+    const rowBytes = info.bytes / info.shape[0];
+    const runs: Uint8Array[] = [];
+    let id = start;
+    while (id < end) {
+      let runEnd = id + 1;
+      while (runEnd < end && perm[runEnd] === perm[runEnd - 1] + 1) runEnd++;
+      runs.push(await info.source.read(info.offset + perm[id] * rowBytes, (runEnd - id) * rowBytes, signal));
+      id = runEnd;
+    }
+    if (runs.length === 1) return runs[0];
+    const out = new Uint8Array((end - start) * rowBytes);
+    let at = 0;
+    for (const r of runs) {
+      out.set(r, at);
+      at += r.byteLength;
+    }
+    return out;
+  }
+
   /** Padding rows: the mean of the model's merged-order rows over the vocabulary (mergekit, after
    * https://nlp.stanford.edu/~johnhew/vocab-expansion.html). */
   private async meanRow(model: string, signal?: AbortSignal): Promise<Float32Array> {

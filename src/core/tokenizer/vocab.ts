@@ -108,7 +108,9 @@ export async function loadVocabulary(handle: ModelHandle, signal?: AbortSignal):
         chatTemplate = null;
       }
     }
-    const maxId = Math.max(-1, ...parsed.ids.values());
+    // No spread: a real vocabulary (150k ids) would overflow the call stack.
+    let maxId = -1;
+    for (const id of parsed.ids.values()) if (id > maxId) maxId = id;
     const configRows = typeof handle.config.vocab_size === 'number' ? handle.config.vocab_size : maxId + 1;
     const tensorRows = embedRows(handle);
     vocab = { ...parsed, rows: tensorRows === null ? configRows : Math.min(configRows, tensorRows), chatTemplate };
