@@ -87,6 +87,7 @@ function StagedRecipe({ recipe, error }: { recipe: Recipe; error: string | null 
 export function RecipePanel() {
   const recipe = useStudio((s) => s.recipe);
   const check = useStudio((s) => s.check);
+  const compatibility = useStudio((s) => s.compatibility);
   const models = useStudio((s) => s.models);
   const { setMethod, setRecipe } = useStudio.getState();
   if (recipe.stages?.length) return <StagedRecipe recipe={recipe} error={check && !check.ok ? check.error : null} />;
@@ -137,6 +138,22 @@ export function RecipePanel() {
         <label>random_seed{' '}
           <input type="number" value={recipe.random_seed ?? ''} placeholder="0" size={5} onChange={(e) => { const next = { ...recipe }; const v = Number(e.target.value); if (e.target.value !== '' && Number.isInteger(v)) next.random_seed = v; else delete next.random_seed; setRecipe(next); }} />
         </label>
+        {(compatibility?.vocab?.tokensDiffer || recipe.tokenizer_source !== undefined || recipe.tokenizer !== undefined) && (
+          <>{' '}
+            <label title="mergekit's tokenizer_source: which vocabulary the merged embed_tokens / lm_head rows and tokenizer follow">vocabulary{' '}
+              {recipe.tokenizer ? (
+                <span className="muted" data-testid="tokenizer-block">tokenizer: block (source {recipe.tokenizer.source ?? 'union'}), edit it in YAML</span>
+              ) : (
+                <select data-testid="tokenizer-source" value={recipe.tokenizer_source ?? ''} onChange={(e) => { const next = { ...recipe }; if (e.target.value) next.tokenizer_source = e.target.value; else delete next.tokenizer_source; setRecipe(next); }}>
+                  <option value="">{compatibility?.vocab?.tokensDiffer ? 'union (vocabularies differ)' : 'as the base (no setting)'}</option>
+                  {[...new Set(['union', 'base', ...(compatibility?.vocab?.choices ?? []), ...(recipe.tokenizer_source ? [recipe.tokenizer_source] : [])])].map((c) => (
+                    <option key={c} value={c}>{c === 'union' || c === 'base' ? `tokenizer_source: ${c}` : `${labelOf(c)}'s vocabulary`}</option>
+                  ))}
+                </select>
+              )}
+            </label>
+          </>
+        )}
       </fieldset>
       {check && !check.ok && <p role="alert" className="error" data-testid="plan-error">{check.error}</p>}
       {check?.ok && <p className="muted" data-testid="plan-ok">Plan: {check.steps} tensors, {check.layers} layers{check.notices.length ? ` · ${check.notices.join(' · ')}` : ''}</p>}

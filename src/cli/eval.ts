@@ -16,6 +16,7 @@ import { expandBenchmark, runBenchmark } from './benchmarks.ts';
 import type { TextTokenizer } from '../core/eval/tokenizer.ts';
 import { nodeFolderTree } from '../core/io/node-file.ts';
 import { openModel, type ModelHandle } from '../core/model/handle.ts';
+import { loadVocabularies } from '../core/tokenizer/vocab.ts';
 import { parseRecipeYaml, referencedModels } from '../core/recipe/index.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 import { escapeControl } from '../core/text.ts';
@@ -143,6 +144,7 @@ async function openTarget(args: EvalArgs, signal?: AbortSignal): Promise<{ model
     const tree = await resolveModelRef(ref, { ...sourceOptions, baseDir: dirname(path) });
     handles.set(ref, await openModel(tree, signal, ref));
   }
+  await loadVocabularies(handles.values(), signal);
   const merged = await runtimeForPlan(plan(recipe, handles), { backend: args.backend, signal, allowNonFinite: args.allowNonFinite });
   return { ...merged, label: `${args.target} (merged in memory)` };
 }

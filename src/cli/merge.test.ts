@@ -11,7 +11,7 @@ import { main } from './main.ts';
 import { parseMergeArgs, runMerge } from './merge.ts';
 import { nodeFileSource, nodeFolderTree } from '../core/io/node-file.ts';
 import { openSafetensorsModel, readSafetensorsHeader, readTensorF32 } from '../core/safetensors/index.ts';
-import { llamaConfig, llamaTensors, writeModelFolder } from '../core/engine/test-models.ts';
+import { llamaConfig, llamaTensors, tokenizerJson, writeModelFolder } from '../core/engine/test-models.ts';
 
 interface GoldenCase {
   id: string;
@@ -90,8 +90,10 @@ describe('merge-studio merge on Llama-shaped models', () => {
   const b = llamaTensors({ layers: 4, hidden: 8, vocab: 16, seed: 2 });
 
   beforeAll(async () => {
-    await writeModelFolder(join(work, 'llama', 'a'), cfg, a, { 'tokenizer_config.json': '{}', 'tokenizer.json': '{"a": 1}' });
-    await writeModelFolder(join(work, 'llama', 'b'), cfg, b, { 'tokenizer.json': '{"b": 1}' });
+    // One vocabulary, two files (b's says a little more), so tokenizer_source picks whose files travel.
+    const tokens = Array.from({ length: 16 }, (_, i) => `t${i}`);
+    await writeModelFolder(join(work, 'llama', 'a'), cfg, a, { 'tokenizer_config.json': '{}', 'tokenizer.json': tokenizerJson(tokens) });
+    await writeModelFolder(join(work, 'llama', 'b'), cfg, b, { 'tokenizer.json': `${tokenizerJson(tokens)}\n` });
   });
 
   it('stacks slices with passthrough, re-indexing layers and setting the layer count', async () => {
@@ -110,7 +112,7 @@ describe('merge-studio merge on Llama-shaped models', () => {
     // Embeddings from the first slice, final weights from the last (mergekit's rule).
     same(merged.get('model.embed_tokens.weight')!, a['model.embed_tokens.weight'].values);
     same(merged.get('lm_head.weight')!, b['lm_head.weight'].values);
-    expect(await readFile(join(out, 'tokenizer.json'), 'utf8')).toBe('{"b": 1}');
+    expect(await readFile(join(out, 'tokenizer.json'), 'utf8')).toBe(await readFile(join(work, 'llama', 'b', 'tokenizer.json'), 'utf8'));
   });
 
   it('shards the output by --shard-size and writes an index', async () => {

@@ -11,6 +11,7 @@ import { nodeFolderSinks } from '../core/io/node-file.ts';
 import { openModel, type ModelHandle } from '../core/model/handle.ts';
 import type { ProgressCallback } from '../core/progress.ts';
 import { closestStage, parseRecipeYaml, referencedModels, stageHint } from '../core/recipe/index.ts';
+import { loadVocabularies } from '../core/tokenizer/vocab.ts';
 import { humanBytes } from './inspect.ts';
 import { checkOutDir, makeFolders, publish, removeStalePartials } from './out-dir.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
@@ -141,6 +142,8 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Prom
       throw err;
     }
   }
+  // The vocabularies decide how embed_tokens and lm_head merge (tokenizer_source, or a union when they differ).
+  await loadVocabularies(handles.values(), hooks.signal);
   const backend = await backendFor(args.backend);
   let merge: ReturnType<typeof plan>;
   try {

@@ -18,6 +18,7 @@ import { memorySinks, memoryTree } from '../core/io/memory.ts';
 import type { FileTree, SinkFactory } from '../core/io/types.ts';
 import { openModel, type ModelHandle } from '../core/model/handle.ts';
 import { compatibilityReport, formatCompatibilityReport, modelInventory } from '../core/model/inventory.ts';
+import { loadVocabulary } from '../core/tokenizer/vocab.ts';
 import type { ProgressCallback } from '../core/progress.ts';
 import { referencedModels, stageHint, type Recipe } from '../core/recipe/index.ts';
 import { createSpace, SearchRun, type SearchSummary } from '../core/search/index.ts';
@@ -52,10 +53,12 @@ function labelOf(ref: string): string {
 /** Identity of a step's computation: when it is unchanged, the resident merged tensor is still right. */
 function stepSignature(p: Plan, step: PlanStep, stages = stageSteps(p)): string {
   // An input that is a stage of a multi-stage recipe changes with that stage's own step.
-  const input = (i: { model: string; tensor: string; index: number; crop?: [number, number] }) => {
+  const input = (i: PlanStep['models'][number]) => {
     const stage = stages.get(i.model);
     const stageStep = stage?.steps.get(i.tensor);
-    return [i.model, i.tensor, i.index, i.crop ?? null, stage && stageStep ? stepSignature(stage.plan, stageStep, stages) : null];
+    // Rows in a merged vocabulary change with its source, size and per-token overrides.
+    const vocab = i.permuted ? [i.permuted.vocab.source, i.permuted.vocab.size, [...i.permuted.vocab.overrides]] : null;
+    return [i.model, i.tensor, i.index, i.crop ?? null, vocab, stage && stageStep ? stepSignature(stage.plan, stageStep, stages) : null];
   };
   return JSON.stringify([p.method.name, p.seed, step.models.map(input), step.base ? input(step.base) : null, step.modelParams, step.global]);
 }
@@ -203,6 +206,8 @@ export class StudioEngine {
       if (source.kind === 'demo') await this.demoCatalog();
       const { tree, ref, origin } = await this.treeOf(source, signal);
       const handle = await openModel(tree, signal, ref);
+      // Read now: planning is synchronous and needs each vocabulary when they differ.
+      await loadVocabulary(handle, signal);
       const inv = await modelInventory(handle, signal);
       this.handles.set(ref, handle);
       const layerTensors: Partial<Record<ModuleGroup, string>> = {};
@@ -258,7 +263,7 @@ export class StudioEngine {
     const handles = refs.map((r) => this.handles.get(r)).filter((h): h is ModelHandle => h !== undefined);
     if (handles.length < 2) return null;
     const report = await compatibilityReport(handles);
-    return { verdict: report.verdict, problems: report.problems, adjustments: report.adjustments, text: formatCompatibilityReport(report) };
+    return { verdict: report.verdict, problems: report.problems, adjustments: report.adjustments, vocab: { tokensDiffer: report.vocab.tokensDiffer, choices: report.vocab.choices }, text: formatCompatibilityReport(report) };
   }
 
   // ---------------------------------------------------------------- tasks

@@ -75,6 +75,9 @@ export interface CompatibilitySummary {
   verdict: 'compatible' | 'compatible-with-adjustments' | 'incompatible';
   problems: string[];
   adjustments: string[];
+  /** Whether the vocabularies differ (the same id meaning other text), and the values of the
+   * recipe's tokenizer_source that make sense then ('union', 'base', each model). */
+  vocab: { tokensDiffer: boolean; choices: string[] };
   /** The full report as text (core's formatCompatibilityReport). */
   text: string;
 }

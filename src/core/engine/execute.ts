@@ -15,6 +15,7 @@ import { renameModels } from '../recipe/stages.ts';
 import type { Recipe } from '../recipe/types.ts';
 import { referencedModels } from '../recipe/validate.ts';
 import { recipeToYaml } from '../recipe/yaml.ts';
+import { tokenizerFiles } from '../tokenizer/export.ts';
 import { readTensorBytes, readTensorF32 } from '../safetensors/index.ts';
 import { DEFAULT_MAX_SHARD_BYTES, SafetensorsWriter } from '../safetensors/writer.ts';
 import { cpuBackend, type MergeBackend } from './backend.ts';
@@ -40,7 +41,8 @@ class StepBuffers {
 }
 
 async function readInput(input: PlanInput, into: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
-  const { info, crop } = input;
+  const { info, crop, permuted } = input;
+  if (permuted) return permuted.read(input.model, 0, permuted.rows, into, signal);
   if (!canDecodeToF32(info.dtype)) {
     throw new MergeStudioError('tensor-dtype', `${info.file}: tensor '${info.name}' of '${input.model}' is ${info.dtype}, which cannot be merged (expected a float type)`, { tensor: info.name, file: info.file });
   }
@@ -63,7 +65,7 @@ const NO_VALUES = new Float32Array(0);
 
 /** Whole, uncropped F32 or BF16 tensors go to a method's tile path as they are stored. */
 function isTileable(input: PlanInput): boolean {
-  return !input.crop && (input.info.dtype === 'F32' || input.info.dtype === 'BF16');
+  return !input.crop && !input.permuted && (input.info.dtype === 'F32' || input.info.dtype === 'BF16');
 }
 
 /** Whether the step can merge straight from its stored inputs (the method's tile path). */
@@ -137,7 +139,15 @@ function streamableBlockRows(plan: Plan, step: PlanStep, blockElements: number):
 
 /** Rows [start, end) of an input, as stored (rows are contiguous in safetensors). */
 async function readRows(input: PlanInput, start: number, end: number, signal?: AbortSignal): Promise<StoredSlice> {
-  const { info } = input;
+  const { info, permuted } = input;
+  if (permuted) {
+    // Rows in the merged vocabulary's order: as stored when they are all the model's own, else
+    // decoded with the rule rows filled in (one block of this model at a time).
+    const stored = await permuted.readStored(input.model, start, end, signal);
+    if (stored) return { bytes: stored, dtype: info.dtype };
+    const values = await permuted.read(input.model, start, end, new Float32Array((end - start) * permuted.cols), signal);
+    return { bytes: new Uint8Array(values.buffer), dtype: 'F32' };
+  }
   if (!canDecodeToF32(info.dtype)) {
     throw new MergeStudioError('tensor-dtype', `${info.file}: tensor '${info.name}' of '${input.model}' is ${info.dtype}, which cannot be merged (expected a float type)`, { tensor: info.name, file: info.file });
   }
@@ -237,8 +247,14 @@ export interface ExportResult {
 
 const TORCH_DTYPE: Partial<Record<DType, string>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
+/** The recipe an export records: the plan's, saying `tokenizer_source: union` where differing
+ * vocabularies were merged as a union without the recipe asking (so mergekit does the same). */
+export function exportedRecipe(plan: Plan): Recipe {
+  return plan.vocabulary?.implicit ? { ...plan.recipe, tokenizer_source: 'union' } : plan.recipe;
+}
+
 /** The model card: what was merged, how, and the recipe to reproduce it. */
-export function modelCard(plan: Plan, recipe: Recipe = plan.recipe): string {
+export function modelCard(plan: Plan, recipe: Recipe = exportedRecipe(plan)): string {
   const r = recipe;
   const inputs = referencedModels(r);
   const stages = plan.stages ?? [];
@@ -328,14 +344,13 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
     written.push(...shards.files);
 
     const text = (s: string) => new TextEncoder().encode(s);
-    const tokenizer = plan.tokenizerModel;
-    for (const file of tokenizer.tokenizerFiles) {
+    for (const file of await tokenizerFiles(plan, signal)) {
       throwIfAborted(signal);
-      const source = await tokenizer.tree.open(file, signal);
-      await writeFile(sinks, file, await source.read(0, source.size, signal), open);
-      written.push(file);
+      await writeFile(sinks, file.name, file.bytes, open);
+      written.push(file.name);
     }
-    const shown = options.modelRef ? renameModels(plan.recipe, options.modelRef) : plan.recipe;
+    const recorded = exportedRecipe(plan);
+    const shown = options.modelRef ? renameModels(recorded, options.modelRef) : recorded;
     await writeFile(sinks, 'README.md', text(modelCard(plan, shown)), open);
     written.push('README.md');
     await writeFile(sinks, 'mergekit_config.yml', text(recipeToYaml(shown)), open);

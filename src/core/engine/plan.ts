@@ -8,7 +8,10 @@ import { getMethod } from '../methods/index.ts';
 import type { MergeMethod, ParamValue } from '../methods/types.ts';
 import { withLayerIndex, weightTemplate, expectedLayerTensors, type TensorRole } from '../model/architecture.ts';
 import type { ModelConfig, ModelHandle } from '../model/handle.ts';
-import { checkRecipeAgainstMethod, RECIPE_DTYPES, referencedModels } from '../recipe/validate.ts';
+import { checkRecipeAgainstMethod, RECIPE_DTYPES, recipeTokenizer, referencedModels } from '../recipe/validate.ts';
+import { CHAT_TEMPLATES } from '../tokenizer/chat-templates.ts';
+import { PermutedRows } from '../tokenizer/rows.ts';
+import { buildMergedVocabulary, tokenRules, vocabulariesDiffer, vocabularyOf, whyNoVocabulary, type MergedVocabulary, type ModelVocabulary } from '../tokenizer/vocab.ts';
 import { documentModels, stageHint, stageNames, stageOrder } from '../recipe/stages.ts';
 import { recipeSlices, resolveParams, type TensorSite } from '../recipe/params.ts';
 import type { Recipe } from '../recipe/types.ts';
@@ -26,6 +29,8 @@ export interface PlanInput {
   info: TensorInfo;
   /** Take only the leading [rows, cols] block (embeddings of different vocabulary sizes). */
   crop?: [number, number];
+  /** Embedding / lm_head rows read in the merged vocabulary's order (tokenizer_source). */
+  permuted?: PermutedRows;
 }
 
 export interface PlanStep {
@@ -54,8 +59,13 @@ export interface Plan {
   numLayers: number;
   /** config.json of the merged model. */
   config: ModelConfig;
-  /** Model whose tokenizer files are copied into an export. */
+  /** Model whose tokenizer files are copied into an export (the start of a merged one). */
   tokenizerModel: ModelHandle;
+  /** The merged vocabulary when the recipe sets tokenizer_source / tokenizer (or the models'
+   * vocabularies differ, which merges them as 'union'): embed_tokens and lm_head follow it. */
+  vocabulary?: PlanVocabulary;
+  /** The chat template the export writes into tokenizer_config.json (recipe `chat_template`). */
+  chatTemplate?: string;
   seed: number;
   /** Things the user should know that do not stop the merge. */
   notices: string[];
@@ -63,6 +73,13 @@ export interface Plan {
   /** Plans of the stages a multi-document recipe merges on the way (in merge order); their
    * tensors are computed when the final merge reads them, never written. */
   stages?: StagePlan[];
+}
+
+export interface PlanVocabulary {
+  merged: MergedVocabulary;
+  /** True when the recipe said nothing and the differing vocabularies were merged as 'union';
+   * the exported mergekit_config.yml then says `tokenizer_source: union`. */
+  implicit: boolean;
 }
 
 export interface StagePlan {
@@ -176,6 +193,9 @@ function planDocument(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>,
   }));
   if (problems.length > 0) throw report(problems);
 
+  const vocabulary = planVocabulary(recipe, models, handle, stages, notices);
+  const chatTemplate = recipe.chat_template === undefined ? undefined : resolveChatTemplate(recipe.chat_template, models.map(handle));
+
   const outDtypeName = recipe.out_dtype ?? recipe.dtype;
   const forcedDtype: DType | undefined = options.outDtype ?? (outDtypeName ? RECIPE_DTYPES[outDtypeName] : undefined);
   const baseIsInput = method.base !== 'none';
@@ -205,7 +225,15 @@ function planDocument(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>,
     }
     let shape = present[0].shape;
     let crop: [number, number] | undefined;
-    if (!present.every((t) => sameShape(t.shape, shape))) {
+    let permuted: PermutedRows | undefined;
+    if (vocabulary && role.embedLike && present.every((t) => t.shape.length === 2)) {
+      if (!present.every((t) => t.shape[1] === shape[1])) {
+        mismatched.push(`${output}: ${slice.sources.map((src, i) => `'${src.model}' ${shapeText(present[i].shape)}`).join(', ')} (the embedding width differs)`);
+        return;
+      }
+      permuted = new PermutedRows(vocabulary.merged, new Map(slice.sources.map((src, i) => [src.model, present[i]])), recipe.base_model);
+      shape = [vocabulary.merged.size, shape[1]];
+    } else if (!present.every((t) => sameShape(t.shape, shape))) {
       if (role.embedLike && present.every((t) => t.shape.length === 2)) {
         crop = [Math.min(...present.map((t) => t.shape[0])), Math.min(...present.map((t) => t.shape[1]))];
         shape = crop;
@@ -222,6 +250,7 @@ function planDocument(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>,
       tensor: inputNames[i],
       info: present[i],
       ...(crop && !sameShape(present[i].shape, crop) ? { crop } : {}),
+      ...(permuted ? { permuted } : {}),
       isBase: r.isBase,
       params: r.params,
     }));
@@ -239,7 +268,7 @@ function planDocument(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>,
       if (spec.scope === 'global' && resolved.global[spec.name] === undefined) unset.push(`${output}: '${spec.name}'`);
       if (spec.scope === 'model') for (const i of others) if (i.params[spec.name] === undefined) unset.push(`${output}: '${spec.name}' of '${i.model}'`);
     }
-    const strip = ({ model, index, tensor, info, crop: c }: PlanInput): PlanInput => ({ model, index, tensor, info, ...(c ? { crop: c } : {}) });
+    const strip = ({ model, index, tensor, info, crop: c, permuted: p }: PlanInput): PlanInput => ({ model, index, tensor, info, ...(c ? { crop: c } : {}), ...(p ? { permuted: p } : {}) });
     const sourceDtype = (baseInput ?? inputs[0]).info.dtype;
     const dtype = forcedDtype ?? (isFloatDType(sourceDtype) && TORCH_DTYPE[sourceDtype] ? sourceDtype : 'F32');
     const elements = shape.reduce((a, b) => a * b, 1);
@@ -254,7 +283,7 @@ function planDocument(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>,
       modelParams: others.map((i) => i.params),
       global: resolved.global,
       t: resolved.t,
-      inputBytes: [...others, ...(baseInput ? [baseInput] : [])].reduce((s, i) => s + (i.crop ? (elements * dtypeBits(i.info.dtype)) / 8 : i.info.bytes), 0),
+      inputBytes: [...others, ...(baseInput ? [baseInput] : [])].reduce((s, i) => s + (i.crop || i.permuted ? (elements * dtypeBits(i.info.dtype)) / 8 : i.info.bytes), 0),
     });
   };
 
@@ -328,7 +357,9 @@ function planDocument(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>,
   }
 
   const config = outputConfig(configModel.config, configModel.architecture.numLayersKey, outputLayer, steps, forcedDtype);
-  const tokenizerRef = recipe.tokenizer_source === undefined || recipe.tokenizer_source === 'base' ? (recipe.base_model ?? models[0]) : recipe.tokenizer_source;
+  // mergekit/merge.py _update_config_vocab: vocab_size is the merged vocabulary, padded.
+  if (vocabulary) config.vocab_size = vocabulary.merged.size;
+  const tokenizerRef = vocabulary ? vocabulary.merged.tokenizerModel : recipe.tokenizer_source === undefined || recipe.tokenizer_source === 'base' ? (recipe.base_model ?? models[0]) : recipe.tokenizer_source;
   if (handle(tokenizerRef).tokenizerFiles.length === 0) notices.push(`'${tokenizerRef}' has no tokenizer files (tokenizer.json, tokenizer_config.json, ...): the export will have none`);
   return {
     recipe,
@@ -337,10 +368,67 @@ function planDocument(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>,
     numLayers: outputLayer,
     config,
     tokenizerModel: handle(tokenizerRef),
+    ...(vocabulary ? { vocabulary } : {}),
+    ...(chatTemplate !== undefined ? { chatTemplate } : {}),
     seed: options.seed ?? recipe.random_seed ?? 0,
     notices,
     totalInputBytes: steps.reduce((s, p) => s + p.inputBytes, 0),
   };
+}
+
+/** The merged vocabulary of a document: what the recipe's tokenizer settings say, or 'union' when
+ * it says nothing and the models' token tables differ (instead of cutting embeddings to the
+ * smallest); undefined when the vocabulary is the base's as it is. */
+function planVocabulary(recipe: Recipe, models: string[], handle: (m: string) => ModelHandle, stageNamesOf: Set<string>, notices: string[]): PlanVocabulary | undefined {
+  let setting = recipeTokenizer(recipe);
+  const sourceKey = recipe.tokenizer ? 'tokenizer.source' : 'tokenizer_source';
+  const loaded = new Map<string, ModelVocabulary | null | undefined>(models.map((m) => [m, vocabularyOf(handle(m))]));
+  let implicit = false;
+  if (setting && recipe.name !== undefined && stageNamesOf.has(recipe.name)) {
+    throw new MergeStudioError('recipe-unsupported', `${sourceKey}: merging vocabularies inside a stage is not supported yet; set it on the final merge`, { path: sourceKey });
+  }
+  if (!setting) {
+    // Only when every model's tokenizer was read (the CLI and the studio read them) and none is a stage.
+    const known = [...loaded.values()].filter((v): v is ModelVocabulary => !!v);
+    if (models.some((m) => stageNamesOf.has(m)) || [...loaded.values()].some((v) => v === undefined) || known.length < 2 || !vocabulariesDiffer(known)) return undefined;
+    setting = { source: 'union', tokens: {} };
+    implicit = true;
+  }
+  const unread = models.filter((m) => loaded.get(m) === undefined);
+  if (unread.length > 0) {
+    throw new MergeStudioError('plan-vocabulary-not-loaded', `${sourceKey}: the tokenizers of ${unread.map((m) => `'${m}'`).join(', ')} were not read before planning (call loadVocabulary on every model first)`, { models: unread });
+  }
+  const base = recipe.base_model ?? models[0];
+  const merged = buildMergedVocabulary({ source: setting.source, sourceKey, tokens: setting.tokens, padToMultipleOf: setting.padToMultipleOf, base, models, vocabularyOf: (m) => loaded.get(m) ?? null, whyNot: (m) => whyNoVocabulary(handle(m)) });
+  // The overrides' errors (a token a model lacks, a row past its end) surface now, not mid-export.
+  tokenRules(merged, models, recipe.base_model);
+  if (merged.assumedBase.length) notices.push(`${merged.assumedBase.map((m) => `'${m}'`).join(', ')} ha${merged.assumedBase.length > 1 ? 've' : 's'} no tokenizer.json: read as having the vocabulary of '${base}' (as mergekit does)`);
+  if (merged.stripped.length) notices.push(`'${merged.tokenizerModel}': ${merged.stripped.length} token(s) at or past its vocab_size are left out of the merged vocabulary (mergekit strips them)`);
+  const sizes = models.map((m) => `'${m}' ${loaded.get(m)?.rows ?? '?'}`).join(', ');
+  notices.push(
+    implicit
+      ? `vocabularies differ (${sizes} rows): embed_tokens and lm_head are merged over the union vocabulary (${merged.count} tokens${merged.size !== merged.count ? `, ${merged.size} rows` : ''}) with mergekit's rules, as 'tokenizer_source: union' would; set tokenizer_source to 'base' or a model to keep one vocabulary`
+      : `${sourceKey} '${setting.source}': embed_tokens and lm_head follow the merged vocabulary of ${merged.count} tokens${merged.size !== merged.count ? ` (${merged.size} rows with pad_to_multiple_of)` : ''}${merged.appended.length ? `, ${merged.appended.length} added to the tokenizer of '${merged.tokenizerModel}'` : ''}`,
+  );
+  return { merged, implicit };
+}
+
+/** A recipe's chat_template as the text to write (mergekit/merge.py _set_chat_template): a
+ * built-in name, 'auto' (the template most input models carry), or the template itself. */
+function resolveChatTemplate(value: string, handles: ModelHandle[]): string | undefined {
+  if (value in CHAT_TEMPLATES) return CHAT_TEMPLATES[value];
+  if (value !== 'auto') return value;
+  const unread = handles.filter((h) => vocabularyOf(h) === undefined);
+  if (unread.length > 0) throw new MergeStudioError('plan-vocabulary-not-loaded', `chat_template: auto: the tokenizers of ${unread.map((h) => `'${h.id}'`).join(', ')} were not read before planning`, { models: unread.map((h) => h.id) });
+  const counts = new Map<string, number>();
+  for (const h of handles) {
+    const t = vocabularyOf(h)?.chatTemplate?.trim();
+    if (t) counts.set(t, (counts.get(t) ?? 0) + 1);
+  }
+  // Counter.most_common: the highest count, the first seen among equals. None: nothing is set.
+  let best: string | undefined;
+  for (const [t, n] of counts) if (best === undefined || n > counts.get(best)!) best = t;
+  return best;
 }
 
 /** The method's own input-count and base checks, run on empty tensors so they cost nothing; other

@@ -9,6 +9,7 @@ import type { ModelHandle } from '../model/handle.ts';
 import type { TensorInfo } from '../safetensors/index.ts';
 import type { MergeBackend } from './backend.ts';
 import { stepMerger } from './execute.ts';
+import { shareVocabulary } from '../tokenizer/vocab.ts';
 import type { Plan, PlanStep } from './plan.ts';
 
 /** `configModel` is the stage's own config model (its base, or its first model): it names the layers. */
@@ -50,7 +51,7 @@ export function stageModel(name: string, stagePlan: Plan, configModel: ModelHand
     if (!r) roles.set(tensor, (r = tensorRole(configModel.architecture, tensor)));
     return r;
   };
-  return {
+  const handle: ModelHandle = {
     id: name,
     tree: stagePlan.tokenizerModel.tree,
     config: stagePlan.config,
@@ -62,4 +63,7 @@ export function stageModel(name: string, stagePlan: Plan, configModel: ModelHand
     layerOf: (tensor) => roleOf(tensor).layer,
     roleOf,
   };
+  // A stage speaks the vocabulary of the model whose tokenizer it carries.
+  shareVocabulary(stagePlan.tokenizerModel, handle);
+  return handle;
 }

@@ -70,3 +70,14 @@ export function llamaTensors(opts: { layers: number; hidden: number; vocab: numb
 export function llamaConfig(layers: number, vocab: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { architectures: ['LlamaForCausalLM'], model_type: 'llama', num_hidden_layers: layers, vocab_size: vocab, torch_dtype: 'float32', tie_word_embeddings: false, ...extra };
 }
+
+/** A minimal BPE tokenizer.json: `tokens` are the vocabulary by id (ids 0..), `added` the added
+ * tokens appended after them (special unless said otherwise). */
+export function tokenizerJson(tokens: string[], added: (string | { content: string; special?: boolean })[] = []): string {
+  const vocab = Object.fromEntries(tokens.map((t, i) => [t, i]));
+  const addedTokens = added.map((a, i) => {
+    const { content, special = true } = typeof a === 'string' ? { content: a } : a;
+    return { id: tokens.length + i, content, single_word: false, lstrip: false, rstrip: false, normalized: !special, special };
+  });
+  return JSON.stringify({ version: '1.0', truncation: null, padding: null, added_tokens: addedTokens, normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, model: { type: 'BPE', dropout: null, unk_token: null, vocab, merges: [] } });
+}

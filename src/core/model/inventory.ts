@@ -76,7 +76,10 @@ export interface CompatibilityReport {
   /** Per other model: tensors of the reference it lacks, and tensors it has that the reference lacks. */
   tensorSets: { model: string; missing: string[]; extra: string[]; tiedHead: boolean }[];
   shapeMismatches: ShapeMismatch[];
-  vocab: { sizes: Record<string, number | null>; same: boolean; action: string };
+  /** `tokensDiffer`: the same id means different text somewhere; the merge then builds the union
+   * vocabulary unless the recipe's tokenizer_source says otherwise. `choices`: the values of
+   * tokenizer_source that make sense for these models. */
+  vocab: { sizes: Record<string, number | null>; same: boolean; tokensDiffer: boolean; choices: string[]; action: string };
   tokenizer: { identical: boolean; groups: string[][]; note: string };
   /** Things that stop a plain merge. */
   problems: string[];
@@ -290,17 +293,6 @@ export async function compatibilityReport(handles: ModelHandle[], signal?: Abort
     problems.push(`${hard.length} tensor(s) differ in shape, e.g. '${first.tensor}': ${Object.entries(first.shapes).map(([id, s]) => `${id} [${s.join(', ')}]`).join(', ')}`);
   }
 
-  const sizes = Object.fromEntries(models.map((m) => [m.id, m.vocabSize]));
-  const known = models.map((m) => m.vocabSize).filter((v): v is number => v !== null);
-  const sameVocab = known.every((v) => v === known[0]);
-  let action = 'same vocabulary size: embeddings and lm_head merge row for row';
-  if (!sameVocab) {
-    const smallest = Math.min(...known);
-    const owner = models.find((m) => m.vocabSize === smallest)!.id;
-    action = `vocabularies differ (${models.map((m) => `${m.id}: ${m.vocabSize ?? '?'}`).join(', ')}): the merge cuts embed_tokens and lm_head to the first ${smallest} rows (the size of ${owner}), tokens past id ${smallest - 1} are dropped, and the merged model takes the tokenizer of ${ref.id} (recipe 'tokenizer_source' picks another)`;
-    if (sameArchitecture && hard.length === 0) adjustments.push(action);
-  }
-
   // Tokenizers: identical files (by content id), or at least the same token -> id table?
   const groups: { info: TokenizerInfo; ids: string[] }[] = [];
   for (const m of models) {
@@ -314,6 +306,7 @@ export async function compatibilityReport(handles: ModelHandle[], signal?: Abort
     if (group) group.ids.push(m.id);
     else groups.push({ info: m.tokenizer, ids: [m.id] });
   }
+  let tokensDiffer = false;
   const missingTokenizer = models.filter((m) => m.tokenizer.file === null).map((m) => m.id);
   const identical = groups.length === 1 && missingTokenizer.length === 0;
   let note: string;
@@ -335,13 +328,27 @@ export async function compatibilityReport(handles: ModelHandle[], signal?: Abort
       diffs.push(differing === 0 ? `${m.id}: same tokens and ids, other tokenizer settings differ` : `${m.id}: ${differing} tokens differ in id or presence`);
     }
     note = `tokenizers differ: ${diffs.join('; ') || 'between the other models'}`;
-    if (diffs.some((d) => d.includes('tokens differ'))) {
-      problems.push(`${note}; the same id means different text in different models, so merged embeddings would mix unrelated tokens`);
-    }
+    tokensDiffer = diffs.some((d) => d.includes('tokens differ'));
+  }
+
+  const sizes = Object.fromEntries(models.map((m) => [m.id, m.vocabSize]));
+  const known = models.map((m) => m.vocabSize).filter((v): v is number => v !== null);
+  const sameVocab = known.every((v) => v === known[0]);
+  let action = 'same vocabulary size: embeddings and lm_head merge row for row';
+  const fits = sameArchitecture && hard.length === 0;
+  if (tokensDiffer) {
+    // mergekit's tokenizer_source: union (src/core/tokenizer/README.md); the plan does this unless the recipe says otherwise.
+    action = `vocabularies differ (${models.map((m) => `${m.id}: ${m.vocabSize ?? '?'}`).join(', ')}): the merge builds the union vocabulary (recipe 'tokenizer_source: union', mergekit's rules: each token's row comes from the models that have it, a model lacking a token takes the base's row, the only owner's row or the mean of the owners'), and writes the merged tokenizer; 'tokenizer_source: base' or a model name keeps one model's vocabulary instead`;
+    if (fits) adjustments.push(action);
+  } else if (!sameVocab) {
+    const smallest = Math.min(...known);
+    const owner = models.find((m) => m.vocabSize === smallest)!.id;
+    action = `vocabulary sizes differ (${models.map((m) => `${m.id}: ${m.vocabSize ?? '?'}`).join(', ')}) with the same tokens: the merge cuts embed_tokens and lm_head to the first ${smallest} rows (the size of ${owner}), as mergekit does without a tokenizer setting; 'tokenizer_source: union' or 'base' sizes them to the vocabulary instead`;
+    if (fits) adjustments.push(action);
   }
 
   const verdict = problems.length ? 'incompatible' : adjustments.length ? 'compatible-with-adjustments' : 'compatible';
-  return { models, reference: ref.id, sameArchitecture, sameLayerCount, tensorSets, shapeMismatches, vocab: { sizes, same: sameVocab, action }, tokenizer: { identical, groups: groups.map((g) => g.ids), note }, problems, adjustments, verdict };
+  return { models, reference: ref.id, sameArchitecture, sameLayerCount, tensorSets, shapeMismatches, vocab: { sizes, same: sameVocab, tokensDiffer, choices: tokensDiffer || !sameVocab ? [...new Set(['union', 'base', ...models.map((m) => m.id)])] : [], action }, tokenizer: { identical, groups: groups.map((g) => g.ids), note }, problems, adjustments, verdict };
 }
 
 function humanCount(n: number): string {

@@ -182,12 +182,55 @@ describe('recipe errors name the YAML path and suggest the closest name', () => 
     expect(e.message).toContain("models[1].parameters: linear needs the parameter 'weight' for model 'b'");
   });
   it('unsupported mergekit features are refused clearly', () => {
-    expect(errorOf(() => parseRecipeYaml('merge_method: linear\nmodels: [{model: a}]\nparameters: {weight: 1}\ntokenizer_source: union\n')).message).toMatch(/tokenizer_source: 'union' .* not supported yet/);
     expect(errorOf(() => parseRecipeYaml('merge_method: linear\nmodules: {}\n')).code).toBe('recipe-unsupported');
   });
   it('bad dtype, bad YAML, both models and slices', () => {
     expect(errorOf(() => parseRecipeYaml('merge_method: linear\nmodels: [{model: a}]\nparameters: {weight: 1}\ndtype: bfloat61\n')).message).toContain("did you mean 'bfloat16'?");
     expect(errorOf(() => parseRecipeYaml('merge_method: [linear\n')).code).toBe('recipe-yaml');
     expect(errorOf(() => parseRecipeYaml('merge_method: linear\nmodels: [{model: a}]\nslices: []\n')).message).toContain("give either 'models' or 'slices', not both");
+  });
+});
+
+describe("mergekit's tokenizer settings", () => {
+  const head = 'merge_method: task_arithmetic\nbase_model: a\nmodels:\n  - model: b\n    parameters: {weight: 1}\n  - model: c\n    parameters: {weight: 0.5}\n';
+  it('tokenizer_source union/base/model and the tokenizer: block round-trip through YAML', () => {
+    for (const ts of ['union', 'base', 'c']) expect(parseRecipeYaml(`${head}tokenizer_source: ${ts}\n`).tokenizer_source).toBe(ts);
+    const text = `${head}tokenizer:\n  source: union\n  pad_to_multiple_of: 64\n  tokens:\n    <|im_start|>:\n      source: b\n    <|im_end|>:\n      source: {kind: model_token, model: c, token: </s>}\n      force: true\n    <tool>:\n      source: {kind: zero}\n    <x>:\n      source: {kind: model_token, model: a, token_id: 3}\nchat_template: chatml\n`;
+    const recipe = parseRecipeYaml(text);
+    expect(recipe.tokenizer).toEqual({
+      source: 'union',
+      pad_to_multiple_of: 64,
+      tokens: {
+        '<|im_start|>': { source: 'b' },
+        '<|im_end|>': { source: { kind: 'model_token', model: 'c', token: '</s>' }, force: true },
+        '<tool>': { source: { kind: 'zero' } },
+        '<x>': { source: { kind: 'model_token', model: 'a', token_id: 3 } },
+      },
+    });
+    expect(recipe.chat_template).toBe('chatml');
+    const yaml = recipeToYaml(recipe);
+    expect(parseRecipeYaml(yaml)).toEqual(recipe);
+    expect(yaml).toMatch(/\ntokenizer:\n {2}source: union\n/);
+    // A template string (mergekit: 20+ characters with a '{') and 'auto' are kept as written.
+    const template = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
+    expect(parseRecipeYaml(`${head}chat_template: ${JSON.stringify(template)}\n`).chat_template).toBe(template);
+    expect(parseRecipeYaml(`${head}chat_template: auto\n`).chat_template).toBe('auto');
+  });
+  it('misspelled keys, unknown models and tokens, both settings: errors name the key', () => {
+    const e = (tail: string) => errorOf(() => parseRecipeYaml(`${head}${tail}`));
+    expect(e('tokenizer:\n  sorce: union\n').message).toMatch(/line \d+: tokenizer\.sorce: unknown key 'sorce'; did you mean 'source'\?/);
+    expect(e('tokenizer:\n  tokens:\n    <a>: {source: b, forse: true}\n').message).toContain("tokenizer.tokens.<a>.forse: unknown key 'forse'; did you mean 'force'?");
+    expect(e('tokenizer_source: unoin\n').message).toContain("tokenizer_source: 'unoin' is neither 'union', 'base' nor one of the recipe's models; did you mean 'union'?");
+    expect(e('tokenizer:\n  source: d\n').message).toContain("tokenizer.source: 'd' is neither");
+    expect(e('tokenizer:\n  tokens:\n    <a>: {source: bb}\n').message).toContain("tokenizer.tokens.<a>.source: token '<a>': 'bb' is not one of the recipe's models; did you mean 'b'?");
+    expect(e('tokenizer:\n  tokens:\n    <a>: {source: {kind: model_token, model: z, token: x}}\n').message).toContain("tokenizer.tokens.<a>.source.model: token '<a>': 'z' is not one of the recipe's models");
+    expect(e('tokenizer:\n  tokens:\n    <a>: {source: {kind: model_tokn, model: b, token: x}}\n').message).toContain("did you mean 'model_token'?");
+    expect(e('tokenizer:\n  tokens:\n    <a>: {source: {kind: model_token, model: b}}\n').message).toContain("needs 'token'");
+    expect(e('tokenizer:\n  tokens:\n    <a>: {force: true}\n').message).toContain("tokenizer.tokens.<a>.source: token '<a>' needs a source");
+    expect(e('tokenizer:\n  pad_to_multiple_of: 0\n').message).toContain('tokenizer.pad_to_multiple_of: expected a positive integer');
+    expect(e('tokenizer_source: base\ntokenizer: {source: union}\n').message).toContain("give either 'tokenizer_source' or a 'tokenizer:' block");
+    const ct = e('chat_template: chatm\n');
+    expect(ct.code).toBe('recipe-bad-chat-template');
+    expect(ct.message).toMatch(/line \d+: chat_template: unknown chat template 'chatm'; did you mean 'chatml'\?/);
   });
 });

@@ -120,7 +120,13 @@ export function renameModels(recipe: Recipe, rename: (ref: string) => string): R
     if (copy.base_model !== undefined) copy.base_model = map(copy.base_model);
     copy.models?.forEach((m) => (m.model = map(m.model)));
     copy.slices?.forEach((s) => s.sources.forEach((src) => (src.model = map(src.model))));
-    if (copy.tokenizer_source !== undefined && copy.tokenizer_source !== 'base') copy.tokenizer_source = map(copy.tokenizer_source);
+    const keep = (ref: string) => ref === 'base' || ref === 'union';
+    if (copy.tokenizer_source !== undefined && !keep(copy.tokenizer_source)) copy.tokenizer_source = map(copy.tokenizer_source);
+    if (copy.tokenizer?.source !== undefined && !keep(copy.tokenizer.source)) copy.tokenizer.source = map(copy.tokenizer.source);
+    for (const cfg of Object.values(copy.tokenizer?.tokens ?? {})) {
+      if (typeof cfg.source === 'string') cfg.source = map(cfg.source);
+      else if (cfg.source?.kind === 'model_token') cfg.source.model = map(cfg.source.model);
+    }
     return copy;
   };
   const out = renameDoc({ ...recipe, stages: undefined });

@@ -45,10 +45,36 @@ export interface Recipe {
   /** mergekit dtype names: float32, float16, bfloat16 (and their short forms). */
   dtype?: string;
   out_dtype?: string;
-  /** 'base' or one of the recipe's models (mergekit's 'union' is not supported yet). */
+  /** mergekit's `tokenizer_source`: 'union', 'base' or one of the recipe's models. Given (or
+   * `tokenizer` given), the embedding and lm_head rows follow the merged vocabulary (see
+   * src/core/tokenizer/README.md). */
   tokenizer_source?: string;
+  /** mergekit's `tokenizer:` block (exclusive with tokenizer_source). */
+  tokenizer?: RecipeTokenizer;
+  /** A built-in template name (see CHAT_TEMPLATES), a Jinja template string, or 'auto' (the
+   * template most input models share); written into the export's tokenizer_config.json. */
+  chat_template?: string;
   random_seed?: number;
   /** The earlier documents of a multi-document recipe (mergekit-multi): each has a `name` that
    * later documents use as a model reference. The recipe itself is the final document. */
   stages?: Recipe[];
+}
+
+/** Where the embedding row of a token comes from (mergekit's `TokenEmbeddingConfig.source`): a
+ * model's own row for that token, a zero row, or the row of some token of a model. */
+export type TokenSource = string | { kind: 'zero' } | { kind: 'model_token'; model: string; token?: string; token_id?: number };
+
+export interface TokenOverride {
+  source?: TokenSource;
+  /** Use the source's row even in models that have the token. */
+  force?: boolean;
+}
+
+export interface RecipeTokenizer {
+  /** 'union' (mergekit's default), 'base' or a model of the recipe. */
+  source?: string;
+  /** Per-token overrides, by token text; a token no model has is added to the vocabulary. */
+  tokens?: Record<string, TokenOverride>;
+  /** The embedding's row count is rounded up to a multiple of this. */
+  pad_to_multiple_of?: number;
 }

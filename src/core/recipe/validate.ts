@@ -6,7 +6,8 @@ import { getMethod } from '../methods/index.ts';
 import type { MergeMethod, ParamSpec } from '../methods/types.ts';
 import { didYouMean } from './suggest.ts';
 import { documentModels, externalModels, stageOrder } from './stages.ts';
-import type { ParamCondition, ParamMap, ParamSetting, Recipe, RecipeModel, RecipeSlice, SliceSource } from './types.ts';
+import type { ParamCondition, ParamMap, ParamSetting, Recipe, RecipeModel, RecipeSlice, RecipeTokenizer, SliceSource, TokenOverride, TokenSource } from './types.ts';
+import { CHAT_TEMPLATES, looksLikeTemplate } from '../tokenizer/chat-templates.ts';
 
 export type YamlPath = (string | number)[];
 
@@ -20,12 +21,10 @@ function fail(code: string, path: YamlPath, message: string, extra: Record<strin
   throw new MergeStudioError(code, `${formatPath(path)}: ${message}`, { path: formatPath(path), pathSegments: path, ...extra });
 }
 
-const TOP_KEYS = ['name', 'merge_method', 'base_model', 'models', 'slices', 'parameters', 'dtype', 'out_dtype', 'tokenizer_source', 'random_seed'] as const;
+const TOP_KEYS = ['name', 'merge_method', 'base_model', 'models', 'slices', 'parameters', 'dtype', 'out_dtype', 'tokenizer_source', 'tokenizer', 'chat_template', 'random_seed'] as const;
 /** mergekit keys this project does not implement yet: refused with a clear message. */
 const UNSUPPORTED_TOP_KEYS: Record<string, string> = {
   modules: 'multi-module merges (`modules:`) are not supported yet; use `models:` or `slices:`',
-  tokenizer: 'the `tokenizer:` block (vocabulary union, token surgery) is not supported yet; use `tokenizer_source: base` or a model name',
-  chat_template: '`chat_template` is not supported yet; the tokenizer files of tokenizer_source are copied as they are',
 };
 const MODEL_KEYS = ['model', 'parameters'] as const;
 const SLICE_KEYS = ['sources', 'parameters'] as const;
@@ -188,16 +187,100 @@ export function parseRecipeObject(raw: unknown): Recipe {
     recipe[key] = v;
   }
   if (raw.tokenizer_source !== undefined && raw.tokenizer_source !== null) {
-    const ts = raw.tokenizer_source;
-    if (ts === 'union') fail('recipe-unsupported', ['tokenizer_source'], "'union' (a merged vocabulary) is not supported yet; use 'base' or one of the recipe's models");
-    recipe.tokenizer_source = modelRef(ts, ['tokenizer_source']);
+    recipe.tokenizer_source = modelRef(raw.tokenizer_source, ['tokenizer_source']);
   }
+  if (raw.tokenizer !== undefined && raw.tokenizer !== null) {
+    // mergekit/config.py: "Cannot specify both tokenizer_source and tokenizer".
+    if (recipe.tokenizer_source !== undefined) fail('recipe-invalid', ['tokenizer'], "give either 'tokenizer_source' or a 'tokenizer:' block (whose 'source' says the same), not both");
+    recipe.tokenizer = parseTokenizer(raw.tokenizer, ['tokenizer']);
+  }
+  if (raw.chat_template !== undefined && raw.chat_template !== null) recipe.chat_template = parseChatTemplate(raw.chat_template, ['chat_template']);
   if (raw.random_seed !== undefined && raw.random_seed !== null) {
     const s = raw.random_seed;
     if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) fail('recipe-invalid', ['random_seed'], `expected a non-negative integer, found ${typeName(s)}`);
     recipe.random_seed = s;
   }
   return recipe;
+}
+
+const TOKENIZER_KEYS = ['source', 'tokens', 'pad_to_multiple_of'] as const;
+const TOKEN_KEYS = ['source', 'force'] as const;
+const TOKEN_SOURCE_KINDS = ['zero', 'model_token'];
+
+function parseTokenSource(v: unknown, path: YamlPath): TokenSource {
+  if (typeof v === 'string') return modelRef(v, path);
+  if (!isMapping(v)) fail('recipe-invalid', path, `expected a model, {kind: zero} or {kind: model_token, model, token}, found ${typeName(v)}`);
+  const kind = v.kind;
+  if (typeof kind !== 'string' || !TOKEN_SOURCE_KINDS.includes(kind)) {
+    fail('recipe-invalid', [...path, 'kind'], `expected 'zero' or 'model_token', found ${kind === undefined ? 'nothing' : typeName(kind)}${typeof kind === 'string' ? didYouMean(kind, TOKEN_SOURCE_KINDS) : ''}`);
+  }
+  if (kind === 'zero') {
+    checkKeys(v, path, ['kind']);
+    return { kind: 'zero' };
+  }
+  checkKeys(v, path, ['kind', 'model', 'token', 'token_id']);
+  const out: TokenSource = { kind: 'model_token', model: modelRef(v.model, [...path, 'model']) };
+  const hasToken = v.token !== undefined && v.token !== null;
+  const hasId = v.token_id !== undefined && v.token_id !== null;
+  // mergekit/tokenizer/config.py ModelTokenEmbedding: exactly one of token and token_id.
+  if (hasToken === hasId) fail('recipe-invalid', path, hasToken ? "give 'token' or 'token_id', not both" : "a model_token source needs 'token' (the token's text) or 'token_id'");
+  if (hasToken) {
+    if (typeof v.token !== 'string' || v.token === '') fail('recipe-invalid', [...path, 'token'], `expected the token's text, found ${typeName(v.token)}`);
+    out.token = v.token;
+  } else {
+    if (typeof v.token_id !== 'number' || !Number.isSafeInteger(v.token_id) || v.token_id < 0) fail('recipe-invalid', [...path, 'token_id'], `expected a non-negative integer, found ${typeName(v.token_id)}`);
+    out.token_id = v.token_id;
+  }
+  return out;
+}
+
+function parseTokenizer(v: unknown, path: YamlPath): RecipeTokenizer {
+  if (!isMapping(v)) fail('recipe-invalid', path, `expected {source, tokens, pad_to_multiple_of}, found ${typeName(v)}`);
+  checkKeys(v, path, TOKENIZER_KEYS);
+  const out: RecipeTokenizer = {};
+  if (v.source !== undefined && v.source !== null) out.source = modelRef(v.source, [...path, 'source']);
+  if (v.pad_to_multiple_of !== undefined && v.pad_to_multiple_of !== null) {
+    const m = v.pad_to_multiple_of;
+    if (typeof m !== 'number' || !Number.isSafeInteger(m) || m < 1) fail('recipe-invalid', [...path, 'pad_to_multiple_of'], `expected a positive integer, found ${typeName(m)}`);
+    out.pad_to_multiple_of = m;
+  }
+  if (v.tokens !== undefined && v.tokens !== null) {
+    if (!isMapping(v.tokens)) fail('recipe-invalid', [...path, 'tokens'], `expected a mapping of token text to {source, force}, found ${typeName(v.tokens)}`);
+    const tokens: Record<string, TokenOverride> = {};
+    for (const [token, cfg] of Object.entries(v.tokens)) {
+      const at = [...path, 'tokens', token];
+      if (cfg !== null && !isMapping(cfg)) fail('recipe-invalid', at, `expected {source, force}, found ${typeName(cfg)}`);
+      const entry: TokenOverride = {};
+      if (cfg) {
+        checkKeys(cfg, at, TOKEN_KEYS);
+        if (cfg.source !== undefined && cfg.source !== null) entry.source = parseTokenSource(cfg.source, [...at, 'source']);
+        if (cfg.force !== undefined && cfg.force !== null) {
+          if (typeof cfg.force !== 'boolean') fail('recipe-invalid', [...at, 'force'], `expected true or false, found ${typeName(cfg.force)}`);
+          entry.force = cfg.force;
+        }
+      }
+      // mergekit/tokenizer/embed.py builds a row for every listed token; without a source it cannot.
+      if (entry.source === undefined) fail('recipe-invalid', [...at, 'source'], `token '${token}' needs a source: a model, {kind: zero} or {kind: model_token, model, token}`);
+      tokens[token] = entry;
+    }
+    out.tokens = tokens;
+  }
+  return out;
+}
+
+function parseChatTemplate(v: unknown, path: YamlPath): string {
+  if (typeof v !== 'string' || v === '') fail('recipe-invalid', path, `expected a built-in template name, 'auto' or a Jinja template string, found ${typeName(v)}`);
+  if (v === 'auto' || v in CHAT_TEMPLATES || looksLikeTemplate(v)) return v;
+  const names = ['auto', ...Object.keys(CHAT_TEMPLATES)];
+  fail('recipe-bad-chat-template', path, `unknown chat template '${v}'${didYouMean(v, names)} (built-in: ${names.join(', ')}; or a Jinja template string)`, { valid: names });
+}
+
+/** The recipe's vocabulary settings as mergekit reads them (mergekit/plan.py: the `tokenizer:`
+ * block's source, default 'union', else tokenizer_source), or null when it gives neither. */
+export function recipeTokenizer(recipe: Recipe): { source: string; tokens: Record<string, TokenOverride>; padToMultipleOf?: number } | null {
+  if (recipe.tokenizer) return { source: recipe.tokenizer.source ?? 'union', tokens: recipe.tokenizer.tokens ?? {}, ...(recipe.tokenizer.pad_to_multiple_of ? { padToMultipleOf: recipe.tokenizer.pad_to_multiple_of } : {}) };
+  if (recipe.tokenizer_source !== undefined) return { source: recipe.tokenizer_source, tokens: {} };
+  return null;
 }
 
 /** Every model a recipe reads from outside (base first when given), without repeats; for a
@@ -312,11 +395,23 @@ export function checkRecipeAgainstMethod(recipe: Recipe, lookup: (name: string) 
       fail('recipe-missing-parameter', ['base_model'], `${method.name} merges the base_model like any other model, so it needs '${spec.name}': list it under models with parameters or set '${spec.name}' at the top level`, { parameter: spec.name });
     }
   }
-  const ts = recipe.tokenizer_source;
-  if (ts !== undefined && ts !== 'base') {
-    const models = documentModels(recipe);
-    if (!models.includes(ts)) fail('recipe-invalid', ['tokenizer_source'], `'${ts}' is neither 'base' nor one of the recipe's models${didYouMean(ts, models)}`);
-  }
-  if (ts === 'base' && recipe.base_model === undefined) fail('recipe-invalid', ['tokenizer_source'], "'base' needs a base_model");
+  checkTokenizerModels(recipe);
   return method;
+}
+
+/** Every model a tokenizer setting names must be one of the document's models. */
+function checkTokenizerModels(recipe: Recipe): void {
+  const models = documentModels(recipe);
+  const sourcePath: YamlPath = recipe.tokenizer ? ['tokenizer', 'source'] : ['tokenizer_source'];
+  const ts = recipe.tokenizer ? recipe.tokenizer.source : recipe.tokenizer_source;
+  if (ts !== undefined && ts !== 'base' && ts !== 'union' && !models.includes(ts)) {
+    fail('recipe-invalid', sourcePath, `'${ts}' is neither 'union', 'base' nor one of the recipe's models${didYouMean(ts, ['union', 'base', ...models])}`);
+  }
+  // mergekit/tokenizer/build.py: with no base_model, the first model stands in for the base.
+  for (const [token, cfg] of Object.entries(recipe.tokenizer?.tokens ?? {})) {
+    const src = cfg.source;
+    const model = typeof src === 'string' ? src : src?.kind === 'model_token' ? src.model : undefined;
+    const at: YamlPath = ['tokenizer', 'tokens', token, 'source', ...(typeof src === 'string' ? [] : ['model'])];
+    if (model !== undefined && !models.includes(model)) fail('recipe-invalid', at, `token '${token}': '${model}' is not one of the recipe's models${didYouMean(model, models)}`);
+  }
 }

@@ -72,7 +72,7 @@ function lineOf(doc: Document, lines: LineCounter, path: YamlPath): number | und
 }
 
 /** mergekit's key order, so exported YAML reads like the examples users know. */
-const KEY_ORDER = ['name', 'models', 'slices', 'merge_method', 'base_model', 'parameters', 'dtype', 'out_dtype', 'tokenizer_source', 'random_seed'];
+const KEY_ORDER = ['name', 'models', 'slices', 'merge_method', 'base_model', 'parameters', 'dtype', 'out_dtype', 'tokenizer_source', 'tokenizer', 'chat_template', 'random_seed'];
 
 /** Writes a recipe as mergekit YAML: one document, or for a multi-stage recipe its stages and then
  * the final merge, separated by `---` (mergekit-multi's format). */

@@ -16,6 +16,7 @@ import { loadTokenizer, type TextTokenizer } from '../eval/tokenizer.ts';
 import { expectedTensors } from '../eval/weights.ts';
 import type { FileTree } from '../io/types.ts';
 import { openModel, type ModelHandle } from '../model/handle.ts';
+import { loadVocabularies } from '../tokenizer/vocab.ts';
 import type { Recipe } from '../recipe/types.ts';
 import { didYouMean } from '../recipe/suggest.ts';
 import type { ObjectiveSpec } from './objectives.ts';
@@ -36,6 +37,7 @@ export async function openSearchModels(
 ): Promise<SearchModels> {
   const handles = new Map<string, ModelHandle>();
   for (const ref of [base, ...experts]) handles.set(ref, await openModel(treeOf(ref), signal, ref));
+  await loadVocabularies(handles.values(), signal);
   const numLayers = handles.get(base)!.numLayers;
   for (const ref of experts) {
     const n = handles.get(ref)!.numLayers;

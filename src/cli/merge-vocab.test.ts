@@ -1,0 +1,282 @@
+// Union merges end to end through `merge-studio merge`: the demo zoo's tiny-llama base and two
+// experts, each given added tokens (with new embedding and lm_head rows) the others lack, merged
+// with task arithmetic over the union vocabulary. The expected rows are computed here from the
+// input files by mergekit's rules (mergekit/tokenizer/embed.py, read for src/core/tokenizer/
+// README.md), the merged tokenizer is loaded with @huggingface/tokenizers.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { main } from './main.ts';
+import { parseMergeArgs, runMerge } from './merge.ts';
+import { seededValues, writeModelFolder, type TestTensor } from '../core/engine/test-models.ts';
+import { nodeFolderTree } from '../core/io/node-file.ts';
+import { openSafetensorsModel, readTensorF32 } from '../core/safetensors/index.ts';
+import { execute, plan } from '../core/engine/index.ts';
+import { memorySinks } from '../core/io/memory.ts';
+import { openModel } from '../core/model/handle.ts';
+import { parseRecipeYaml } from '../core/recipe/index.ts';
+import { loadVocabularies } from '../core/tokenizer/vocab.ts';
+import { CHAT_TEMPLATES } from '../core/tokenizer/chat-templates.ts';
+import { StudioEngine } from '../worker/engine.ts';
+
+const ZOO = resolve(process.env.ZOO_DIR ?? 'public/zoo', 'tiny-llama');
+const EMBED = 'model.embed_tokens.weight';
+const HEAD = 'lm_head.weight';
+const work = mkdtempSync(join(tmpdir(), 'vocab-merge-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+interface Built {
+  tensors: Record<string, TestTensor>;
+  /** token -> row */
+  vocab: Map<string, number>;
+}
+
+/** A zoo model with `added` special tokens appended (new rows drawn from `seed`), written to `dir`. */
+async function withAddedTokens(zooModel: string, dir: string, added: string[], seed: number): Promise<Built> {
+  const src = join(ZOO, zooModel);
+  const st = await openSafetensorsModel(nodeFolderTree(src));
+  const tensors: Record<string, TestTensor> = {};
+  for (const [name, info] of st.tensors) tensors[name] = { shape: info.shape, values: await readTensorF32(info) };
+  const rows0 = tensors[EMBED].shape[0];
+  const cols = tensors[EMBED].shape[1];
+  for (const name of [EMBED, HEAD]) {
+    const t = tensors[name];
+    const values = new Float32Array((rows0 + added.length) * cols);
+    values.set(t.values);
+    values.set(seededValues(added.length * cols, seed + (name === HEAD ? 100 : 0)), rows0 * cols);
+    tensors[name] = { shape: [rows0 + added.length, cols], values };
+  }
+  const tok = JSON.parse(await readFile(join(src, 'tokenizer.json'), 'utf8'));
+  added.forEach((content, i) => tok.added_tokens.push({ id: rows0 + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  const config = JSON.parse(await readFile(join(src, 'config.json'), 'utf8'));
+  config.vocab_size = rows0 + added.length;
+  await writeModelFolder(dir, config, tensors, {
+    'tokenizer.json': JSON.stringify(tok),
+    'tokenizer_config.json': await readFile(join(src, 'tokenizer_config.json'), 'utf8'),
+  });
+  const vocab = new Map<string, number>(Object.entries(tok.model.vocab as Record<string, number>));
+  for (const a of tok.added_tokens) vocab.set(a.content, a.id);
+  return { tensors, vocab };
+}
+
+async function readMerged(dir: string): Promise<Map<string, { shape: number[]; values: Float32Array }>> {
+  const st = await openSafetensorsModel(nodeFolderTree(dir));
+  const out = new Map<string, { shape: number[]; values: Float32Array }>();
+  for (const [name, info] of st.tensors) out.set(name, { shape: info.shape, values: await readTensorF32(info) });
+  return out;
+}
+
+const row = (t: TestTensor, r: number) => t.values.subarray(r * t.shape[1], (r + 1) * t.shape[1]);
+
+function expectRowsClose(actual: Float32Array, expected: ArrayLike<number>, what: string): void {
+  expect(actual.length, what).toBe(expected.length);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+  expect(worst, what).toBeLessThan(1e-5);
+}
+
+describe.skipIf(!existsSync(join(ZOO, 'base', 'model.safetensors')))('union vocabulary merges (mergekit rules) through the CLI', () => {
+  const W = { reverse: 0.7, sort: 0.5 };
+  let base: Built;
+  let reverse: Built;
+  let sort: Built;
+
+  beforeAll(async () => {
+    base = await withAddedTokens('base', join(work, 'base'), ['<tool>'], 1);
+    reverse = await withAddedTokens('reverse', join(work, 'reverse'), ['<|im_start|>', '<|im_end|>'], 2);
+    sort = await withAddedTokens('sort', join(work, 'sort'), ['<|im_end|>'], 3);
+  }, 60_000);
+
+  const recipe = (tail: string) =>
+    `models:\n  - model: reverse\n    parameters: {weight: ${W.reverse}}\n  - model: sort\n    parameters: {weight: ${W.sort}}\nmerge_method: task_arithmetic\nbase_model: base\ndtype: float32\n${tail}`;
+
+  /** Task arithmetic of one row given each model's row in merged order. */
+  const taskArithmetic = (b: ArrayLike<number>, r: ArrayLike<number>, s: ArrayLike<number>) => Float32Array.from(b, (x, i) => x + W.reverse * (r[i] - x) + W.sort * (s[i] - x));
+
+  it('tokenizer_source: union gives the rows mergekit gives, a tokenizer that encodes every model\'s special tokens, and vocab_size', async () => {
+    const yml = join(work, 'union.yml');
+    await writeFile(yml, recipe('tokenizer_source: union\n'));
+    const out = join(work, 'out-union');
+    expect(await main(['merge', yml, '--out', out])).toBe(0);
+    const merged = await readMerged(out);
+    // The union: the base's 48 ids, then the experts' added tokens in model order.
+    const order = [...[...base.vocab].sort((a, b) => a[1] - b[1]).map(([t]) => t), '<|im_start|>', '<|im_end|>'];
+    expect(order.length).toBe(50);
+    const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+    expect(config.vocab_size).toBe(50);
+    for (const name of [EMBED, HEAD]) {
+      const m = merged.get(name)!;
+      expect(m.shape).toEqual([50, base.tensors[name].shape[1]]);
+      order.forEach((tok, id) => {
+        const has = (b: Built) => b.vocab.get(tok);
+        const [rb, rr, rs] = [has(base), has(reverse), has(sort)];
+        const own = (b: Built, r: number | undefined) => (r === undefined ? undefined : row(b.tensors[name], r));
+        let [xb, xr, xs] = [own(base, rb), own(reverse, rr), own(sort, rs)];
+        const present = [xb, xr, xs].filter((x): x is Float32Array => x !== undefined);
+        // embed.py: the only owner's row; else the base's; else the mean of the owners'.
+        const fill = present.length === 1 ? present[0] : xb ?? Float32Array.from(present[0], (_, i) => present.reduce((s, p) => s + p[i], 0) / present.length);
+        xb ??= fill;
+        xr ??= fill;
+        xs ??= fill;
+        expectRowsClose(m.values.subarray(id * m.shape[1], (id + 1) * m.shape[1]), taskArithmetic(xb, xr, xs), `${name} row ${id} (${tok})`);
+      });
+      // The shared token the base lacks: base row = mean of the experts' rows, so the merge moves off it.
+      const avg = Float32Array.from(row(reverse.tensors[name], 48), (x, i) => (x + row(sort.tensors[name], 47)[i]) / 2);
+      expect(Math.abs(m.values[49 * m.shape[1]] - avg[0])).toBeGreaterThan(1e-4);
+    }
+    // Other tensors merge as before.
+    const q = 'model.layers.1.self_attn.q_proj.weight';
+    expectRowsClose(merged.get(q)!.values, taskArithmetic(base.tensors[q].values, reverse.tensors[q].values, sort.tensors[q].values), q);
+
+    const tokJson = JSON.parse(await readFile(join(out, 'tokenizer.json'), 'utf8'));
+    const tokCfg = JSON.parse(await readFile(join(out, 'tokenizer_config.json'), 'utf8'));
+    const tok = new Tokenizer(tokJson, tokCfg);
+    expect(tok.encode('<|im_start|>ab<|im_end|><tool>', { add_special_tokens: false }).ids).toEqual([48, 16, 17, 49, 47]);
+    for (const [t, id] of order.map((t, i) => [t, i] as const)) expect(tok.token_to_id(t)).toBe(id);
+    expect(tokJson.added_tokens.filter((a: { content: string }) => a.content.startsWith('<|')).map((a: { id: number; special: boolean }) => [a.id, a.special])).toEqual([[48, true], [49, true]]);
+    // The recipe the export records reproduces the merge in mergekit.
+    expect(parseYaml(await readFile(join(out, 'mergekit_config.yml'), 'utf8')).tokenizer_source).toBe('union');
+  }, 120_000);
+
+  it('differing vocabularies with no tokenizer setting merge as a union (not cut to the smallest) and the export says so', async () => {
+    const yml = join(work, 'implicit.yml');
+    await writeFile(yml, recipe(''));
+    const out = join(work, 'out-implicit');
+    await runMerge(parseMergeArgs([yml, '--out', out]));
+    const merged = await readMerged(out);
+    const union = await readMerged(join(work, 'out-union'));
+    expect(merged.get(EMBED)!.shape).toEqual([50, 128]);
+    expect(Array.from(merged.get(EMBED)!.values)).toEqual(Array.from(union.get(EMBED)!.values));
+    expect(parseYaml(await readFile(join(out, 'mergekit_config.yml'), 'utf8')).tokenizer_source).toBe('union');
+  }, 120_000);
+
+  it('tokens: overrides (zero, model_token with force) and pad_to_multiple_of', async () => {
+    const yml = join(work, 'overrides.yml');
+    await writeFile(
+      yml,
+      recipe(
+        'tokenizer:\n  source: union\n  pad_to_multiple_of: 16\n  tokens:\n    <|im_start|>:\n      source: {kind: zero}\n    <tool>:\n      source: {kind: model_token, model: reverse, token: </s>}\n      force: true\n    <|im_end|>:\n      source: reverse\n',
+      ),
+    );
+    const out = join(work, 'out-overrides');
+    expect(await main(['merge', yml, '--out', out])).toBe(0);
+    const merged = await readMerged(out);
+    const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+    expect(config.vocab_size).toBe(64);
+    for (const name of [EMBED, HEAD]) {
+      const m = merged.get(name)!;
+      const cols = m.shape[1];
+      expect(m.shape).toEqual([64, cols]);
+      const at = (id: number) => m.values.subarray(id * cols, (id + 1) * cols);
+      const zero = new Float32Array(cols);
+      const rEnd = row(reverse.tensors[name], 48);
+      // <tool> (47), forced to reverse's </s> row in every model, the base's own row included.
+      const eos = row(reverse.tensors[name], 2);
+      expectRowsClose(at(47), taskArithmetic(eos, eos, eos), `${name} <tool>`);
+      // <|im_start|> (48): zero where a model lacks it (base, sort), reverse keeps its own.
+      expectRowsClose(at(48), taskArithmetic(zero, row(reverse.tensors[name], 47), zero), `${name} <|im_start|>`);
+      // <|im_end|> (49): reverse's row where lacking (the base), sort keeps its own.
+      expectRowsClose(at(49), taskArithmetic(rEnd, rEnd, row(sort.tensors[name], 47)), `${name} <|im_end|>`);
+      // Padding rows 50..63: each model's mean row over its 50 merged-order rows, then merged.
+      const means = (['base', 'reverse', 'sort'] as const).map((who) => {
+        const b = { base, reverse, sort }[who];
+        const mean = new Float64Array(cols);
+        for (let id = 0; id < 47; id++) for (let c = 0; c < cols; c++) mean[c] += row(b.tensors[name], id)[c];
+        const extra = who === 'base' ? [eos, zero, rEnd] : who === 'reverse' ? [eos, row(reverse.tensors[name], 47), rEnd] : [eos, zero, row(sort.tensors[name], 47)];
+        for (const x of extra) for (let c = 0; c < cols; c++) mean[c] += x[c];
+        return Float32Array.from(mean, (s) => s / 50);
+      });
+      for (let id = 50; id < 64; id++) expectRowsClose(at(id), taskArithmetic(means[0], means[1], means[2]), `${name} pad row ${id}`);
+    }
+  }, 120_000);
+
+  it('tokenizer_source: base keeps the base vocabulary; a model keeps that model\'s', async () => {
+    for (const [source, rows, owner] of [['base', 48, base], ['reverse', 49, reverse]] as const) {
+      const yml = join(work, `${source}.yml`);
+      await writeFile(yml, recipe(`tokenizer_source: ${source}\n`));
+      const out = join(work, `out-${source}`);
+      expect(await main(['merge', yml, '--out', out])).toBe(0);
+      const merged = await readMerged(out);
+      expect(merged.get(EMBED)!.shape).toEqual([rows, 128]);
+      expect(JSON.parse(await readFile(join(out, 'config.json'), 'utf8')).vocab_size).toBe(rows);
+      // The tokenizer is the source's own file, copied as it is.
+      expect(await readFile(join(out, 'tokenizer.json'), 'utf8')).toBe(await readFile(join(work, source, 'tokenizer.json'), 'utf8'));
+      expect(owner.vocab.size).toBe(rows);
+    }
+  }, 120_000);
+
+  it('bad tokens: entries name the recipe key', async () => {
+    const cases: [string, RegExp][] = [
+      ['tokenizer:\n  tokens:\n    <tool>:\n      source: sort\n', /tokenizer\.tokens\."<tool>"\.source: token '<tool>' is not in the vocabulary of 'sort'/],
+      ['tokenizer:\n  tokens:\n    <tool>:\n      source: {kind: model_token, model: sort, token: <nope>}\n', /tokenizer\.tokens\."<tool>"\.source\.token: token '<nope>' is not in the vocabulary of 'sort'/],
+      ['tokenizer:\n  tokens:\n    <tool>:\n      source: {kind: model_token, model: sort, token_id: 480}\n', /token_id: row 480 is past the 48 rows of 'sort'/],
+      ['tokenizer:\n  tokens:\n    <tool>:\n      source: sortt\n', /line \d+: tokenizer\.tokens\.<tool>\.source: token '<tool>': 'sortt' is not one of the recipe's models; did you mean 'sort'\?/],
+    ];
+    for (const [tail, message] of cases) {
+      const yml = join(work, 'bad.yml');
+      await writeFile(yml, recipe(tail));
+      const out = join(work, 'out-bad');
+      const err = await runMerge(parseMergeArgs([yml, '--out', out])).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(message);
+      expect(existsSync(out)).toBe(false);
+    }
+  }, 60_000);
+
+  it('row-block streaming gives the same bytes as the whole-tensor merge (padding rows included)', async () => {
+    const text = await readFile(join(work, 'overrides.yml'), 'utf8');
+    const handles = new Map(await Promise.all(['base', 'reverse', 'sort'].map(async (m) => [m, await openModel(nodeFolderTree(join(work, m)), undefined, m)] as const)));
+    await loadVocabularies(handles.values());
+    const p = plan(parseRecipeYaml(text), handles);
+    const sinks = memorySinks();
+    // 300 elements: two 128-wide rows per block, so blocks straddle the added tokens and the padding.
+    await execute(p, { sinks, blockElements: 300 });
+    const whole = await readFile(join(work, 'out-overrides', 'model.safetensors'));
+    expect(Buffer.from(sinks.files.get('model.safetensors')!).equals(whole)).toBe(true);
+  }, 60_000);
+
+  it('the studio: the compatibility report offers the union, and its export equals the CLI\'s', async () => {
+    const engine = new StudioEngine({ zooUrl: 'http://127.0.0.1:9/zoo/', gpu: false });
+    for (const name of ['base', 'reverse', 'sort']) {
+      const folder = join(work, name);
+      const files = await Promise.all((await readdir(folder)).map(async (f) => ({ path: `${name}/${f}`, file: new File([await readFile(join(folder, f))], f) })));
+      await engine.addModel({ kind: 'files', files });
+    }
+    const report = (await engine.compatibility(['base', 'reverse', 'sort']))!;
+    expect(report.verdict).toBe('compatible-with-adjustments');
+    expect(report.adjustments.join('\n')).toMatch(/union vocabulary \(recipe 'tokenizer_source: union'/);
+    expect(report.vocab).toEqual({ tokensDiffer: true, choices: ['union', 'base', 'reverse', 'sort'] });
+    const r = parseRecipeYaml(await readFile(join(work, 'union.yml'), 'utf8'));
+    const check = engine.check(r);
+    expect(check.ok && check.notices.join('\n')).toMatch(/tokenizer_source 'union': embed_tokens and lm_head follow the merged vocabulary of 50 tokens, 2 added/);
+    const out = await engine.exportModel(r, { kind: 'memory' }, 'export', () => undefined);
+    const cli = join(work, 'out-union');
+    for (const name of ['model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'config.json', 'mergekit_config.yml']) {
+      expect(Buffer.from(out.data![name]).equals(await readFile(join(cli, name))), name).toBe(true);
+    }
+  }, 60_000);
+
+  it('chat_template: a built-in name or auto is written into tokenizer_config.json', async () => {
+    const yml = join(work, 'chat.yml');
+    await writeFile(yml, recipe('tokenizer_source: base\nchat_template: chatml\n'));
+    const out = join(work, 'out-chat');
+    expect(await main(['merge', yml, '--out', out])).toBe(0);
+    const cfg = JSON.parse(await readFile(join(out, 'tokenizer_config.json'), 'utf8'));
+    expect(cfg.chat_template).toBe(CHAT_TEMPLATES.chatml);
+    expect(cfg.bos_token).toBe('<s>');
+    // auto: the template most inputs carry (two experts' chat_template.jinja against the base's).
+    const mine = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}";
+    await writeFile(join(work, 'reverse', 'chat_template.jinja'), mine);
+    await writeFile(join(work, 'sort', 'chat_template.jinja'), `${mine}\n`);
+    await writeFile(join(work, 'base', 'chat_template.jinja'), CHAT_TEMPLATES.llama3);
+    await writeFile(yml, recipe('tokenizer_source: base\nchat_template: auto\n'));
+    const outAuto = join(work, 'out-chat-auto');
+    expect(await main(['merge', yml, '--out', outAuto])).toBe(0);
+    expect(JSON.parse(await readFile(join(outAuto, 'tokenizer_config.json'), 'utf8')).chat_template).toBe(mine);
+    // The base's own template file is not copied next to it (transformers would prefer it).
+    expect(existsSync(join(outAuto, 'chat_template.jinja'))).toBe(false);
+  }, 60_000);
+});

@@ -1,0 +1,333 @@
+// Vocabularies as mergekit merges them: each model's token -> id table (tokenizer.json), the
+// merged vocabulary of `tokenizer_source: union | base | <model>` (mergekit/tokenizer/build.py),
+// each model's permutation (merged id -> its own row) and, for the tokens a model lacks, where
+// the row comes from (mergekit/tokenizer/embed.py). The rules, with the files they come from, are
+// listed in README.md next to this file.
+import { MergeStudioError } from '../errors.ts';
+import type { ModelHandle } from '../model/handle.ts';
+import { throwIfAborted } from '../progress.ts';
+import type { TokenOverride } from '../recipe/types.ts';
+
+/** An added token as tokenizer.json writes it. */
+export interface AddedToken {
+  id: number;
+  content: string;
+  single_word: boolean;
+  lstrip: boolean;
+  rstrip: boolean;
+  normalized: boolean;
+  special: boolean;
+}
+
+export interface ModelVocabulary {
+  /** token -> id: the tokenizer model's vocabulary and the added tokens. */
+  ids: Map<string, number>;
+  /** Added tokens by text. */
+  added: Map<string, AddedToken>;
+  /** Rows that carry tokens: config.json vocab_size (mergekit's get_vocab_size) capped at the
+   * embedding's row count; tokens at or past it are padding and not used. */
+  rows: number;
+  /** tokenizer_config.json's chat_template (or chat_template.jinja), for `chat_template: auto`. */
+  chatTemplate: string | null;
+}
+
+const loaded = new WeakMap<ModelHandle, ModelVocabulary | null>();
+/** Why a model's tokenizer.json could not be read, for errors when a merge needs it. */
+const unreadable = new WeakMap<ModelHandle, string>();
+
+/** Why the model has no vocabulary (no tokenizer.json, or one that cannot be read). */
+export function whyNoVocabulary(handle: ModelHandle): string {
+  return unreadable.get(handle) ?? 'it has no tokenizer.json';
+}
+
+function flag(v: unknown, fallback: boolean): boolean {
+  return typeof v === 'boolean' ? v : fallback;
+}
+
+/** token -> id and added tokens of a parsed tokenizer.json; null when it has no vocabulary. */
+export function parseTokenizerJson(json: unknown): { ids: Map<string, number>; added: Map<string, AddedToken> } | null {
+  if (typeof json !== 'object' || json === null) return null;
+  const { model, added_tokens: addedList } = json as { model?: { vocab?: unknown }; added_tokens?: unknown };
+  const ids = new Map<string, number>();
+  const vocab = model?.vocab;
+  if (Array.isArray(vocab)) vocab.forEach((entry, id) => Array.isArray(entry) && typeof entry[0] === 'string' && ids.set(entry[0], id));
+  else if (typeof vocab === 'object' && vocab !== null) {
+    for (const [tok, id] of Object.entries(vocab)) if (typeof id === 'number') ids.set(tok, id);
+  } else return null;
+  const added = new Map<string, AddedToken>();
+  if (Array.isArray(addedList)) {
+    for (const a of addedList as Record<string, unknown>[]) {
+      if (!a || typeof a.content !== 'string' || typeof a.id !== 'number') continue;
+      const special = flag(a.special, false);
+      added.set(a.content, { id: a.id, content: a.content, single_word: flag(a.single_word, false), lstrip: flag(a.lstrip, false), rstrip: flag(a.rstrip, false), normalized: flag(a.normalized, !special), special });
+      ids.set(a.content, a.id);
+    }
+  }
+  return { ids, added };
+}
+
+async function readText(handle: ModelHandle, file: string, signal?: AbortSignal): Promise<string> {
+  const source = await handle.tree.open(file, signal);
+  return new TextDecoder().decode(await source.read(0, source.size, signal));
+}
+
+function embedRows(handle: ModelHandle): number | null {
+  for (const [name, info] of handle.tensors) if (handle.roleOf(name).module === 'embedding' && info.shape.length === 2) return info.shape[0];
+  return null;
+}
+
+/** Reads a model's tokenizer.json (once per handle; null when it has none). Call before planning
+ * a merge whose vocabularies may differ: `plan` is synchronous and reads what this loaded. */
+export async function loadVocabulary(handle: ModelHandle, signal?: AbortSignal): Promise<ModelVocabulary | null> {
+  if (loaded.has(handle)) return loaded.get(handle)!;
+  throwIfAborted(signal);
+  let vocab: ModelVocabulary | null = null;
+  if (handle.tokenizerFiles.includes('tokenizer.json')) {
+    let parsed: ReturnType<typeof parseTokenizerJson> = null;
+    try {
+      parsed = parseTokenizerJson(JSON.parse(await readText(handle, 'tokenizer.json', signal)));
+      if (!parsed) unreadable.set(handle, 'its tokenizer.json has no model.vocab to read the tokens from');
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      unreadable.set(handle, `its tokenizer.json is not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+    }
+    if (!parsed) {
+      loaded.set(handle, null);
+      return null;
+    }
+    let chatTemplate: string | null = null;
+    if (handle.tokenizerFiles.includes('chat_template.jinja')) chatTemplate = await readText(handle, 'chat_template.jinja', signal);
+    else if (handle.tokenizerFiles.includes('tokenizer_config.json')) {
+      try {
+        const cfg = JSON.parse(await readText(handle, 'tokenizer_config.json', signal)) as { chat_template?: unknown };
+        const t = cfg.chat_template;
+        // A list of named templates: mergekit takes the one named 'default'.
+        if (typeof t === 'string') chatTemplate = t;
+        else if (Array.isArray(t)) chatTemplate = (t.find((x) => x?.name === 'default')?.template as string | undefined) ?? null;
+      } catch {
+        chatTemplate = null;
+      }
+    }
+    // No spread: a real vocabulary (150k ids) would overflow the call stack.
+    let maxId = -1;
+    for (const id of parsed.ids.values()) if (id > maxId) maxId = id;
+    const configRows = typeof handle.config.vocab_size === 'number' ? handle.config.vocab_size : maxId + 1;
+    const tensorRows = embedRows(handle);
+    vocab = { ...parsed, rows: tensorRows === null ? configRows : Math.min(configRows, tensorRows), chatTemplate };
+  }
+  loaded.set(handle, vocab);
+  return vocab;
+}
+
+/** What loadVocabulary read; undefined when it was not called for this handle. */
+export function vocabularyOf(handle: ModelHandle): ModelVocabulary | null | undefined {
+  return loaded.get(handle);
+}
+
+/** Lets `to` (a stage of a multi-document recipe) stand for the vocabulary of `from`. */
+export function shareVocabulary(from: ModelHandle, to: ModelHandle): void {
+  if (loaded.has(from)) loaded.set(to, loaded.get(from)!);
+  if (unreadable.has(from)) unreadable.set(to, unreadable.get(from)!);
+}
+
+/** Where the row of a token comes from for the models that lack it (or for all, when forced). */
+export type TokenRule =
+  | { kind: 'zero' }
+  | { kind: 'row'; model: string; row: number }
+  | { kind: 'average'; models: string[] };
+
+export interface MergedVocabulary {
+  /** 'union', 'base' or the model whose vocabulary is taken. */
+  source: string;
+  /** The model whose tokenizer files the export starts from. */
+  tokenizerModel: string;
+  /** Token text by merged id ('' for an id no token has). */
+  tokens: string[];
+  /** Ids that carry tokens (mergekit's len(tokenizer.get_vocab())). */
+  count: number;
+  /** Rows of the merged embedding: count rounded up to pad_to_multiple_of. */
+  size: number;
+  /** Tokens the export adds to the tokenizer model's tokenizer.json (union, `tokens:` keys). */
+  appended: AddedToken[];
+  /** Tokens of the tokenizer model at or past its row count, left out (mergekit strips them). */
+  stripped: string[];
+  /** Per model: merged id -> the model's own row, or -1 where it lacks the token. */
+  permutations: Map<string, Int32Array>;
+  /** The recipe's per-token overrides by merged id. */
+  overrides: Map<number, TokenOverride>;
+  /** Per model: its vocabulary as read (for model_token sources). */
+  vocabularies: Map<string, ModelVocabulary>;
+  /** The base model (or the first model), whose row a shared token takes in models lacking it. */
+  base: string;
+  /** Models without a tokenizer.json, read as having the base's vocabulary (as mergekit does). */
+  assumedBase: string[];
+}
+
+function vocabError(path: string, message: string, details: Record<string, unknown> = {}): MergeStudioError {
+  return new MergeStudioError('recipe-tokenizer', `${path}: ${message}`, { path, ...details });
+}
+
+/** Tokens of a vocabulary in id order, ids below `rows` only. */
+function tokensById(v: ModelVocabulary, rows = v.rows): [string, number][] {
+  return [...v.ids].filter(([, id]) => id < rows).sort((a, b) => a[1] - b[1]);
+}
+
+export interface BuildVocabularyOptions {
+  /** The recipe's setting: 'union', 'base' or a model. */
+  source: string;
+  /** Key of `source` in the recipe, for errors ('tokenizer_source' or 'tokenizer.source'). */
+  sourceKey: string;
+  tokens: Record<string, TokenOverride>;
+  padToMultipleOf?: number;
+  /** base_model, else the first model (mergekit/tokenizer/build.py). */
+  base: string;
+  /** Every model of the document in recipe order. */
+  models: string[];
+  vocabularyOf: (model: string) => ModelVocabulary | null;
+  /** Why a model has no vocabulary, for errors. */
+  whyNot?: (model: string) => string;
+}
+
+/** Builds the merged vocabulary and each model's permutation (mergekit/tokenizer/build.py
+ * build_tokenizer and build_union_tokenizer). */
+export function buildMergedVocabulary(options: BuildVocabularyOptions): MergedVocabulary {
+  const { source, base, models } = options;
+  const baseVocab = options.vocabularyOf(base);
+  const whyNot = options.whyNot ?? (() => 'it has no tokenizer.json');
+  if (!baseVocab) throw vocabError(options.sourceKey, `the vocabulary of the base model '${base}' cannot be read (${whyNot(base)}), so the merged vocabulary cannot be built`, { model: base });
+  const vocabularies = new Map<string, ModelVocabulary>();
+  const assumedBase: string[] = [];
+  for (const m of models) {
+    const v = options.vocabularyOf(m);
+    if (!v) assumedBase.push(m);
+    vocabularies.set(m, v ?? baseVocab);
+  }
+  const tokens: string[] = [];
+  const idOf = new Map<string, number>();
+  const appended: AddedToken[] = [];
+  const stripped: string[] = [];
+  const put = (tok: string, id: number) => {
+    tokens[id] = tok;
+    idOf.set(tok, id);
+  };
+  const append = (tok: string, like?: AddedToken) => {
+    if (idOf.has(tok)) return;
+    const id = tokens.length;
+    put(tok, id);
+    // transformers' add_tokens(str): a non-special token that is normalized.
+    appended.push(like ? { ...like, id } : { id, content: tok, single_word: false, lstrip: false, rstrip: false, normalized: true, special: false });
+  };
+  let tokenizerModel = base;
+  if (source === 'union' || source === 'base') {
+    // get_stripped_tokenizer: the base without tokens at or past its vocab_size.
+    for (const [tok, id] of baseVocab.ids) if (id >= baseVocab.rows) stripped.push(tok);
+    for (const [tok, id] of tokensById(baseVocab)) put(tok, id);
+    if (source === 'union') {
+      const order = [base, ...models.filter((m) => m !== base)];
+      // Every model's ordinary tokens first, then every model's added tokens (first settings win).
+      for (const m of order) for (const [tok] of tokensById(vocabularies.get(m)!)) if (!vocabularies.get(m)!.added.has(tok)) append(tok);
+      for (const m of order) {
+        const v = vocabularies.get(m)!;
+        for (const [tok] of tokensById(v)) {
+          const a = v.added.get(tok);
+          if (a) append(tok, a);
+        }
+      }
+    }
+  } else {
+    const v = options.vocabularyOf(source);
+    if (!v) throw vocabError(options.sourceKey, `the vocabulary of '${source}' cannot be read (${whyNot(source)})`, { model: source });
+    tokenizerModel = source;
+    for (const [tok, id] of v.ids) put(tok, id);
+  }
+  // mergekit/plan.py passes the `tokens:` keys as add_tokens: a token no vocabulary has is added.
+  for (const tok of Object.keys(options.tokens)) append(tok);
+  for (let i = 0; i < tokens.length; i++) tokens[i] ??= '';
+  const count = tokens.length;
+  const pad = options.padToMultipleOf;
+  const size = pad && count % pad ? (Math.floor(count / pad) + 1) * pad : count;
+
+  const permutations = new Map<string, Int32Array>();
+  for (const m of models) {
+    const v = vocabularies.get(m)!;
+    const p = new Int32Array(count).fill(-1);
+    for (let id = 0; id < count; id++) {
+      const own = tokens[id] === '' ? undefined : v.ids.get(tokens[id]);
+      if (own !== undefined && own < v.rows) p[id] = own;
+    }
+    permutations.set(m, p);
+  }
+  const overrides = new Map<number, TokenOverride>();
+  for (const [tok, cfg] of Object.entries(options.tokens)) overrides.set(idOf.get(tok)!, cfg);
+  return { source, tokenizerModel, tokens, count, size, appended, stripped, permutations, overrides, vocabularies, base, assumedBase };
+}
+
+/** The row rule of every merged id some of `models` lack (or that an override forces), for one
+ * tensor whose inputs are `models` (mergekit/tokenizer/embed.py assign_embedding_sources and
+ * compute_default_embedding). Throws, naming the recipe key, where mergekit's asserts fail. */
+export function tokenRules(vocab: MergedVocabulary, models: string[], base: string | undefined): Map<number, TokenRule> {
+  const rules = new Map<number, TokenRule>();
+  const perms = models.map((m) => vocab.permutations.get(m)!);
+  for (let id = 0; id < vocab.count; id++) {
+    const tok = vocab.tokens[id];
+    const cfg = vocab.overrides.get(id);
+    const present = models.filter((_, i) => perms[i][id] >= 0);
+    if (cfg) {
+      // The override applies where a model lacks the token, or everywhere with force.
+      if (!cfg.force && present.length === models.length) continue;
+      rules.set(id, overrideRule(vocab, tok, id, cfg));
+      continue;
+    }
+    if (tok === '' || present.length === models.length) continue;
+    if (present.length === 1) rules.set(id, { kind: 'row', model: present[0], row: vocab.permutations.get(present[0])![id] });
+    else if (present.length === 0) rules.set(id, { kind: 'zero' });
+    else if (base !== undefined && vocab.permutations.get(base)?.[id] !== undefined && vocab.permutations.get(base)![id] >= 0) rules.set(id, { kind: 'row', model: base, row: vocab.permutations.get(base)![id] });
+    else rules.set(id, { kind: 'average', models: present });
+  }
+  return rules;
+}
+
+function overrideRule(vocab: MergedVocabulary, tok: string, id: number, cfg: TokenOverride): TokenRule {
+  const at = `tokenizer.tokens.${JSON.stringify(tok)}.source`;
+  const src = cfg.source;
+  if (src === undefined) throw vocabError(at, `token '${tok}' has no source, and some models lack it: give a model, {kind: zero} or {kind: model_token, model, token}`, { token: tok });
+  if (typeof src === 'string') {
+    const p = vocab.permutations.get(src);
+    if (!p) throw vocabError(at, `'${src}' is not one of the merged models`, { token: tok, model: src });
+    if (p[id] < 0) throw vocabError(at, `token '${tok}' is not in the vocabulary of '${src}'; name a model that has it, or use {kind: model_token, model, token} or {kind: zero}`, { token: tok, model: src });
+    return { kind: 'row', model: src, row: p[id] };
+  }
+  if (src.kind === 'zero') return { kind: 'zero' };
+  const v = vocab.vocabularies.get(src.model);
+  if (!v) throw vocabError(`${at}.model`, `'${src.model}' is not one of the merged models`, { token: tok, model: src.model });
+  let row: number;
+  if (src.token !== undefined) {
+    const found = v.ids.get(src.token);
+    if (found === undefined) throw vocabError(`${at}.token`, `token '${src.token}' is not in the vocabulary of '${src.model}'`, { token: src.token, model: src.model });
+    row = found;
+  } else row = src.token_id!;
+  if (row >= v.rows) throw vocabError(src.token !== undefined ? `${at}.token` : `${at}.token_id`, `row ${row} is past the ${v.rows} rows of '${src.model}'`, { token: tok, model: src.model });
+  return { kind: 'row', model: src.model, row };
+}
+
+/** Whether the token tables of the models differ (the same id meaning different text somewhere). */
+export function vocabulariesDiffer(vocabs: ModelVocabulary[]): boolean {
+  const [ref, ...rest] = vocabs;
+  const at = (v: ModelVocabulary) => {
+    const out = new Map<number, string>();
+    for (const [tok, id] of v.ids) if (id < v.rows) out.set(id, tok);
+    return out;
+  };
+  const refIds = at(ref);
+  return rest.some((v) => {
+    const ids = at(v);
+    if (ids.size !== refIds.size) return true;
+    for (const [id, tok] of ids) if (refIds.get(id) !== tok) return true;
+    return false;
+  });
+}
+
+/** loadVocabulary for every model (before planning). */
+export async function loadVocabularies(handles: Iterable<ModelHandle>, signal?: AbortSignal): Promise<void> {
+  for (const h of handles) await loadVocabulary(h, signal);
+}
