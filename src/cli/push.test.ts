@@ -77,7 +77,7 @@ describe('merge-studio merge --push (streamed to the Hub)', () => {
     const peak = /at most ([\d.]+) KiB on local disk/.exec(r.stderr);
     const shardSizes = await Promise.all((await readdir(join(dir, 'local'))).filter((n) => n.endsWith('.safetensors')).map(async (n) => (await readFile(join(dir, 'local', n))).byteLength));
     expect(peak).not.toBeNull();
-    expect(Number(peak![1]) * 1024).toBeLessThanOrEqual(Math.max(...shardSizes) + 10);
+    expect(Number(peak![1]) * 1024).toBeLessThanOrEqual(Math.max(...shardSizes) * 1.01) // printed rounded to 3 digits;
     expect(Math.max(...shardSizes)).toBeLessThan(shardSizes.reduce((a, b) => a + b, 0) / 2);
     expect(hub.write.log.commits).toHaveLength(1);
     const pushed = await repoFiles('mock-user/tiny-merge');
