@@ -156,3 +156,19 @@ export function scoresFromEvalJson(value: unknown): CardScore[] {
   }
   return out;
 }
+
+/** The exported card made ready for the Hub by a caller who knows more than the export did: which
+ * inputs are Hub models (`base_model`), their shared license, and the measured scores. */
+export function publishCard(card: string, opts: { hubIds?: string[]; licenses?: (string | undefined)[]; scores?: CardScore[] }): string {
+  const { data, body } = parseFrontMatter(card);
+  const next: Record<string, unknown> = { ...data };
+  if (opts.hubIds) {
+    delete next.base_model;
+    delete next.base_model_relation;
+    if (opts.hubIds.length) Object.assign(next, { base_model: [...new Set(opts.hubIds)], base_model_relation: 'merge' });
+  }
+  const license = opts.licenses ? sharedLicense(opts.licenses.map((license, i) => ({ ref: String(i), license }))) : undefined;
+  if (license) next.license = license;
+  const out = `${frontMatter(next)}${body}`;
+  return opts.scores?.length ? withScores(out, opts.scores) : out;
+}
