@@ -71,7 +71,7 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
   }
   if (positional.length !== 1) usageError(positional.length === 0 ? 'no recipe given' : `expected one recipe, found ${positional.length}: ${positional.join(' ')}`);
   const out = flags.get('out') ?? '';
-  if (!out && !push.repo) usageError('--out DIR (or --push NAMESPACE/NAME) is required');
+  if (!out && !push.repo) usageError('--out DIR is required (or --push NAMESPACE/NAME to publish to the Hub)');
   if (out && push.repo) usageError('give either --out DIR or --push NAMESPACE/NAME, not both');
   if (!push.repo && Object.keys(push).length > 0) usageError(`${Object.keys(push).map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}: only with --push`);
   const backend = flags.get('backend') ?? 'cpu';
