@@ -168,5 +168,7 @@ describe('merge-studio push DIR', () => {
     expect(half.stderr).toMatch(/half: no config\.json, so this is not a finished model folder/);
     const usage = await cli(['push', 'local']);
     expect(usage.stderr).toMatch(/--repo NAMESPACE\/NAME is required/);
+    expect(() => parseMergeArgs(['hub.yml', '--out', 'x', '--private'])).toThrow(/--private: only with --push/);
+    expect(() => parseMergeArgs(['hub.yml', '--out', 'x', '--push', 'a/b'])).toThrow(/either --out DIR or --push NAMESPACE\/NAME, not both/);
   });
 });
