@@ -3,7 +3,8 @@
 // demo merge, then check on the mock that the commit holds the files, that they read back by id
 // and match the CPU engine's merge of the same recipe, that the card is Hub metadata; a second
 // publish meets 409 and, pushed into the existing repo, uploads nothing again. Then "Sign in with
-// Hugging Face" through the mock's OAuth endpoints.
+// Hugging Face" through the mock's OAuth endpoints. Cancel mid-upload and a cut connection: nothing is
+// committed, and Publish again completes.
 import { join } from 'node:path';
 import { test, expect } from '@playwright/test';
 import { startMockHub, type MockHub } from '../tools/mock-hub/server.ts';
@@ -96,6 +97,28 @@ test('publish: token sign-in, the demo merge committed to the mock Hub, read bac
   await expect(page.getByTestId('publish-status')).toContainText(/0 file\(s\) uploaded .*1 already on the Hub/);
   await expect(page.getByRole('row').filter({ hasText: 'model.safetensors' })).toContainText('already on the Hub');
   expect(hub.write.log.uploadBytes).toBe(0);
+  expect(hub.write.log.commits).toHaveLength(1);
+
+  // A slow link, cancelled mid-upload: nothing committed. Then a connection cut mid-file: its message,
+  // nothing committed; Publish again completes.
+  await form.getByLabel('push into the existing repo').uncheck();
+  await form.getByLabel('Repo name').fill('studio-cut');
+  hub.write.reset();
+  hub.write.faults = { stallUploadsMs: 60_000 };
+  await form.getByRole('button', { name: 'Publish', exact: true }).click();
+  await expect(page.getByRole('row').filter({ hasText: 'model.safetensors' })).toContainText('uploading', { timeout: 120_000 });
+  await form.getByRole('button', { name: 'Cancel publishing' }).click();
+  await expect(page.getByTestId('publish-status')).toContainText(/publishing mock-user\/studio-cut was cancelled\. Nothing was committed/, { timeout: 30_000 });
+  expect(hub.write.log.commits).toEqual([]);
+  // (Chromium may itself retry a PUT once on a reset connection: cut every upload until the error shows.)
+  hub.write.faults = { dropUploadAfter: 100_000, uploadDrops: 100 };
+  await form.getByLabel('push into the existing repo').check();
+  await form.getByRole('button', { name: 'Publish', exact: true }).click();
+  await expect(page.getByTestId('publish-status')).toContainText(/the connection to .* was lost while uploading model\.safetensors.*Nothing was committed\. Press Publish again/, { timeout: 120_000 });
+  expect(hub.write.log.commits).toEqual([]);
+  hub.write.faults = {};
+  await form.getByRole('button', { name: 'Publish', exact: true }).click();
+  await expect(page.getByTestId('publish-status')).toHaveAttribute('data-state', 'done', { timeout: 180_000 });
   expect(hub.write.log.commits).toHaveLength(1);
   expect(errors).toEqual([]);
 });

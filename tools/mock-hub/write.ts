@@ -38,6 +38,8 @@ export interface WriteFaults {
   uploadDrops?: number;
   /** Only cut uploads of this object (sha256); default any. */
   dropOid?: string;
+  /** Hold every LFS upload this many ms before reading it (a slow link, to test cancelling). */
+  stallUploadsMs?: number;
   /** Answer the next N commit requests with 500 (the uploads themselves succeed). */
   failCommits?: number;
   /** LFS bytes a namespace may store; a batch asking for more answers a per-object 413. */
@@ -282,6 +284,7 @@ export function createWriteSide(repos: Map<string, MockRepo>, opts: MockWriteOpt
     const size = Number(url.searchParams.get('size'));
     const part = url.searchParams.get('part');
     const f = side.faults;
+    if (f.stallUploadsMs) await new Promise((r) => setTimeout(r, f.stallUploadsMs));
     const drop = (f.uploadDrops ?? 0) > 0 && (!f.dropOid || f.dropOid === oid) ? (f.dropUploadAfter ?? 0) : -1;
     const chunks: Buffer[] = [];
     let n = 0;
