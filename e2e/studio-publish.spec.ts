@@ -123,7 +123,7 @@ test('publish: token sign-in, the demo merge committed to the mock Hub, read bac
   expect(errors).toEqual([]);
 });
 
-test('publish: "Sign in with Hugging Face" through the OAuth endpoints; a read-only failure shows its message', async ({ page }) => {
+test('publish: "Sign in with Hugging Face" through the OAuth endpoints; a bad token is refused; a remembered token survives a reload', async ({ page }) => {
   test.setTimeout(120_000);
   await page.goto('/');
   await page.getByText('Settings').click();
@@ -139,4 +139,14 @@ test('publish: "Sign in with Hugging Face" through the OAuth endpoints; a read-o
   await signInForm.getByLabel('Access token').fill('hf_not_a_valid_token_0000000000');
   await signInForm.getByRole('button', { name: 'Sign in', exact: true }).click();
   await expect(page.getByTestId('publish-signin-error')).toContainText(/sign-in failed on .*token is not valid/);
+  // "remember": the token survives a reload (localStorage) and signs in again; Sign out forgets it.
+  await signInForm.getByLabel('Access token').fill(MOCK_WRITE_TOKEN);
+  await signInForm.getByLabel('remember').check();
+  await signInForm.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await expect(page.getByTestId('publish-account')).toContainText('token remembered in this browser');
+  await page.reload();
+  await expect(page.getByTestId('publish-account')).toContainText('mock-user', { timeout: 30_000 });
+  expect(await page.evaluate(() => JSON.stringify(localStorage))).toContain(MOCK_WRITE_TOKEN);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  expect(await page.evaluate(() => JSON.stringify(localStorage))).not.toContain(MOCK_WRITE_TOKEN);
 });

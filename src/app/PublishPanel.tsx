@@ -60,8 +60,14 @@ export function PublishPanel() {
     let gone = false;
     void (async () => {
       try {
-        const oauth = await oauthHandleRedirectIfPresent({ hubUrl: useStudio.getState().settings.hubUrl });
-        if (!oauth || gone) return;
+        const saved = useStudio.getState().settings;
+        const oauth = await oauthHandleRedirectIfPresent({ hubUrl: saved.hubUrl });
+        if (gone) return;
+        // A remembered token signs in again by itself.
+        if (!oauth) {
+          if (saved.remember && saved.token) await signIn(saved.token, true);
+          return;
+        }
         window.history.replaceState(null, '', window.location.pathname);
         await signIn(oauth.accessToken, false);
       } catch (err) {
