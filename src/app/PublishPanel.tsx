@@ -2,16 +2,18 @@
 // "Sign in with Hugging Face" through @huggingface/hub's OAuth helpers), choose namespace/name,
 // visibility and branch, then the engine merges into memory and src/core/hub/upload.ts uploads
 // with per-file progress (bytes, rate, ETA) and one commit at the end; Cancel stops either step.
-import { oauthHandleRedirectIfPresent, oauthLoginUrl, whoAmI } from '@huggingface/hub';
 import { useEffect, useRef, useState } from 'react';
-import { publishCard, type CardScore } from '../core/hub/model-card.ts';
-import { ensureRepo, publishFiles, type FileProgress, type PublishResult, type PublishTarget } from '../core/hub/upload.ts';
+import type { CardScore } from '../core/hub/model-card.ts';
+import type { FileProgress, PublishResult, PublishTarget } from '../core/hub/upload.ts';
 import { callback, engine, errorText, isAbort } from './engine-client.ts';
 import { formatBytes } from './format.ts';
 import { ProgressLine } from './ProgressLine.tsx';
 import { useStudio, type JobState } from './store.ts';
 
 const CLIENT_ID_KEY = 'merge-studio.oauth-client-id';
+// The Hub client and the upload code load when first needed, not with the page.
+const hubClient = () => import('@huggingface/hub');
+const uploader = () => Promise.all([import('../core/hub/upload.ts'), import('../core/hub/model-card.ts')]);
 interface Account { name: string; orgs: string[] }
 
 function clock(seconds: number | undefined): string {
@@ -44,6 +46,7 @@ export function PublishPanel() {
   const signIn = async (token: string, keep: boolean) => {
     setSignError(null);
     try {
+      const { whoAmI } = await hubClient();
       const me = await whoAmI({ accessToken: token, hubUrl: settings.hubUrl });
       const orgs = 'orgs' in me && Array.isArray(me.orgs) ? me.orgs.map((o: { name: string }) => o.name) : [];
       updateSettings({ token, remember: keep });
@@ -61,7 +64,8 @@ export function PublishPanel() {
     void (async () => {
       try {
         const saved = useStudio.getState().settings;
-        const oauth = await oauthHandleRedirectIfPresent({ hubUrl: saved.hubUrl });
+        const back = new URLSearchParams(window.location.search);
+        const oauth = back.has('code') && back.has('state') ? await (await hubClient()).oauthHandleRedirectIfPresent({ hubUrl: saved.hubUrl }) : false;
         if (gone) return;
         // A remembered token signs in again by itself.
         if (!oauth) {
@@ -84,6 +88,7 @@ export function PublishPanel() {
     if (!clientId) return setSignError('Sign in with Hugging Face needs the OAuth app\'s client ID (an OAuth app registered on the Hub with this page as its redirect URL)');
     localStorage.setItem(CLIENT_ID_KEY, clientId);
     try {
+      const { oauthLoginUrl } = await hubClient();
       window.location.href = await oauthLoginUrl({ hubUrl: settings.hubUrl, clientId, redirectUrl: `${window.location.origin}${window.location.pathname}`, scopes: 'openid profile write-repos' });
     } catch (err) {
       setSignError(`cannot start Hugging Face sign-in: ${errorText(err)}`);
@@ -104,6 +109,7 @@ export function PublishPanel() {
     setFiles([]);
     try {
       setJob({ status: 'running', label: 'create repo' });
+      const [{ ensureRepo, publishFiles }, { publishCard }] = await uploader();
       await ensureRepo(target, controller.signal);
       setJob({ status: 'running', label: 'merge' });
       const recipe = useStudio.getState().recipe;
