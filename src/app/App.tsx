@@ -7,6 +7,7 @@ import { FrontierPanel } from './FrontierPanel.tsx';
 import { GpuStatus } from './GpuStatus.tsx';
 import { LayerCurves } from './LayerCurves.tsx';
 import { ModelsPanel } from './ModelsPanel.tsx';
+import { PublishPanel } from './PublishPanel.tsx';
 import { RecipePanel } from './RecipePanel.tsx';
 import { SearchPanel } from './SearchPanel.tsx';
 import { SettingsPanel } from './SettingsPanel.tsx';
@@ -37,6 +38,7 @@ export function App() {
         </div>
         <div className="col wide">
           <ErrorBoundary name="Export"><ExportPanel /></ErrorBoundary>
+          <ErrorBoundary name="Publish"><PublishPanel /></ErrorBoundary>
           <ErrorBoundary name="Search"><SearchPanel /></ErrorBoundary>
           <ErrorBoundary name="DAM"><DamPanel /></ErrorBoundary>
           <ErrorBoundary name="GPU"><section className="panel"><h2>GPU</h2><GpuStatus /></section></ErrorBoundary>

@@ -10,6 +10,7 @@ const COMMANDS: Record<string, Command> = {
   eval: { summary: 'evaluate a model folder or an in-memory merged recipe on JSONL tasks', load: () => import('./eval.ts') },
   dam: { summary: 'train per-channel merge coefficients (Differentiable Adaptive Merging) and write the merged model folder', load: () => import('./dam.ts') },
   tokenize: { summary: 'show the text and token ids a model is fed (special tokens, chat template)', load: () => import('./tokenize.ts') },
+  push: { summary: 'publish a model folder to the Hub (one commit; a retry skips files already uploaded)', load: () => import('./push.ts') },
   search: { summary: 'search merge recipes automatically (spaces, optimizers, multi-fidelity) and write the Pareto front', load: () => import('./search.ts') },
 };
 

@@ -14,16 +14,23 @@ import { closestStage, parseRecipeYaml, referencedModels, stageHint } from '../c
 import { loadVocabularies } from '../core/tokenizer/vocab.ts';
 import { humanBytes } from './inspect.ts';
 import { checkOutDir, makeFolders, publish, removeStalePartials } from './out-dir.ts';
+import { pushMerge, takePushFlags, uploadPrinter, type MergePushResult, type PushOptions } from './push.ts';
+import type { FileProgress } from '../core/hub/upload.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 import { escapeControl } from '../core/text.ts';
 
-const USAGE = `usage: merge-studio merge RECIPE.yml --out DIR [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [--allow-non-finite] [Hub options]
+const USAGE = `usage: merge-studio merge RECIPE.yml (--out DIR | --push NAMESPACE/NAME) [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [--allow-non-finite] [Hub options]
 Models are local folders (relative to the recipe's folder, else to the current folder) or Hub ids (org/name[@revision]).
-${SOURCE_FLAGS_HELP}`;
+${SOURCE_FLAGS_HELP}
+  --push REPO      merge straight to a Hub repo (one shard at a time through the temp folder, one commit at the end);
+                   with --private, --revision BRANCH, --existing-ok, --scores EVAL.json, --message TEXT as for 'merge-studio push'`;
 
 export interface MergeArgs {
   recipe: string;
+  /** Output folder; empty when pushing. */
   out: string;
+  /** Publish to the Hub instead of writing a folder. */
+  push?: PushOptions;
   backend: 'cpu' | 'gpu';
   seed?: number;
   shardSize?: number;
@@ -50,7 +57,8 @@ export function parseByteSize(text: string): number {
 }
 
 export function parseMergeArgs(argv: string[]): MergeArgs {
-  const { options: sources, rest } = parseSourceFlags(argv);
+  const { options: sources, rest: afterSources } = parseSourceFlags(argv);
+  const { options: push, rest } = takePushFlags(afterSources, { repoFlag: '--push' });
   argv = rest;
   const positional: string[] = [];
   const flags = new Map<string, string>();
@@ -71,11 +79,13 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
     flags.set(name, value);
   }
   if (positional.length !== 1) usageError(positional.length === 0 ? 'no recipe given' : `expected one recipe, found ${positional.length}: ${positional.join(' ')}`);
-  const out = flags.get('out');
-  if (!out) usageError('--out DIR is required');
+  const out = flags.get('out') ?? '';
+  if (!out && !push.repo) usageError('--out DIR is required (or --push NAMESPACE/NAME to publish to the Hub)');
+  if (out && push.repo) usageError('give either --out DIR or --push NAMESPACE/NAME, not both');
+  if (!push.repo && Object.keys(push).length > 0) usageError(`${Object.keys(push).map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}: only with --push`);
   const backend = flags.get('backend') ?? 'cpu';
   if (backend !== 'cpu' && backend !== 'gpu') usageError(`--backend: expected cpu or gpu, found '${backend}'`);
-  const args: MergeArgs = { recipe: positional[0], out, backend, sources };
+  const args: MergeArgs = { recipe: positional[0], out, backend, sources, ...(push.repo ? { push: { ...push, repo: push.repo, token: sources.token, hubUrl: sources.hubUrl } } : {}) };
   const seed = flags.get('seed');
   if (seed !== undefined) {
     if (!/^\d+$/.test(seed) || !Number.isSafeInteger(Number(seed))) usageError(`--seed: expected a non-negative integer, found '${seed}'`);
@@ -115,7 +125,7 @@ export interface MergeRunHooks {
 }
 
 /** The whole command without process concerns (tests call this). */
-export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Promise<ExportResult> {
+export async function runMerge(args: MergeArgs, hooks: MergeRunHooks & { onFiles?: (f: FileProgress[]) => void } = {}): Promise<ExportResult & Partial<MergePushResult>> {
   const recipePath = resolve(args.recipe);
   let text: string;
   try {
@@ -124,8 +134,8 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Prom
     throw new MergeStudioError('file-not-found', `${args.recipe}: cannot read the recipe file`, { file: args.recipe });
   }
   const recipe = parseRecipeYaml(text, { source: args.recipe });
-  // Resolved and checked once, before any model is opened; every later step uses `out`.
-  const out = await checkOutDir(args.out);
+  // Resolved and checked once, before any model is opened; every later step uses `out` (none when pushing).
+  const out = args.push ? '' : await checkOutDir(args.out);
   const handles = new Map<string, ModelHandle>();
   for (const ref of referencedModels(recipe)) {
     // A misspelt stage name would otherwise be looked up on the Hub.
@@ -154,6 +164,13 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Prom
     throw err;
   }
   for (const n of merge.notices) process.stderr.write(`note: ${n}\n`);
+  if (args.push) {
+    try {
+      return await pushMerge(merge, backend, handles, { ...args.push, shardSize: args.shardSize, allowNonFinite: args.allowNonFinite, baseDir: dirname(recipePath), signal: hooks.signal, onProgress: hooks.onProgress, onFiles: hooks.onFiles });
+    } finally {
+      backend.dispose?.();
+    }
+  }
 
   // Staging folders of killed runs (their process is gone) would otherwise stay forever.
   for (const stale of await removeStalePartials(out)) process.stderr.write(`note: removed ${stale}, left by a run that no longer exists\n`);
@@ -178,7 +195,11 @@ export async function run(argv: string[]): Promise<number> {
   process.once('SIGINT', onInterrupt);
   try {
     const args = parseMergeArgs(argv);
-    const result = await runMerge(args, { signal: controller.signal, onProgress: stderrProgress() });
+    const result = await runMerge(args, { signal: controller.signal, onProgress: stderrProgress(), onFiles: uploadPrinter() });
+    if (args.push) {
+      process.stderr.write(`pushed to ${result.url} (commit ${result.commit?.slice(0, 12)}): ${result.tensors} tensors, ${humanBytes(result.bytesWritten)} in ${result.files.filter((f) => f.endsWith('.safetensors')).length} shard(s), ${result.uploaded?.length ?? 0} uploaded, ${result.skipped?.length ?? 0} already on the Hub; at most ${humanBytes(result.peakSpoolBytes ?? 0)} on local disk at once, ${result.seconds.toFixed(1)} s\n`);
+      return 0;
+    }
     process.stderr.write(`wrote ${args.out}: ${result.tensors} tensors, ${humanBytes(result.bytesWritten)} in ${result.files.filter((f) => f.endsWith('.safetensors')).length} shard(s), ${result.seconds.toFixed(1)} s\n`);
     return 0;
   } catch (err) {

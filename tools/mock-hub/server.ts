@@ -24,6 +24,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { loadMockRepos, makeRepo, MOCK_GATED_TOKEN, type MockRepo } from './repos.ts';
+import { createWriteSide, type MockWriteOptions, type WriteSide } from './write.ts';
 
 export interface MockRequest {
   method: string;
@@ -62,6 +63,8 @@ export interface MockHub {
   stats: MockHubStats;
   resetStats(): void;
   setFaults(f: MockFaults): void;
+  /** The write side (repo creation, LFS uploads, commits, OAuth): its log, faults and stored objects. */
+  write: WriteSide;
   close(): Promise<void>;
 }
 
@@ -69,8 +72,8 @@ const EXPOSED = ['Content-Range', 'Content-Length', 'Accept-Ranges', 'ETag', 'X-
 
 function cors(res: ServerResponse): void {
   res.setHeader('Access-Control-Allow-Origin', '*');
-  res.setHeader('Access-Control-Allow-Headers', 'Authorization, Range, Content-Type, Accept, If-None-Match');
-  res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
+  res.setHeader('Access-Control-Allow-Headers', 'Authorization, Range, Content-Type, Accept, If-None-Match, X-Request-Id');
+  res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS, POST, PUT');
   res.setHeader('Access-Control-Expose-Headers', EXPOSED.join(', '));
 }
 
@@ -121,6 +124,8 @@ export interface MockHubOptions {
    * '' means the server itself under the name `localhost` (another origin than 127.0.0.1). */
   cdnOrigin?: string;
   datasets?: MockDatasetSpec[];
+  /** Write side: multipart threshold and part size of LFS uploads. */
+  write?: MockWriteOptions;
 }
 
 export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
@@ -163,6 +168,7 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
   let listenPort = 0;
   const cdnOrigin = () => opts.cdnOrigin || `http://localhost:${listenPort}`;
   let faults: Required<MockFaults> = { dropAfter: 0, count: 0, unavailable: 0 };
+  const write = createWriteSide(repos, opts.write);
 
   function findRepo(org: string, name: string): MockRepo | Outcome {
     const repo = repos.get(`${org}/${name}`);
@@ -177,8 +183,22 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
     return null;
   }
 
+  /** The repo at a revision: main/HEAD/its commit, or a branch made through the write side (kept in
+   * the map as `{id}@{branch}`) by name or commit id. */
+  function atRevision(repo: MockRepo, rev: string): MockRepo | undefined {
+    if (rev === 'main' || rev === 'HEAD' || rev === repo.commit) return repo;
+    const branch = repos.get(`${repo.id}@${rev}`);
+    if (branch) return branch;
+    for (const [key, r] of repos) if (key.startsWith(`${repo.id}@`) && r.commit === rev) return r;
+    return undefined;
+  }
+
   function revisionOk(repo: MockRepo, rev: string): Outcome | null {
-    return rev === 'main' || rev === 'HEAD' || rev === repo.commit ? null : hubError(404, 'RevisionNotFound', `Invalid rev id: ${rev}`);
+    return atRevision(repo, rev) ? null : hubError(404, 'RevisionNotFound', `Invalid rev id: ${rev}`);
+  }
+
+  function atRev(repo: MockRepo, rev: string): MockRepo {
+    return atRevision(repo, rev) ?? repo;
   }
 
   function modelInfo(repo: MockRepo): Outcome {
@@ -256,6 +276,7 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
         stats.requests = [];
         stats.fileBytes = stats.apiBytes = 0;
         faults = { dropAfter: 0, count: 0, unavailable: 0 };
+        write.reset();
         return json(200, { ok: true });
       }
       if (parts[1] === 'faults' && req.method === 'POST') {
@@ -269,9 +290,9 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
       if (!('commit' in found)) return found;
       // As on the Hub, a gated repo's info and file list are public; its files are not.
       if (parts.length === 4) return modelInfo(found);
-      if (parts[4] === 'revision' && parts.length === 6) return revisionOk(found, parts[5]) ?? modelInfo(found);
+      if (parts[4] === 'revision' && parts.length === 6) return revisionOk(found, parts[5]) ?? modelInfo(atRev(found, parts[5]));
       if (parts[4] === 'tree' && parts.length >= 6) {
-        return revisionOk(found, parts[5]) ?? treeListing(found, parts.slice(6).join('/'), url.searchParams.get('recursive') === 'true');
+        return revisionOk(found, parts[5]) ?? treeListing(atRev(found, parts[5]), parts.slice(6).join('/'), url.searchParams.get('recursive') === 'true');
       }
       return hubError(404, 'NotFound', `no such API route: ${url.pathname}`);
     }
@@ -309,7 +330,7 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
       if (!('commit' in found)) return found;
       const denied = checkAccess(found, req);
       if (denied) return denied;
-      return revisionOk(found, parts[3]) ?? resolveFile(found, parts.slice(4).join('/'), req);
+      return revisionOk(found, parts[3]) ?? resolveFile(atRev(found, parts[3]), parts.slice(4).join('/'), req);
     }
     return hubError(404, 'NotFound', `no such route: ${url.pathname}`);
   }
@@ -324,6 +345,16 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
       return;
     }
     let outcome: Outcome;
+    const writeUrl = new URL(req.url ?? '/', 'http://mock');
+    if (write.matches(req.method ?? 'GET', writeUrl) && !(faults.unavailable > 0)) {
+      stats.requests.push(record);
+      void write.handle(req, res, writeUrl).then((r) => {
+        record.status = r.status;
+        record.bodyBytes = r.bytes;
+        stats.apiBytes += r.bytes;
+      });
+      return;
+    }
     try {
       const url = new URL(req.url ?? '/', 'http://mock');
       if (faults.unavailable > 0 && !url.pathname.startsWith('/__mock/')) {
@@ -370,6 +401,7 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
     repos,
     gatedToken,
     stats,
+    write,
     resetStats() {
       stats.requests = [];
       stats.fileBytes = stats.apiBytes = 0;

@@ -16,6 +16,8 @@ import type { Recipe } from '../recipe/types.ts';
 import { referencedModels } from '../recipe/validate.ts';
 import { recipeToYaml } from '../recipe/yaml.ts';
 import { tokenizerFiles } from '../tokenizer/export.ts';
+import { renderModelCard, type CardInfo } from '../hub/model-card.ts';
+import { looksLikeHubRef } from '../hub/repo-id.ts';
 import { readTensorBytes, readTensorF32 } from '../safetensors/index.ts';
 import { DEFAULT_MAX_SHARD_BYTES, SafetensorsWriter } from '../safetensors/writer.ts';
 import { cpuBackend, type MergeBackend } from './backend.ts';
@@ -253,36 +255,35 @@ export function exportedRecipe(plan: Plan): Recipe {
   return plan.vocabulary?.implicit ? { ...plan.recipe, tokenizer_source: 'union' } : plan.recipe;
 }
 
-/** The model card: what was merged, how, and the recipe to reproduce it. */
-export function modelCard(plan: Plan, recipe: Recipe = exportedRecipe(plan)): string {
-  const r = recipe;
-  const inputs = referencedModels(r);
+/** What a caller knows beyond the plan: which inputs are Hub models (and their licenses), measured
+ * scores, and the recipe as it should be shown (default: `exportedRecipe(plan)`). */
+export type CardExtra = Partial<Pick<CardInfo, 'inputs' | 'scores'>> & { recipe?: Recipe };
+
+/** The model card: what was merged, how, and the recipe to reproduce it (Hub metadata in the
+ * front matter; see src/core/hub/model-card.ts). */
+export function modelCard(plan: Plan, extra: CardExtra = {}): string {
+  return renderModelCard(cardInfoFromPlan(plan, extra));
+}
+
+/** What the card says about a plan; `extra.inputs` (Hub ids, licenses) and scores come from the caller. */
+export function cardInfoFromPlan(plan: Plan, extra: CardExtra = {}): CardInfo {
+  const r = extra.recipe ?? exportedRecipe(plan);
   const stages = plan.stages ?? [];
-  return [
-    '---',
-    'library_name: transformers',
-    'tags:',
-    '- merge',
-    '- merge-studio',
-    '---',
-    `# ${r.name ?? 'Merged model'}`,
-    '',
-    `Made with Merge Studio using the \`${r.merge_method}\` method. ${plan.method.description}`,
-    '',
-    stages.length ? `The final merge reads ${stages.length} stage(s), merged on the way and never written: ${stages.map((st) => `\`${st.name}\` (\`${st.plan.recipe.merge_method}\`)`).join(', ')}. The recipe has one YAML document per stage (mergekit-multi's format).\n` : '',
-    r.base_model ? `Base model: \`${r.base_model}\`\n` : '',
-    'Models merged:',
-    ...inputs.map((m) => `- \`${m}\``),
-    '',
-    `Layers: ${plan.numLayers}; tensors: ${plan.steps.length}.`,
-    '',
-    'The recipe (mergekit YAML), also saved as `mergekit_config.yml`:',
-    '',
-    '```yaml',
-    recipeToYaml(r).trimEnd(),
-    '```',
-    '',
-  ].join('\n');
+  // Without better knowledge, an input named like `org/name` (not a path) is taken for a Hub id.
+  const inputs = extra.inputs ?? referencedModels(r).map((ref) => ({ ref, ...(looksLikeHubRef(ref) && !/^[./~]|\\/.test(ref) ? { hubId: ref.split('@')[0] } : {}) }));
+  return {
+    title: r.name ?? 'Merged model',
+    method: r.merge_method,
+    methodDescription: plan.method.description,
+    inputs,
+    baseModel: r.base_model,
+    recipeYaml: recipeToYaml(r),
+    scores: extra.scores,
+    notes: [
+      ...(stages.length ? [`The final merge reads ${stages.length} stage(s), merged on the way and never written: ${stages.map((st) => `\`${st.name}\` (\`${st.plan.recipe.merge_method}\`)`).join(', ')}. The recipe has one YAML document per stage (mergekit-multi's format).`] : []),
+      `Layers: ${plan.numLayers}; tensors: ${plan.steps.length}.`,
+    ],
+  };
 }
 
 async function writeFile(sinks: SinkFactory, name: string, bytes: Uint8Array, open: { sink: ByteSink | null }): Promise<void> {
@@ -351,7 +352,7 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
     }
     const recorded = exportedRecipe(plan);
     const shown = options.modelRef ? renameModels(recorded, options.modelRef) : recorded;
-    await writeFile(sinks, 'README.md', text(modelCard(plan, shown)), open);
+    await writeFile(sinks, 'README.md', text(modelCard(plan, { recipe: shown })), open);
     written.push('README.md');
     await writeFile(sinks, 'mergekit_config.yml', text(recipeToYaml(shown)), open);
     written.push('mergekit_config.yml');
