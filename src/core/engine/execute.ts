@@ -284,6 +284,8 @@ export interface ExportResult {
   bytesWritten: number;
   /** Tensor data bytes read. */
   bytesRead: number;
+  /** Tensors merged in chunks (larger than `chunkBytes`). */
+  chunked: number;
   seconds: number;
 }
 
@@ -349,6 +351,7 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
   try {
     report(0);
     let bytesWritten = 0;
+    let chunked = 0;
     const buffers = new StepBuffers();
     for (const [i, step] of plan.steps.entries()) {
       throwIfAborted(signal);
@@ -357,7 +360,10 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
       const rows = backend === cpuBackend ? chunkRows(step, options.chunkBytes ?? DEFAULT_CHUNK_BYTES) : 0;
       const merger = rows > 0 ? chunkedMerger(plan, step, buffers) : undefined;
       let data: Uint8Array | AsyncIterable<Uint8Array>;
-      if (merger) data = streamChunks(step, merger, rows, outDType, buffers, signal);
+      if (merger) {
+        data = streamChunks(step, merger, rows, outDType, buffers, signal);
+        chunked++;
+      }
       else if (backend === cpuBackend && outDType === 'BF16' && canMergeTiles(plan, step)) {
         // Encoded tile by tile as it is merged.
         const bytes = buffers.bytes(step.shape.reduce((a, b) => a * b, 1) * 2);
@@ -392,7 +398,7 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
     // Last: a folder with config.json is a finished model.
     await writeFile(sinks, 'config.json', text(JSON.stringify(config, null, 2) + '\n'), open);
     written.push('config.json');
-    return { files: written, tensors: plan.steps.length, bytesWritten, bytesRead: plan.totalInputBytes, seconds: (performance.now() - started) / 1000 };
+    return { files: written, tensors: plan.steps.length, bytesWritten, bytesRead: plan.totalInputBytes, chunked, seconds: (performance.now() - started) / 1000 };
   } catch (err) {
     await writer.abort();
     await open.sink?.abort().catch(() => undefined);
