@@ -74,10 +74,11 @@ export function f32Bits(values: Float32Array): Uint32Array {
   return new Uint32Array(values.buffer, values.byteOffset, values.length);
 }
 
-/** Keys whose unsigned order is the numeric order of the f32 values (NaN-free input). */
-export function orderedF32Keys(values: Float32Array): Uint32Array {
+/** Keys whose unsigned order is the numeric order of the f32 values (NaN-free input), into
+ * `into` when given. */
+export function orderedF32Keys(values: Float32Array, into?: Uint32Array): Uint32Array {
   const bits = f32Bits(values);
-  const keys = new Uint32Array(values.length);
+  const keys = into ?? new Uint32Array(values.length);
   for (let i = 0; i < keys.length; i++) {
     const b = bits[i];
     keys[i] = (b & 0x80000000 ? ~b : b | 0x80000000) >>> 0;
@@ -88,7 +89,11 @@ export function orderedF32Keys(values: Float32Array): Uint32Array {
 /** Value of the element at ascending rank `rank` (0-based) of an f32 array, ties irrelevant. */
 export function valueAtAscendingRank(values: Float32Array, rank: number): number {
   const keys = orderedF32Keys(values);
-  const { threshold } = descendingRankCut(keys, values.length - rank);
-  const bits = (threshold & 0x80000000 ? threshold & 0x7fffffff : ~threshold) >>> 0;
+  return valueOfOrderedKey(descendingRankCut(keys, values.length - rank).threshold);
+}
+
+/** The f32 value of an ordered key (orderedF32Keys' inverse). */
+export function valueOfOrderedKey(key: number): number {
+  const bits = (key & 0x80000000 ? key & 0x7fffffff : ~key) >>> 0;
   return new Float32Array(new Uint32Array([bits]).buffer)[0];
 }
