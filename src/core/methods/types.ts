@@ -86,7 +86,8 @@ export interface TensorChunk {
 }
 
 export interface ChunkedMerge {
-  /** How many scans over all chunks come before the output pass. */
+  /** How many scans over all chunks come before the output pass; may fall while scanning (an
+   * iteration converged), so it is read again after each pass. */
   readonly passes: number;
   /** Pass `pass` (0-based) over one chunk; chunks come in order. */
   scan(pass: number, chunk: TensorChunk): void;
