@@ -14,8 +14,10 @@ import { closestStage, parseRecipeYaml, referencedModels, stageHint } from '../c
 import { humanBytes } from './inspect.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 
-const USAGE = `usage: merge-studio merge RECIPE.yml --out DIR [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [Hub options]
+const USAGE = `usage: merge-studio merge RECIPE.yml --out DIR [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [--chunk-size 64MiB] [Hub options]
 Models are local folders (relative to the recipe's folder) or Hub ids (org/name[@revision]).
+--chunk-size is the memory budget of one tensor's merge on the CPU (float32 of all inputs and the
+output): larger tensors merge in chunks of rows within it, by every method (default 64MiB).
 ${SOURCE_FLAGS_HELP}`;
 
 export interface MergeArgs {
@@ -24,6 +26,8 @@ export interface MergeArgs {
   backend: 'cpu' | 'gpu';
   seed?: number;
   shardSize?: number;
+  /** Memory budget of one chunked step (ExportOptions.chunkBytes). */
+  chunkSize?: number;
   /** Hub URL, token, cache and offline settings for models given as Hub ids. */
   sources: SourceOptions;
 }
@@ -35,11 +39,11 @@ function usageError(message: string): never {
 const UNITS: Record<string, number> = { '': 1, B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 2 ** 10, MIB: 2 ** 20, GIB: 2 ** 30, TIB: 2 ** 40 };
 
 /** '5GB' -> 5e9, '500MiB' -> 524288000, '4096' -> 4096. */
-export function parseByteSize(text: string): number {
+export function parseByteSize(text: string, flag = 'shard-size'): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const unit = m ? UNITS[m[2].toUpperCase()] : undefined;
   if (!m || unit === undefined || Number(m[1]) * unit < 1) {
-    usageError(`--shard-size: expected a size such as 5GB, 500MB or 2GiB, found '${text}'`);
+    usageError(`--${flag}: expected a size such as 5GB, 500MB or 2GiB, found '${text}'`);
   }
   return Math.floor(Number(m[1]) * unit);
 }
@@ -56,7 +60,7 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
       continue;
     }
     const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
-    if (!['out', 'backend', 'seed', 'shard-size'].includes(name)) usageError(`unknown option --${name}`);
+    if (!['out', 'backend', 'seed', 'shard-size', 'chunk-size'].includes(name)) usageError(`unknown option --${name}`);
     const value = inline ?? argv[++i];
     if (value === undefined) usageError(`--${name} needs a value`);
     flags.set(name, value);
@@ -74,6 +78,8 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
   }
   const shard = flags.get('shard-size');
   if (shard !== undefined) args.shardSize = parseByteSize(shard);
+  const chunk = flags.get('chunk-size');
+  if (chunk !== undefined) args.chunkSize = parseByteSize(chunk, 'chunk-size');
   return args;
 }
 
@@ -149,7 +155,7 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks = {}): Prom
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   try {
-    const result = await execute(merge, { sinks: nodeFolderSinks(staging), backend, shardSize: args.shardSize, signal: hooks.signal, onProgress: hooks.onProgress });
+    const result = await execute(merge, { sinks: nodeFolderSinks(staging), backend, shardSize: args.shardSize, chunkBytes: args.chunkSize, signal: hooks.signal, onProgress: hooks.onProgress });
     if (existsSync(out)) await rmdir(out);
     await rename(staging, out);
     return result;
