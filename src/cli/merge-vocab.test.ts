@@ -232,8 +232,9 @@ describe.skipIf(!existsSync(join(ZOO, 'base', 'model.safetensors')))('union voca
     await loadVocabularies(handles.values());
     const p = plan(parseRecipeYaml(text), handles);
     const sinks = memorySinks();
-    // 300 elements: two 128-wide rows per block, so blocks straddle the added tokens and the padding.
-    await execute(p, { sinks, blockElements: 300 });
+    // A 4 KiB budget: a couple of 128-wide rows per chunk, so chunks straddle the added tokens and the padding.
+    const result = await execute(p, { sinks, chunkBytes: 4096 });
+    expect(result.chunked).toBeGreaterThan(0);
     const whole = await readFile(join(work, 'out-overrides', 'model.safetensors'));
     expect(Buffer.from(sinks.files.get('model.safetensors')!).equals(whole)).toBe(true);
   }, 60_000);

@@ -115,6 +115,18 @@ describe('merge-studio merge on Llama-shaped models', () => {
     expect(await readFile(join(out, 'tokenizer.json'), 'utf8')).toBe(await readFile(join(work, 'llama', 'b', 'tokenizer.json'), 'utf8'));
   });
 
+  it('--chunk-size 1KB (every matrix in chunks of rows) writes the same folder byte for byte', async () => {
+    const yml = join(work, 'llama', 'ties.yml');
+    await writeFile(yml, 'models:\n  - model: b\n    parameters: {weight: 0.7, density: 0.4}\nbase_model: a\nmerge_method: ties\ndtype: bfloat16\n');
+    const whole = join(work, 'llama', 'ties-whole');
+    const chunked = join(work, 'llama', 'ties-chunked');
+    expect(await main(['merge', yml, '--out', whole])).toBe(0);
+    expect(await main(['merge', yml, '--out', chunked, '--chunk-size', '1KB'])).toBe(0);
+    const files = (await readdir(whole)).sort();
+    expect((await readdir(chunked)).sort()).toEqual(files);
+    for (const f of files) expect((await readFile(join(chunked, f))).equals(await readFile(join(whole, f))), f).toBe(true);
+  });
+
   it('shards the output by --shard-size and writes an index', async () => {
     const yml = join(work, 'llama', 'linear.yml');
     await writeFile(yml, 'models:\n  - model: a\n    parameters: {weight: [1, 0]}\n  - model: b\n    parameters: {weight: [0, 1]}\nmerge_method: linear\ndtype: bfloat16\n');
@@ -178,6 +190,8 @@ describe('merge-studio merge on Llama-shaped models', () => {
   it('rejects bad arguments with a usage line', async () => {
     expect(() => parseMergeArgs(['r.yml'])).toThrow(/--out DIR is required/);
     expect(() => parseMergeArgs(['r.yml', '--out', 'x', '--shard-size', 'lots'])).toThrow(/--shard-size: expected a size/);
+    expect(() => parseMergeArgs(['r.yml', '--out', 'x', '--chunk-size', 'small'])).toThrow(/--chunk-size: expected a size/);
+    expect(parseMergeArgs(['r.yml', '--out', 'x', '--chunk-size', '8MiB'])).toMatchObject({ chunkSize: 8 * 2 ** 20 });
     expect(() => parseMergeArgs(['r.yml', '--out', 'x', '--backend', 'tpu'])).toThrow(/expected cpu or gpu/);
     expect(parseMergeArgs(['r.yml', '--out=x', '--shard-size', '1.5GiB', '--seed', '7'])).toMatchObject({ shardSize: 1.5 * 2 ** 30, seed: 7 });
     expect(await main(['merge', join(work, 'nope.yml'), '--out', join(work, 'x')])).toBe(1);

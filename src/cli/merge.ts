@@ -19,8 +19,10 @@ import type { FileProgress } from '../core/hub/upload.ts';
 import { downloadProgressPrinter, parseSourceFlags, resolveModelRef, SOURCE_FLAGS_HELP, type SourceOptions } from './sources.ts';
 import { escapeControl } from '../core/text.ts';
 
-const USAGE = `usage: merge-studio merge RECIPE.yml (--out DIR | --push NAMESPACE/NAME) [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [--allow-non-finite] [Hub options]
+const USAGE = `usage: merge-studio merge RECIPE.yml (--out DIR | --push NAMESPACE/NAME) [--backend cpu|gpu] [--seed N] [--shard-size 5GB] [--chunk-size 64MiB] [--allow-non-finite] [Hub options]
 Models are local folders (relative to the recipe's folder, else to the current folder) or Hub ids (org/name[@revision]).
+--chunk-size is the memory budget of one tensor's merge on the CPU (float32 of all inputs and the
+output): larger tensors merge in chunks of rows within it, by every method (default 64MiB).
 ${SOURCE_FLAGS_HELP}
   --push REPO      merge straight to a Hub repo (one shard at a time through the temp folder, one commit at the end);
                    with --private, --revision BRANCH, --existing-ok, --scores EVAL.json, --message TEXT as for 'merge-studio push'`;
@@ -36,6 +38,8 @@ export interface MergeArgs {
   shardSize?: number;
   /** Write merged tensors that hold NaN/Inf instead of failing. */
   allowNonFinite?: boolean;
+  /** Memory budget of one chunked step (ExportOptions.chunkBytes). */
+  chunkSize?: number;
   /** Hub URL, token, cache and offline settings for models given as Hub ids. */
   sources: SourceOptions;
 }
@@ -47,11 +51,11 @@ function usageError(message: string): never {
 const UNITS: Record<string, number> = { '': 1, B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 2 ** 10, MIB: 2 ** 20, GIB: 2 ** 30, TIB: 2 ** 40 };
 
 /** '5GB' -> 5e9, '500MiB' -> 524288000, '4096' -> 4096. */
-export function parseByteSize(text: string): number {
+export function parseByteSize(text: string, flag = 'shard-size'): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const unit = m ? UNITS[m[2].toUpperCase()] : undefined;
   if (!m || unit === undefined || Number(m[1]) * unit < 1) {
-    usageError(`--shard-size: expected a size such as 5GB, 500MB or 2GiB, found '${text}'`);
+    usageError(`--${flag}: expected a size such as 5GB, 500MB or 2GiB, found '${text}'`);
   }
   return Math.floor(Number(m[1]) * unit);
 }
@@ -73,7 +77,7 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
       continue;
     }
     const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
-    if (!['out', 'backend', 'seed', 'shard-size'].includes(name)) usageError(`unknown option --${name}`);
+    if (!['out', 'backend', 'seed', 'shard-size', 'chunk-size'].includes(name)) usageError(`unknown option --${name}`);
     const value = inline ?? argv[++i];
     if (value === undefined) usageError(`--${name} needs a value`);
     flags.set(name, value);
@@ -94,6 +98,8 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
   if (flags.has('allow-non-finite')) args.allowNonFinite = true;
   const shard = flags.get('shard-size');
   if (shard !== undefined) args.shardSize = parseByteSize(shard);
+  const chunk = flags.get('chunk-size');
+  if (chunk !== undefined) args.chunkSize = parseByteSize(chunk, 'chunk-size');
   return args;
 }
 
@@ -166,7 +172,7 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks & { onFiles
   for (const n of merge.notices) process.stderr.write(`note: ${n}\n`);
   if (args.push) {
     try {
-      return await pushMerge(merge, backend, handles, { ...args.push, shardSize: args.shardSize, allowNonFinite: args.allowNonFinite, baseDir: dirname(recipePath), signal: hooks.signal, onProgress: hooks.onProgress, onFiles: hooks.onFiles });
+      return await pushMerge(merge, backend, handles, { ...args.push, shardSize: args.shardSize, chunkBytes: args.chunkSize, allowNonFinite: args.allowNonFinite, baseDir: dirname(recipePath), signal: hooks.signal, onProgress: hooks.onProgress, onFiles: hooks.onFiles });
     } finally {
       backend.dispose?.();
     }
@@ -178,7 +184,7 @@ export async function runMerge(args: MergeArgs, hooks: MergeRunHooks & { onFiles
   await rm(staging, { recursive: true, force: true });
   await makeFolders(staging);
   try {
-    const result = await execute(merge, { sinks: nodeFolderSinks(staging), backend, shardSize: args.shardSize, allowNonFinite: args.allowNonFinite, signal: hooks.signal, onProgress: hooks.onProgress });
+    const result = await execute(merge, { sinks: nodeFolderSinks(staging), backend, shardSize: args.shardSize, chunkBytes: args.chunkSize, allowNonFinite: args.allowNonFinite, signal: hooks.signal, onProgress: hooks.onProgress });
     await publish(staging, out, args.out);
     return result;
   } catch (err) {

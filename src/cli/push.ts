@@ -271,14 +271,14 @@ function hubSinks(target: PublishTarget, spool: string, signal: AbortSignal | un
 }
 
 /** Merges `plan` straight to the Hub (see the header of this file). */
-export async function pushMerge(plan: Plan, backend: MergeBackend, handles: Map<string, ModelHandle>, opts: PushOptions & { shardSize?: number; allowNonFinite?: boolean; baseDir: string; signal?: AbortSignal; onProgress?: Parameters<typeof execute>[1]['onProgress']; onFiles?: (f: FileProgress[]) => void }): Promise<MergePushResult> {
+export async function pushMerge(plan: Plan, backend: MergeBackend, handles: Map<string, ModelHandle>, opts: PushOptions & { shardSize?: number; chunkBytes?: number; allowNonFinite?: boolean; baseDir: string; signal?: AbortSignal; onProgress?: Parameters<typeof execute>[1]['onProgress']; onFiles?: (f: FileProgress[]) => void }): Promise<MergePushResult> {
   const scores = await readScores(opts.scores);
   const target = pushTarget(opts);
   await ensureRepo(target, opts.signal);
   const spool = await mkdtemp(join(tmpdir(), 'merge-studio-push-'));
   const state = { objects: [] as UploadedObject[], small: new Map<string, Uint8Array>(), peak: 0 };
   try {
-    const result = await execute(plan, { sinks: hubSinks(target, spool, opts.signal, opts.onFiles, state), backend, shardSize: opts.shardSize, allowNonFinite: opts.allowNonFinite, signal: opts.signal, onProgress: opts.onProgress });
+    const result = await execute(plan, { sinks: hubSinks(target, spool, opts.signal, opts.onFiles, state), backend, shardSize: opts.shardSize, chunkBytes: opts.chunkBytes, allowNonFinite: opts.allowNonFinite, signal: opts.signal, onProgress: opts.onProgress });
     // The card knows more here than in a plain export: which inputs are Hub models, their licenses, scores.
     const inputs: CardInput[] = [];
     for (const [ref, h] of handles) {

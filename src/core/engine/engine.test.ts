@@ -234,7 +234,7 @@ describe('progress', () => {
   });
 });
 
-describe('block streaming of elementwise methods', () => {
+describe('chunked streaming of elementwise methods', () => {
   // Mixed stored dtypes and a vocabulary cut (row crop) on the embeddings; blocks of 3 rows.
   const bf16 = (t: Record<string, TestTensor>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, dtype: 'BF16' as const }]));
   const small = llamaTensors({ layers: 3, hidden: 4, vocab: 10, seed: 13 });
@@ -243,14 +243,14 @@ describe('block streaming of elementwise methods', () => {
     task_arithmetic: parseRecipeYaml('models:\n  - model: b\n    parameters: {weight: 0.6}\nbase_model: a\nmerge_method: task_arithmetic\nparameters: {lambda: 1.5}\n'),
   };
   for (const [name, recipe] of Object.entries(recipes)) {
-    it(`${name}: streamed blocks write exactly what the whole-tensor merge gives, in f32 and bf16`, async () => {
+    it(`${name}: streamed chunks write exactly what the whole-tensor merge gives, in f32 and bf16`, async () => {
       const handles = await open({ a: memoryModel('a', llamaConfig(3, 12), bf16(A)), b: memoryModel('b', llamaConfig(3, 10), small) });
       const p = plan(recipe, handles);
       expect(p.method.elementwise).toBe(true);
       const whole = await mergeToMemory(p);
       for (const dtype of ['F32', 'BF16'] as const) {
         const sinks = memorySinks();
-        await execute(p, { sinks, dtype, blockElements: 12 });
+        await execute(p, { sinks, dtype, chunkBytes: 144 });
         const written = await openSafetensorsModel(memoryTree(sinks.files, 'out'));
         for (const [tensor, values] of whole) {
           const want = dtype === 'F32' ? values : decodeToF32(encodeFromF32(values, 'BF16'), 'BF16');
@@ -264,7 +264,7 @@ describe('block streaming of elementwise methods', () => {
     const handles = await open({ a: memoryModel('a', llamaConfig(3, 12), A), b: memoryModel('b', llamaConfig(3, 12), B) });
     const controller = new AbortController();
     const sinks = memorySinks();
-    const run = execute(plan(LINEAR, handles), { sinks, blockElements: 8, signal: controller.signal, onProgress: (pr) => pr.done === 3 && controller.abort() });
+    const run = execute(plan(LINEAR, handles), { sinks, chunkBytes: 96, signal: controller.signal, onProgress: (pr) => pr.done === 3 && controller.abort() });
     await expect(run).rejects.toThrow(/abort/i);
     expect([...sinks.files.keys()]).toEqual([]);
   });

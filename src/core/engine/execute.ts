@@ -8,7 +8,7 @@
 import { canDecodeToF32, canEncodeFromF32, decodeToF32, dtypeBits, encodeFromF32, type DType } from '../dtype.ts';
 import { MergeStudioError } from '../errors.ts';
 import type { ByteSink, SinkFactory } from '../io/types.ts';
-import type { MergeTensorInput } from '../methods/types.ts';
+import type { ChunkedMerge, MergeTensorInput, TensorChunk } from '../methods/types.ts';
 import { ReusableArrays } from '../methods/scratch.ts';
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
 import { renameModels } from '../recipe/stages.ts';
@@ -21,7 +21,6 @@ import { looksLikeHubRef } from '../hub/repo-id.ts';
 import { readTensorBytes, readTensorF32 } from '../safetensors/index.ts';
 import { DEFAULT_MAX_SHARD_BYTES, SafetensorsWriter } from '../safetensors/writer.ts';
 import { cpuBackend, type MergeBackend } from './backend.ts';
-import { mergeElementwiseSlices, type StoredSlice } from './elementwise.ts';
 import { bytesAreFinite, nonFiniteError, valuesAreFinite } from './finite.ts';
 import type { Plan, PlanInput, PlanStep } from './plan.ts';
 import type { TileSource } from '../simd/tiles.ts';
@@ -125,52 +124,120 @@ export function stepMerger(plan: Plan, backend: MergeBackend): (step: PlanStep, 
   return (step, signal) => mergeStep(plan, step, backend, buffers, false, signal);
 }
 
-/** Elements per row block when a tensor streams in pieces (4 MiB of float32 per input). */
-const BLOCK_ELEMENTS = 1 << 20;
+/** Default memory budget of one chunked step: float32 bytes of all its inputs and its output. */
+export const DEFAULT_CHUNK_BYTES = 64 << 20;
 
-/** Rows per streamed block for this step, or 0 when it merges whole: the method must be
- * elementwise, the tensor larger than one block, and no input cropped along its columns. */
-function streamableBlockRows(plan: Plan, step: PlanStep, blockElements: number): number {
-  if (!plan.method.elementwise || step.shape.length < 2) return 0;
-  const rowElements = step.shape.slice(1).reduce((a, b) => a * b, 1);
-  if (rowElements === 0 || step.shape[0] * rowElements <= blockElements) return 0;
-  const inputs = [...step.models, ...(step.base ? [step.base] : [])];
-  if (inputs.some((m) => m.crop && m.crop[1] !== m.info.shape[1])) return 0;
-  return Math.max(1, Math.floor(blockElements / rowElements));
+function greatestCommonDivisor(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
 }
 
-/** Rows [start, end) of an input, as stored (rows are contiguous in safetensors). */
-async function readRows(input: PlanInput, start: number, end: number, signal?: AbortSignal): Promise<StoredSlice> {
-  const { info, permuted } = input;
+/** Rows per chunk when this step is larger than the budget (else 0: it merges whole). A chunk is
+ * whole rows along dim 0 and a multiple of 8 elements (the kernels' reduction lanes and DARE's
+ * keep flags come in groups of 8), so every chunked reduction adds in the whole tensor's order. */
+export function chunkRows(step: PlanStep, budgetBytes: number): number {
+  if (step.shape.length === 0) return 0;
+  const rows = step.shape[0];
+  const rowElements = step.shape.slice(1).reduce((a, b) => a * b, 1);
+  const arrays = step.models.length + (step.base ? 1 : 0) + 1;
+  const rowBytes = rowElements * 4 * arrays;
+  if (rowElements === 0 || rows * rowBytes <= budgetBytes) return 0;
+  const align = 8 / greatestCommonDivisor(rowElements, 8);
+  const fit = Math.floor(budgetBytes / rowBytes);
+  const chunk = Math.max(align, fit - (fit % align));
+  return chunk >= rows ? 0 : chunk;
+}
+
+/** The step's method as a chunked merge: its own, or for an elementwise method each chunk merged
+ * on its own; undefined when the tensor must merge whole. */
+function chunkedMerger(plan: Plan, step: PlanStep, buffers: StepBuffers): ChunkedMerge | undefined {
+  const method = plan.method;
+  const template = { tensorName: step.output, modelParams: step.modelParams, modelIndices: step.models.map((m) => m.index), global: step.global, seed: plan.seed, scratch: buffers.method };
+  if (method.mergeChunks) return method.mergeChunks({ ...template, shape: step.shape, models: step.models.map(() => NO_VALUES), ...(step.base ? { base: NO_VALUES } : {}) });
+  if (!method.elementwise) return undefined;
+  return {
+    passes: 0,
+    scan() {},
+    endPass() {},
+    emit(chunk, out) {
+      const placeholders = { ...template, shape: [chunk.elements], models: chunk.models.map(() => NO_VALUES), ...(chunk.base ? { base: NO_VALUES } : {}) };
+      if (method.mergeTiles) {
+        method.mergeTiles(placeholders, chunk.models, chunk.base, chunk.elements, out);
+        return;
+      }
+      const values = (source: TileSource, slot: string) => ('values' in source ? source.values : decodeToF32(source.bytes, source.dtype, buffers.inputs.get(slot, chunk.elements)));
+      const merged = method.mergeCpu({
+        ...placeholders,
+        models: chunk.models.map((m, i) => values(m, `chunk-values${i}`)),
+        ...(chunk.base ? { base: values(chunk.base, 'chunk-values-base') } : {}),
+        out: 'values' in out ? out.values : buffers.inputs.get('chunk-merged', chunk.elements),
+      });
+      if (!('values' in out)) encodeFromF32(merged, out.dtype, out.bytes);
+    },
+  };
+}
+
+/** Rows [start, end) of an input: stored F32/BF16 bytes as they are, other dtypes and inputs
+ * cropped along their columns decoded to float32 into the scratch slot. */
+async function readChunkSource(input: PlanInput, start: number, end: number, slot: string, buffers: StepBuffers, signal?: AbortSignal): Promise<TileSource> {
+  const { info, crop, permuted } = input;
   if (permuted) {
     // Rows in the merged vocabulary's order: as stored when they are all the model's own, else
     // decoded with the rule rows filled in (one block of this model at a time).
     const stored = await permuted.readStored(input.model, start, end, signal);
-    if (stored) return { bytes: stored, dtype: info.dtype };
-    const values = await permuted.read(input.model, start, end, new Float32Array((end - start) * permuted.cols), signal);
-    return { bytes: new Uint8Array(values.buffer), dtype: 'F32' };
+    if (stored && (info.dtype === 'F32' || info.dtype === 'BF16')) return { bytes: stored, dtype: info.dtype };
+    const into = buffers.inputs.get(slot, (end - start) * permuted.cols);
+    if (stored) return { values: decodeToF32(stored, info.dtype, into) };
+    return { values: await permuted.read(input.model, start, end, into, signal) };
   }
   if (!canDecodeToF32(info.dtype)) {
     throw new MergeStudioError('tensor-dtype', `${info.file}: tensor '${info.name}' of '${input.model}' is ${info.dtype}, which cannot be merged (expected a float type)`, { tensor: info.name, file: info.file });
   }
-  const rowBytes = info.bytes / info.shape[0];
-  return { bytes: await info.source.read(info.offset + start * rowBytes, (end - start) * rowBytes, signal), dtype: info.dtype };
+  const croppedColumns = crop !== undefined && crop[1] !== info.shape[1];
+  if (!croppedColumns) {
+    const rowBytes = info.bytes / info.shape[0];
+    const bytes = await info.source.read(info.offset + start * rowBytes, (end - start) * rowBytes, signal);
+    if (info.dtype === 'F32' || info.dtype === 'BF16') return { bytes, dtype: info.dtype };
+    return { values: decodeToF32(bytes, info.dtype, buffers.inputs.get(slot, bytes.byteLength / (dtypeBits(info.dtype) / 8))) };
+  }
+  const cols = crop[1];
+  const width = info.shape[1];
+  const block = await readTensorF32(info, { rows: [start, end] }, signal);
+  const into = buffers.inputs.get(slot, (end - start) * cols);
+  for (let r = 0; r < end - start; r++) into.set(block.subarray(r * width, r * width + cols), r * cols);
+  return { values: into };
 }
 
-/** The encoded output of an elementwise step, block by block; each chunk is valid until the next. */
-async function* streamElementwise(plan: Plan, step: PlanStep, blockRows: number, outDType: DType, buffers: StepBuffers, check: boolean, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-  const rows = step.shape[0];
+/** The encoded output of a step merged in chunks of `rows` rows: the method's scans over every
+ * chunk first (inputs read again each pass), then each chunk's output; a yielded chunk is valid
+ * until the next. */
+async function* streamChunks(step: PlanStep, merger: ChunkedMerge, rows: number, outDType: DType, buffers: StepBuffers, check: boolean, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const total = step.shape[0];
   const rowElements = step.shape.slice(1).reduce((a, b) => a * b, 1);
-  const template = { tensorName: step.output, modelParams: step.modelParams, modelIndices: step.models.map((m) => m.index), global: step.global, seed: plan.seed };
-  for (let start = 0; start < rows; start += blockRows) {
+  const outSize = dtypeBits(outDType) / 8;
+  async function read(start: number): Promise<TensorChunk> {
     throwIfAborted(signal);
-    const end = Math.min(rows, start + blockRows);
-    const elements = (end - start) * rowElements;
-    const models = await Promise.all(step.models.map((m) => readRows(m, start, end, signal)));
-    const base = step.base ? await readRows(step.base, start, end, signal) : undefined;
-    const chunk = mergeElementwiseSlices(plan.method, template, models, base, elements, outDType, buffers.bytes(elements * (dtypeBits(outDType) / 8)), buffers.inputs);
-    if (check && !bytesAreFinite(chunk, outDType)) throw await nonFiniteError(step, outDType, undefined, signal);
-    yield chunk;
+    const end = Math.min(total, start + rows);
+    const models: TileSource[] = [];
+    for (const [i, m] of step.models.entries()) models.push(await readChunkSource(m, start, end, `chunk-model${i}`, buffers, signal));
+    const base = step.base ? await readChunkSource(step.base, start, end, 'chunk-base', buffers, signal) : undefined;
+    return { start: start * rowElements, elements: (end - start) * rowElements, rows: end - start, models, ...(base ? { base } : {}) };
+  }
+  for (let pass = 0; pass < merger.passes; pass++) {
+    for (let start = 0; start < total; start += rows) merger.scan(pass, await read(start));
+    merger.endPass(pass);
+  }
+  for (let start = 0; start < total; start += rows) {
+    const chunk = await read(start);
+    const bytes = buffers.bytes(chunk.elements * outSize);
+    if (outDType === 'F32' || outDType === 'BF16') merger.emit(chunk, { bytes, dtype: outDType });
+    else {
+      const values = buffers.inputs.get('chunk-output', chunk.elements);
+      merger.emit(chunk, { values });
+      encodeFromF32(values, outDType, bytes);
+    }
+    if (check && !bytesAreFinite(bytes, outDType)) throw await nonFiniteError(step, outDType, undefined, signal);
+    yield bytes;
   }
 }
 
@@ -226,15 +293,16 @@ export interface ExportOptions {
   shardSize?: number;
   signal?: AbortSignal;
   onProgress?: ProgressCallback;
-  /** Elementwise methods on the CPU backend: tensors larger than this many elements stream in
-   * blocks of whole rows of about this size (default 2^20; memory ~ inputs x block). */
-  blockElements?: number;
   /** Write NaN/Inf values instead of failing (default false: every merged chunk is checked and a
    * non-finite one stops the export with an error naming the tensor and its cause). */
   allowNonFinite?: boolean;
   /** How the model card and mergekit_config.yml name each input model (default: as in the
    * recipe): the studio writes its demo models as paths the CLI resolves instead of its own ids. */
   modelRef?: (ref: string) => string;
+  /** CPU backend: a tensor whose float32 inputs and output together take more bytes than this
+   * merges in chunks of whole rows within it (default DEFAULT_CHUNK_BYTES), by every method that
+   * can stream (see MergeMethod.mergeChunks): memory ~ this budget, not the largest tensor. */
+  chunkBytes?: number;
 }
 
 export interface ExportResult {
@@ -244,6 +312,8 @@ export interface ExportResult {
   bytesWritten: number;
   /** Tensor data bytes read. */
   bytesRead: number;
+  /** Tensors merged in chunks (larger than `chunkBytes`). */
+  chunked: number;
   seconds: number;
 }
 
@@ -315,14 +385,19 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
   try {
     report(0);
     let bytesWritten = 0;
+    let chunked = 0;
     const buffers = new StepBuffers();
     for (const [i, step] of plan.steps.entries()) {
       throwIfAborted(signal);
       const outDType = dtypeOf(step);
-      // Only the stock CPU backend streams in blocks (another backend gets whole tensors).
-      const blockRows = backend === cpuBackend ? streamableBlockRows(plan, step, options.blockElements ?? BLOCK_ELEMENTS) : 0;
+      // Only the stock CPU backend streams in chunks (another backend gets whole tensors).
+      const rows = backend === cpuBackend ? chunkRows(step, options.chunkBytes ?? DEFAULT_CHUNK_BYTES) : 0;
+      const merger = rows > 0 ? chunkedMerger(plan, step, buffers) : undefined;
       let data: Uint8Array | AsyncIterable<Uint8Array>;
-      if (blockRows > 0) data = streamElementwise(plan, step, blockRows, outDType, buffers, check, signal);
+      if (merger) {
+        data = streamChunks(step, merger, rows, outDType, buffers, check, signal);
+        chunked++;
+      }
       else if (backend === cpuBackend && outDType === 'BF16' && canMergeTiles(plan, step)) {
         // Encoded tile by tile as it is merged.
         const bytes = buffers.bytes(step.shape.reduce((a, b) => a * b, 1) * 2);
@@ -361,7 +436,7 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
     // Last: a folder with config.json is a finished model.
     await writeFile(sinks, 'config.json', text(JSON.stringify(config, null, 2) + '\n'), open);
     written.push('config.json');
-    return { files: written, tensors: plan.steps.length, bytesWritten, bytesRead: plan.totalInputBytes, seconds: (performance.now() - started) / 1000 };
+    return { files: written, tensors: plan.steps.length, bytesWritten, bytesRead: plan.totalInputBytes, chunked, seconds: (performance.now() - started) / 1000 };
   } catch (err) {
     await writer.abort();
     await open.sink?.abort().catch(() => undefined);

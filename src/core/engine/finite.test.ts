@@ -77,9 +77,9 @@ describe('finite-output check in the export and in-memory merges', () => {
 
   it('bfloat16 output (streamed/tile paths) is checked too', async () => {
     const p = plan(parseRecipeYaml(TA_OVERFLOW.replace('float32', 'bfloat16')), await handlesWith());
-    for (const blockElements of [16, 1 << 20]) {
+    for (const chunkBytes of [256, 1 << 30]) {
       const sinks = memorySinks();
-      const err = await errorOf(execute(p, { sinks, blockElements }));
+      const err = await errorOf(execute(p, { sinks, chunkBytes }));
       expect(err.message).toContain("tensor 'model.embed_tokens.weight': ");
       expect(err.message).toContain("check task_arithmetic weight 1e+308 on model 'b'");
       expect([...sinks.files.keys()]).toEqual([]);

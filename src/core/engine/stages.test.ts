@@ -159,7 +159,7 @@ describe('multi-stage recipes', () => {
     const recipe = parseRecipeYaml(STAGED);
     const p = plan(recipe, handles);
     const sinks = memorySinks();
-    await execute(p, { sinks, blockElements: 1024 });
+    await execute(p, { sinks, chunkBytes: 12288 });
     const config = new TextDecoder().decode(sinks.files.get('mergekit_config.yml'));
     expect(config.split(/^---$/m)).toHaveLength(4);
     expect(parseRecipeYaml(config)).toEqual(recipe);

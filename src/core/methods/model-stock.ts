@@ -1,5 +1,7 @@
-import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, globalBoolean,outputArray, type MethodContext } from './params.ts';
+import type { ChunkedMerge, MergeMethod, MergeTensorInput, ParamSpec } from './types.ts';
+import { checkInputs, globalBoolean, outputArray, type MethodContext } from './params.ts';
+import { chunkValues, writeChunk } from './scratch.ts';
+import type { TileSource } from '../simd/tiles.ts';
 
 const params: ParamSpec[] = [
   { name: 'filter_wise', scope: 'global', kind: 'boolean', default: false, description: 'One interpolation ratio per row (filter) instead of one per tensor.' },
@@ -28,31 +30,89 @@ export const modelStock: MergeMethod = {
     for (let r = 0; r < rows; r++) {
       const start = r * rowLength;
       const end = start + rowLength;
-      // Norms and pairwise dots of the offsets fround(m - base), straight from the inputs: no
-      // full-size offset arrays. Up to three models share one unrolled pass.
-      if (count <= 3) offsetGram3(models[0], models[1], models[2] ?? models[0], base, start, end, sums);
-      else offsetGramMany(models, base, start, end, sums);
-      let cosSum = 0;
-      let pairs = 0;
-      for (let a = 0; a < count; a++) {
-        for (let b = a + 1; b < count; b++) {
-          const norms = Math.sqrt(sums[gramSlot(a, a, count)]) * Math.sqrt(sums[gramSlot(b, b, count)]);
-          cosSum += Math.min(1, Math.max(-1, sums[gramSlot(a, b, count)] / Math.max(norms, 1e-6)));
-          pairs++;
-        }
-      }
-      const cos = cosSum / pairs;
-      const denominator = 1 + (count - 1) * cos;
-      // mergekit divides by zero at the pole (e.g. two exactly opposite offsets) and returns NaN;
-      // offsets that cancel out carry no direction, so we keep the base (t = 0).
-      const t = denominator <= POLE_GUARD ? 0 : (count * cos) / denominator;
-      if (count === 2) mixTowardMean2(out, models[0], models[1], base, t, start, end);
-      else if (count === 3) mixTowardMean3(out, models[0], models[1], models[2], base, t, start, end);
-      else mixTowardMeanMany(out, models, base, t, start, end);
+      sums.fill(0);
+      offsetGram(models, base, start, end, sums);
+      mixTowardMean(out, models, base, interpolationRatio(sums, count), start, end);
     }
     return out;
   },
+  mergeChunks(input: MergeTensorInput): ChunkedMerge {
+    const ctx: MethodContext = { method: 'model_stock', params, input };
+    checkInputs(ctx, { base: 'required', minModels: 2, placeholders: true });
+    const count = input.models.length;
+    const sums = new Float64Array(Math.max(6, count * count));
+    const arrays = (chunk: { models: TileSource[]; base?: TileSource; elements: number }) => ({
+      models: chunk.models.map((m, i) => chunkValues(m, input.scratch, `chunkModel${i}`, chunk.elements)),
+      base: chunkValues(chunk.base!, input.scratch, 'chunkBase', chunk.elements),
+    });
+    if (globalBoolean(ctx, 'filter_wise') && input.shape.length >= 2) {
+      // One ratio per row: every chunk holds whole rows, so it merges on its own.
+      const rowLength = input.shape[input.shape.length - 1];
+      return {
+        passes: 0,
+        scan() {},
+        endPass() {},
+        emit(chunk, out) {
+          const { models, base } = arrays(chunk);
+          writeChunk(out, input.scratch, chunk.elements, (values) => {
+            for (let start = 0; start < chunk.elements; start += rowLength) {
+              sums.fill(0);
+              offsetGram(models, base, start, start + rowLength, sums);
+              mixTowardMean(values, models, base, interpolationRatio(sums, count), start, start + rowLength);
+            }
+          });
+        },
+      };
+    }
+    // One ratio per tensor: the Gram sums run on from chunk to chunk in index order.
+    let t = 0;
+    return {
+      passes: 1,
+      scan(_pass, chunk) {
+        const { models, base } = arrays(chunk);
+        offsetGram(models, base, 0, chunk.elements, sums);
+      },
+      endPass() {
+        t = interpolationRatio(sums, count);
+      },
+      emit(chunk, out) {
+        const { models, base } = arrays(chunk);
+        writeChunk(out, input.scratch, chunk.elements, (values) => mixTowardMean(values, models, base, t, 0, chunk.elements));
+      },
+    };
+  },
 };
+
+/** Adds the Gram sums of the offsets fround(m - base) over [start, end) to `sums`, straight from
+ * the inputs (no full-size offset arrays); up to three models share one unrolled pass. */
+function offsetGram(models: Float32Array[], base: Float32Array, start: number, end: number, sums: Float64Array): void {
+  if (models.length <= 3) offsetGram3(models[0], models[1], models[2] ?? models[0], base, start, end, sums);
+  else offsetGramMany(models, base, start, end, sums);
+}
+
+/** The ratio t toward the models' mean from the mean cosine of their offsets. */
+function interpolationRatio(sums: Float64Array, count: number): number {
+  let cosSum = 0;
+  let pairs = 0;
+  for (let a = 0; a < count; a++) {
+    for (let b = a + 1; b < count; b++) {
+      const norms = Math.sqrt(sums[gramSlot(a, a, count)]) * Math.sqrt(sums[gramSlot(b, b, count)]);
+      cosSum += Math.min(1, Math.max(-1, sums[gramSlot(a, b, count)] / Math.max(norms, 1e-6)));
+      pairs++;
+    }
+  }
+  const cos = cosSum / pairs;
+  const denominator = 1 + (count - 1) * cos;
+  // mergekit divides by zero at the pole (e.g. two exactly opposite offsets) and returns NaN;
+  // offsets that cancel out carry no direction, so we keep the base (t = 0).
+  return denominator <= POLE_GUARD ? 0 : (count * cos) / denominator;
+}
+
+function mixTowardMean(out: Float32Array, models: Float32Array[], base: Float32Array, t: number, start: number, end: number): void {
+  if (models.length === 2) mixTowardMean2(out, models[0], models[1], base, t, start, end);
+  else if (models.length === 3) mixTowardMean3(out, models[0], models[1], models[2], base, t, start, end);
+  else mixTowardMeanMany(out, models, base, t, start, end);
+}
 
 /** Slot of Gram entry (a, b), a <= b: unrolled layout for up to three offsets, else row-major. */
 function gramSlot(a: number, b: number, count: number): number {
@@ -61,9 +121,9 @@ function gramSlot(a: number, b: number, count: number): number {
 // 0: |a|^2, 1: |b|^2, 2: |c|^2, 3: a.b, 4: a.c, 5: b.c
 const GRAM3 = [0, 3, 4, 3, 1, 5, 4, 5, 2];
 
-/** Gram sums of the offsets of a, b, c (c ignored by the caller when only two models). */
+/** Adds the Gram sums of the offsets of a, b, c (c ignored by the caller when only two models). */
 function offsetGram3(a: Float32Array, b: Float32Array, c: Float32Array, base: Float32Array, start: number, end: number, sums: Float64Array): void {
-  let aa = 0, bb = 0, cc = 0, ab = 0, ac = 0, bc = 0;
+  let aa = sums[0], bb = sums[1], cc = sums[2], ab = sums[3], ac = sums[4], bc = sums[5];
   for (let j = start; j < end; j++) {
     const x = base[j];
     const da = Math.fround(a[j] - x);
@@ -87,7 +147,6 @@ function offsetGram3(a: Float32Array, b: Float32Array, c: Float32Array, base: Fl
 function offsetGramMany(models: Float32Array[], base: Float32Array, start: number, end: number, sums: Float64Array): void {
   const count = models.length;
   const d = new Float64Array(count);
-  sums.fill(0);
   for (let j = start; j < end; j++) {
     for (let i = 0; i < count; i++) d[i] = Math.fround(models[i][j] - base[j]);
     for (let a = 0; a < count; a++) for (let b = a; b < count; b++) sums[a * count + b] += d[a] * d[b];

@@ -64,6 +64,8 @@ export interface InputRules {
   base: 'required' | 'optional' | 'none';
   minModels: number;
   maxModels?: number;
+  /** The input's arrays are placeholders (mergeChunks): their lengths are not checked. */
+  placeholders?: boolean;
 }
 
 /** Checks model count, base presence and that every array matches the tensor shape. */
@@ -82,6 +84,8 @@ export function checkInputs(ctx: MethodContext, rules: InputRules): number {
   if (input.modelParams.length !== count || input.modelIndices.length !== count) {
     throw new MergeStudioError('invalid-input', `${method}: ${tensor} has ${count} models but ${input.modelParams.length} parameter sets and ${input.modelIndices.length} model indices`, { method, tensor: input.tensorName });
   }
+  // A chunked merge's arrays are placeholders: the chunks come later, whole rows of this shape.
+  if (rules.placeholders) return n;
   input.models.forEach((m, i) => {
     if (m.length !== n) {
       throw new MergeStudioError('shape-mismatch', `${method}: ${tensor} of model #${input.modelIndices[i]} has ${m.length} elements, expected ${n} for shape [${input.shape.join(', ')}]`, { method, tensor: input.tensorName });

@@ -10,6 +10,8 @@ export const ram: MergeMethod = {
   name: 'ram',
   description: 'Reinforced Agent Merging: entries changed by one model take its change, entries changed by several take the mean of their changes (arXiv 2601.13572).',
   base: 'required',
+  // An entry's contributors are counted over the models at that entry only.
+  elementwise: true,
   params,
   mergeCpu(input) {
     const ctx: MethodContext = { method: 'ram', params, input };

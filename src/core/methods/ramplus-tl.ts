@@ -1,5 +1,6 @@
-import type { MergeMethod, ParamSpec } from './types.ts';
-import { checkInputs, globalNumber,outputArray, type MethodContext } from './params.ts';
+import type { ChunkedMerge, MergeMethod, ParamSpec, TensorChunk } from './types.ts';
+import { checkInputs, globalNumber, outputArray, type MethodContext } from './params.ts';
+import { chunkValues, writeChunk } from './scratch.ts';
 import { contributions, mixContributions } from './ram-vectors.ts';
 
 const params: ParamSpec[] = [
@@ -16,21 +17,60 @@ export const ramplusTl: MergeMethod = {
   mergeCpu(input) {
     const ctx: MethodContext = { method: 'ramplus_tl', params, input };
     const n = checkInputs(ctx, { base: 'required', minModels: 1, maxModels: 255 });
-    const r = globalNumber(ctx, 'r');
-    const alpha = globalNumber(ctx, 'alpha');
-    const epsilon = globalNumber(ctx, 'epsilon');
-    const map = contributions(input.models, input.base!, epsilon);
-    const boost = map.vectors.map((tau) => {
-      let shared = 0;
-      let unique = 0;
-      for (let j = 0; j < tau.length; j++) {
-        if (tau[j] === 0) continue;
-        if (map.contributors[j] > 1) shared++;
-        else unique++;
-      }
-      const rho = shared / Math.max(unique, epsilon);
-      return 1 + r * Math.min(alpha, Math.max(0, rho));
-    });
-    return mixContributions(outputArray(ctx, n), input.base!, map, boost);
+    const out = outputArray(ctx, n);
+    // The whole tensor is one chunk of the chunked merge.
+    const merge = chunked(ctx);
+    const chunk = { start: 0, elements: n, rows: input.shape[0] ?? 1, models: input.models.map((values) => ({ values })), base: { values: input.base! } };
+    merge.scan(0, chunk);
+    merge.endPass(0);
+    merge.emit(chunk, { values: out });
+    return out;
+  },
+  mergeChunks(input) {
+    const ctx: MethodContext = { method: 'ramplus_tl', params, input };
+    checkInputs(ctx, { base: 'required', minModels: 1, maxModels: 255, placeholders: true });
+    return chunked(ctx);
   },
 };
+
+/** One scan counts each model's shared and unique entries (integers: any chunking gives the same
+ * counts), then each chunk mixes with the boosts they give. */
+function chunked(ctx: MethodContext): ChunkedMerge {
+  const { input } = ctx;
+  const r = globalNumber(ctx, 'r');
+  const alpha = globalNumber(ctx, 'alpha');
+  const epsilon = globalNumber(ctx, 'epsilon');
+  const shared = input.models.map(() => 0);
+  const unique = input.models.map(() => 0);
+  let boost: number[] = [];
+  const contributionsOf = (chunk: TensorChunk) =>
+    contributions(
+      chunk.models.map((m, i) => chunkValues(m, input.scratch, `chunkModel${i}`, chunk.elements)),
+      chunkValues(chunk.base!, input.scratch, 'chunkBase', chunk.elements),
+      epsilon,
+    );
+  return {
+    passes: 1,
+    scan(_pass, chunk) {
+      const map = contributionsOf(chunk);
+      map.vectors.forEach((tau, i) => {
+        for (let j = 0; j < tau.length; j++) {
+          if (tau[j] === 0) continue;
+          if (map.contributors[j] > 1) shared[i]++;
+          else unique[i]++;
+        }
+      });
+    },
+    endPass() {
+      boost = shared.map((s, i) => {
+        const rho = s / Math.max(unique[i], epsilon);
+        return 1 + r * Math.min(alpha, Math.max(0, rho));
+      });
+    },
+    emit(chunk, out) {
+      const map = contributionsOf(chunk);
+      const base = chunkValues(chunk.base!, input.scratch, 'chunkBase', chunk.elements);
+      writeChunk(out, input.scratch, chunk.elements, (values) => mixContributions(values, base, map, boost));
+    },
+  };
+}

@@ -2,6 +2,9 @@
  * a view of the requested length. Fresh full-size arrays per tensor cost more in first-touch page
  * faults than the merge arithmetic itself. */
 import type { ScratchArrays } from './types.ts';
+import { decodeToF32, encodeFromF32 } from '../dtype.ts';
+import type { TileSink } from '../simd/merge-tiles.ts';
+import type { TileSource } from '../simd/tiles.ts';
 
 export class ReusableArrays implements ScratchArrays {
   private readonly slots = new Map<string, Float32Array>();
@@ -21,4 +24,23 @@ export class ReusableArrays implements ScratchArrays {
 /** A scratch slot when the caller gave scratch buffers, else a fresh array. */
 export function workArray(scratch: ScratchArrays | undefined, slot: string, elements: number): Float32Array {
   return scratch ? scratch.get(slot, elements) : new Float32Array(elements);
+}
+
+/** A chunk's input as float32 values: the array itself, or its stored bytes decoded into a
+ * scratch slot (valid until the slot is asked again). */
+export function chunkValues(source: TileSource, scratch: ScratchArrays | undefined, slot: string, elements: number): Float32Array {
+  if ('values' in source) return source.values;
+  return decodeToF32(source.bytes, source.dtype, workArray(scratch, slot, elements));
+}
+
+/** Writes a chunk's output through float32 values: `fill` writes them, straight into `out` when it
+ * takes values, else into a scratch slot that is then encoded into `out`'s bytes. */
+export function writeChunk(out: TileSink, scratch: ScratchArrays | undefined, elements: number, fill: (values: Float32Array) => void): void {
+  if ('values' in out) {
+    fill(out.values);
+    return;
+  }
+  const values = workArray(scratch, 'chunkOutput', elements);
+  fill(values);
+  encodeFromF32(values, out.dtype, out.bytes);
 }

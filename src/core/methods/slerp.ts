@@ -1,4 +1,4 @@
-import type { MergeMethod, ParamSpec } from './types.ts';
+import type { ChunkedMerge, MergeMethod, ParamSpec } from './types.ts';
 import { checkInputs, globalNumber, outputArray, type MethodContext } from './params.ts';
 import { normsAndDotTiles, weightedSumTiles, type TileSink } from '../simd/merge-tiles.ts';
 import type { TileSource } from '../simd/tiles.ts';
@@ -31,14 +31,40 @@ export const slerp: MergeMethod = {
     }
     interpolate(ctx, base, models[0], elements, out);
   },
+  mergeChunks(input): ChunkedMerge {
+    const ctx: MethodContext = { method: 'slerp', params, input };
+    checkInputs(ctx, { base: 'required', minModels: 1, maxModels: 1, placeholders: true });
+    // The f64 lanes of the norms and dot continue from chunk to chunk: the sums of one pass.
+    const lanes = new Float64Array(12);
+    let sums: [number, number, number] = [0, 0, 0];
+    let c: [number, number] = [0, 0];
+    return {
+      passes: 1,
+      scan(_pass, chunk) {
+        sums = normsAndDotTiles(chunk.base!, chunk.models[0], chunk.elements, lanes);
+      },
+      endPass() {
+        c = coefficients(ctx, ...sums);
+      },
+      emit(chunk, out) {
+        weightedSumTiles(out, [chunk.base!, chunk.models[0]], undefined, c, chunk.elements);
+      },
+    };
+  },
 };
 
 /** Spherical interpolation from v0 (the base) toward v1 by the global `t`. */
 function interpolate(ctx: MethodContext, v0: TileSource, v1: TileSource, n: number, out: TileSink): void {
-  const t = globalNumber(ctx, 't');
-  // Vectors are normalized only when their norm exceeds eps (as mergekit does).
   // One pass over both inputs (f64 sums over four index lanes, SIMD or its JS twin).
   const [s00, s11, s01] = normsAndDotTiles(v0, v1, n);
+  // float32 c0 * v0 + c1 * v1, tile by tile.
+  weightedSumTiles(out, [v0, v1], undefined, coefficients(ctx, s00, s11, s01), n);
+}
+
+/** The weights of v0 and v1 from |v0|^2, |v1|^2 and v0.v1. */
+function coefficients(ctx: MethodContext, s00: number, s11: number, s01: number): [number, number] {
+  const t = globalNumber(ctx, 't');
+  // Vectors are normalized only when their norm exceeds eps (as mergekit does).
   const n0 = Math.sqrt(s00);
   const n1 = Math.sqrt(s11);
   const s0n = n0 > NORM_EPS ? 1 / n0 : 1;
@@ -55,6 +81,5 @@ function interpolate(ctx: MethodContext, v0: TileSource, v1: TileSource, n: numb
     c0 = Math.sin(theta * (1 - t)) / sinTheta;
     c1 = Math.sin(theta * t) / sinTheta;
   }
-  // float32 c0 * v0 + c1 * v1, tile by tile.
-  weightedSumTiles(out, [v0, v1], undefined, [c0, c1], n);
+  return [c0, c1];
 }

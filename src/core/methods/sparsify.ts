@@ -74,8 +74,9 @@ export function rescaleFactor(before: number, after: number): number {
   return before < RESCALE_EPS || after < RESCALE_EPS ? 1 : before / after;
 }
 
-function l1Norm(values: Float32Array): number {
-  let s = 0;
+/** Sum of |x| in f64, in index order; `from` continues a sum over earlier chunks. */
+export function l1Norm(values: Float32Array, from = 0): number {
+  let s = from;
   for (let i = 0; i < values.length; i++) s += Math.abs(values[i]);
   return s;
 }
@@ -84,33 +85,44 @@ function l1Norm(values: Float32Array): number {
 function keepRankBand(delta: Float32Array, from: number, to: number): void {
   const bits = f32Bits(delta);
   const outer = descendingRankCut(bits, to, 0x7fffffff);
-  if (from <= 0) keepAboveCut(delta, bits, outer);
-  else keepBetweenCuts(delta, bits, outer, descendingRankCut(bits, from, 0x7fffffff));
+  if (from <= 0) keepAboveCut(delta, bits, outer, 0);
+  else keepBetweenCuts(delta, bits, outer, descendingRankCut(bits, from, 0x7fffffff), [0, 0]);
+}
+
+/** Zeroes, in one chunk of a tensor, the elements outside the rank band between `inner` (absent:
+ * from rank 0) and `outer`; `tied` holds how many keys equal to each threshold (outer, inner)
+ * came before this chunk, and is advanced past it. */
+export function keepRankBandChunk(delta: Float32Array, outer: RankCut, inner: RankCut | undefined, tied: number[]): void {
+  const bits = f32Bits(delta);
+  if (!inner) tied[0] = keepAboveCut(delta, bits, outer, tied[0]);
+  else keepBetweenCuts(delta, bits, outer, inner, tied);
 }
 
 // In both loops, keys equal to a threshold (rare) take the counting path and all others multiply
 // by a 0/1 flag, avoiding a mispredicted branch per element on unordered data. Each loop is alone
 // in its function so V8's on-stack compile of it is not deoptimized by cold code after it.
 
-/** Keeps rank < cut: key above the threshold, or one of its first `tiedInside` equals. */
-function keepAboveCut(delta: Float32Array, bits: Uint32Array, cut: RankCut): void {
+/** Keeps rank < cut: key above the threshold, or one of its first `tiedInside` equals (`tied` of
+ * them came before `delta`); returns the equals counted so far. */
+function keepAboveCut(delta: Float32Array, bits: Uint32Array, cut: RankCut, tiedBefore: number): number {
   const T = cut.threshold;
   const tiedInside = cut.tiedInside;
-  let tied = 0;
+  let tied = tiedBefore;
   for (let i = 0; i < delta.length; i++) {
     const key = bits[i] & 0x7fffffff;
     if (key === T) {
       if (tied++ >= tiedInside) delta[i] = 0;
     } else delta[i] *= +(key > T);
   }
+  return tied;
 }
 
-/** Keeps inner <= rank < outer. */
-function keepBetweenCuts(delta: Float32Array, bits: Uint32Array, outer: RankCut, inner: RankCut): void {
+/** Keeps inner <= rank < outer; `ties` (equals of each threshold before `delta`) is advanced. */
+function keepBetweenCuts(delta: Float32Array, bits: Uint32Array, outer: RankCut, inner: RankCut, ties: number[]): void {
   const T = outer.threshold;
   const I = inner.threshold;
-  let tied = 0;
-  let tiedInner = 0;
+  let tied = ties[0];
+  let tiedInner = ties[1];
   for (let i = 0; i < delta.length; i++) {
     const key = bits[i] & 0x7fffffff;
     if (key === T || key === I) {
@@ -119,6 +131,8 @@ function keepBetweenCuts(delta: Float32Array, bits: Uint32Array, outer: RankCut,
       if (!belowTo || belowFrom) delta[i] = 0;
     } else delta[i] *= +(key > T) * +(key < I);
   }
+  ties[0] = tied;
+  ties[1] = tiedInner;
 }
 
 /** Breadcrumbs: drops the `gamma` share of largest magnitudes and the smallest ones down to
@@ -126,7 +140,12 @@ function keepBetweenCuts(delta: Float32Array, bits: Uint32Array, outer: RankCut,
  * a tensor under 1/gamma elements) and zeroes the whole delta; here n_top == 0 removes no large
  * entries, the evident intent (see README.md, "Deviations"). */
 function magnitudeOutliers(delta: Float32Array, density: number, gamma: number): void {
-  const n = delta.length;
+  const [from, to] = outlierBand(delta.length, density, gamma);
+  keepRankBand(delta, from, to);
+}
+
+/** The descending-rank band [from, to) breadcrumbs keeps of `n` entries. */
+export function outlierBand(n: number, density: number, gamma: number): [number, number] {
   const target = Math.trunc(density * n);
   let top = Math.trunc(gamma * n);
   let bottom = n - target - top;
@@ -134,7 +153,7 @@ function magnitudeOutliers(delta: Float32Array, density: number, gamma: number):
     top += bottom;
     bottom = 0;
   }
-  keepRankBand(delta, top, n - bottom);
+  return [top, n - bottom];
 }
 
 /** DARE: keeps each entry with probability p from the counter-based stream; task vector, mask
@@ -169,8 +188,9 @@ function dropAtRandom(values: Float32Array, model: Float32Array, base: Float32Ar
 }
 
 /** DELLA: keep probability rises linearly with the ascending rank of |x| along dim 1 (1-D
- * tensors are one row), from density-epsilon to density+epsilon. */
-function dellaMagprune(delta: Float32Array, shape: number[], density: number, epsilon: number, streamKey: number, label: string): void {
+ * tensors are one row), from density-epsilon to density+epsilon. `delta` may be whole rows
+ * (along dim 0) of a larger tensor starting at tensor index `first` (`shape` then its rows). */
+export function dellaMagprune(delta: Float32Array, shape: number[], density: number, epsilon: number, streamKey: number, label: string, first = 0): void {
   if (density <= 0) {
     delta.fill(0);
     return;
@@ -190,7 +210,7 @@ function dellaMagprune(delta: Float32Array, shape: number[], density: number, ep
       const columns = sorter.ascendingMagnitudeOrder(bits, start, inner);
       for (let rank = 0; rank < rowLength; rank++) {
         const index = start + columns[rank] * inner;
-        if (!(uniform01(streamKey, index) < dellaKeepProbability(rule, rank))) delta[index] = 0;
+        if (!(uniform01(streamKey, first + index) < dellaKeepProbability(rule, rank))) delta[index] = 0;
       }
     }
   }

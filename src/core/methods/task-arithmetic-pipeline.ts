@@ -1,14 +1,15 @@
 /** The generalized task-arithmetic pipeline shared by task_arithmetic, ties, dare_*, breadcrumbs*
  * and della*: task vectors (f32, like mergekit) -> sparsify -> sign consensus -> normalize ->
  * lambda -> add to base. Each method file only picks its sparsifier, consensus and defaults. */
-import type { MergeMethod, MergeTensorInput, ParamSpec } from './types.ts';
-import { checkInputs, globalBoolean, globalNumber, modelNumbers, outputArray, type MethodContext } from './params.ts';
-import { rescaleFactor, sparseTaskVector, type Sparsification } from './sparsify.ts';
+import type { ChunkedMerge, MergeMethod, MergeTensorInput, ParamSpec, TensorChunk } from './types.ts';
+import { checkInputs, elementCount, globalBoolean, globalNumber, modelNumbers, outputArray, type MethodContext } from './params.ts';
+import { dellaMagprune, keepRankBandChunk, l1Norm, outlierBand, rescaleFactor, sparseTaskVector, type Sparsification } from './sparsify.ts';
+import { countHighBins, countLowBins, cutInLowBins, f32Bits, highBinOfRank, trivialCut, type RankCut } from './select.ts';
 import { dareKeepProbability, keepThreshold24, maskStreamKey } from './random.ts';
 import { workArray } from './scratch.ts';
 import { decodeToF32 } from '../dtype.ts';
 import { MergeStudioError } from '../errors.ts';
-import { dareL1Norms, keepFlagBytes, magnitudeTaskVectorTiles, mixTaskVectorTiles, type TaskVectorInput, type TileSink } from '../simd/merge-tiles.ts';
+import { dareL1Norms, keepFlagBytes, magnitudeTaskVectorTiles, mixTaskVectorTiles, taskVectorTiles, type TaskVectorInput, type TileSink } from '../simd/merge-tiles.ts';
 import type { TileSource } from '../simd/tiles.ts';
 
 export type SparsificationKind = 'none' | Sparsification['kind'];
@@ -106,6 +107,11 @@ export function defineTaskArithmeticMethod(v: TaskArithmeticVariant): MergeMetho
       if (!base) throw new MergeStudioError('missing-base', `${v.name} needs a base_model; none was given for tensor '${input.tensorName}'`, { method: v.name, tensor: input.tensorName });
       merge(v, ctx, models, base, elements, out);
     },
+    mergeChunks(input: MergeTensorInput): ChunkedMerge | undefined {
+      const ctx: MethodContext = { method: v.name, params, input };
+      checkInputs(ctx, { base: 'required', minModels: 1, placeholders: true });
+      return chunkedMerge(v, ctx);
+    },
   };
 }
 
@@ -193,15 +199,171 @@ function taskVector(v: TaskArithmeticVariant, inputs: TaskInputs, i: number, mod
 
 /** base + lambda * (sum_i c_i * tau_i) / divisor, with TIES sign election when asked.
  * `coefficient` = weight x rescale factor; the weights alone form the divisor (as in mergekit):
- * without election it is their sum (folded into the coefficients), with it the agreeing ones'. */
-function mix(v: TaskArithmeticVariant, out: TileSink, base: TileSource, vectors: TaskVectorInput[], r: Resolved, elements: number): void {
+ * without election it is their sum (folded into the coefficients), with it the agreeing ones'.
+ * `first`: tensor index of element 0 (a chunk); returns the TIES cuts' remaining ties. */
+function mix(v: TaskArithmeticVariant, out: TileSink, base: TileSource, vectors: TaskVectorInput[], r: Resolved, elements: number, first = 0): number[] {
   if (v.signConsensus) {
-    mixTaskVectorTiles(out, base, vectors, { signConsensus: true, normalize: r.normalize, lambda: r.lambda }, elements);
-    return;
+    return mixTaskVectorTiles(out, base, vectors, { signConsensus: true, normalize: r.normalize, lambda: r.lambda }, elements, first);
   }
   let divisor = r.weights.reduce((a, b) => a + b, 0);
   if (Math.abs(divisor) < 1e-8) divisor = 1; // mergekit's guard against a zero weight sum
   const factor = r.normalize ? r.lambda / divisor : r.lambda;
   const scaled = vectors.map((t) => ({ ...t, coefficient: t.coefficient * factor }));
-  mixTaskVectorTiles(out, base, scaled, { signConsensus: false, normalize: false, lambda: 1 }, elements);
+  return mixTaskVectorTiles(out, base, scaled, { signConsensus: false, normalize: false, lambda: 1 }, elements, first);
+}
+
+// ---- chunked: the same task vectors and mix, a chunk of rows at a time ----
+
+/** How one model's task vector is formed in the chunked merge (mirroring `taskVector`):
+ * 'delta' in the tile loop; 'cut' TIES' magnitude cut applied while mixing (ties carried from
+ * chunk to chunk); 'dare' the random drop by tensor index; 'ready' the task vector sparsified in
+ * the chunk by a rank band (magnitude with rescale, breadcrumbs) or DELLA's row ranks, then scaled. */
+type ChunkPlan =
+  | { kind: 'delta' }
+  | { kind: 'cut'; count: number; high: Uint32Array; bin: number; above: number; low: Uint32Array; cut: RankCut; remaining: number }
+  | { kind: 'dare'; streamKey: number; threshold: number }
+  | { kind: 'band'; from: number; to: number; high: Uint32Array; bands: BandCut[]; before: number; after: number; scale: number }
+  | { kind: 'della'; rule: Exclude<Sparsification, { kind: 'random' } | { kind: 'magnitude' } | { kind: 'magnitude_outliers' }>; before: number; after: number; scale: number }
+  | { kind: 'ready' };
+
+/** One rank cut of a band (at descending rank `count`), found from the histograms. */
+interface BandCut {
+  count: number;
+  bin: number;
+  above: number;
+  low: Uint32Array | undefined;
+  cut: RankCut;
+}
+
+const MAGNITUDE = 0x7fffffff;
+const BINS = 1 << 16;
+
+function chunkedMerge(v: TaskArithmeticVariant, ctx: MethodContext): ChunkedMerge | undefined {
+  const { input } = ctx;
+  const shape = input.shape;
+  // DELLA ranks along dim 1; a 1-D tensor is one row, so it cannot split.
+  if (v.sparsification === 'della_magprune' && shape.length < 2) return undefined;
+  const n = elementCount(shape);
+  const r = taskArithmeticParams(ctx, v.sparsification);
+  const label = (i: number) => `${v.name}: tensor '${input.tensorName}' of model #${input.modelIndices[i]}`;
+  const plans: ChunkPlan[] = r.weights.map((_, i): ChunkPlan => {
+    if (v.sparsification === 'none') return { kind: 'delta' };
+    if (v.sparsification === 'magnitude' && !r.rescale) {
+      if (r.densities[i] >= 1) return { kind: 'delta' };
+      const k = Math.trunc(r.densities[i] * n);
+      const trivial = trivialCut(k, n);
+      return { kind: 'cut', count: k, high: new Uint32Array(trivial ? 0 : BINS), bin: 0, above: 0, low: new Uint32Array(0), cut: trivial ?? { threshold: 0, tiedInside: 0 }, remaining: trivial?.tiedInside ?? 0 };
+    }
+    if (v.sparsification === 'random') {
+      const drop = dareDrop(ctx, i, r);
+      return drop ? { kind: 'dare', ...drop } : { kind: 'delta' };
+    }
+    // The whole-tensor sparsifiers give the plain task vector at density >= 1.
+    if (r.densities[i] >= 1) return { kind: 'ready' };
+    const rule = sparsificationFor(v, ctx, i, r.densities[i], r.gamma, r.epsilon);
+    if (rule.kind === 'della_magprune') return { kind: 'della', rule, before: 0, after: 0, scale: 1 };
+    const [from, to] = rule.kind === 'magnitude_outliers' ? outlierBand(n, rule.density, rule.gamma) : [0, Math.trunc(rule.density * n)];
+    const cutAt = (rank: number): BandCut => ({ count: rank, bin: 0, above: 0, low: undefined, cut: trivialCut(rank, n) ?? { threshold: 0, tiedInside: 0 } });
+    return { kind: 'band', from, to, high: new Uint32Array(BINS), bands: from > 0 ? [cutAt(to), cutAt(from)] : [cutAt(to)], before: 0, after: 0, scale: 1 };
+  });
+  const dropped = plans.flatMap((p, i) => (p.kind === 'dare' && r.rescale ? [i] : []));
+  const dareLanes = new Float64Array(8 * dropped.length);
+  const dareScales = plans.map(() => 1);
+  const needsRescale = r.rescale && plans.some((p) => p.kind === 'band');
+  const passes = Math.max(dropped.length ? 1 : 0, ...plans.map((p) => (p.kind === 'cut' && p.high.length ? 2 : p.kind === 'band' ? (needsRescale ? 3 : 2) : p.kind === 'della' && r.rescale ? 1 : 0)));
+  const scratch = input.scratch;
+  const vectorOf = (i: number, chunk: TensorChunk): Float32Array => {
+    const into = workArray(scratch, `chunkTaskVector${i}`, chunk.elements);
+    taskVectorTiles(chunk.models[i], chunk.base!, chunk.elements, into);
+    return into;
+  };
+  const rowShape = (chunk: TensorChunk) => [chunk.rows, ...shape.slice(1)];
+  // Ties counted so far per band cut (outer, inner), restarted for each pass that masks.
+  let ties = plans.map(() => [0, 0]);
+
+  return {
+    passes,
+    scan(pass, chunk) {
+      if (pass === 0 && dropped.length) {
+        const norms = dareL1Norms(dropped.map((i) => chunk.models[i]), chunk.base!, dropped.map((i) => (plans[i] as { streamKey: number }).streamKey), dropped.map((i) => (plans[i] as { threshold: number }).threshold), chunk.elements, undefined, { lanes: dareLanes, first: chunk.start });
+        dropped.forEach((i, k) => (dareScales[i] = rescaleFactor(norms[k].before, norms[k].after)));
+      }
+      plans.forEach((p, i) => {
+        if (p.kind === 'cut' && p.high.length) {
+          if (pass === 0) countHighBins(f32Bits(vectorOf(i, chunk)), MAGNITUDE, p.high);
+          if (pass === 1) countLowBins(f32Bits(vectorOf(i, chunk)), MAGNITUDE, p.bin, p.low);
+        } else if (p.kind === 'band') {
+          if (pass > 2 || (pass === 2 && !needsRescale)) return;
+          const values = vectorOf(i, chunk);
+          if (pass === 0) {
+            countHighBins(f32Bits(values), MAGNITUDE, p.high);
+            if (r.rescale) p.before = l1Norm(values, p.before);
+          } else if (pass === 1) {
+            for (const band of p.bands) if (band.low) countLowBins(f32Bits(values), MAGNITUDE, band.bin, band.low);
+          } else {
+            keepRankBandChunk(values, p.bands[0].cut, p.bands[1]?.cut, ties[i]);
+            p.after = l1Norm(values, p.after);
+          }
+        } else if (p.kind === 'della' && pass === 0 && r.rescale) {
+          const values = vectorOf(i, chunk);
+          p.before = l1Norm(values, p.before);
+          dellaMagprune(values, rowShape(chunk), p.rule.density, p.rule.epsilon, p.rule.streamKey, label(i), chunk.start);
+          p.after = l1Norm(values, p.after);
+        }
+      });
+    },
+    endPass(pass) {
+      ties = plans.map(() => [0, 0]);
+      for (const p of plans) {
+        if (p.kind === 'cut' && p.high.length) {
+          if (pass === 0) {
+            ({ bin: p.bin, above: p.above } = highBinOfRank(p.high, p.count));
+            p.low = new Uint32Array(BINS);
+          } else if (pass === 1) {
+            p.cut = cutInLowBins(p.low, p.bin, p.above, p.count);
+            p.remaining = p.cut.tiedInside;
+          }
+        } else if (p.kind === 'band') {
+          for (const band of p.bands) {
+            if (trivialCut(band.count, n)) continue;
+            if (pass === 0) {
+              ({ bin: band.bin, above: band.above } = highBinOfRank(p.high, band.count));
+              band.low = new Uint32Array(BINS);
+            } else if (pass === 1) band.cut = cutInLowBins(band.low!, band.bin, band.above, band.count);
+          }
+          if (pass === 2) p.scale = rescaleFactor(p.before, p.after);
+        } else if (p.kind === 'della' && pass === 0) p.scale = rescaleFactor(p.before, p.after);
+      }
+    },
+    emit(chunk, out) {
+      const vectors = plans.map((p, i): TaskVectorInput => {
+        const weight = r.weights[i];
+        const source = chunk.models[i];
+        switch (p.kind) {
+          case 'delta':
+            return { source, prep: { kind: 'delta' }, coefficient: weight, weight };
+          case 'dare':
+            return { source, prep: { kind: 'dare', streamKey: p.streamKey, threshold: p.threshold }, coefficient: weight * dareScales[i], weight };
+          case 'cut':
+            return { source: { values: vectorOf(i, chunk) }, prep: { kind: 'cut', threshold: p.cut.threshold, tiedInside: p.remaining }, coefficient: weight, weight };
+          case 'ready':
+            return { source: { values: vectorOf(i, chunk) }, prep: { kind: 'ready' }, coefficient: weight, weight };
+          case 'band': {
+            const values = vectorOf(i, chunk);
+            keepRankBandChunk(values, p.bands[0].cut, p.bands[1]?.cut, ties[i]);
+            return { source: { values }, prep: { kind: 'ready' }, coefficient: weight * p.scale, weight };
+          }
+          case 'della': {
+            const values = vectorOf(i, chunk);
+            dellaMagprune(values, rowShape(chunk), p.rule.density, p.rule.epsilon, p.rule.streamKey, label(i), chunk.start);
+            return { source: { values }, prep: { kind: 'ready' }, coefficient: weight * p.scale, weight };
+          }
+        }
+      });
+      const left = mix(v, out, chunk.base!, vectors, r, chunk.elements, chunk.start);
+      plans.forEach((p, i) => {
+        if (p.kind === 'cut') p.remaining = left[i];
+      });
+    },
+  };
 }

@@ -66,4 +66,33 @@ export interface MergeMethod {
    * the whole tensor, or for elementwise methods any flat slice of it. Parameters are read from
    * `params` (its arrays are placeholders, not read). */
   mergeTiles?(params: MergeTensorInput, models: TileSource[], base: TileSource | undefined, elements: number, out: TileSink): void;
+  /** The merge of one tensor in chunks of whole rows (along dim 0), for tensors too large for the
+   * memory budget: `passes` scans over every chunk in order gather the whole-tensor statistics
+   * (norms, histograms of magnitudes, ...), then `emit` writes each chunk's output. The output is
+   * bit for bit that of mergeCpu, whatever the chunk size. `params` is as for mergeTiles (shape is
+   * the whole tensor's); undefined when this tensor cannot stream (it is then merged whole). */
+  mergeChunks?(params: MergeTensorInput): ChunkedMerge | undefined;
+}
+
+/** One chunk of a tensor: elements [start, start + elements) of every input, whole rows along
+ * dim 0; `start` and `elements` are multiples of 8 (but the last chunk's end). */
+export interface TensorChunk {
+  start: number;
+  elements: number;
+  /** Rows along dim 0 in the chunk. */
+  rows: number;
+  models: TileSource[];
+  base?: TileSource;
+}
+
+export interface ChunkedMerge {
+  /** How many scans over all chunks come before the output pass; may fall while scanning (an
+   * iteration converged), so it is read again after each pass. */
+  readonly passes: number;
+  /** Pass `pass` (0-based) over one chunk; chunks come in order. */
+  scan(pass: number, chunk: TensorChunk): void;
+  /** After pass `pass` has seen every chunk (its whole-tensor statistics are complete). */
+  endPass(pass: number): void;
+  /** The output of one chunk (after every scan). */
+  emit(chunk: TensorChunk, out: TileSink): void;
 }

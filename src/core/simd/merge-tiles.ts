@@ -129,13 +129,15 @@ interface MixPlan {
   lambda: number;
   dare: (Extract<VectorPrep, { kind: 'dare' }> | undefined)[];
   fusedDare: boolean;
+  /** Tensor index of element 0 of this call (DARE hashes tensor indices; a chunk starts mid-tensor). */
+  first: number;
 }
 
 /** One tile of mixTaskVectorTiles' general path (its own function so that it stays optimized: see
  * keptBf16MixTile). */
 function mixTile(w: TileWorkspace, plan: MixPlan, start: number, length: number): void {
   const k = w.kernels;
-  const { out, base, vectors, options, vectorSlots, c, weights, budgets, lambda, dare, fusedDare } = plan;
+  const { out, base, vectors, options, vectorSlots, c, weights, budgets, lambda, dare, fusedDare, first } = plan;
   const count = vectors.length;
   const n = padded(length);
   w.load(1, base, start, length);
@@ -151,7 +153,7 @@ function mixTile(w: TileWorkspace, plan: MixPlan, start: number, length: number)
       w.putBytes(bits + (2 * TILE) / 8, dc.keep.subarray(start / 8, (start + n) / 8));
       k.kept_elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n, bits, bits + TILE / 8, bits + (2 * TILE) / 8);
     } else {
-      k.dare_elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n, start, da.streamKey, db.streamKey, dc.streamKey, da.threshold, db.threshold, dc.threshold);
+      k.dare_elect3(w.slot(0), w.slot(1), a, b, c3, c[0], c[1], c[2], weights[0], weights[1], weights[2], options.normalize ? 1 : 0, lambda, n, first + start, da.streamKey, db.streamKey, dc.streamKey, da.threshold, db.threshold, dc.threshold);
     }
     w.store(0, out, start, length);
     return;
@@ -162,7 +164,7 @@ function mixTile(w: TileWorkspace, plan: MixPlan, start: number, length: number)
     w.load(vectorSlots[i], source, start, length);
     if (prep.kind === 'delta') k.subtract(at, w.slot(1), n);
     if (prep.kind === 'cut') budgets[i] = k.keep_above_cut(at, n, kernelThreshold(prep.threshold, prep.tiedInside)[0], budgets[i]);
-    if (prep.kind === 'dare') k.dare_mask(at, w.slot(1), n, prep.streamKey, start, prep.threshold);
+    if (prep.kind === 'dare') k.dare_mask(at, w.slot(1), n, prep.streamKey, first + start, prep.threshold);
   }
   if (options.signConsensus && count === 3) {
     // The general path below in one fused pass (same operations, same order).
@@ -183,12 +185,14 @@ function mixTile(w: TileWorkspace, plan: MixPlan, start: number, length: number)
 }
 
 /** The task-arithmetic family's mix: base + (sum of c_i x tau_i), or with sign consensus
- * base + lambda x (sum of the agreeing c_i x tau_i) [/ sum of their weights]. */
-export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: TaskVectorInput[], options: MixOptions, elements: number): void {
+ * base + lambda x (sum of the agreeing c_i x tau_i) [/ sum of their weights]. `first` is the
+ * tensor index of element 0 (a chunk of a tensor; DARE's drop hashes tensor indices). Returns each
+ * TIES cut's ties still inside after this call (the next chunk's `tiedInside`). */
+export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: TaskVectorInput[], options: MixOptions, elements: number, first = 0): number[] {
   if (!options.signConsensus && vectors.every((v) => v.prep.kind === 'delta')) {
     // Plain task arithmetic: the same operations as below, with the fused three-model kernel.
     weightedSumTiles(out, vectors.map((v) => v.source), base, vectors.map((v) => v.coefficient), elements);
-    return;
+    return vectors.map(() => 0);
   }
   const w = tileWorkspace();
   const count = vectors.length;
@@ -216,10 +220,11 @@ export function mixTaskVectorTiles(out: TileSink, base: TileSource, vectors: Tas
       outBf16: 'bytes' in out && out.dtype === 'BF16' ? out.bytes : undefined,
     };
     for (let start = 0; start < elements; start += TILE) keptBf16MixTile(w, mix, start, Math.min(TILE, elements - start));
-    return;
+    return budgets;
   }
-  const plan: MixPlan = { out, base, vectors, options, vectorSlots, c, weights, budgets, lambda, dare, fusedDare };
+  const plan: MixPlan = { out, base, vectors, options, vectorSlots, c, weights, budgets, lambda, dare, fusedDare, first };
   for (let start = 0; start < elements; start += TILE) mixTile(w, plan, start, Math.min(TILE, elements - start));
+  return budgets;
 }
 
 /** Models whose DARE norms one pass gathers (eight f64 reduction values, TILE/8 flag bytes each). */
@@ -245,6 +250,8 @@ interface DareNormsGroup {
   thresholds: Int32Array;
   /** Where the group's keep flags go (one array per model), if anywhere. */
   keep: Uint8Array[] | undefined;
+  /** Tensor index of element 0 of this call. */
+  first: number;
 }
 
 /** One tile of DARE's norms pass over a group (a function of its own so that it stays optimized:
@@ -255,6 +262,7 @@ function dareNormsTile(w: TileWorkspace, group: DareNormsGroup, start: number, l
   const count = group.models.length;
   const flags = w.slot(2);
   const { streamKeys: keys, thresholds } = group;
+  const index = group.first + start;
   // Slots: 0 the model tile, 1 the base tile, 2 the keep flags of the group (TILE/8 bytes each),
   // 3-5 three model tiles for the fused three-model kernel.
   w.reserve(6);
@@ -266,28 +274,37 @@ function dareNormsTile(w: TileWorkspace, group: DareNormsGroup, start: number, l
       // Three models at a time share one pass over the base tile.
       for (; i + 3 <= count; i += 3) {
         for (let m = 0; m < 3; m++) w.loadBf16(3 + m, models[i + m], start, length);
-        k.dare_drop3_bf16(w.slot(1), w.slot(3), w.slot(4), w.slot(5), n, start, keys[i], keys[i + 1], keys[i + 2], thresholds[i], thresholds[i + 1], thresholds[i + 2],
+        k.dare_drop3_bf16(w.slot(1), w.slot(3), w.slot(4), w.slot(5), n, index, keys[i], keys[i + 1], keys[i + 2], thresholds[i], thresholds[i + 1], thresholds[i + 2],
           SUMS_ADDRESS + 64 * i, flags + i * (TILE / 8), flags + (i + 1) * (TILE / 8), flags + (i + 2) * (TILE / 8));
       }
     }
     for (; i < count; i++) {
       w.loadBf16(0, models[i], start, length);
-      k.dare_drop_bf16(w.slot(0), w.slot(1), n, keys[i], start, thresholds[i], SUMS_ADDRESS + 64 * i, flags + i * (TILE / 8));
+      k.dare_drop_bf16(w.slot(0), w.slot(1), n, keys[i], index, thresholds[i], SUMS_ADDRESS + 64 * i, flags + i * (TILE / 8));
     }
   } else {
     w.load(1, group.base, start, length);
     for (; i < count; i++) {
       w.load(0, group.models[i], start, length);
-      k.dare_drop(w.slot(0), w.slot(1), n, keys[i], start, thresholds[i], SUMS_ADDRESS + 64 * i, flags + i * (TILE / 8));
+      k.dare_drop(w.slot(0), w.slot(1), n, keys[i], index, thresholds[i], SUMS_ADDRESS + 64 * i, flags + i * (TILE / 8));
     }
   }
   if (group.keep) for (let m = 0; m < count; m++) group.keep[m].set(w.bytesAt(flags + m * (TILE / 8), n / 8), start / 8);
 }
 
+/** A reduction over a tensor in chunks: the f64 lanes carried from chunk to chunk, and the tensor
+ * index of the next chunk's first element (a multiple of 8 but at the end). */
+export interface ChunkedSums {
+  lanes: Float64Array;
+  first: number;
+}
+
 /** For each model, the L1 norms of fround(model - base) before and after DARE's drop (its stream
  * key and threshold), in f64 over four index lanes; the base is read once per tile. With `keep`,
- * each model's keep flags (keepFlagBytes long) are written there for the mixing pass. */
-export function dareL1Norms(models: TileSource[], base: TileSource, streamKeys: number[], thresholds: number[], elements: number, keep?: Uint8Array[]): { before: number; after: number }[] {
+ * each model's keep flags (keepFlagBytes long) are written there for the mixing pass. With
+ * `chunk` (8 lanes per model), the lanes continue from earlier chunks and the norms returned are
+ * those of every chunk so far. */
+export function dareL1Norms(models: TileSource[], base: TileSource, streamKeys: number[], thresholds: number[], elements: number, keep?: Uint8Array[], chunk?: ChunkedSums): { before: number; after: number }[] {
   const w = tileWorkspace();
   const norms: { before: number; after: number }[] = [];
   for (let from = 0; from < models.length; from += NORMS_PER_PASS) {
@@ -303,26 +320,46 @@ export function dareL1Norms(models: TileSource[], base: TileSource, streamKeys: 
       streamKeys: Int32Array.from(streamKeys.slice(from, to)),
       thresholds: Int32Array.from(thresholds.slice(from, to)),
       keep: keep?.slice(from, to),
+      first: chunk?.first ?? 0,
     };
-    w.clearSums(8 * group.length);
+    const lanes = chunk?.lanes.subarray(8 * from, 8 * to);
+    if (lanes) w.restoreSums(lanes);
+    else w.clearSums(8 * group.length);
     for (let start = 0; start < elements; start += TILE) dareNormsTile(w, pass, start, Math.min(TILE, elements - start));
+    if (lanes) w.saveSums(lanes);
     for (let m = 0; m < group.length; m++) norms.push({ before: w.laneTotal(8 * m), after: w.laneTotal(8 * m + 4) });
   }
   return norms;
 }
 
-/** |a|^2, |b|^2 and a.b in f64 (four index lanes each). */
-export function normsAndDotTiles(a: TileSource, b: TileSource, elements: number): [number, number, number] {
+/** |a|^2, |b|^2 and a.b in f64 (four index lanes each). With `lanes` (12 values), the sums
+ * continue from earlier chunks (each a multiple of 8 elements but the last). */
+export function normsAndDotTiles(a: TileSource, b: TileSource, elements: number, lanes?: Float64Array): [number, number, number] {
   const w = tileWorkspace();
   w.reserve(2);
-  w.clearSums(12);
+  if (lanes) w.restoreSums(lanes);
+  else w.clearSums(12);
   for (let start = 0; start < elements; start += TILE) {
     const length = Math.min(TILE, elements - start);
     w.load(0, a, start, length);
     w.load(1, b, start, length);
     w.kernels.norms_and_dot(w.slot(0), w.slot(1), padded(length), SUMS_ADDRESS);
   }
+  if (lanes) w.saveSums(lanes);
   return [w.laneTotal(0), w.laneTotal(4), w.laneTotal(8)];
+}
+
+/** fround(model - base) into `into` (its first `elements` values), tile by tile. */
+export function taskVectorTiles(model: TileSource, base: TileSource, elements: number, into: Float32Array): void {
+  const w = tileWorkspace();
+  w.reserve(2);
+  for (let start = 0; start < elements; start += TILE) {
+    const length = Math.min(TILE, elements - start);
+    w.load(0, model, start, length);
+    w.load(1, base, start, length);
+    w.kernels.subtract(w.slot(0), w.slot(1), padded(length));
+    w.store(0, { values: into }, start, length);
+  }
 }
 
 /** Copies `elements` values from `source` to `sink` through the tiles, converting between float32

@@ -177,6 +177,17 @@ export class TileWorkspace {
     this.f64.fill(0, SUMS_ADDRESS / 8, SUMS_ADDRESS / 8 + count);
   }
 
+  /** Copies `count` f64 reduction values out of the kernels' memory (a chunked reduction keeps its
+   * lanes between chunks, so the sums come out as if the tensor had been one piece). */
+  saveSums(into: Float64Array): void {
+    into.set(this.f64.subarray(SUMS_ADDRESS / 8, SUMS_ADDRESS / 8 + into.length));
+  }
+
+  /** Puts reduction values saved by saveSums back. */
+  restoreSums(from: Float64Array): void {
+    this.f64.set(from, SUMS_ADDRESS / 8);
+  }
+
   /** Reduction value `i` at SUMS_ADDRESS. */
   sum(i: number): number {
     return this.f64[SUMS_ADDRESS / 8 + i];
