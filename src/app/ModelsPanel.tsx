@@ -3,6 +3,7 @@ import type { ModelSource } from '../worker/protocol.ts';
 import { engine, errorText } from './engine-client.ts';
 import { formatBytes, formatCount } from './format.ts';
 import { useStudio } from './store.ts';
+import { HubDownloads } from './HubDownloads.tsx';
 
 /** Files of a dropped folder, with their paths (Chromium's entry API; the first segment is the folder). */
 async function filesOfEntry(entry: FileSystemEntry, prefix = ''): Promise<{ path: string; file: File }[]> {
@@ -103,6 +104,7 @@ export function ModelsPanel() {
         </div>
       </div>
       {adding.length > 0 && <p className="progress" role="status">Opening {adding.join(', ')}…</p>}
+      <HubDownloads />
       {modelError && <p role="alert" className="error" data-testid="model-error">{modelError}</p>}
       {models.length > 0 && (
         <table className="model-table" aria-label="Loaded models">

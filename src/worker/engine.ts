@@ -99,7 +99,16 @@ export class StudioEngine {
   /** Cancels the logits caching of a DAM run being prepared. */
   private damPreparing: AbortController | null = null;
 
+  /** The page's listeners for Hub downloads (bytes, rate, ETA per model) and cache notices. */
+  private readonly hubWatchers: ProgressCallback[] = [];
+
   constructor(private readonly options: EngineOptions) {}
+
+  /** Streams every Hub tree's progress to the page: 'download' per model, 'hub-cache-off' when the
+   * browser storage is full and reads go on uncached, 'hub-retry' while a request is retried. */
+  watchHub(onEvent: ProgressCallback): void {
+    this.hubWatchers.push(onEvent);
+  }
 
   // ---------------------------------------------------------------- models
 
@@ -182,6 +191,9 @@ export class StudioEngine {
       hubUrl: source.hubUrl,
       accessToken: source.token?.trim() || undefined,
       cache: typeof caches === 'undefined' ? undefined : browserHubCache(),
+      onProgress: (p) => {
+        for (const watch of this.hubWatchers) watch(p);
+      },
       signal,
     }).then((tree) => ({ tree, ref: tree.revision === 'main' ? tree.repo : `${tree.repo}@${tree.revision}`, origin: 'hub' as const }));
   }
