@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMockHub, type MockHub } from '../../../tools/mock-hub/server.ts';
 import { writeFixtureZoo } from '../../../tools/mock-hub/fixture-zoo.ts';
 import type { Progress } from '../progress.ts';
-import { openSafetensorsModel, readTensorBytes } from '../safetensors/index.ts';
+import { nodeFolderTree } from '../io/node-file.ts';
+import { openSafetensorsModel, readTensorBytes, tensorRowBlocks } from '../safetensors/index.ts';
 import { browserHubCache, type CacheStorageLike } from './browser-cache.ts';
 import { hubTree } from './tree.ts';
 
@@ -112,5 +113,23 @@ describe('download progress per model', () => {
     expect(last.eta).toBe(0);
     expect(last.bytes).toBe(downloadedInPass1);
     expect(events.length).toBe(before);
+  });
+});
+
+describe('row blocks of a Hub tensor', () => {
+  it('are range requests of at most the budget, never the whole tensor, and equal the local bytes', async () => {
+    const tree = await hubTree({ repo: 'zoo/tiny-llama-base', hubUrl: hub.url });
+    const model = await openSafetensorsModel(tree);
+    const local = await openSafetensorsModel(nodeFolderTree(join(zoo, 'tiny-llama', 'base')));
+    const [name, info] = [...model.tensors].sort((a, b) => b[1].bytes - a[1].bytes)[0];
+    expect(info.bytes).toBeGreaterThan(8192);
+    hub.resetStats();
+    const parts: Uint8Array[] = [];
+    for await (const block of tensorRowBlocks(info, 2048)) parts.push(block.bytes);
+    expect(Buffer.concat(parts).equals(Buffer.from(await readTensorBytes(local.tensors.get(name)!)))).toBe(true);
+    const ranges = hub.stats.requests.filter((r) => r.range).map((r) => r.range!.match(/bytes=(\d+)-(\d+)/)!.slice(1).map(Number));
+    expect(ranges.length).toBeGreaterThanOrEqual(Math.floor(info.bytes / 2048));
+    for (const [a, b] of ranges) expect(b - a + 1).toBeLessThanOrEqual(2048);
+    expect(hub.stats.fileBytes).toBe(info.bytes);
   });
 });
