@@ -105,7 +105,7 @@ function recipe(method: string, models: string[]): string {
 const modelsRead = (method: string) => (method === 'slerp' ? 2 : 3);
 
 async function cliMerge(ctx: RealSizeContext, method: string, models: string[], extraArgs: string[] = [], env?: NodeJS.ProcessEnv): Promise<Timed> {
-  const work = join(ctx.cacheDir, 'bench-work');
+  const work = join(ctx.cacheDir, `bench-work-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const yml = join(work, `${method}.yml`);
@@ -215,7 +215,7 @@ export async function realSizeSection(opts: { root: string; args: string[]; log:
   const hubRows: (string | number)[][] = [];
   const qwen = ctx.families.get('qwen2.5-0.5b');
   if (qwen && !args.includes('--real-size-no-hub')) {
-    const servedRoot = join(cacheDir, 'hub-root');
+    const servedRoot = join(cacheDir, `hub-root-${process.pid}`);
     const ids = await hubRoot(qwen, servedRoot);
     log('real size: mock Hub (loads the 3 models into its memory) ...');
     const hub = await startHubProcess(opts.root, servedRoot);
@@ -225,7 +225,7 @@ export async function realSizeSection(opts: { root: string; args: string[]; log:
       const inputBytes = bytesOf(qwen.models.flatMap((m) => safetensorsFiles(m.path)));
       for (const method of methods.filter((m) => m === 'task_arithmetic' || m === 'ties')) {
         const local = await cliMerge(ctx, method, qwen.models.map((m) => m.path));
-        const hubCache = join(cacheDir, 'bench-hub-cache');
+        const hubCache = join(cacheDir, `bench-hub-cache-${process.pid}`);
         rmSync(hubCache, { recursive: true, force: true });
         log(`  ${method} from the mock Hub (cold cache) ...`);
         const fromHub = await cliMerge(ctx, method, ids, ['--hub-url', hub.url, '--cache-dir', hubCache]);
