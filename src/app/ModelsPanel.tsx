@@ -3,6 +3,7 @@ import type { ModelSource } from '../worker/protocol.ts';
 import { engine, errorText } from './engine-client.ts';
 import { formatBytes, formatCount } from './format.ts';
 import { useStudio } from './store.ts';
+import { HubDownloads } from './HubDownloads.tsx';
 
 /** Files of a dropped folder, with their paths (Chromium's entry API; the first segment is the folder). */
 async function filesOfEntry(entry: FileSystemEntry, prefix = ''): Promise<{ path: string; file: File }[]> {
@@ -111,6 +112,7 @@ export function ModelsPanel() {
           {hubStatus && adding.map((a) => <button key={a} type="button" onClick={() => cancelAdd(a)}>Cancel {a}</button>)}
         </p>
       )}
+      <HubDownloads />
       {modelError && (
         <p role="alert" className="error" data-testid="model-error">
           {modelError}

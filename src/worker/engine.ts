@@ -106,7 +106,16 @@ export class StudioEngine {
   /** Cancels the logits caching of a DAM run being prepared. */
   private damPreparing: AbortController | null = null;
 
+  /** The page's listeners for Hub downloads (bytes, rate, ETA per model) and cache notices. */
+  private readonly hubWatchers: ProgressCallback[] = [];
+
   constructor(private readonly options: EngineOptions) {}
+
+  /** Streams every Hub tree's progress to the page: 'download' per model, 'hub-cache-off' when the
+   * browser storage is full and reads go on uncached, 'hub-retry' while a request is retried. */
+  watchHub(onEvent: ProgressCallback): void {
+    this.hubWatchers.push(onEvent);
+  }
 
   // ---------------------------------------------------------------- models
 
@@ -192,6 +201,7 @@ export class StudioEngine {
       timeouts: source.timeoutS ? { connectMs: source.timeoutS * 1000, firstByteMs: source.timeoutS * 1000, stallMs: source.timeoutS * 1000 } : undefined,
       // Stalls and retries reach whichever job is reading from the Hub (adding a model, export).
       onProgress: (progress) => {
+        for (const watch of this.hubWatchers) watch(progress);
         if (progress.phase === 'hub-retry') for (const l of this.hubListeners) l({ type: 'progress', progress });
       },
       signal,

@@ -9,6 +9,7 @@
 // Options: --real-size-families qwen2.5-0.5b,llama-3.2-1b[,mistral-7b] --real-size-methods a,b
 // --real-size-cache DIR (default $REALSHAPE_CACHE or <tmpdir>/merge-studio-realshape) --real-size-no-hub
 // --real-size-layers N (a smoke run on cut families; the figures are then not real size)
+// --real-size-hub-only (only the mock Hub comparison). Each row is also logged on stderr when measured.
 import { spawn } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -104,7 +105,7 @@ function recipe(method: string, models: string[]): string {
 const modelsRead = (method: string) => (method === 'slerp' ? 2 : 3);
 
 async function cliMerge(ctx: RealSizeContext, method: string, models: string[], extraArgs: string[] = [], env?: NodeJS.ProcessEnv): Promise<Timed> {
-  const work = join(ctx.cacheDir, 'bench-work');
+  const work = join(ctx.cacheDir, `bench-work-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const yml = join(work, `${method}.yml`);
@@ -193,7 +194,7 @@ export async function realSizeSection(opts: { root: string; args: string[]; log:
     const paths = fam.models.map((m) => m.path);
     const perModel = paths.map((p) => safetensorsFiles(p));
     const modelBytes = bytesOf(perModel[0]);
-    for (const method of methods) {
+    for (const method of args.includes('--real-size-hub-only') ? [] : methods) {
       const n = modelsRead(method);
       const inputs = perModel.slice(0, n).flat();
       const inputBytes = bytesOf(inputs);
@@ -203,6 +204,7 @@ export async function realSizeSection(opts: { root: string; args: string[]; log:
       const t = await cliMerge(ctx, method, paths);
       const mk = MERGEKIT_BF16_GBPS[method];
       const mkSeconds = mk ? inputBytes / 1e9 / mk : null;
+      log(`  ${method}: wall ${t.wallSeconds.toFixed(1)} s, peak RSS ${mb(t.peakRssBytes)}, cat ${cat.toFixed(1)} s (exit ${t.code})`);
       rows.push([
         layers === undefined ? family : `${family} (${layers} layers)`, method, `${n} x ${gb(modelBytes)} GB`, t.code === 0 ? t.wallSeconds.toFixed(1) : `failed (${t.code})`, (inputBytes / 1e9 / t.wallSeconds).toFixed(2), mb(t.peakRssBytes),
         cat.toFixed(1), (inputBytes / 1e9 / cat).toFixed(2), mkSeconds === null ? '—' : mkSeconds.toFixed(1), mkSeconds === null ? '—' : `${(mkSeconds / t.wallSeconds).toFixed(1)}x`,
@@ -213,7 +215,7 @@ export async function realSizeSection(opts: { root: string; args: string[]; log:
   const hubRows: (string | number)[][] = [];
   const qwen = ctx.families.get('qwen2.5-0.5b');
   if (qwen && !args.includes('--real-size-no-hub')) {
-    const servedRoot = join(cacheDir, 'hub-root');
+    const servedRoot = join(cacheDir, `hub-root-${process.pid}`);
     const ids = await hubRoot(qwen, servedRoot);
     log('real size: mock Hub (loads the 3 models into its memory) ...');
     const hub = await startHubProcess(opts.root, servedRoot);
@@ -223,7 +225,7 @@ export async function realSizeSection(opts: { root: string; args: string[]; log:
       const inputBytes = bytesOf(qwen.models.flatMap((m) => safetensorsFiles(m.path)));
       for (const method of methods.filter((m) => m === 'task_arithmetic' || m === 'ties')) {
         const local = await cliMerge(ctx, method, qwen.models.map((m) => m.path));
-        const hubCache = join(cacheDir, 'bench-hub-cache');
+        const hubCache = join(cacheDir, `bench-hub-cache-${process.pid}`);
         rmSync(hubCache, { recursive: true, force: true });
         log(`  ${method} from the mock Hub (cold cache) ...`);
         const fromHub = await cliMerge(ctx, method, ids, ['--hub-url', hub.url, '--cache-dir', hubCache]);
@@ -231,6 +233,7 @@ export async function realSizeSection(opts: { root: string; args: string[]; log:
         log(`  ${method} from the mock Hub (--no-cache) ...`);
         const noCache = await cliMerge(ctx, method, ids, ['--hub-url', hub.url, '--no-cache']);
         const bound = local.wallSeconds + transfer;
+        log(`  ${method}: local ${local.wallSeconds.toFixed(1)} s, Hub cold cache ${fromHub.wallSeconds.toFixed(1)} s (${mb(fromHub.peakRssBytes)}), Hub --no-cache ${noCache.wallSeconds.toFixed(1)} s (${mb(noCache.peakRssBytes)}), transfer ${transfer.toFixed(1)} s`);
         for (const [what, t] of [['local folders', local], ['mock Hub, cold disk cache', fromHub], ['mock Hub, --no-cache', noCache]] as const) {
           hubRows.push([`${method}`, what, t.code === 0 ? t.wallSeconds.toFixed(1) : `failed (${t.code})`, mb(t.peakRssBytes), what === 'local folders' ? '—' : `${(t.wallSeconds / bound).toFixed(2)}x`]);
         }

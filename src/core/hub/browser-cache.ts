@@ -10,6 +10,10 @@
 // a file whose blocks cover it whole is hashed (sha256 for LFS files, the git blob sha1 otherwise,
 // incrementally, block by block: hash.ts) against its etag; a mismatch discards every block and
 // fails with the same 'hub-download-corrupt' as the CLI.
+// Bytes are put in blocks of at most BLOCK_BYTES as they arrive, so a download of any size holds
+// one block in memory; when the storage refuses a block (quota), the write fails with
+// 'hub-cache-full' and the tree goes on without the cache (tree.ts), instead of keeping refused
+// bytes in memory.
 import { MergeStudioError } from '../errors.ts';
 import { escapeControl } from '../text.ts';
 import { checkFileEntry, COMMIT_RE, contentHashKind, corruptDownloadError, isSafeRevision, parseListing, type CachedFile, type HubCache, type HubFileEntry } from './cache.ts';
@@ -50,10 +54,25 @@ function putJson(cache: Pick<Cache, 'put'>, url: string, value: unknown): Promis
   return cache.put(url, new Response(JSON.stringify(value), { headers: { 'Content-Type': 'application/json' } }));
 }
 
+/** Largest stored block: what one download or read holds beyond the caller's own range. */
+export const BLOCK_BYTES = 8 << 20;
+
+/** The typed error for a block the storage refused: full (quota) or otherwise unwritable. */
+function refusedError(file: HubFileEntry, location: string, err: unknown): MergeStudioError {
+  const name = err instanceof Error || err instanceof DOMException ? err.name : '';
+  const reason = err instanceof Error || err instanceof DOMException ? err.message : String(err);
+  const quota = name === 'QuotaExceededError' || /quota/i.test(reason);
+  const why = quota ? 'the browser storage for this site is full (quota exceeded)' : `the browser refused to store it (${name || 'error'}: ${reason})`;
+  return new MergeStudioError(
+    quota ? 'hub-cache-full' : 'hub-cache-unwritable',
+    `${file.path}: ${why}; continuing without the cache ${location}: downloads go on but are not kept for the next session. To cache again, free space (clear this site's data, or other sites', in the browser settings) and reload.`,
+    { file: file.path, quota },
+  );
+}
+
 class BrowserCachedFile implements CachedFile {
-  private pending: { offset: number; bytes: Uint8Array }[] = [];
-  /** Runs the storage refused (quota): kept in memory for this session instead. */
-  private inMemory: { offset: number; bytes: Uint8Array }[] = [];
+  /** Contiguous bytes written but not stored yet (less than one block, or a block being stored). */
+  private run: { start: number; parts: Uint8Array[]; bytes: number } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -61,8 +80,16 @@ class BrowserCachedFile implements CachedFile {
     private readonly prefix: string,
     private readonly file: HubFileEntry,
     private blocks: ByteRange[],
+    private readonly location: string,
+    private readonly blockBytes: number,
     private verified: boolean,
   ) {}
+
+  private serial<T>(job: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(job, job);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
 
   /** Whether the stored and in-memory runs cover the whole file. */
   private whole(): boolean {
@@ -76,7 +103,7 @@ class BrowserCachedFile implements CachedFile {
     let found = '';
     if (kind) {
       const h = contentHasher(kind, this.file.size);
-      const runs = [...this.blocks.map(([a, b]) => ({ a, b, bytes: null as Uint8Array | null })), ...this.inMemory.map((m) => ({ a: m.offset, b: m.offset + m.bytes.byteLength, bytes: m.bytes }))].sort((x, y) => x.a - y.a);
+      const runs = this.blocks.map(([a, b]) => ({ a, b, bytes: null as Uint8Array | null })).sort((x, y) => x.a - y.a);
       let at = 0;
       for (const r of runs) {
         if (r.b <= at) continue;
@@ -106,8 +133,7 @@ class BrowserCachedFile implements CachedFile {
   private async discard(): Promise<void> {
     const gone = this.blocks;
     this.blocks = [];
-    this.inMemory = [];
-    this.pending = [];
+    this.run = null;
     this.verified = false;
     await this.cache.delete(`${this.prefix}/blocks`).catch(() => undefined);
     await this.cache.delete(`${this.prefix}/verified`).catch(() => undefined);
@@ -117,8 +143,32 @@ class BrowserCachedFile implements CachedFile {
   private covered(): ByteRange[] {
     let r: ByteRange[] = [];
     for (const [a, b] of this.blocks) r = addRange(r, a, b);
-    for (const p of [...this.pending, ...this.inMemory]) r = addRange(r, p.offset, p.offset + p.bytes.byteLength);
+    if (this.run) r = addRange(r, this.run.start, this.run.start + this.run.bytes);
     return r;
+  }
+
+  /** Stores up to `max` bytes from the start of the pending run as one block. */
+  private async storeRun(max = Infinity): Promise<void> {
+    const run = this.run;
+    if (!run || run.bytes === 0) return;
+    const all = run.parts.length === 1 ? run.parts[0] : new Uint8Array(run.bytes);
+    if (run.parts.length > 1) {
+      let at = 0;
+      for (const p of run.parts) {
+        all.set(p, at);
+        at += p.byteLength;
+      }
+    }
+    const n = Math.min(max, run.bytes);
+    const rest = all.subarray(n);
+    this.run = rest.byteLength > 0 ? { start: run.start + n, parts: [rest], bytes: rest.byteLength } : null;
+    try {
+      await this.cache.put(`${this.prefix}/${run.start}-${run.start + n}`, new Response(all.subarray(0, n) as Uint8Array<ArrayBuffer>));
+    } catch (err) {
+      this.run = null;
+      throw refusedError(this.file, this.location, err);
+    }
+    this.blocks.push([run.start, run.start + n]);
   }
 
   async missing(start: number, end: number): Promise<ByteRange[]> {
@@ -126,7 +176,7 @@ class BrowserCachedFile implements CachedFile {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    await this.queue;
+    await this.serial(() => this.storeRun());
     const out = new Uint8Array(length);
     const end = offset + length;
     const gone: ByteRange[] = [];
@@ -146,62 +196,47 @@ class BrowserCachedFile implements CachedFile {
       this.blocks = this.blocks.filter(([a, b]) => !gone.some(([x, y]) => x === a && y === b));
       throw new MergeStudioError('hub-cache-damaged', `browser cache: ${gone.length} stored block(s) of ${this.prefix} are gone (site data cleared?)`, { found: gone });
     }
-    for (const m of this.inMemory) {
-      const from = Math.max(m.offset, offset);
-      const to = Math.min(m.offset + m.bytes.byteLength, end);
-      if (from < to) out.set(m.bytes.subarray(from - m.offset, to - m.offset), from - offset);
-    }
     let held: ByteRange[] = [];
     for (const [a, b] of this.blocks) held = addRange(held, a, b);
-    for (const m of this.inMemory) held = addRange(held, m.offset, m.offset + m.bytes.byteLength);
     if (missingRanges(held, offset, end).length > 0) {
       throw new MergeStudioError('hub-cache-damaged', `browser cache: bytes ${offset}-${end} of ${this.prefix} were asked for before they were stored`, {});
     }
     return out;
   }
 
-  async write(offset: number, bytes: Uint8Array): Promise<void> {
-    this.pending.push({ offset, bytes: bytes.slice() });
+  /** Keeps the bytes in the pending run and stores every whole block of it at once. */
+  write(offset: number, bytes: Uint8Array): Promise<void> {
+    return this.serial(async () => {
+      if (this.run && this.run.start + this.run.bytes !== offset) await this.storeRun();
+      if (!this.run) this.run = { start: offset, parts: [], bytes: 0 };
+      this.run.parts.push(bytes.slice());
+      this.run.bytes += bytes.byteLength;
+      while (this.run && this.run.bytes >= this.blockBytes) await this.storeRun(this.blockBytes);
+    });
   }
 
-  /** Stores the pending writes as one block per contiguous run, then the block list. */
+  /** Stores the rest of the pending run, then the block list. */
   flush(): Promise<void> {
-    const job = async () => {
-      const pending = this.pending.sort((x, y) => x.offset - y.offset);
-      this.pending = [];
-      let i = 0;
-      while (i < pending.length) {
-        let j = i;
-        let end = pending[i].offset + pending[i].bytes.byteLength;
-        while (j + 1 < pending.length && pending[j + 1].offset === end) end += pending[++j].bytes.byteLength;
-        const start = pending[i].offset;
-        const run = new Uint8Array(end - start);
-        for (let k = i; k <= j; k++) run.set(pending[k].bytes, pending[k].offset - start);
-        try {
-          await this.cache.put(`${this.prefix}/${start}-${end}`, new Response(run));
-          this.blocks.push([start, end]);
-        } catch {
-          // Storage full or refused: the bytes stay usable for this session, just not kept.
-          this.inMemory.push({ offset: start, bytes: run });
-        }
-        i = j + 1;
+    return this.serial(async () => {
+      try {
+        await this.storeRun();
+      } finally {
+        await putJson(this.cache, `${this.prefix}/blocks`, this.blocks).catch(() => undefined);
       }
-      await putJson(this.cache, `${this.prefix}/blocks`, this.blocks).catch(() => undefined);
       if (!this.verified && this.whole()) await this.verify();
-    };
-    const next = this.queue.then(job, job);
-    this.queue = next.catch(() => undefined);
-    return next;
+    });
   }
 }
 
-export function browserHubCache(opts: { name?: string; storage?: CacheStorageLike } = {}): HubCache {
+/** `blockBytes` (default BLOCK_BYTES) is the largest stored block; tests lower it. */
+export function browserHubCache(opts: { name?: string; storage?: CacheStorageLike; blockBytes?: number } = {}): HubCache {
   const name = opts.name ?? 'merge-studio-hub';
   const storage = opts.storage ?? (globalThis as { caches?: CacheStorageLike }).caches;
   if (!storage) throw new MergeStudioError('hub-cache-unavailable', 'Cache Storage is not available here (it needs a secure context: https, localhost or 127.0.0.1); Hub downloads will not be kept', {});
   const cacheP = storage.open(name);
+  const location = `browser Cache Storage '${name}' (cleared with this site's data)`;
   return {
-    location: `browser Cache Storage '${name}' (cleared with this site's data)`,
+    location,
     async getCommit(repo, revision) {
       const v = await getJson(await cacheP, refKey(repo, revision));
       return typeof v === 'string' && COMMIT_RE.test(v) ? v : null;
@@ -229,7 +264,7 @@ export function browserHubCache(opts: { name?: string; storage?: CacheStorageLik
         ? stored.filter((r): r is ByteRange => Array.isArray(r) && r.length === 2 && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1]) && r[0] >= 0 && r[0] < r[1] && r[1] <= file.size)
         : [];
       const verified = (await getJson(cache, `${prefix}/verified`)) === file.etag;
-      const cached = new BrowserCachedFile(cache, prefix, file, blocks, verified);
+      const cached = new BrowserCachedFile(cache, prefix, file, blocks, location, opts.blockBytes ?? BLOCK_BYTES, verified);
       // Whole but never checked (the tab closed between the last block and the hash): check now;
       // a mismatch leaves the file empty, to be downloaded again.
       if (!verified && file.size > 0 && missingRanges(blocks.reduce<ByteRange[]>((r, [a, b]) => addRange(r, a, b), []), 0, file.size).length === 0) {

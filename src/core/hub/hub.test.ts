@@ -108,12 +108,12 @@ describe('loading a model from the Hub by id', () => {
     expect(parseHubRef('https://huggingface.co/zoo/x/tree/v1.0')).toEqual({ repo: 'zoo/x', revision: 'v1.0' });
   });
 
-  it('reports progress with bytes, rate and ETA for each download', async () => {
+  it('reports progress with bytes, rate and ETA for each model', async () => {
     const events: Progress[] = [];
     const tree = await open('zoo/tiny-llama-reverse', { onProgress: (p) => events.push(p) });
     const src = await tree.open('model.safetensors');
     await src.read(0, src.size);
-    const last = events.filter((e) => e.phase === 'download' && e.message?.endsWith('model.safetensors')).at(-1)!;
+    const last = events.filter((e) => e.phase === 'download' && e.message === 'zoo/tiny-llama-reverse@main').at(-1)!;
     expect(last.done).toBe(src.size);
     expect(last.total).toBe(src.size);
     expect(last.rate).toBeGreaterThan(0);
@@ -244,20 +244,29 @@ describe('the browser cache (Cache Storage)', () => {
 });
 
 describe('a full browser storage', () => {
-  it('still serves the bytes for the session when Cache Storage refuses them', async () => {
+  it('says so once, then serves the bytes without the cache instead of holding them in memory', async () => {
     const storage = memoryCacheStorage();
     const inner = await storage.open('x');
+    let puts = 0;
     const refusing: CacheStorageLike = {
-      open: async () => ({ ...inner, put: async () => Promise.reject(new DOMException('quota', 'QuotaExceededError')) }),
+      open: async () => ({ ...inner, put: async () => (puts++, Promise.reject(new DOMException('The quota has been exceeded.', 'QuotaExceededError'))) }),
     };
-    const tree = await open('zoo/tiny-qwen2-base', { cache: browserHubCache({ storage: refusing }) });
+    const events: Progress[] = [];
+    const tree = await open('zoo/tiny-qwen2-base', { cache: browserHubCache({ storage: refusing }), onProgress: (p) => events.push(p) });
     const model = await openSafetensorsModel(tree);
     const local = await openSafetensorsModel(nodeFolderTree(join(zoo, 'tiny-qwen2', 'base')));
     const name = 'model.layers.1.mlp.up_proj.weight';
     expect(Buffer.from(await readTensorBytes(model.tensors.get(name)!)).equals(Buffer.from(await readTensorBytes(local.tensors.get(name)!)))).toBe(true);
+    const off = events.filter((e) => e.phase === 'hub-cache-off');
+    expect(off).toHaveLength(1);
+    expect(off[0].message).toMatch(/^model\.safetensors: the browser storage for this site is full \(quota exceeded\); continuing without the cache .*free space/);
+    // From then on the cache is left alone and the bytes come from the Hub again.
+    const putsBefore = puts;
     hub.resetStats();
-    await readTensorBytes(model.tensors.get(name)!);
-    expect(hub.stats.fileBytes).toBe(0);
+    expect(Buffer.from(await readTensorBytes(model.tensors.get(name)!)).equals(Buffer.from(await readTensorBytes(local.tensors.get(name)!)))).toBe(true);
+    expect(hub.stats.fileBytes).toBe(model.tensors.get(name)!.bytes);
+    expect(puts).toBe(putsBefore);
+    expect(events.filter((e) => e.phase === 'hub-cache-off')).toHaveLength(1);
   });
 });
 

@@ -13,6 +13,7 @@ import { contentHasher, type IncrementalHash } from './hash.ts';
 import { checkHubToken } from './credentials.ts';
 import { createHubFetch, DEFAULT_HUB_TIMEOUTS, isRetryable, type HubFetchContext, type HubTimeouts } from './hub-fetch.ts';
 import { checkHasSafetensors, checkShardIndex } from './model-files.ts';
+import { addRange, coveredBytes, type ByteRange } from './ranges.ts';
 import { parseHubRef } from './repo-id.ts';
 
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
@@ -207,6 +208,35 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
     await cache?.putListing(repo, commit, files).catch(() => undefined);
   }
   const byPath = new Map(files.map((f) => [f.path, f]));
+  /** Set when the cache refused bytes (browser quota): reads go on uncached and say so once. */
+  let cacheOff: MergeStudioError | null = null;
+  // Progress is per model: bytes of its weights read so far (downloaded or from the cache) against
+  // their total, with the download rate since the first byte and the ETA that follows from it.
+  const weightBytes = files.filter((f) => f.path.endsWith('.safetensors')).reduce((a, f) => a + f.size, 0);
+  /** Byte ranges of each weights file read at least once (a second pass adds nothing). */
+  const seen = new Map<string, ByteRange[]>();
+  let bytesRead = 0;
+  function markRead(path: string, start: number, end: number): void {
+    const before = seen.get(path) ?? [];
+    const after = addRange(before, start, end);
+    bytesRead += coveredBytes(after) - coveredBytes(before);
+    seen.set(path, after);
+  }
+  let firstDownloadAt = 0;
+  let lastReport = 0;
+  let reportedComplete = false;
+  function reportProgress(): void {
+    if (!onProgress || weightBytes === 0 || reportedComplete) return;
+    const now = Date.now();
+    const complete = bytesRead >= weightBytes;
+    if (!complete && now - lastReport < 250) return;
+    reportedComplete = complete;
+    lastReport = now;
+    const done = Math.min(bytesRead, weightBytes);
+    const seconds = firstDownloadAt ? (now - firstDownloadAt) / 1000 : 0;
+    const rate = seconds > 0 ? bytesDownloaded / seconds : undefined;
+    onProgress({ phase: 'download', done, total: weightBytes, bytes: bytesDownloaded, rate, eta: rate ? (weightBytes - done) / rate : undefined, message: label });
+  }
   const downloadInfos = new Map<string, Promise<FileDownloadInfoOutput>>();
   const cachedFiles = new Map<string, Promise<CachedFile>>();
 
@@ -283,7 +313,7 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
   }
 
   function cachedFileFor(entry: HubFileEntry): Promise<CachedFile> | null {
-    if (!cache) return null;
+    if (!cache || cacheOff) return null;
     let p = cachedFiles.get(entry.path);
     if (!p) {
       p = cache.openFile(repo, commit, entry);
@@ -321,24 +351,24 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
       const gaps = cached ? await cached.missing(offset, offset + length) : [[offset, offset + length] as [number, number]];
       const total = gaps.reduce((s, [a, b]) => s + (b - a), 0);
       const out = cached ? null : new Uint8Array(length);
+      const weights = entry.path.endsWith('.safetensors');
       if (total > 0) {
-        const started = Date.now();
-        let done = 0;
-        let lastReport = 0;
-        const report = (n: number) => {
-          done += n;
-          const now = Date.now();
-          if (now - lastReport < 100 && done < total) return;
-          lastReport = now;
-          const rate = done / Math.max(0.001, (now - started) / 1000);
-          onProgress?.({ phase: 'download', done, total, bytes: bytesDownloaded, rate, eta: (total - done) / rate, message: name });
+        if (!firstDownloadAt) firstDownloadAt = Date.now();
+        const report = () => reportProgress();
+        const keep = cached ? (at: number, chunk: Uint8Array) => cached.write(at, chunk) : async (at: number, chunk: Uint8Array) => out!.set(chunk, at - offset);
+        const sink = (at: number, chunk: Uint8Array) => {
+          if (weights) markRead(entry.path, at, at + chunk.byteLength);
+          return keep(at, chunk);
         };
-        const sink = cached ? (at: number, chunk: Uint8Array) => cached.write(at, chunk) : async (at: number, chunk: Uint8Array) => out!.set(chunk, at - offset);
         try {
           for (const [a, b] of gaps) await download(entry, a, b, sink, report, sig);
         } finally {
           await cached?.flush();
         }
+      }
+      if (weights) {
+        markRead(entry.path, offset, offset + length);
+        reportProgress();
       }
       if (cached) return cached.read(offset, length);
       checkInOrder(entry, offset, out!);
@@ -358,6 +388,14 @@ export async function hubTree(opts: HubTreeOptions): Promise<HubTree> {
         try {
           return await readThrough(cached, offset, length, sig);
         } catch (err) {
+          // The storage refused bytes (quota): say so once, then go on without the cache.
+          if (cached && err instanceof MergeStudioError && (err.code === 'hub-cache-full' || err.code === 'hub-cache-unwritable')) {
+            if (!cacheOff) {
+              cacheOff = err;
+              onProgress?.({ phase: 'hub-cache-off', done: 0, total: 0, message: err.message });
+            }
+            return readThrough(null, offset, length, sig);
+          }
           // Cached bytes vanished underneath (cleared site data, a deleted blob): fetch them again, once.
           if (!(err instanceof MergeStudioError && err.code === 'hub-cache-damaged')) throw err;
           return readThrough(cached, offset, length, sig);
