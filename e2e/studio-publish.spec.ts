@@ -16,6 +16,8 @@ import { parseFrontMatter } from '../src/core/hub/model-card.ts';
 import { memorySinks, memoryTree } from '../src/core/io/memory.ts';
 import { openModel, type ModelHandle } from '../src/core/model/handle.ts';
 import { parseRecipeYaml, referencedModels } from '../src/core/recipe/index.ts';
+import { renameModels } from '../src/core/recipe/stages.ts';
+import { nodeFolderTree } from '../src/core/io/node-file.ts';
 import { openSafetensorsModel, readTensorBytes } from '../src/core/safetensors/index.ts';
 
 const ZOO = process.env.STUDIO_ZOO ?? join(import.meta.dirname, '..', 'dist', 'zoo');
@@ -65,9 +67,15 @@ test('publish: token sign-in, the demo merge committed to the mock Hub, read bac
   const published = await hubTree({ repo: 'mock-user/studio-merge', hubUrl: hub.url });
   const readAll = async (path: string) => { const s = await published.open(path); return s.read(0, s.size); };
   const recipe = parseRecipeYaml(new TextDecoder().decode(await readAll('mergekit_config.yml')));
-  expect(recipe).toEqual(parseRecipeYaml(yamlText));
+  // Exported recipes name the demo models by their folders in the repository, so that
+  // `merge-studio merge` replays them from its root (src/worker/export-refs.ts).
+  const asFolder = (ref: string) => ref.replace(/^zoo\/(tiny-[a-z0-9]+)-(.+)$/, 'public/zoo/$1/$2');
+  expect(recipe).toEqual(renameModels(parseRecipeYaml(yamlText), asFolder));
   const handles = new Map<string, ModelHandle>();
-  for (const ref of referencedModels(recipe)) handles.set(ref, await openModel(await hubTree({ repo: ref, hubUrl: hub.url }), undefined, ref));
+  for (const ref of referencedModels(recipe)) {
+    expect(ref).toMatch(/^public\/zoo\/tiny-llama\/[a-z]+$/);
+    handles.set(ref, await openModel(nodeFolderTree(join(import.meta.dirname, '..', ref)), undefined, ref));
+  }
   const reference = memorySinks();
   await execute(plan(recipe, handles), { sinks: reference, backend: cpuBackend });
   const got = await openSafetensorsModel(published);
