@@ -27,7 +27,9 @@ export function splitOpener(opts: SourceOptions = {}): (dataset: BenchmarkDef['d
       const dir = local ?? resolve(dataset.path);
       if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new MergeStudioError('file-not-found', `${dataset.path}: no such dataset folder`, { file: dataset.path });
       const tree = nodeFolderTree(dir);
-      const files = findSplitFiles(await tree.list(), dataset.config, split);
+      const paths = await tree.list();
+      const named = dataset.files?.[split];
+      const files = named && named.every((f) => paths.includes(f)) ? named : findSplitFiles(paths, dataset.config, split);
       if (!files) throw new MergeStudioError('dataset-split-missing', `${dataset.path}: no data files for split '${split}'${dataset.config ? ` of config '${dataset.config}'` : ''}`, { dataset: dataset.path, split });
       return openSplit(tree, files, `${dataset.path}: ${dataset.config ? `${dataset.config}/` : ''}${split}`, opts.signal);
     }
@@ -35,6 +37,7 @@ export function splitOpener(opts: SourceOptions = {}): (dataset: BenchmarkDef['d
       id: dataset.path,
       config: dataset.config,
       split,
+      files: dataset.files?.[split],
       hubUrl: opts.hubUrl ?? env.HF_ENDPOINT ?? DEFAULT_HUB_URL,
       accessToken: opts.token ?? (env.HF_TOKEN || undefined),
       cache,

@@ -175,7 +175,7 @@ export async function runEval(args: EvalArgs, signal?: AbortSignal): Promise<{ t
 }
 
 function formatMetric(name: string, v: number): string {
-  return name === 'tokens' ? String(v) : v.toFixed(4);
+  return name === 'tokens' || name === 'prompts_skipped' ? String(v) : v.toFixed(4);
 }
 
 export async function run(argv: string[]): Promise<number> {

@@ -318,12 +318,12 @@ export class StudioEngine {
     if (!defs) throw new MergeStudioError('task-unknown', `'${request.name}' is not a benchmark this studio knows`, { found: request.name });
     return this.job(jobId, async (signal) => {
       const cache = typeof caches === 'undefined' ? undefined : browserHubCache();
-      const openSplit = (dataset: { path: string; config?: string }, split: string) =>
-        openHubDatasetSplit({ id: dataset.path, config: dataset.config, split, hubUrl: request.hubUrl, accessToken: request.token?.trim() || undefined, cache, signal });
+      const openSplit = (dataset: { path: string; config?: string; files?: Partial<Record<string, string[]>> }, split: string) =>
+        openHubDatasetSplit({ id: dataset.path, config: dataset.config, split, files: dataset.files?.[split], hubUrl: request.hubUrl, accessToken: request.token?.trim() || undefined, cache, signal });
       const members: LoadedBenchmark[] = [];
       for (const def of defs) members.push(await loadBenchmark(def, { openSplit, limit: request.limit, numFewshot: request.numFewshot, signal }));
       const gen = defs[0].outputType === 'generate_until';
-      const metrics = gen ? ['exact_match'] : defs.every((d) => d.metrics.includes('acc_norm')) ? ['acc', 'acc_norm'] : ['acc'];
+      const metrics = gen ? defs[0].metrics : defs.every((d) => d.metrics.includes('acc_norm')) ? ['acc', 'acc_norm'] : ['acc'];
       this.benchmarks.set(request.name, { members, kind: gen ? 'exact_match' : 'multiple_choice', metrics });
       return this.taskList();
     });

@@ -1,7 +1,7 @@
 // Synthetic benchmark datasets in the real datasets' schemas and Hub layouts, for offline tests and
 // demos: the column names and types (strings, int64, list<string>, struct of lists) and the file
 // paths are those of the Hub repos lm-eval reads (allenai/ai2_arc, Rowan/hellaswag through its
-// refs/convert/parquet conversion, baber/piqa, allenai/winogrande, openai/gsm8k, cais/mmlu); the
+// refs/convert/parquet conversion, baber/piqa, allenai/winogrande, openai/gsm8k, cais/mmlu, google/IFEval); the
 // contents are made up, from the demo zoo's character alphabet so the demo models can read them.
 //
 //   npx tsx tools/benchmarks/synthetic.ts --out DIR   writes DIR/<org>/<name>/<files> (+ DIR/<org>/<name>@refs%2Fconvert%2Fparquet/...)
@@ -166,6 +166,29 @@ export function syntheticDatasets(sizes: SyntheticSizes = {}): MockDatasetSpec[]
     mmluFiles.push([`${subject}/dev-00000-of-00001.parquet`, parquetFile(mmluCols, rows(200 + k, 5), g)]);
   });
   out.push({ id: 'cais/mmlu', files: mmluFiles });
+
+  // google/IFEval: one JSON Lines file at the repo root (its card's data_files), each line
+  // {key, prompt, instruction_id_list, kwargs} with only each instruction's own kwargs.
+  const ifevalKinds: [string, Record<string, unknown>][] = [
+    ['punctuation:no_comma', {}],
+    ['detectable_format:title', {}],
+    ['keywords:existence', { keywords: ['ab', 'cd'] }],
+    ['length_constraints:number_words', { num_words: 5, relation: 'at least' }],
+    ['startend:end_checker', { end_phrase: 'xy' }],
+    ['language:response_language', { language: 'de' }],
+    ['keywords:letter_frequency', { letter: 'a', let_frequency: 2, let_relation: 'at least' }],
+    ['detectable_format:number_highlighted_sections', { num_highlights: 1 }],
+    ['change_case:english_lowercase', {}],
+    ['combination:repeat_prompt', { prompt_to_repeat: 'rot ab' }],
+  ];
+  const ifr = rng(11);
+  const ifevalLines = Array.from({ length: Math.min(evalRows, 40) }, (_, i) => {
+    const a = ifevalKinds[i % ifevalKinds.length];
+    const b = ifevalKinds[(i * 3 + 1) % ifevalKinds.length];
+    const pairs = a[0] === b[0] ? [a] : [a, b];
+    return JSON.stringify({ key: 1000 + i, prompt: `rot ${word(ifr)}=`, instruction_id_list: pairs.map((p) => p[0]), kwargs: pairs.map((p) => p[1]) });
+  });
+  out.push({ id: 'google/IFEval', files: [['ifeval_input_data.jsonl', new TextEncoder().encode(ifevalLines.join('\n') + '\n')]] });
   return out;
 }
 

@@ -14,6 +14,7 @@ import { BENCHMARKS } from './definitions.ts';
 import { encodePair, evaluateBenchmark, applyRegexFilter, exactMatch } from './evaluate.ts';
 import { openHubDatasetSplit } from './hub-dataset.ts';
 import { expandBenchmark, loadBenchmark, type LoadedBenchmark } from './load.ts';
+import { checkIfEval, ifevalSupported } from './ifeval.ts';
 import { PyRandom } from './pyrandom.ts';
 
 // Evaluation splits of 20000 rows in row groups of 1000, so reading 20 rows touches a small part of a file.
@@ -32,8 +33,8 @@ afterAll(async () => {
   await hub?.close();
 });
 
-const openSplit = (dataset: { path: string; config?: string }, split: string) =>
-  openHubDatasetSplit({ id: dataset.path, config: dataset.config, split, hubUrl: hub.url, retries: 2, retryDelayMs: 10 });
+const openSplit = (dataset: { path: string; config?: string; files?: Partial<Record<string, string[]>> }, split: string) =>
+  openHubDatasetSplit({ id: dataset.path, config: dataset.config, split, files: dataset.files?.[split], hubUrl: hub.url, retries: 2, retryDelayMs: 10 });
 
 /** log p(continuation | context) from full-sequence logits. */
 async function referenceLogLik(context: Int32Array, continuation: Int32Array): Promise<number> {
@@ -131,6 +132,49 @@ describe('benchmarks from Hub datasets', () => {
       expect(item.output).not.toContain('Question:');
     }
   }, 120_000);
+
+  it('ifeval: prompts as they are (no shots), responses until EOS, lm-eval\'s four accuracies; langdetect/nltk prompts counted apart', async () => {
+    const def = BENCHMARKS.get('ifeval')!;
+    const loaded = await loadBenchmark(def, { openSplit, limit: 10 });
+    const split = await openSplit(def.dataset, 'train');
+    const docs = await split.read(Array.from({ length: 10 }, (_, i) => i));
+    expect(split.rows).toBe(40);
+    const supported = docs.map((d) => ifevalSupported(d));
+    expect(supported.filter((x) => !x).length).toBeGreaterThan(0);
+    for (const [i, req] of loaded.requests.entries()) {
+      if (req.kind !== 'generate_until') throw new Error('generation expected');
+      expect(req.context).toBe(docs[i].prompt);
+    }
+    // ifeval.yaml: until [] and max_gen_toks 1280; capped at 40 tokens here to keep the test short.
+    expect(def.generation).toMatchObject({ until: [], maxGenToks: 1280 });
+    const capped = { ...loaded, def: { ...def, generation: { ...def.generation!, maxGenToks: 40 } } };
+    const r = await evaluateBenchmark(model, files.tokenizer, capped);
+    expect(r.metrics.prompts_skipped).toBe(supported.filter((x) => !x).length);
+    expect(r.items).toBe(supported.filter(Boolean).length);
+    // Recomputed from each response with lm-eval's aggregation (utils.py agg_inst_level_acc: flat mean).
+    const strict: boolean[] = [];
+    const loose: boolean[] = [];
+    let ps = 0;
+    let pl = 0;
+    for (const item of r.perItem) {
+      expect(supported[item.index]).toBe(true);
+      const c = checkIfEval(docs[item.index], item.output!);
+      strict.push(...c.strict);
+      loose.push(...c.loose);
+      ps += c.strict.every(Boolean) ? 1 : 0;
+      pl += c.loose.every(Boolean) ? 1 : 0;
+      expect(item.score).toBe(c.strict.every(Boolean) ? 1 : 0);
+    }
+    expect(r.metrics.prompt_level_strict_acc).toBeCloseTo(ps / r.items, 12);
+    expect(r.metrics.prompt_level_loose_acc).toBeCloseTo(pl / r.items, 12);
+    expect(r.metrics.inst_level_strict_acc).toBeCloseTo(strict.filter(Boolean).length / strict.length, 12);
+    expect(r.metrics.inst_level_loose_acc).toBeCloseTo(loose.filter(Boolean).length / loose.length, 12);
+    // Only EOS ends a response: each is either max_gen_toks long or ends where the model chose EOS.
+    for (const item of r.perItem) {
+      const ids = files.tokenizer.encode(item.output!);
+      expect(ids.length).toBeLessThanOrEqual(40 + 2);
+    }
+  }, 240_000);
 
   it('mmlu is the 57 subjects; each subject gets its description and first-n dev shots', async () => {
     const subjects = expandBenchmark('mmlu')!;

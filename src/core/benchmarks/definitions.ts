@@ -25,7 +25,9 @@ export interface BenchmarkDef {
   name: string;
   /** lm-eval's YAML this restates. */
   source: string;
-  dataset: { path: string; config?: string };
+  /** `files`: a split's data files by name, for datasets whose files do not follow the split
+   * naming (the data_files of the dataset card's configs, e.g. google/IFEval's one JSONL file). */
+  dataset: { path: string; config?: string; files?: Partial<Record<string, string[]>> };
   evalSplit: string;
   fewshotSplit: string;
   sampler: 'default' | 'first_n';
@@ -40,6 +42,8 @@ export interface BenchmarkDef {
   docToChoice?: (doc: Doc) => string[];
   docToTarget: (doc: Doc) => number | string;
   generation?: GenerationSpec;
+  /** Scored by IFEval's verifiable-instruction checks (ifeval.ts) instead of exact match. */
+  instructionFollowing?: boolean;
   /** target_delimiter / fewshot_delimiter (lm-eval's defaults " " and "\n\n"). */
   targetDelimiter: string;
   fewshotDelimiter: string;
@@ -240,6 +244,24 @@ const DEFINITIONS: BenchmarkDef[] = [
         { name: 'flexible-extract', regex: '(-?[$0-9.,]{2,})|(-?[0-9]+)', groupSelect: -1, fallback: '[invalid]' },
       ],
     },
+    targetDelimiter: ' ',
+    fewshotDelimiter: '\n\n',
+  },
+  {
+    name: 'ifeval',
+    source: 'lm_eval/tasks/ifeval/ifeval.yaml (+ utils.py, instructions.py)',
+    dataset: { path: 'google/IFEval', files: { train: ['ifeval_input_data.jsonl'] } },
+    evalSplit: 'train',
+    fewshotSplit: 'train',
+    sampler: 'default',
+    numFewshot: 0,
+    outputType: 'generate_until',
+    metrics: ['prompt_level_strict_acc', 'inst_level_strict_acc', 'prompt_level_loose_acc', 'inst_level_loose_acc'],
+    docToText: (d) => str(d, 'prompt', 'ifeval'),
+    docToTarget: () => 0,
+    // until: [] (only EOS ends a response), greedy, max_gen_toks 1280.
+    generation: { until: [], maxGenToks: 1280, regexesToIgnore: [], ignoreCase: false, filters: [] },
+    instructionFollowing: true,
     targetDelimiter: ' ',
     fewshotDelimiter: '\n\n',
   },

@@ -10,12 +10,14 @@
 //   max_gen_toks tokens, cut at the first `until` string (the EOS text included), each filter's
 //   regex applied (findall, group_select, first non-empty group, strip, fallback), then exact match
 //   after removing `regexes_to_ignore` from prediction and reference (and lower-casing).
+import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
 import type { TaskResult } from '../eval/metrics.ts';
 import type { CausalLM } from '../eval/runtime.ts';
 import { subsetIndices } from '../eval/tasks.ts';
 import type { TextTokenizer } from '../eval/tokenizer.ts';
 import type { GenerationSpec } from './definitions.ts';
+import { checkIfEval, ifevalSupported, UNSUPPORTED_INSTRUCTIONS } from './ifeval.ts';
 import type { LoadedBenchmark } from './load.ts';
 import type { BenchmarkRequest } from './prompt.ts';
 
@@ -167,6 +169,7 @@ export async function evaluateBenchmark(model: CausalLM, tok: TextTokenizer, loa
     return { task: def.name, kind: 'multiple_choice', items: order.length, metrics, perItem, seconds: (performance.now() - started) / 1000 };
   }
   const spec = def.generation!;
+  if (def.instructionFollowing) return scoreInstructionFollowing(model, tok, loaded, order, spec, opts, started);
   let flexible = 0;
   for (const index of order) {
     throwIfAborted(opts.signal);
@@ -184,6 +187,55 @@ export async function evaluateBenchmark(model: CausalLM, tok: TextTokenizer, loa
     kind: 'exact_match',
     items: order.length,
     metrics: { exact_match: em, exact_match_flexible: flexible / Math.max(1, perItem.length) },
+    perItem,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** IFEval (lm_eval/tasks/ifeval/utils.py): prompt-level accuracy is the share of prompts whose every
+ * instruction is followed, instruction-level the share of instructions (over all prompts), each
+ * strict and loose. Prompts with an instruction lm-eval checks with langdetect/nltk are left out
+ * and counted (`prompts_skipped`): see ifeval.ts. */
+async function scoreInstructionFollowing(model: CausalLM, tok: TextTokenizer, loaded: LoadedBenchmark, order: number[], spec: GenerationSpec, opts: BenchmarkEvalOptions, started: number): Promise<TaskResult> {
+  const { def, requests } = loaded;
+  const perItem: TaskResult['perItem'] = [];
+  const inst = { strict: [] as boolean[], loose: [] as boolean[] };
+  let promptLoose = 0;
+  let skipped = 0;
+  let done = 0;
+  for (const index of order) {
+    throwIfAborted(opts.signal);
+    const req = requests[index];
+    if (req.kind !== 'generate_until') throw new Error('unreachable');
+    if (!ifevalSupported(req.doc)) {
+      skipped++;
+      opts.onProgress?.({ phase: 'evaluate', done: ++done, total: order.length, message: def.name });
+      continue;
+    }
+    const output = await generateUntil(model, tok, contextOf(tok, req, 0, opts.chat ?? false).context, spec, opts.signal);
+    const r = checkIfEval(req.doc, output);
+    inst.strict.push(...r.strict);
+    inst.loose.push(...r.loose);
+    perItem.push({ index, score: r.strict.every(Boolean) ? 1 : 0, output });
+    if (r.loose.every(Boolean)) promptLoose++;
+    opts.onProgress?.({ phase: 'evaluate', done: ++done, total: order.length, message: def.name });
+  }
+  if (perItem.length === 0) {
+    throw new MergeStudioError('benchmark-unsupported', `ifeval: all ${skipped} prompt(s) asked for carry an instruction lm-eval checks with langdetect/nltk (${[...UNSUPPORTED_INSTRUCTIONS].join(', ')}), which are not scored here; ask for more documents (--limit)`, { task: def.name });
+  }
+  const mean = (xs: boolean[]) => xs.filter(Boolean).length / Math.max(1, xs.length);
+  const prompts = Math.max(1, perItem.length);
+  return {
+    task: def.name,
+    kind: 'exact_match',
+    items: perItem.length,
+    metrics: {
+      prompt_level_strict_acc: perItem.reduce((a, p) => a + p.score, 0) / prompts,
+      inst_level_strict_acc: mean(inst.strict),
+      prompt_level_loose_acc: promptLoose / prompts,
+      inst_level_loose_acc: mean(inst.loose),
+      prompts_skipped: skipped,
+    },
     perItem,
     seconds: (performance.now() - started) / 1000,
   };

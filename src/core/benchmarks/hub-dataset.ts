@@ -12,6 +12,8 @@ export interface HubDatasetOptions {
   id: string;
   config?: string;
   split: string;
+  /** The split's data files by name (BenchmarkDef.dataset.files), used when all are present. */
+  files?: string[];
   revision?: string;
   hubUrl?: string;
   accessToken?: string;
@@ -41,7 +43,8 @@ export async function openHubDatasetSplit(opts: HubDatasetOptions): Promise<Data
   const what = `${opts.config ? `${opts.config}/` : ''}${opts.split}`;
   const tree = await hubTree({ ...common, revision: opts.revision });
   const paths = await tree.list();
-  const files = findSplitFiles(paths, opts.config, opts.split);
+  const named = opts.files && opts.files.length > 0 && opts.files.every((f) => paths.includes(f)) ? [...opts.files] : null;
+  const files = named ?? findSplitFiles(paths, opts.config, opts.split);
   if (files) return openSplit(tree, files, `${tree.name}: ${what}`, opts.signal);
   if (opts.revision === undefined || opts.revision === 'main') {
     let converted = null;

@@ -29,7 +29,7 @@ export type BenchmarkRequest =
       choiceLengths: number[];
       chat: ChatParts;
     }
-  | { kind: 'generate_until'; context: string; target: string; chat: ChatParts };
+  | { kind: 'generate_until'; context: string; target: string; chat: ChatParts; /** The processed document (instruction-following checks read it). */ doc: Doc };
 
 /** Python's len(): code points, not UTF-16 units. */
 export function pyLen(s: string): number {
@@ -71,7 +71,7 @@ export function buildRequest(def: BenchmarkDef, rawDoc: Doc, fewshot: readonly D
   }
   if (def.outputType === 'generate_until') {
     const user = prefix + qaTurn(def.docToText(doc) as string, null, '', '');
-    return { kind: 'generate_until', context: (def.description ?? '') + user, target: String(def.docToTarget(doc)), chat: { ...system, user: [user] } };
+    return { kind: 'generate_until', context: (def.description ?? '') + user, target: String(def.docToTarget(doc)), chat: { ...system, user: [user] }, doc };
   }
   const choices = def.docToChoice!(doc);
   if (multipleInput) {
