@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMockHub, type MockHub } from '../../../tools/mock-hub/server.ts';
 import { syntheticDatasets } from '../../../tools/benchmarks/synthetic.ts';
+import { MOCK_GATED_TOKEN } from '../../../tools/mock-hub/repos.ts';
 import { loadCausalLM, type EvalModelFiles } from '../eval/load.ts';
 import type { CausalLM } from '../eval/runtime.ts';
 import { nodeFolderTree } from '../io/node-file.ts';
@@ -175,6 +176,23 @@ describe('benchmarks from Hub datasets', () => {
       expect(ids.length).toBeLessThanOrEqual(40 + 2);
     }
   }, 240_000);
+
+  it('a gated dataset: refused without the token, naming what to do; read with it', async () => {
+    const arc = syntheticDatasets().find((d) => d.id === 'allenai/ai2_arc')!;
+    const gated = await startMockHub({ root: join(root, 'public/zoo'), datasets: [{ ...arc, id: 'org/gated-arc', gatedToken: MOCK_GATED_TOKEN }] });
+    try {
+      const open = (accessToken?: string) => openHubDatasetSplit({ id: 'org/gated-arc', config: 'ARC-Easy', split: 'test', hubUrl: gated.url, accessToken, retries: 0 });
+      const err = await open().then(() => null, (e: unknown) => e as Error & { code: string });
+      expect(err?.code).toMatch(/^hub-(unauthorized|forbidden)$/);
+      expect(err?.message).toMatch(/org\/gated-arc.*(gated|token)/s);
+      const split = await open(MOCK_GATED_TOKEN);
+      const [doc] = await split.read([0]);
+      const [want] = await (await openSplit({ path: 'allenai/ai2_arc', config: 'ARC-Easy' }, 'test')).read([0]);
+      expect(doc).toEqual(want);
+    } finally {
+      await gated.close();
+    }
+  }, 60_000);
 
   it('mmlu is the 57 subjects; each subject gets its description and first-n dev shots', async () => {
     const subjects = expandBenchmark('mmlu')!;
