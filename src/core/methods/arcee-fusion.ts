@@ -1,7 +1,7 @@
 import type { ChunkedMerge, MergeMethod, ParamSpec, TensorChunk } from './types.ts';
 import { checkInputs, outputArray, type MethodContext } from './params.ts';
 import { countHighBins, countLowBins, cutInLowBins, highBinOfRank, orderedF32Keys, valueOfOrderedKey } from './select.ts';
-import { chunkValues, workArray, writeChunk } from './scratch.ts';
+import { chunkValues, workArray, writeChunk, mergeAsOneChunk } from './scratch.ts';
 
 const params: ParamSpec[] = [];
 
@@ -41,14 +41,7 @@ export const arceeFusion: MergeMethod = {
     const n = checkInputs(ctx, { base: 'required', minModels: 1, maxModels: 1 });
     const out = outputArray(ctx, n);
     // The whole tensor is one chunk of the chunked merge.
-    const merge = chunked(ctx, n);
-    const chunk = { start: 0, elements: n, rows: input.shape[0] ?? 1, models: [{ values: input.models[0] }], base: { values: input.base! } };
-    for (let pass = 0; pass < merge.passes; pass++) {
-      merge.scan(pass, chunk);
-      merge.endPass(pass);
-    }
-    merge.emit(chunk, { values: out });
-    return out;
+    return mergeAsOneChunk(chunked(ctx, n), input, n, out);
   },
   mergeChunks(input) {
     const ctx: MethodContext = { method: 'arcee_fusion', params, input };

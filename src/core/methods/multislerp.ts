@@ -1,7 +1,7 @@
 import { MergeStudioError } from '../errors.ts';
 import type { ChunkedMerge, MergeMethod, ParamSpec, TensorChunk } from './types.ts';
 import { checkInputs, globalBoolean, globalNumber, modelNumbers, outputArray, type MethodContext } from './params.ts';
-import { chunkValues, workArray, writeChunk } from './scratch.ts';
+import { chunkValues, workArray, writeChunk, mergeAsOneChunk } from './scratch.ts';
 
 const params: ParamSpec[] = [
   { name: 'normalize_weights', scope: 'global', kind: 'boolean', default: true, description: 'Scale the weights to sum to 1.' },
@@ -19,14 +19,7 @@ export const multislerp: MergeMethod = {
     const n = checkInputs(ctx, { base: 'optional', minModels: 1 });
     const out = outputArray(ctx, n);
     // The whole tensor is one chunk of the chunked merge.
-    const merge = chunked(ctx);
-    const chunk = { start: 0, elements: n, rows: input.shape[0] ?? 1, models: input.models.map((values) => ({ values })), ...(input.base ? { base: { values: input.base } } : {}) };
-    for (let pass = 0; pass < merge.passes; pass++) {
-      merge.scan(pass, chunk);
-      merge.endPass(pass);
-    }
-    merge.emit(chunk, { values: out });
-    return out;
+    return mergeAsOneChunk(chunked(ctx), input, n, out);
   },
   mergeChunks(input) {
     const ctx: MethodContext = { method: 'multislerp', params, input };

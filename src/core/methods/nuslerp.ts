@@ -1,6 +1,6 @@
 import type { ChunkedMerge, MergeMethod, ParamSpec, TensorChunk } from './types.ts';
 import { checkInputs, globalBoolean, modelNumbers, outputArray, type MethodContext } from './params.ts';
-import { chunkValues, workArray, writeChunk } from './scratch.ts';
+import { chunkValues, workArray, writeChunk, mergeAsOneChunk } from './scratch.ts';
 
 const params: ParamSpec[] = [
   { name: 'nuslerp_row_wise', scope: 'global', kind: 'boolean', default: false, description: 'Without flatten: slerp each column (vectors along dim 0) instead of each row (last dim).' },
@@ -42,12 +42,7 @@ export const nuslerp: MergeMethod = {
     const n = checkInputs(ctx, { base: 'optional', minModels: 2, maxModels: 2 });
     const out = outputArray(ctx, n);
     // The whole tensor is one chunk of the chunked merge.
-    const merge = chunked(ctx);
-    const chunk = { start: 0, elements: n, rows: input.shape[0] ?? 1, models: input.models.map((values) => ({ values })), ...(input.base ? { base: { values: input.base } } : {}) };
-    merge.scan(0, chunk);
-    merge.endPass(0);
-    merge.emit(chunk, { values: out });
-    return out;
+    return mergeAsOneChunk(chunked(ctx), input, n, out);
   },
   mergeChunks(input) {
     const ctx: MethodContext = { method: 'nuslerp', params, input };

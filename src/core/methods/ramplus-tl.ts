@@ -1,6 +1,6 @@
 import type { ChunkedMerge, MergeMethod, ParamSpec, TensorChunk } from './types.ts';
 import { checkInputs, globalNumber, outputArray, type MethodContext } from './params.ts';
-import { chunkValues, writeChunk } from './scratch.ts';
+import { chunkValues, writeChunk, mergeAsOneChunk } from './scratch.ts';
 import { contributions, mixContributions } from './ram-vectors.ts';
 
 const params: ParamSpec[] = [
@@ -19,12 +19,7 @@ export const ramplusTl: MergeMethod = {
     const n = checkInputs(ctx, { base: 'required', minModels: 1, maxModels: 255 });
     const out = outputArray(ctx, n);
     // The whole tensor is one chunk of the chunked merge.
-    const merge = chunked(ctx);
-    const chunk = { start: 0, elements: n, rows: input.shape[0] ?? 1, models: input.models.map((values) => ({ values })), base: { values: input.base! } };
-    merge.scan(0, chunk);
-    merge.endPass(0);
-    merge.emit(chunk, { values: out });
-    return out;
+    return mergeAsOneChunk(chunked(ctx), input, n, out);
   },
   mergeChunks(input) {
     const ctx: MethodContext = { method: 'ramplus_tl', params, input };

@@ -1,7 +1,7 @@
 import type { ChunkedMerge, MergeMethod, ParamSpec, TensorChunk } from './types.ts';
 import { checkInputs, elementCount, globalBoolean, globalNumber, outputArray, type MethodContext } from './params.ts';
 import { countHighBins, countLowBins, cutInLowBins, f32Bits, highBinOfRank, trivialCut, type RankCut } from './select.ts';
-import { chunkValues, workArray, writeChunk } from './scratch.ts';
+import { chunkValues, workArray, writeChunk, mergeAsOneChunk } from './scratch.ts';
 
 const params: ParamSpec[] = [
   { name: 'int8_mask', scope: 'global', kind: 'boolean', default: false, description: 'Accepted for mergekit compatibility; it has no effect on the result.' },
@@ -21,14 +21,7 @@ export const sce: MergeMethod = {
     const n = checkInputs(ctx, { base: 'required', minModels: 1 });
     const out = outputArray(ctx, n);
     // The whole tensor is one chunk of the chunked merge.
-    const merge = chunked(ctx);
-    const chunk = { start: 0, elements: n, rows: input.shape[0] ?? 1, models: input.models.map((values) => ({ values })), base: { values: input.base! } };
-    for (let pass = 0; pass < merge.passes; pass++) {
-      merge.scan(pass, chunk);
-      merge.endPass(pass);
-    }
-    merge.emit(chunk, { values: out });
-    return out;
+    return mergeAsOneChunk(chunked(ctx), input, n, out);
   },
   mergeChunks(input) {
     const ctx: MethodContext = { method: 'sce', params, input };

@@ -1,7 +1,7 @@
 /** Reusable float32 buffers by slot: each grows to the largest size asked for and is handed out as
  * a view of the requested length. Fresh full-size arrays per tensor cost more in first-touch page
  * faults than the merge arithmetic itself. */
-import type { ScratchArrays } from './types.ts';
+import type { ChunkedMerge, MergeTensorInput, ScratchArrays, TensorChunk } from './types.ts';
 import { decodeToF32, encodeFromF32 } from '../dtype.ts';
 import type { TileSink } from '../simd/merge-tiles.ts';
 import type { TileSource } from '../simd/tiles.ts';
@@ -43,4 +43,16 @@ export function writeChunk(out: TileSink, scratch: ScratchArrays | undefined, el
   const values = workArray(scratch, 'chunkOutput', elements);
   fill(values);
   encodeFromF32(values, out.dtype, out.bytes);
+}
+
+/** Runs a chunked merge over the whole tensor as its one chunk: every pass's scan, then the output
+ * into `out` (the float32 path of the methods whose statistics span the tensor). */
+export function mergeAsOneChunk(merge: ChunkedMerge, input: MergeTensorInput, elements: number, out: Float32Array): Float32Array {
+  const chunk: TensorChunk = { start: 0, elements, rows: input.shape[0] ?? 1, models: input.models.map((values) => ({ values })), ...(input.base ? { base: { values: input.base } } : {}) };
+  for (let pass = 0; pass < merge.passes; pass++) {
+    merge.scan(pass, chunk);
+    merge.endPass(pass);
+  }
+  merge.emit(chunk, { values: out });
+  return out;
 }
