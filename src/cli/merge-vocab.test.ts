@@ -4,7 +4,7 @@
 // input files by mergekit's rules (mergekit/tokenizer/embed.py, read for src/core/tokenizer/
 // README.md), the merged tokenizer is loaded with @huggingface/tokenizers.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { main } from './main.ts';
 import { parseMergeArgs, runMerge } from './merge.ts';
+import { parseEvalArgs, runEval } from './eval.ts';
 import { seededValues, writeModelFolder, type TestTensor } from '../core/engine/test-models.ts';
 import { nodeFolderTree } from '../core/io/node-file.ts';
 import { openSafetensorsModel, readTensorF32 } from '../core/safetensors/index.ts';
@@ -20,6 +21,8 @@ import { memorySinks } from '../core/io/memory.ts';
 import { openModel } from '../core/model/handle.ts';
 import { parseRecipeYaml } from '../core/recipe/index.ts';
 import { loadVocabularies } from '../core/tokenizer/vocab.ts';
+import { loadTokenizer } from '../core/eval/tokenizer.ts';
+import { runtimeForPlan } from '../core/eval/merged.ts';
 import { CHAT_TEMPLATES } from '../core/tokenizer/chat-templates.ts';
 import { StudioEngine } from '../worker/engine.ts';
 
@@ -280,4 +283,68 @@ describe.skipIf(!existsSync(join(ZOO, 'base', 'model.safetensors')))('union voca
     // The base's own template file is not copied next to it (transformers would prefer it).
     expect(existsSync(join(outAuto, 'chat_template.jinja'))).toBe(false);
   }, 60_000);
+  it('eval in memory (CLI and studio) scores a union recipe with the merged tokenizer, exactly as its exported folder', async () => {
+    // chatml's <|im_start|>/<|im_end|> are added tokens of the experts, not of the base whose
+    // tokenizer files the merge starts from; the base has no chat template at all.
+    const yml = join(work, 'eval-union.yml');
+    await writeFile(yml, recipe('tokenizer_source: union\nchat_template: chatml\n'));
+    const out = join(work, 'out-eval-union');
+    expect(await main(['merge', yml, '--out', out])).toBe(0);
+    const tasks = join(work, 'tasks');
+    await mkdir(tasks, { recursive: true });
+    const files = {
+      'turns.ppl.jsonl': ['<|im_start|>user\nab<|im_end|>\n<|im_start|>assistant\nba<|im_end|>\n', '<|im_start|>user\ncab<|im_end|>\n'].map((text) => JSON.stringify({ text })),
+      'chat.gen.jsonl': [['ab', 'ba'], ['abc', 'cba'], ['ca', 'ac']].map(([q, a]) => JSON.stringify({ messages: [{ role: 'user', content: q }], answer: a })),
+      'chat.mc.jsonl': [['ab', ['ab', 'ba'], 1], ['bca', ['acb', 'bca', 'cab'], 0]].map(([q, choices, label]) => JSON.stringify({ messages: [{ role: 'user', content: q }], choices, label })),
+    };
+    for (const [name, lines] of Object.entries(files)) await writeFile(join(tasks, name), `${lines.join('\n')}\n`);
+    const taskArg = Object.keys(files).map((f) => join(tasks, f)).join(',');
+    const inMemory = await runEval(parseEvalArgs([yml, '--task', taskArg, '--max-new-tokens', '4']));
+    const exported = await runEval(parseEvalArgs([out, '--task', taskArg, '--max-new-tokens', '4']));
+    expect(inMemory.results.map((r) => [r.task, r.items, r.metrics])).toEqual(exported.results.map((r) => [r.task, r.items, r.metrics]));
+    expect(inMemory.results.map((r) => r.perItem)).toEqual(exported.results.map((r) => r.perItem));
+    // The perplexity text was read with each chat token as one token (the union's ids 48, 49), which
+    // the base's own tokenizer cannot do: it spells them out character by character.
+    const mergedTok = await loadTokenizer(nodeFolderTree(out));
+    const baseTok = await loadTokenizer(nodeFolderTree(join(work, 'base')));
+    const texts = files['turns.ppl.jsonl'].map((l) => JSON.parse(l).text as string);
+    expect(mergedTok.encode(texts[1]).filter((id) => id >= 48)).toEqual([48, 49]);
+    const predicted = (t: typeof mergedTok) => texts.reduce((n, x) => n + t.encodePrompt(x).length - 1, 0);
+    expect(inMemory.results[0].metrics.tokens).toBe(predicted(mergedTok));
+    expect(predicted(baseTok)).toBeGreaterThan(predicted(mergedTok));
+
+    // The studio's live evaluation: the same numbers, and a chat_template change alone (same
+    // weights, nothing re-merged) changes the tokenizer the resident model is scored with.
+    const engine = new StudioEngine({ zooUrl: 'http://127.0.0.1:9/zoo/', gpu: false });
+    for (const name of ['base', 'reverse', 'sort']) {
+      const folder = join(work, name);
+      const own = await Promise.all((await readdir(folder)).map(async (f) => ({ path: `${name}/${f}`, file: new File([await readFile(join(folder, f))], f) })));
+      await engine.addModel({ kind: 'files', files: own });
+    }
+    for (const [name, lines] of Object.entries(files)) engine.addTaskFile(name, `${lines.join('\n')}\n`);
+    const studioRecipe = parseRecipeYaml(await readFile(yml, 'utf8'));
+    const studio = async (r: typeof studioRecipe) => (await engine.evaluate({ recipe: r, tasks: Object.keys(files), stages: [Infinity], backend: 'cpu' }, 'eval', () => undefined)).at(-1)!.scores;
+    const scores = await studio(studioRecipe);
+    const cliValue = (rs: typeof exported.results, task: string, metric: string) => rs.find((r) => `${r.task}.jsonl` === task)?.metrics[metric];
+    expect(new Set(scores.map((s) => s.task))).toEqual(new Set(Object.keys(files)));
+    for (const s of scores) expect(s.value, `${s.task} ${s.metric}`).toBe(cliValue(exported.results, s.task, s.metric));
+    const alpaca = await studio({ ...studioRecipe, chat_template: 'alpaca' });
+    const alpacaCli = join(work, 'eval-alpaca.yml');
+    await writeFile(alpacaCli, recipe('tokenizer_source: union\nchat_template: alpaca\n'));
+    const alpacaMemory = await runEval(parseEvalArgs([alpacaCli, '--task', taskArg, '--max-new-tokens', '4']));
+    for (const s of alpaca) expect(s.value, `alpaca ${s.task} ${s.metric}`).toBe(cliValue(alpacaMemory.results, s.task, s.metric));
+    // The swap is seen: a template that refuses to render fails the chat tasks (nothing re-merged).
+    const refusing = "{{ raise_exception('the swapped template was used') }}";
+    await expect(studio({ ...studioRecipe, chat_template: refusing })).rejects.toThrow(/the swapped template was used/);
+    // runtimeForPlan gives the merged tokenizer directly too (DAM's bench and other callers).
+    const handles = new Map(await Promise.all(['base', 'reverse', 'sort'].map(async (m) => [m, await openModel(nodeFolderTree(join(work, m)), undefined, m)] as const)));
+    await loadVocabularies(handles.values());
+    const rt = await runtimeForPlan(plan(studioRecipe, handles));
+    try {
+      expect(rt.tokenizer.applyChatTemplate([{ role: 'user', content: 'ab' }], { addGenerationPrompt: true })).toBe('<|im_start|>user\nab<|im_end|>\n<|im_start|>assistant\n');
+      expect(rt.tokenizer.vocabSize).toBe(50);
+    } finally {
+      rt.model.dispose();
+    }
+  }, 180_000);
 });
