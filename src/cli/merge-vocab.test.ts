@@ -347,4 +347,57 @@ describe.skipIf(!existsSync(join(ZOO, 'base', 'model.safetensors')))('union voca
       rt.model.dispose();
     }
   }, 180_000);
+  it('a stage of a multi-document recipe merges over its own vocabulary and chat template, and later documents read it back', async () => {
+    // mergekit-multi writes each stage with its tokenizer and the next document reads that folder.
+    const stage = (tail: string) => `name: experts\n${recipe('tokenizer_source: union\nchat_template: chatml\n')}---\n${tail}`;
+    const one = join(work, 'stage-one.yml');
+    await writeFile(one, stage('merge_method: linear\nmodels:\n  - model: experts\n    parameters: {weight: 1}\ndtype: float32\n'));
+    const outOne = join(work, 'out-stage-one');
+    expect(await main(['merge', one, '--out', outOne])).toBe(0);
+    const singleYml = join(work, 'stage-single.yml');
+    await writeFile(singleYml, recipe('tokenizer_source: union\nchat_template: chatml\n'));
+    const single = join(work, 'out-stage-single');
+    expect(await main(['merge', singleYml, '--out', single])).toBe(0);
+    // The stage passed through unchanged is the single-document union merge: rows and tokenizer files.
+    const staged = await readMerged(outOne);
+    const direct = await readMerged(single);
+    for (const name of [EMBED, HEAD]) {
+      expect(staged.get(name)!.shape).toEqual([50, 128]);
+      expect(Array.from(staged.get(name)!.values), name).toEqual(Array.from(direct.get(name)!.values));
+    }
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) expect(await readFile(join(outOne, f), 'utf8'), f).toBe(await readFile(join(single, f), 'utf8'));
+    expect(JSON.parse(await readFile(join(outOne, 'config.json'), 'utf8')).vocab_size).toBe(50);
+
+    // The stage next to the base (48 tokens) in the final document: the union of the two is the
+    // stage's vocabulary; ids 48 and 49 only the stage has, so they keep its rows (embed.py).
+    const mixed = join(work, 'stage-mixed.yml');
+    await writeFile(mixed, stage('merge_method: linear\nmodels:\n  - model: experts\n    parameters: {weight: 1}\n  - model: base\n    parameters: {weight: 1}\ndtype: float32\n'));
+    const outMixed = join(work, 'out-stage-mixed');
+    expect(await main(['merge', mixed, '--out', outMixed])).toBe(0);
+    const m = await readMerged(outMixed);
+    for (const name of [EMBED, HEAD]) {
+      const got = m.get(name)!;
+      expect(got.shape).toEqual([50, 128]);
+      const d = direct.get(name)!;
+      const expected = Float32Array.from(d.values, (x, i) => (i < 48 * 128 ? (x + base.tensors[name].values[i]) / 2 : x));
+      expectRowsClose(got.values, expected, name);
+    }
+    // The export records the union the final document took without asking, as the single merge does.
+    const recorded = parseRecipeYaml(await readFile(join(outMixed, 'mergekit_config.yml'), 'utf8'));
+    expect([recorded.tokenizer_source, recorded.stages?.[0].tokenizer_source, recorded.stages?.[0].chat_template]).toEqual(['union', 'union', 'chatml']);
+    expect(await readFile(join(outMixed, 'tokenizer.json'), 'utf8')).toBe(await readFile(join(single, 'tokenizer.json'), 'utf8'));
+    expect(JSON.parse(await readFile(join(outMixed, 'tokenizer_config.json'), 'utf8')).chat_template).toBe(CHAT_TEMPLATES.chatml);
+
+    // Evaluated in memory, the staged recipe scores as its exported folder, chat tokens and template included.
+    const tasks = join(work, 'stage-tasks');
+    await mkdir(tasks, { recursive: true });
+    await writeFile(join(tasks, 'turns.ppl.jsonl'), `${JSON.stringify({ text: '<|im_start|>user\nab<|im_end|>\n' })}\n`);
+    await writeFile(join(tasks, 'chat.mc.jsonl'), `${JSON.stringify({ messages: [{ role: 'user', content: 'ab' }], choices: ['ab', 'ba'], label: 1 })}\n`);
+    const taskArg = ['turns.ppl.jsonl', 'chat.mc.jsonl'].map((f) => join(tasks, f)).join(',');
+    const inMemory = await runEval(parseEvalArgs([mixed, '--task', taskArg]));
+    const exported = await runEval(parseEvalArgs([outMixed, '--task', taskArg]));
+    expect(inMemory.results.map((r) => r.metrics)).toEqual(exported.results.map((r) => r.metrics));
+    // <s> <|im_start|> u s e r \n a b <|im_end|> \n: 11 ids, 10 predicted (the chat tokens whole).
+    expect(inMemory.results[0].metrics.tokens).toBe(10);
+  }, 180_000);
 });
