@@ -13,6 +13,9 @@ import { parse as parseYaml } from 'yaml';
 import { main } from './main.ts';
 import { parseMergeArgs, runMerge } from './merge.ts';
 import { parseEvalArgs, runEval } from './eval.ts';
+import { parseDamArgs, runDam } from './dam.ts';
+import { initialCoefficients, prepareDamProblem } from '../core/dam/index.ts';
+import { parseTaskJsonl } from '../core/eval/tasks.ts';
 import { seededValues, writeModelFolder, type TestTensor } from '../core/engine/test-models.ts';
 import { nodeFolderTree } from '../core/io/node-file.ts';
 import { openSafetensorsModel, readTensorF32 } from '../core/safetensors/index.ts';
@@ -399,5 +402,56 @@ describe.skipIf(!existsSync(join(ZOO, 'base', 'model.safetensors')))('union voca
     expect(inMemory.results.map((r) => r.metrics)).toEqual(exported.results.map((r) => r.metrics));
     // <s> <|im_start|> u s e r \n a b <|im_end|> \n: 11 ids, 10 predicted (the chat tokens whole).
     expect(inMemory.results[0].metrics.tokens).toBe(10);
+  }, 180_000);
+  it('DAM over experts whose vocabularies differ trains and exports over the union vocabulary', async () => {
+    // reverse has <|im_start|> (47) and <|im_end|> (48); sort has only <|im_end|>, at 47.
+    const data = join(work, 'dam-data');
+    await mkdir(data, { recursive: true });
+    const chat = (q: string, a: string) => JSON.stringify({ messages: [{ role: 'user', content: q }], choices: [a, q], label: 0 });
+    await writeFile(join(data, 'reverse.mc.jsonl'), `${[chat('ab', 'ba'), chat('abc', 'cba')].join('\n')}\n`);
+    await writeFile(join(data, 'sort.ppl.jsonl'), `${['ca<|im_end|>ac<|im_end|>', 'bca<|im_end|>abc'].map((text) => JSON.stringify({ text })).join('\n')}\n`);
+    // chatml renders the reverse expert's chat items with its own chat tokens.
+    await writeFile(join(work, 'reverse', 'chat_template.jinja'), CHAT_TEMPLATES.chatml);
+    const sources = [
+      { name: 'reverse', tree: nodeFolderTree(join(work, 'reverse')), tasks: [parseTaskJsonl(await readFile(join(data, 'reverse.mc.jsonl'), 'utf8'), 'reverse.mc.jsonl')] },
+      { name: 'sort', tree: nodeFolderTree(join(work, 'sort')), tasks: [parseTaskJsonl(await readFile(join(data, 'sort.ppl.jsonl'), 'utf8'), 'sort.ppl.jsonl')] },
+    ];
+    const problem = await prepareDamProblem(sources, { maxTokens: 24 });
+    expect(problem.config.vocabSize).toBe(49);
+    // sort's <|im_end|> (its 47) is the union's 48; <|im_start|>, which sort lacks, gets no teacher probability.
+    const sortTargets = problem.objective.experts[1].targets;
+    expect(sortTargets.every((t) => !t.tokens.includes(47))).toBe(true);
+    expect(sortTargets.some((t) => t.tokens.includes(48))).toBe(true);
+    for (const t of sortTargets) for (let j = 0; j < t.indices!.length; j++) if (t.indices![j] === 47) expect(t.logits[j]).toBe(-Infinity);
+    // reverse's chat items arrive with its chat tokens whole.
+    expect(problem.objective.experts[0].targets.every((t) => t.tokens.includes(47) && t.tokens.includes(48))).toBe(true);
+    // At DAM's start (1/N each) the student is the engine's linear merge over the union: the
+    // experts' rows were permuted with the same rules the export uses.
+    const lin = join(work, 'dam-linear.yml');
+    await writeFile(lin, 'models:\n  - model: reverse\n    parameters: {weight: 1}\n  - model: sort\n    parameters: {weight: 1}\nmerge_method: linear\ndtype: float32\n');
+    const linOut = join(work, 'out-dam-linear');
+    expect(await main(['merge', lin, '--out', linOut])).toBe(0);
+    const linear = await readMerged(linOut);
+    const start = problem.objective.mergedWeights(initialCoefficients(problem.objective.layout));
+    for (const name of [EMBED, HEAD]) expectRowsClose(Float32Array.from(start.get(name)!), linear.get(name)!.values, name);
+
+    // merge-studio dam end to end: the folder's tokenizer is the union, its rows the union's.
+    await writeFile(join(work, 'dam.yml'), ['models:', '  - model: reverse', '    data: dam-data/reverse.mc.jsonl', '  - model: sort', '    data: dam-data/sort.ppl.jsonl', 'steps: 2', 'lr: 0.01', 'batch_size: 2', 'max_tokens: 24', 'seed: 1', 'dtype: float32'].join('\n'));
+    const damOut = join(work, 'out-dam');
+    const result = await runDam(parseDamArgs([join(work, 'dam.yml'), '--out', damOut]), { log: () => undefined });
+    expect(result.steps).toBe(2);
+    expect(JSON.parse(await readFile(join(damOut, 'config.json'), 'utf8')).vocab_size).toBe(49);
+    const tok = await loadTokenizer(nodeFolderTree(damOut));
+    expect(tok.encode('<|im_start|>a<|im_end|>')).toEqual([47, 16, 48]);
+    expect(parseYaml(await readFile(join(damOut, 'mergekit_config.yml'), 'utf8'))).toMatchObject({ merge_method: 'dam', tokenizer_source: 'union' });
+    // The written lm_head is the union-ordered experts folded with the written coefficients.
+    const coeffs = await readMerged(join(damOut, 'dam'));
+    const written = await readMerged(damOut);
+    const rev = problem.objective.experts[0].weights.get(HEAD)!;
+    const srt = problem.objective.experts[1].weights.get(HEAD)!;
+    const c = coeffs.get(HEAD)!.values;
+    const cols = 128;
+    const folded = Float32Array.from(rev, (x, i) => c[i % cols] * x + c[cols + (i % cols)] * srt[i]);
+    expectRowsClose(written.get(HEAD)!.values, folded, 'folded lm_head');
   }, 180_000);
 });
