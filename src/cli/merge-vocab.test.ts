@@ -15,6 +15,7 @@ import { parseMergeArgs, runMerge } from './merge.ts';
 import { parseEvalArgs, runEval } from './eval.ts';
 import { parseDamArgs, runDam } from './dam.ts';
 import { initialCoefficients, prepareDamProblem } from '../core/dam/index.ts';
+import { createMergeObjective, openSearchModels } from '../core/search/objective.ts';
 import { parseTaskJsonl } from '../core/eval/tasks.ts';
 import { seededValues, writeModelFolder, type TestTensor } from '../core/engine/test-models.ts';
 import { nodeFolderTree } from '../core/io/node-file.ts';
@@ -286,7 +287,7 @@ describe.skipIf(!existsSync(join(ZOO, 'base', 'model.safetensors')))('union voca
     // The base's own template file is not copied next to it (transformers would prefer it).
     expect(existsSync(join(outAuto, 'chat_template.jinja'))).toBe(false);
   }, 60_000);
-  it('eval in memory (CLI and studio) scores a union recipe with the merged tokenizer, exactly as its exported folder', async () => {
+  it('eval in memory (CLI, search and studio) scores a union recipe with the merged tokenizer, exactly as its exported folder', async () => {
     // chatml's <|im_start|>/<|im_end|> are added tokens of the experts, not of the base whose
     // tokenizer files the merge starts from; the base has no chat template at all.
     const yml = join(work, 'eval-union.yml');
@@ -315,6 +316,20 @@ describe.skipIf(!existsSync(join(ZOO, 'base', 'model.safetensors')))('union voca
     const predicted = (t: typeof mergedTok) => texts.reduce((n, x) => n + t.encodePrompt(x).length - 1, 0);
     expect(inMemory.results[0].metrics.tokens).toBe(predicted(mergedTok));
     expect(predicted(baseTok)).toBeGreaterThan(predicted(mergedTok));
+
+    // Search scores candidates the same way (its default generation length, as eval's).
+    const search = await openSearchModels('base', ['reverse', 'sort'], (ref) => nodeFolderTree(join(work, ref)));
+    const objective = await createMergeObjective({
+      models: search.handles,
+      tasks: nodeFolderTree(tasks),
+      objectives: [{ name: 'chat.exact_match', direction: 'max' }, { name: 'chat.accuracy_norm', direction: 'max' }, { name: 'turns.perplexity', direction: 'min' }],
+    });
+    const searchRecipe = parseRecipeYaml(await readFile(yml, 'utf8'));
+    const searched = await objective(searchRecipe, 1, new AbortController().signal);
+    const plain = await runEval(parseEvalArgs([yml, '--task', taskArg]));
+    const metricOf = (task: string, m: string) => plain.results.find((r) => r.task === task)!.metrics[m];
+    expect(searched).toEqual({ 'chat.exact_match': metricOf('chat.gen', 'exact_match'), 'chat.accuracy_norm': metricOf('chat.mc', 'accuracy_norm'), 'turns.perplexity': metricOf('turns.ppl', 'perplexity') });
+    await expect(objective({ ...searchRecipe, chat_template: "{{ raise_exception('the search used this template') }}" }, 1, new AbortController().signal)).rejects.toThrow(/the search used this template/);
 
     // The studio's live evaluation: the same numbers, and a chat_template change alone (same
     // weights, nothing re-merged) changes the tokenizer the resident model is scored with.
@@ -436,7 +451,7 @@ describe.skipIf(!existsSync(join(ZOO, 'base', 'model.safetensors')))('union voca
     for (const name of [EMBED, HEAD]) expectRowsClose(Float32Array.from(start.get(name)!), linear.get(name)!.values, name);
 
     // merge-studio dam end to end: the folder's tokenizer is the union, its rows the union's.
-    await writeFile(join(work, 'dam.yml'), ['models:', '  - model: reverse', '    data: dam-data/reverse.mc.jsonl', '  - model: sort', '    data: dam-data/sort.ppl.jsonl', 'steps: 2', 'lr: 0.01', 'batch_size: 2', 'max_tokens: 24', 'seed: 1', 'dtype: float32'].join('\n'));
+    await writeFile(join(work, 'dam.yml'), ['models:', '  - model: reverse', '    data: dam-data/reverse.mc.jsonl', '  - model: sort', '    data: dam-data/sort.ppl.jsonl', 'steps: 2', 'lr: 0.01', 'batch_size: 2', 'seed: 1', 'dtype: float32'].join('\n'));
     const damOut = join(work, 'out-dam');
     const result = await runDam(parseDamArgs([join(work, 'dam.yml'), '--out', damOut]), { log: () => undefined });
     expect(result.steps).toBe(2);
@@ -453,5 +468,19 @@ describe.skipIf(!existsSync(join(ZOO, 'base', 'model.safetensors')))('union voca
     const cols = 128;
     const folded = Float32Array.from(rev, (x, i) => c[i % cols] * x + c[cols + (i % cols)] * srt[i]);
     expectRowsClose(written.get(HEAD)!.values, folded, 'folded lm_head');
+
+    // The studio's DAM takes the same chat and perplexity files for the same experts.
+    const engine = new StudioEngine({ zooUrl: 'http://127.0.0.1:9/zoo/', gpu: false });
+    for (const name of ['reverse', 'sort']) {
+      const folder = join(work, name);
+      const own = await Promise.all((await readdir(folder)).map(async (f) => ({ path: `${name}/${f}`, file: new File([await readFile(join(folder, f))], f) })));
+      await engine.addModel({ kind: 'files', files: own });
+    }
+    for (const f of ['reverse.mc.jsonl', 'sort.ppl.jsonl']) engine.addTaskFile(f, await readFile(join(data, f), 'utf8'));
+    const updates: { type: string; status?: string; error?: string; loss?: number }[] = [];
+    await engine.startDam({ experts: ['reverse', 'sort'], steps: 2, learningRate: 0.01, batchSize: 2, seed: 1 }, (u) => updates.push(u as (typeof updates)[number]));
+    expect(updates.filter((u) => u.type === 'status').map((u) => u.error ?? u.status)).toEqual(['preparing', 'running', 'finished']);
+    // Its first step's loss is the CLI's (same data, seed and union).
+    expect(updates.find((u) => u.type === 'step')!.loss).toBeCloseTo(result.history[0].loss, 10);
   }, 180_000);
 });
