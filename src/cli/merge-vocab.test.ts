@@ -406,6 +406,14 @@ describe.skipIf(!existsSync(join(ZOO, 'base', 'model.safetensors')))('union voca
     expect(await readFile(join(outMixed, 'tokenizer.json'), 'utf8')).toBe(await readFile(join(single, 'tokenizer.json'), 'utf8'));
     expect(JSON.parse(await readFile(join(outMixed, 'tokenizer_config.json'), 'utf8')).chat_template).toBe(CHAT_TEMPLATES.chatml);
 
+    // A bad setting inside a stage names the stage and the key, and writes nothing.
+    const bad = join(work, 'stage-bad.yml');
+    await writeFile(bad, `name: experts\n${recipe('tokenizer:\n  tokens:\n    <tool>:\n      source: sort\n')}---\nmerge_method: linear\nmodels:\n  - model: experts\n    parameters: {weight: 1}\n`);
+    const badOut = join(work, 'out-stage-bad');
+    const err = await runMerge(parseMergeArgs([bad, '--out', badOut])).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/stage 'experts': tokenizer\.tokens\."<tool>"\.source: token '<tool>' is not in the vocabulary of 'sort'/);
+    expect(existsSync(badOut)).toBe(false);
+
     // Evaluated in memory, the staged recipe scores as its exported folder, chat tokens and template included.
     const tasks = join(work, 'stage-tasks');
     await mkdir(tasks, { recursive: true });
