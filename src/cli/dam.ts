@@ -167,7 +167,7 @@ export async function runDam(args: DamArgs, hooks: DamHooks = {}): Promise<DamRu
   });
   if (spec.baseModel) {
     const base = await openEvalModel(await resolveModelRef(spec.baseModel, sourceOpts), hooks.signal);
-    if (base.config.hiddenSize !== problem.config.hiddenSize || base.config.numLayers !== problem.config.numLayers || base.config.vocabSize !== problem.config.vocabSize) {
+    if (base.config.hiddenSize !== problem.config.hiddenSize || base.config.numLayers !== problem.config.numLayers || base.config.vocabSize !== problem.experts[0].config.vocabSize) {
       throw new MergeStudioError('dam-incompatible', `DAM: base_model '${spec.baseModel}' does not have the experts' architecture`, { model: spec.baseModel });
     }
   }

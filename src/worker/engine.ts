@@ -4,7 +4,7 @@
 // keeps the state a session needs. It runs in a Web Worker (studio.worker.ts) and, for tests, in Node.
 import { cpuBackend, execute, plan, type ExportResult, type MergeBackend, type Plan, type PlanStep } from '../core/engine/index.ts';
 import { MergeStudioError } from '../core/errors.ts';
-import { remergeInto, runtimeForPlan, type MergedRuntime } from '../core/eval/merged.ts';
+import { mergedTokenizer, mergedTokenizerKey, remergeInto, runtimeForPlan, type MergedRuntime } from '../core/eval/merged.ts';
 import { evaluateTask } from '../core/eval/metrics.ts';
 import type { EvalBackend } from '../core/eval/runtime.ts';
 import { parseTaskJsonl, type EvalTask } from '../core/eval/tasks.ts';
@@ -386,6 +386,8 @@ export class StudioEngine {
     const steps = new Map(p.steps.map((s) => [s.output, stepSignature(p, s)]));
     const current = this.resident;
     if (current && current.shape === shape && current.evalBackend === evalBackend) {
+      // The tokenizer follows the recipe's chat_template and vocabulary settings, the weights or not.
+      if (current.runtime.tokenizerKey !== mergedTokenizerKey(p)) Object.assign(current.runtime, await mergedTokenizer(p, signal));
       const changed = new Set([...steps].filter(([out, sig]) => current.steps.get(out) !== sig).map(([out]) => out));
       if (changed.size === 0) return { resident: current, remerged: 0 };
       const n = await remergeInto(current.runtime.model, p, changed, { mergeBackend, signal, onProgress });

@@ -11,6 +11,7 @@ import type { ModelHandle } from '../model/handle.ts';
 import type { ProgressCallback } from '../progress.ts';
 import type { Recipe } from '../recipe/types.ts';
 import { serializeSafetensors } from '../safetensors/index.ts';
+import { loadVocabularies } from '../tokenizer/vocab.ts';
 import { foldBlock, uniformAverage, type CoefficientLayout } from './coefficients.ts';
 
 export const COEFFICIENTS_FILE = 'dam/coefficients.safetensors';
@@ -57,23 +58,39 @@ export interface DamExportOptions {
   onProgress?: ProgressCallback;
 }
 
-/** The engine plan of a DAM merge: the experts' tensors in, the folding method on each. */
+/** The carrier recipe of a DAM merge: every expert in order, no base. Its plan decides the merged
+ * vocabulary when the experts' vocabularies differ (a union with the first expert as its base, as
+ * the engine merges any recipe: src/core/tokenizer/README.md), for training and export alike. */
+export function damCarrierRecipe(experts: readonly string[], opts: { dtype?: string; name?: string } = {}): Recipe {
+  return {
+    ...(opts.name ? { name: opts.name } : {}),
+    merge_method: 'linear',
+    models: experts.map((model) => ({ model, parameters: { weight: 1 } })),
+    ...(opts.dtype ? { dtype: opts.dtype } : {}),
+  };
+}
+
+/** The engine plan of a DAM merge: the experts' tensors in, the folding method on each. Read the
+ * experts' vocabularies first (loadVocabularies) when they may differ. */
 export function damPlan(opts: Pick<DamExportOptions, 'experts' | 'layout' | 'coefficients' | 'dtype' | 'name'>): Plan {
   if (opts.experts.length !== opts.layout.numModels) throw new MergeStudioError('dam-layout-mismatch', `DAM export: ${opts.experts.length} experts for coefficients of ${opts.layout.numModels} models`, {});
   const handles = new Map(opts.experts.map((h) => [h.id, h]));
-  const recipe: Recipe = {
-    ...(opts.name ? { name: opts.name } : {}),
-    merge_method: 'linear',
-    models: opts.experts.map((h) => ({ model: h.id, parameters: { weight: 1 } })),
-    ...(opts.dtype ? { dtype: opts.dtype } : {}),
-  };
+  const recipe = damCarrierRecipe(opts.experts.map((h) => h.id), opts);
   const p = plan(recipe, handles);
+  // Vocabulary rows as the coefficients were trained on (a union when the vocabularies differ).
+  const learned = opts.layout.blocks.find((b) => b.kind === 'embedding' || b.tensor === 'lm_head.weight');
+  const rows = learned && p.steps.find((s) => s.output === learned.tensor)?.shape[0];
+  if (learned && rows !== undefined && rows !== learned.rows) {
+    throw new MergeStudioError('dam-layout-mismatch', `DAM export: '${learned.tensor}' has ${rows} rows in the merge but ${learned.rows} in the coefficients' layout (the experts' vocabularies were not read before planning?)`, { tensor: learned.tensor });
+  }
   // The recipe recorded in the card and mergekit_config.yml names the real method, not the carrier.
   return { ...p, recipe: { ...recipe, merge_method: 'dam' }, method: damMethod(opts.layout, opts.coefficients) };
 }
 
 /** Writes the merged model folder and the coefficients file. */
 export async function exportDamMerge(opts: DamExportOptions): Promise<ExportResult> {
+  // Differing vocabularies are merged over their union, as in training (prepareDamProblem).
+  await loadVocabularies(opts.experts, opts.signal);
   const p = damPlan(opts);
   const files = new Map([[COEFFICIENTS_FILE, coefficientsSafetensors(opts.layout, opts.coefficients, opts.experts.map((h) => h.id))], ...(opts.extraFiles ?? [])]);
   const written: string[] = [];

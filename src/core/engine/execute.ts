@@ -322,7 +322,11 @@ const TORCH_DTYPE: Partial<Record<DType, string>> = { F32: 'float32', F16: 'floa
 /** The recipe an export records: the plan's, saying `tokenizer_source: union` where differing
  * vocabularies were merged as a union without the recipe asking (so mergekit does the same). */
 export function exportedRecipe(plan: Plan): Recipe {
-  return plan.vocabulary?.implicit ? { ...plan.recipe, tokenizer_source: 'union' } : plan.recipe;
+  const implicitStages = new Set((plan.stages ?? []).filter((s) => s.plan.vocabulary?.implicit).map((s) => s.name));
+  const recipe = implicitStages.size && plan.recipe.stages
+    ? { ...plan.recipe, stages: plan.recipe.stages.map((st) => (st.name !== undefined && implicitStages.has(st.name) ? { ...st, tokenizer_source: 'union' } : st)) }
+    : plan.recipe;
+  return plan.vocabulary?.implicit ? { ...recipe, tokenizer_source: 'union' } : recipe;
 }
 
 /** What a caller knows beyond the plan: which inputs are Hub models (and their licenses), measured

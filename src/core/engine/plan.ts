@@ -193,7 +193,7 @@ function planDocument(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>,
   }));
   if (problems.length > 0) throw report(problems);
 
-  const vocabulary = planVocabulary(recipe, models, handle, stages, notices);
+  const vocabulary = planVocabulary(recipe, models, handle, notices);
   const chatTemplate = recipe.chat_template === undefined ? undefined : resolveChatTemplate(recipe.chat_template, models.map(handle));
 
   const outDtypeName = recipe.out_dtype ?? recipe.dtype;
@@ -379,18 +379,16 @@ function planDocument(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>,
 /** The merged vocabulary of a document: what the recipe's tokenizer settings say, or 'union' when
  * it says nothing and the models' token tables differ (instead of cutting embeddings to the
  * smallest); undefined when the vocabulary is the base's as it is. */
-function planVocabulary(recipe: Recipe, models: string[], handle: (m: string) => ModelHandle, stageNamesOf: Set<string>, notices: string[]): PlanVocabulary | undefined {
+function planVocabulary(recipe: Recipe, models: string[], handle: (m: string) => ModelHandle, notices: string[]): PlanVocabulary | undefined {
   let setting = recipeTokenizer(recipe);
   const sourceKey = recipe.tokenizer ? 'tokenizer.source' : 'tokenizer_source';
   const loaded = new Map<string, ModelVocabulary | null | undefined>(models.map((m) => [m, vocabularyOf(handle(m))]));
   let implicit = false;
-  if (setting && recipe.name !== undefined && stageNamesOf.has(recipe.name)) {
-    throw new MergeStudioError('recipe-unsupported', `${sourceKey}: merging vocabularies inside a stage is not supported yet; set it on the final merge`, { path: sourceKey });
-  }
   if (!setting) {
-    // Only when every model's tokenizer was read (the CLI and the studio read them) and none is a stage.
+    // Only when every model's tokenizer was read (the CLI and the studio read them; a stage carries
+    // its tokenizer model's vocabulary, or the one it merged).
     const known = [...loaded.values()].filter((v): v is ModelVocabulary => !!v);
-    if (models.some((m) => stageNamesOf.has(m)) || [...loaded.values()].some((v) => v === undefined) || known.length < 2 || !vocabulariesDiffer(known)) return undefined;
+    if ([...loaded.values()].some((v) => v === undefined) || known.length < 2 || !vocabulariesDiffer(known)) return undefined;
     setting = { source: 'union', tokens: {} };
     implicit = true;
   }

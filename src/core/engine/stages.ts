@@ -9,7 +9,11 @@ import type { ModelHandle } from '../model/handle.ts';
 import type { TensorInfo } from '../safetensors/index.ts';
 import type { MergeBackend } from './backend.ts';
 import { stepMerger } from './execute.ts';
-import { shareVocabulary } from '../tokenizer/vocab.ts';
+import { MergeStudioError } from '../errors.ts';
+import { memorySource } from '../io/memory.ts';
+import type { FileTree } from '../io/types.ts';
+import { tokenizerFileNames, tokenizerFiles, type TokenizerFile } from '../tokenizer/export.ts';
+import { mergedModelVocabulary, setVocabulary, shareVocabulary, vocabularyOf } from '../tokenizer/vocab.ts';
 import type { Plan, PlanStep } from './plan.ts';
 
 /** `configModel` is the stage's own config model (its base, or its first model): it names the layers. */
@@ -51,19 +55,48 @@ export function stageModel(name: string, stagePlan: Plan, configModel: ModelHand
     if (!r) roles.set(tensor, (r = tensorRole(configModel.architecture, tensor)));
     return r;
   };
+  // A stage that sets tokenizer_source / tokenizer / chat_template carries the tokenizer files its
+  // export would write (as mergekit-multi writes the stage and the next one reads it back).
+  const ownTokenizer = stagePlan.vocabulary !== undefined || stagePlan.chatTemplate !== undefined;
   const handle: ModelHandle = {
     id: name,
-    tree: stagePlan.tokenizerModel.tree,
+    tree: ownTokenizer ? stageTokenizerTree(name, stagePlan) : stagePlan.tokenizerModel.tree,
     config: stagePlan.config,
     tensors,
-    tokenizerFiles: stagePlan.tokenizerModel.tokenizerFiles,
+    tokenizerFiles: ownTokenizer ? tokenizerFileNames(stagePlan) : stagePlan.tokenizerModel.tokenizerFiles,
     architecture: configModel.architecture,
     numLayers: stagePlan.numLayers,
     notices: [],
     layerOf: (tensor) => roleOf(tensor).layer,
     roleOf,
   };
-  // A stage speaks the vocabulary of the model whose tokenizer it carries.
+  // A stage speaks the vocabulary of the model whose tokenizer it carries, or its merged one.
   shareVocabulary(stagePlan.tokenizerModel, handle);
+  const own = vocabularyOf(stagePlan.tokenizerModel);
+  const template = stagePlan.chatTemplate ?? own?.chatTemplate ?? null;
+  if (stagePlan.vocabulary) setVocabulary(handle, mergedModelVocabulary(stagePlan.vocabulary.merged, template));
+  else if (own && stagePlan.chatTemplate !== undefined) setVocabulary(handle, { ...own, chatTemplate: template });
   return handle;
+}
+
+/** The files of a stage's tokenizer, made when first read. */
+function stageTokenizerTree(name: string, stagePlan: Plan): FileTree {
+  let files: Promise<TokenizerFile[]> | null = null;
+  const read = (signal?: AbortSignal) => {
+    files ??= tokenizerFiles(stagePlan, signal);
+    files.catch(() => (files = null));
+    return files;
+  };
+  const treeName = `stage '${name}'`;
+  return {
+    name: treeName,
+    async list() {
+      return tokenizerFileNames(stagePlan);
+    },
+    async open(path, signal) {
+      const file = (await read(signal)).find((f) => f.name === path);
+      if (!file) throw new MergeStudioError('file-not-found', `${treeName}: no file '${path}'`, { file: path, tree: treeName });
+      return memorySource(file.bytes, `${treeName}/${path}`);
+    },
+  };
 }

@@ -5,14 +5,15 @@ import type { DatasetSplit } from '../benchmarks/dataset.ts';
 import type { BenchmarkDef } from '../benchmarks/definitions.ts';
 import { evaluateBenchmark } from '../benchmarks/evaluate.ts';
 import { expandBenchmark, loadBenchmark, type LoadedBenchmark } from '../benchmarks/load.ts';
-import { mergeToMemory, plan, type MergeBackend } from '../engine/index.ts';
+import { mergeToMemory, plan, type MergeBackend, type Plan } from '../engine/index.ts';
 import { MergeStudioError } from '../errors.ts';
 import { parseCausalLMConfig } from '../eval/config.ts';
-import { createRuntime, generationLimit } from '../eval/load.ts';
+import { createRuntime } from '../eval/load.ts';
+import { mergedTokenizer, mergedTokenizerKey } from '../eval/merged.ts';
 import { evaluateTask } from '../eval/metrics.ts';
 import type { EvalBackend } from '../eval/runtime.ts';
 import { itemOrder, parseTaskJsonl, type EvalTask } from '../eval/tasks.ts';
-import { loadTokenizer, type TextTokenizer } from '../eval/tokenizer.ts';
+import type { TextTokenizer } from '../eval/tokenizer.ts';
 import { expectedTensors } from '../eval/weights.ts';
 import type { FileTree } from '../io/types.ts';
 import { openModel, type ModelHandle } from '../model/handle.ts';
@@ -148,13 +149,16 @@ export async function createMergeObjective(options: MergeObjectiveOptions): Prom
   );
   const itemScores = new Map<string, Map<string, Map<number, number>>>();
 
-  // Tokenizers and generation limits per tokenizer model, read once.
+  // The merged model's tokenizer (its vocabulary and chat template, as the export writes them) and
+  // generation limit, read once per distinct tokenizer.
   const tokenizers = new Map<string, Promise<{ tokenizer: TextTokenizer; maxNewTokens?: number }>>();
-  const tokenizerOf = (handle: ModelHandle) => {
-    let t = tokenizers.get(handle.id);
+  const tokenizerOf = (p: Plan) => {
+    const key = mergedTokenizerKey(p);
+    let t = tokenizers.get(key);
     if (!t) {
-      t = (async () => ({ tokenizer: await loadTokenizer(handle.tree), maxNewTokens: await generationLimit(handle.tree) }))();
-      tokenizers.set(handle.id, t);
+      t = mergedTokenizer(p);
+      tokenizers.set(key, t);
+      t.catch(() => tokenizers.delete(key));
     }
     return t;
   };
@@ -164,7 +168,7 @@ export async function createMergeObjective(options: MergeObjectiveOptions): Prom
     const config = parseCausalLMConfig(mergePlan.config, `${mergePlan.tokenizerModel.id} (merged config.json)`);
     const needed = expectedTensors(config);
     const weights = await mergeToMemory(mergePlan, { backend: options.mergeBackend, signal, only: (name) => needed.has(name) });
-    const { tokenizer, maxNewTokens } = await tokenizerOf(mergePlan.tokenizerModel);
+    const { tokenizer, maxNewTokens } = await tokenizerOf(mergePlan);
     const model = await createRuntime(config, weights, options.backend);
     const seed = options.itemSeed ?? 0;
     const known = itemScores.get(JSON.stringify(recipe)) ?? new Map<string, Map<number, number>>();

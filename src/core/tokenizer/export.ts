@@ -81,19 +81,36 @@ export interface TokenizerExport {
   chatTemplate?: string;
 }
 
+function vocabularyChanged(plan: TokenizerExport): boolean {
+  const vocab = plan.vocabulary?.merged;
+  return !!vocab && (vocab.appended.length > 0 || vocab.stripped.length > 0);
+}
+
+/** The tokenizer model's files an export keeps (rewritten or as they are). */
+function keptFiles(plan: TokenizerExport): string[] {
+  const changed = vocabularyChanged(plan);
+  const template = plan.chatTemplate;
+  // A template file would win over tokenizer_config.json's chat_template in transformers.
+  return plan.tokenizerModel.tokenizerFiles.filter((file) => !(template !== undefined && (file === 'chat_template.jinja' || file === 'chat_template.json')) && !(changed && STALE_WITH_NEW_VOCABULARY.has(file)));
+}
+
+/** The names of the tokenizer files an export writes (what tokenizerFiles returns), without reading them. */
+export function tokenizerFileNames(plan: TokenizerExport): string[] {
+  const names = keptFiles(plan);
+  if (plan.chatTemplate !== undefined && !names.includes('tokenizer_config.json')) names.push('tokenizer_config.json');
+  return names;
+}
+
 /** The tokenizer files an export writes. */
 export async function tokenizerFiles(plan: TokenizerExport, signal?: AbortSignal): Promise<TokenizerFile[]> {
   const handle = plan.tokenizerModel;
   const vocab = plan.vocabulary?.merged;
-  const changed = !!vocab && (vocab.appended.length > 0 || vocab.stripped.length > 0);
+  const changed = vocabularyChanged(plan);
   const template = plan.chatTemplate;
   const out: TokenizerFile[] = [];
-  for (const file of handle.tokenizerFiles) {
-    // A template file would win over tokenizer_config.json's chat_template in transformers.
-    if (template !== undefined && (file === 'chat_template.jinja' || file === 'chat_template.json')) continue;
-    if (changed && STALE_WITH_NEW_VOCABULARY.has(file)) continue;
+  for (const file of keptFiles(plan)) {
     let bytes = await read(handle, file, signal);
-    if (changed && file === 'tokenizer.json') bytes = json(mergedTokenizerJson(parseJson(handle, file, bytes), vocab));
+    if (changed && file === 'tokenizer.json') bytes = json(mergedTokenizerJson(parseJson(handle, file, bytes), vocab!));
     else if (file === 'tokenizer_config.json' && (changed || template !== undefined)) bytes = json(mergedTokenizerConfig(parseJson(handle, file, bytes), changed ? vocab : undefined, template));
     out.push({ name: file, bytes });
   }

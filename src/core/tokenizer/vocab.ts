@@ -130,6 +130,24 @@ export function shareVocabulary(from: ModelHandle, to: ModelHandle): void {
   if (unreadable.has(from)) unreadable.set(to, unreadable.get(from)!);
 }
 
+/** Sets what `handle` (a stage of a multi-document recipe) is read as having. */
+export function setVocabulary(handle: ModelHandle, vocab: ModelVocabulary | null): void {
+  loaded.set(handle, vocab);
+}
+
+/** The vocabulary of a model merged over `merged` (a stage, as mergekit-multi would write it and
+ * the next stage read it back): the merged tokens, its rows, the tokenizer model's added tokens
+ * that were kept and the appended ones. */
+export function mergedModelVocabulary(merged: MergedVocabulary, chatTemplate: string | null): ModelVocabulary {
+  const ids = new Map<string, number>();
+  merged.tokens.forEach((tok, id) => tok !== '' && ids.set(tok, id));
+  const added = new Map<string, AddedToken>();
+  const own = merged.vocabularies.get(merged.tokenizerModel);
+  for (const [tok, a] of own?.added ?? []) if (ids.get(tok) === a.id) added.set(tok, a);
+  for (const a of merged.appended) added.set(a.content, a);
+  return { ids, added, rows: merged.size, chatTemplate };
+}
+
 /** Where the row of a token comes from for the models that lack it (or for all, when forced). */
 export type TokenRule =
   | { kind: 'zero' }
