@@ -27,9 +27,7 @@ export function splitOpener(opts: SourceOptions = {}): (dataset: BenchmarkDef['d
       const dir = local ?? resolve(dataset.path);
       if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new MergeStudioError('file-not-found', `${dataset.path}: no such dataset folder`, { file: dataset.path });
       const tree = nodeFolderTree(dir);
-      const paths = await tree.list();
-      const named = dataset.files?.[split];
-      const files = named && named.every((f) => paths.includes(f)) ? named : findSplitFiles(paths, dataset.config, split);
+      const files = findSplitFiles(await tree.list(), dataset.config, split, dataset.files?.[split]);
       if (!files) throw new MergeStudioError('dataset-split-missing', `${dataset.path}: no data files for split '${split}'${dataset.config ? ` of config '${dataset.config}'` : ''}`, { dataset: dataset.path, split });
       return openSplit(tree, files, `${dataset.path}: ${dataset.config ? `${dataset.config}/` : ''}${split}`, opts.signal);
     }

@@ -24,8 +24,10 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** The files of a split in a repo listing, sorted as shards are numbered; null when none match. */
-export function findSplitFiles(paths: readonly string[], config: string | undefined, split: string): string[] | null {
+/** The files of a split in a repo listing, sorted as shards are numbered; null when none match.
+ * `named` (a task's data files for the split, BenchmarkDef.dataset.files) wins when all are listed. */
+export function findSplitFiles(paths: readonly string[], config: string | undefined, split: string, named?: readonly string[]): string[] | null {
+  if (named && named.length > 0 && named.every((f) => paths.includes(f))) return [...named];
   const s = escapeRe(split);
   const dirs = config ? [escapeRe(config)] : ['default', 'data', ''];
   if (config) dirs.push('data');

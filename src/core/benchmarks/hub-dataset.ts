@@ -43,8 +43,7 @@ export async function openHubDatasetSplit(opts: HubDatasetOptions): Promise<Data
   const what = `${opts.config ? `${opts.config}/` : ''}${opts.split}`;
   const tree = await hubTree({ ...common, revision: opts.revision });
   const paths = await tree.list();
-  const named = opts.files && opts.files.length > 0 && opts.files.every((f) => paths.includes(f)) ? [...opts.files] : null;
-  const files = named ?? findSplitFiles(paths, opts.config, opts.split);
+  const files = findSplitFiles(paths, opts.config, opts.split, opts.files);
   if (files) return openSplit(tree, files, `${tree.name}: ${what}`, opts.signal);
   if (opts.revision === undefined || opts.revision === 'main') {
     let converted = null;
