@@ -66,6 +66,18 @@ export function parseTokenizerJson(json: unknown): { ids: Map<string, number>; a
   return { ids, added };
 }
 
+/** The last tokenizer.json parsed, by its text: the models of one merge usually share theirs
+ * byte for byte, and parsing a real one (150k tokens and merges) is seconds and hundreds of MB of
+ * heap pages on a small machine. The tables are never modified after parsing, so sharing is safe. */
+let lastParsed: { text: string; parsed: ReturnType<typeof parseTokenizerJson> } | undefined;
+
+function parseTokenizerText(text: string): ReturnType<typeof parseTokenizerJson> {
+  if (lastParsed?.text === text) return lastParsed.parsed;
+  const parsed = parseTokenizerJson(JSON.parse(text));
+  lastParsed = { text, parsed };
+  return parsed;
+}
+
 async function readText(handle: ModelHandle, file: string, signal?: AbortSignal): Promise<string> {
   const source = await handle.tree.open(file, signal);
   return new TextDecoder().decode(await source.read(0, source.size, signal));
@@ -85,7 +97,7 @@ export async function loadVocabulary(handle: ModelHandle, signal?: AbortSignal):
   if (handle.tokenizerFiles.includes('tokenizer.json')) {
     let parsed: ReturnType<typeof parseTokenizerJson> = null;
     try {
-      parsed = parseTokenizerJson(JSON.parse(await readText(handle, 'tokenizer.json', signal)));
+      parsed = parseTokenizerText(await readText(handle, 'tokenizer.json', signal));
       if (!parsed) unreadable.set(handle, 'its tokenizer.json has no model.vocab to read the tokens from');
     } catch (err) {
       if (signal?.aborted) throw err;
@@ -336,6 +348,8 @@ export function vocabulariesDiffer(vocabs: ModelVocabulary[]): boolean {
     for (const [tok, id] of v.ids) if (id < v.rows) out.set(id, tok);
     return out;
   };
+  // Tables shared by identical tokenizer.json files (see parseTokenizerText) differ at most in rows.
+  if (rest.every((v) => v.ids === ref.ids && v.rows === ref.rows)) return false;
   const refIds = at(ref);
   return rest.some((v) => {
     const ids = at(v);
