@@ -3,6 +3,8 @@
 // Options: --quick (small tensors, short runs), --skip-cli, --skip-memory, --skip-gpu, --skip-eval, --skip-search, --skip-all-methods,
 // --size N (merge tensors N x N), --methods a,b (merge-throughput rows), --skip-finite-check (merge rows without the
 // engine's NaN/Inf check of each merged tensor, to measure what it costs).
+// --skip-e2e skips the "CLI end to end" section (tools/bench/e2e.ts: merges of the real-shaped families where they are
+// already generated; its own options are listed there), --only-e2e runs only it.
 // --real-size runs only the real-size section (tools/bench/realsize.ts: GBs of generated models, never by default).
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +26,7 @@ import { benchEvalThroughput, benchMatmul } from '../../src/core/eval/bench.ts';
 import { benchSearchThroughput } from './search.ts';
 import { benchCliStartup } from './cli.ts';
 import { realSizeSection } from './realsize.ts';
+import { e2eSection } from './e2e.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -255,6 +258,16 @@ function cliSection(): void {
   console.log(table(['CLI from', 'runs', 'median s', 'min s'], rows.map((r) => [r.mode, r.runs, r.medianSeconds.toFixed(3), r.minSeconds.toFixed(3)])));
 }
 
+/** "CLI end to end", with the merge-math bound from this file's CPU-path code (bf16, size x size). */
+async function endToEndSection(): Promise<void> {
+  await e2eSection({ root: process.cwd(), args, log, table, mathGBps: async (method) => (await benchOne(method, size * size, 'BF16', 'cpu', 3)).wall });
+}
+
+if (args.includes('--only-e2e')) {
+  console.log(`# Merge Studio bench, CLI end to end — ${new Date().toISOString()}, ${process.platform}/${process.arch}, node ${process.version}`);
+  await endToEndSection();
+  process.exit(0);
+}
 if (args.includes('--real-size')) {
   console.log(`# Merge Studio bench, real size — ${new Date().toISOString()}, ${process.platform}/${process.arch}, node ${process.version}`);
   await realSizeSection({ root: process.cwd(), args, log, table });
@@ -272,4 +285,5 @@ if (!args.includes('--skip-all-methods')) await allMethodsSection();
 if (!args.includes('--skip-eval')) await evalSection(gpu);
 if (!args.includes('--skip-search')) await searchSection();
 if (!args.includes('--skip-cli')) cliSection();
+if (!args.includes('--skip-e2e')) await endToEndSection();
 gpu?.device.destroy();

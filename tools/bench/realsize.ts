@@ -46,7 +46,7 @@ export function addRealSizeRows(provider: RealSizeRowProvider): void {
   providers.push(provider);
 }
 
-interface Timed {
+export interface Timed {
   wallSeconds: number;
   peakRssBytes: number | null;
   code: number;
@@ -54,7 +54,7 @@ interface Timed {
 }
 
 /** Runs a command under /usr/bin/time -v (when present) and returns wall time and peak RSS. */
-function timed(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Timed> {
+export function timed(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Timed> {
   const haveTime = existsSync('/usr/bin/time');
   const [file, argv] = haveTime ? ['/usr/bin/time', ['-v', cmd, ...args]] : [cmd, args];
   return new Promise((resolve, reject) => {
@@ -74,20 +74,20 @@ function timed(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv 
   });
 }
 
-function safetensorsFiles(dir: string): string[] {
+export function safetensorsFiles(dir: string): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.safetensors')).map((f) => join(dir, f));
 }
 
-const bytesOf = (files: string[]) => files.reduce((a, f) => a + statSync(f).size, 0);
+export const bytesOf = (files: string[]) => files.reduce((a, f) => a + statSync(f).size, 0);
 
 /** Seconds to read the files with cat, after one warming pass (warm page cache where RAM allows). */
-async function catSeconds(files: string[], cwd: string): Promise<number> {
+export async function catSeconds(files: string[], cwd: string): Promise<number> {
   await timed('cat', files.length ? ['--', ...files] : [], cwd);
   const t = await timed('sh', ['-c', 'cat -- "$@" > /dev/null', 'cat', ...files], cwd);
   return t.wallSeconds;
 }
 
-function recipe(method: string, models: string[]): string {
+export function recipe(method: string, models: string[]): string {
   const [base, e1, e2] = models;
   switch (method) {
     case 'slerp':
@@ -102,7 +102,7 @@ function recipe(method: string, models: string[]): string {
 }
 
 /** Models a method reads: slerp base + 1, the others base + 2. */
-const modelsRead = (method: string) => (method === 'slerp' ? 2 : 3);
+export const modelsRead = (method: string) => (method === 'slerp' ? 2 : 3);
 
 async function cliMerge(ctx: RealSizeContext, method: string, models: string[], extraArgs: string[] = [], env?: NodeJS.ProcessEnv): Promise<Timed> {
   const work = join(ctx.cacheDir, `bench-work-${process.pid}`);

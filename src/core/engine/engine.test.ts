@@ -260,6 +260,52 @@ describe('chunked streaming of elementwise methods', () => {
     });
   }
 
+  /** Sinks whose writes finish later and read the chunk only then (as a file write does on
+   * libuv's threads), failing at the `failAt`-th write of a shard when given. */
+  const laterSinks = (failAt?: number): ReturnType<typeof memorySinks> => {
+    const inner = memorySinks();
+    return {
+      ...inner,
+      async create(name: string) {
+        const sink = await inner.create(name);
+        let writes = 0;
+        return {
+          ...sink,
+          write: async (chunk: Uint8Array) => {
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            if (name.endsWith('.safetensors') && ++writes === failAt) throw new Error('disk full');
+            await sink.write(chunk);
+          },
+        };
+      },
+    };
+  };
+
+  it('chunks written behind the merge are the bytes merged, though their buffers are reused', async () => {
+    const handles = await open({ a: memoryModel('a', llamaConfig(3, 12), bf16(A)), b: memoryModel('b', llamaConfig(3, 12), B) });
+    const p = plan(LINEAR, handles);
+    const whole = await mergeToMemory(p);
+    for (const dtype of ['F32', 'BF16'] as const) {
+      const sinks = laterSinks();
+      const result = await execute(p, { sinks, dtype, chunkBytes: 96 });
+      expect(result.chunked).toBeGreaterThan(0);
+      const written = await openSafetensorsModel(memoryTree(sinks.files, 'out'));
+      for (const [tensor, values] of whole) {
+        const want = dtype === 'F32' ? values : decodeToF32(encodeFromF32(values, 'BF16'), 'BF16');
+        expect(Array.from(await readTensorF32(written.tensors.get(tensor)!)), tensor).toEqual(Array.from(want));
+      }
+    }
+  });
+
+  it('a sink failing while chunks are written behind the merge stops the export with its error and leaves nothing', async () => {
+    const handles = await open({ a: memoryModel('a', llamaConfig(3, 12), A), b: memoryModel('b', llamaConfig(3, 12), B) });
+    for (const failAt of [1, 2, 7, 30]) {
+      const sinks = laterSinks(failAt);
+      await expect(execute(plan(LINEAR, handles), { sinks, chunkBytes: 96 })).rejects.toThrow('disk full');
+      expect([...sinks.files.keys()], `failing at write ${failAt}`).toEqual([]);
+    }
+  });
+
   it('a cancelled streamed export leaves nothing', async () => {
     const handles = await open({ a: memoryModel('a', llamaConfig(3, 12), A), b: memoryModel('b', llamaConfig(3, 12), B) });
     const controller = new AbortController();

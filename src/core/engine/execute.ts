@@ -7,7 +7,7 @@
 // removes everything it wrote, so no folder ever looks like a complete model by accident.
 import { canDecodeToF32, canEncodeFromF32, decodeToF32, dtypeBits, encodeFromF32, type DType } from '../dtype.ts';
 import { MergeStudioError } from '../errors.ts';
-import type { ByteSink, SinkFactory } from '../io/types.ts';
+import { readIntoOrFresh, type ByteSink, type SinkFactory } from '../io/types.ts';
 import type { ChunkedMerge, MergeTensorInput, TensorChunk } from '../methods/types.ts';
 import { ReusableArrays } from '../methods/scratch.ts';
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
@@ -18,7 +18,7 @@ import { recipeToYaml } from '../recipe/yaml.ts';
 import { tokenizerFiles } from '../tokenizer/export.ts';
 import { renderModelCard, type CardInfo } from '../hub/model-card.ts';
 import { looksLikeHubRef } from '../hub/repo-id.ts';
-import { readTensorBytes, readTensorF32 } from '../safetensors/index.ts';
+import { readTensorF32 } from '../safetensors/index.ts';
 import { DEFAULT_MAX_SHARD_BYTES, SafetensorsWriter } from '../safetensors/writer.ts';
 import { cpuBackend, type MergeBackend } from './backend.ts';
 import { bytesAreFinite, nonFiniteError, valuesAreFinite } from './finite.ts';
@@ -26,37 +26,127 @@ import type { Plan, PlanInput, PlanStep } from './plan.ts';
 import type { TileSource } from '../simd/tiles.ts';
 import type { TileSink } from '../simd/merge-tiles.ts';
 
-/** Buffers reused from tensor to tensor: the decoded inputs and the output (by slot), the method's
- * own work arrays, and the encoded bytes. Fresh full-size arrays per tensor cost more in page
- * faults than the merge arithmetic itself. */
+/** Byte buffers by slot, each grown to the largest request (rounded up to 64 KiB) and handed out as
+ * a view of the requested length from offset 0 (8-byte aligned; the allocator page-aligns buffers
+ * this large). */
+class ReusableBytes {
+  private readonly slots = new Map<string, Uint8Array>();
+
+  get(slot: string, bytes: number): Uint8Array {
+    let buffer = this.slots.get(slot);
+    if (!buffer || buffer.byteLength < bytes) this.slots.set(slot, (buffer = new Uint8Array(roundUp(bytes))));
+    return buffer.subarray(0, bytes);
+  }
+}
+
+const roundUp = (bytes: number) => Math.ceil(Math.max(bytes, 1) / 65536) * 65536;
+
+/** What one read of a step covers: rows [start, end) of every input, or (end undefined) each input
+ * as the step takes it whole (the stored tensor, or its first rows where the plan crops rows). */
+interface ReadUnit {
+  step: PlanStep;
+  start: number;
+  end: number | undefined;
+}
+
+/** The stored bytes of `input` that a unit reads in one request, or undefined where the input is
+ * read another way (a permuted vocabulary, a crop along columns, a dtype that cannot merge). */
+function rawRange(input: PlanInput, start: number, end: number | undefined): [offset: number, length: number] | undefined {
+  const { info, crop, permuted } = input;
+  if (permuted || !canDecodeToF32(info.dtype) || (crop && crop[1] !== info.shape[1])) return undefined;
+  if (end === undefined && !crop) return [info.offset, info.bytes];
+  const rowBytes = info.bytes / info.shape[0];
+  const [from, to] = end === undefined ? [0, crop![0]] : [start, end];
+  return [info.offset + from * rowBytes, (to - from) * rowBytes];
+}
+
+/** The stored bytes of every input of a step (models in order, then the base), read into two sets
+ * of reusable buffers in turn: while one unit merges from one set, the next unit's reads fill the
+ * other (one large positioned read per input, all inputs at once), so neither reading waits for
+ * merging nor fresh buffers are page-faulted in per tensor. */
+class InputReads {
+  private readonly sets = [new ReusableBytes(), new ReusableBytes()];
+  /** The set the next read goes into (the other holds the unit taken last). */
+  private turn = 0;
+  private pending: { unit: ReadUnit; reads: Promise<(Uint8Array | undefined)[]> } | undefined;
+
+  private issue(unit: ReadUnit, set: ReusableBytes, signal?: AbortSignal): Promise<(Uint8Array | undefined)[]> {
+    const inputs = [...unit.step.models, ...(unit.step.base ? [unit.step.base] : [])];
+    return Promise.all(
+      inputs.map((input, i) => {
+        const range = rawRange(input, unit.start, unit.end);
+        return range ? readIntoOrFresh(input.info.source, range[0], set.get(`input${i}`, range[1]), signal) : undefined;
+      }),
+    );
+  }
+
+  /** Starts reading `unit` into the free set (at most one unit ahead). */
+  ahead(unit: ReadUnit | undefined, signal?: AbortSignal): void {
+    if (!unit || this.pending) return;
+    const reads = this.issue(unit, this.sets[this.turn], signal);
+    reads.catch(() => undefined); // awaited (or dropped after it settles) by the next take
+    this.pending = { unit, reads };
+  }
+
+  /** The stored bytes of `unit`'s inputs (undefined for those read another way): read ahead, or
+   * read now; then starts reading `next`. Valid until the take after next. */
+  async take(unit: ReadUnit, signal?: AbortSignal, next?: ReadUnit): Promise<(Uint8Array | undefined)[]> {
+    const pending = this.pending;
+    this.pending = undefined;
+    const set = this.sets[this.turn];
+    this.turn = 1 - this.turn;
+    if (pending) {
+      const { step, start, end } = pending.unit;
+      if (step === unit.step && start === unit.start && end === unit.end) {
+        this.ahead(next, signal);
+        return pending.reads;
+      }
+      // Read ahead for nothing: let it finish before its buffers are reused.
+      await pending.reads.catch(() => undefined);
+    }
+    throwIfAborted(signal);
+    const reads = this.issue(unit, set, signal);
+    this.ahead(next, signal);
+    return reads;
+  }
+}
+
+/** Buffers reused from tensor to tensor and chunk to chunk: the stored bytes read, the decoded
+ * inputs and the output (by slot), the method's own work arrays, and the encoded bytes. Fresh
+ * full-size arrays per tensor cost more in page faults (and garbage collection) than the merge
+ * arithmetic itself. */
 class StepBuffers {
+  readonly reads = new InputReads();
   readonly inputs = new ReusableArrays();
   readonly method = new ReusableArrays();
   private encoded = new Uint8Array(0);
 
   /** A byte buffer of at least `bytes` (8-byte aligned), valid until the next call. */
   bytes(bytes: number): Uint8Array {
-    if (this.encoded.byteLength < bytes) this.encoded = new Uint8Array(bytes);
+    if (this.encoded.byteLength < bytes) this.encoded = new Uint8Array(roundUp(bytes));
     return this.encoded.subarray(0, bytes);
   }
 }
 
-async function readInput(input: PlanInput, into: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
+function dtypeError(input: PlanInput): MergeStudioError {
+  const { info } = input;
+  return new MergeStudioError('tensor-dtype', `${info.file}: tensor '${info.name}' of '${input.model}' is ${info.dtype}, which cannot be merged (expected a float type)`, { tensor: info.name, file: info.file });
+}
+
+/** An input taken whole as float32 values: `stored` (its bytes from InputReads) viewed or decoded. */
+async function readInput(input: PlanInput, stored: Uint8Array | undefined, into: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
   const { info, crop, permuted } = input;
   if (permuted) return permuted.read(input.model, 0, permuted.rows, into, signal);
-  if (!canDecodeToF32(info.dtype)) {
-    throw new MergeStudioError('tensor-dtype', `${info.file}: tensor '${info.name}' of '${input.model}' is ${info.dtype}, which cannot be merged (expected a float type)`, { tensor: info.name, file: info.file });
-  }
-  if (!crop) return viewOrDecode(await readTensorBytes(info, signal), info.dtype, into);
-  const [rows, cols] = crop;
+  if (!canDecodeToF32(info.dtype)) throw dtypeError(input);
+  if (stored) return viewOrDecode(stored, info.dtype, into);
+  const [rows, cols] = crop!;
   const width = info.shape[1];
-  if (width === cols) return viewOrDecode(await info.source.read(info.offset, (info.bytes / info.shape[0]) * rows, signal), info.dtype, into);
   const block = await readTensorF32(info, { rows: [0, rows] }, signal);
   for (let r = 0; r < rows; r++) into.set(block.subarray(r * width, r * width + cols), r * cols);
   return into;
 }
 
-/** Aligned F32 bytes are used as they are (the read gave us a buffer of our own), others decode into `into`. */
+/** Aligned F32 bytes are used as they are (a view of the read buffer, valid while it is), others decode into `into`. */
 function viewOrDecode(bytes: Uint8Array, dtype: DType, into: Float32Array): Float32Array {
   if (dtype === 'F32' && bytes.byteOffset % 4 === 0 && bytes.buffer instanceof ArrayBuffer) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   return decodeToF32(bytes, dtype, into);
@@ -76,12 +166,12 @@ function canMergeTiles(plan: Plan, step: PlanStep): boolean {
 
 /** Merges a step from the stored bytes of its inputs, tile by tile, into `out` (float32 values or
  * encoded bytes): no full-size float32 copy of any input, nor of the output when it is encoded. */
-async function mergeStoredTiles(plan: Plan, step: PlanStep, out: TileSink, buffers: StepBuffers, signal?: AbortSignal): Promise<void> {
+async function mergeStoredTiles(plan: Plan, step: PlanStep, out: TileSink, buffers: StepBuffers, signal?: AbortSignal, next?: ReadUnit): Promise<void> {
   const elements = step.shape.reduce((a, b) => a * b, 1);
-  const read = async (m: PlanInput): Promise<TileSource> => ({ bytes: await readTensorBytes(m.info, signal), dtype: m.info.dtype as 'F32' | 'BF16' });
-  const models: TileSource[] = [];
-  for (const m of step.models) models.push(await read(m));
-  const base = step.base ? await read(step.base) : undefined;
+  const stored = await buffers.reads.take({ step, start: 0, end: undefined }, signal, next);
+  const source = (m: PlanInput, i: number): TileSource => ({ bytes: stored[i]!, dtype: m.info.dtype as 'F32' | 'BF16' });
+  const models = step.models.map(source);
+  const base = step.base ? source(step.base, step.models.length) : undefined;
   throwIfAborted(signal);
   const params = { tensorName: step.output, shape: step.shape, models: models.map(() => NO_VALUES), modelParams: step.modelParams, modelIndices: step.models.map((m) => m.index), global: step.global, seed: plan.seed, scratch: buffers.method };
   plan.method.mergeTiles!(params, models, base, elements, out);
@@ -89,17 +179,18 @@ async function mergeStoredTiles(plan: Plan, step: PlanStep, out: TileSink, buffe
 
 /** Reads one step's inputs into scratch buffers and merges them; with `reuseOutput` the result
  * lives in a scratch buffer too and is only valid until the next step. */
-async function mergeStep(plan: Plan, step: PlanStep, backend: MergeBackend, buffers: StepBuffers, reuseOutput: boolean, signal?: AbortSignal): Promise<Float32Array> {
+async function mergeStep(plan: Plan, step: PlanStep, backend: MergeBackend, buffers: StepBuffers, reuseOutput: boolean, signal?: AbortSignal, next?: ReadUnit): Promise<Float32Array> {
   const elements = step.shape.reduce((a, b) => a * b, 1);
   const scratch = buffers.inputs;
   if (backend === cpuBackend && canMergeTiles(plan, step)) {
     const out = reuseOutput ? scratch.get('output', elements) : new Float32Array(elements);
-    await mergeStoredTiles(plan, step, { values: out }, buffers, signal);
+    await mergeStoredTiles(plan, step, { values: out }, buffers, signal, next);
     return out;
   }
+  const stored = await buffers.reads.take({ step, start: 0, end: undefined }, signal, next);
   const models: Float32Array[] = [];
-  for (const [i, m] of step.models.entries()) models.push(await readInput(m, scratch.get(`model${i}`, elements), signal));
-  const base = step.base ? await readInput(step.base, scratch.get('base', elements), signal) : undefined;
+  for (const [i, m] of step.models.entries()) models.push(await readInput(m, stored[i], scratch.get(`model${i}`, elements), signal));
+  const base = step.base ? await readInput(step.base, stored[step.models.length], scratch.get('base', elements), signal) : undefined;
   const input: MergeTensorInput = {
     tensorName: step.output,
     shape: step.shape,
@@ -148,13 +239,19 @@ export function chunkRows(step: PlanStep, budgetBytes: number): number {
   return chunk >= rows ? 0 : chunk;
 }
 
+/** Rows per chunk of a step the engine merges in chunks (0: it merges whole): only the stock CPU
+ * backend streams, and only methods that can (see MergeMethod.mergeChunks, or elementwise ones). */
+function stepChunkRows(plan: Plan, step: PlanStep, backend: MergeBackend, budgetBytes: number): number {
+  if (backend !== cpuBackend || !(plan.method.mergeChunks || plan.method.elementwise)) return 0;
+  return chunkRows(step, budgetBytes);
+}
+
 /** The step's method as a chunked merge: its own, or for an elementwise method each chunk merged
- * on its own; undefined when the tensor must merge whole. */
+ * on its own; undefined when the method's own declines this tensor (it then merges whole). */
 function chunkedMerger(plan: Plan, step: PlanStep, buffers: StepBuffers): ChunkedMerge | undefined {
   const method = plan.method;
   const template = { tensorName: step.output, modelParams: step.modelParams, modelIndices: step.models.map((m) => m.index), global: step.global, seed: plan.seed, scratch: buffers.method };
   if (method.mergeChunks) return method.mergeChunks({ ...template, shape: step.shape, models: step.models.map(() => NO_VALUES), ...(step.base ? { base: NO_VALUES } : {}) });
-  if (!method.elementwise) return undefined;
   return {
     passes: 0,
     scan() {},
@@ -177,30 +274,25 @@ function chunkedMerger(plan: Plan, step: PlanStep, buffers: StepBuffers): Chunke
   };
 }
 
-/** Rows [start, end) of an input: stored F32/BF16 bytes as they are, other dtypes and inputs
- * cropped along their columns decoded to float32 into the scratch slot. */
-async function readChunkSource(input: PlanInput, start: number, end: number, slot: string, buffers: StepBuffers, signal?: AbortSignal): Promise<TileSource> {
-  const { info, crop, permuted } = input;
+/** Rows [start, end) of an input: its stored F32/BF16 bytes (`stored`, from InputReads) as they
+ * are, other dtypes and inputs cropped along their columns decoded to float32 into the scratch slot. */
+async function readChunkSource(input: PlanInput, stored: Uint8Array | undefined, start: number, end: number, slot: string, buffers: StepBuffers, signal?: AbortSignal): Promise<TileSource> {
+  const { info, permuted } = input;
   if (permuted) {
     // Rows in the merged vocabulary's order: as stored when they are all the model's own, else
     // decoded with the rule rows filled in (one block of this model at a time).
-    const stored = await permuted.readStored(input.model, start, end, signal);
-    if (stored && (info.dtype === 'F32' || info.dtype === 'BF16')) return { bytes: stored, dtype: info.dtype };
+    const own = await permuted.readStored(input.model, start, end, signal);
+    if (own && (info.dtype === 'F32' || info.dtype === 'BF16')) return { bytes: own, dtype: info.dtype };
     const into = buffers.inputs.get(slot, (end - start) * permuted.cols);
-    if (stored) return { values: decodeToF32(stored, info.dtype, into) };
+    if (own) return { values: decodeToF32(own, info.dtype, into) };
     return { values: await permuted.read(input.model, start, end, into, signal) };
   }
-  if (!canDecodeToF32(info.dtype)) {
-    throw new MergeStudioError('tensor-dtype', `${info.file}: tensor '${info.name}' of '${input.model}' is ${info.dtype}, which cannot be merged (expected a float type)`, { tensor: info.name, file: info.file });
+  if (!canDecodeToF32(info.dtype)) throw dtypeError(input);
+  if (stored) {
+    if (info.dtype === 'F32' || info.dtype === 'BF16') return { bytes: stored, dtype: info.dtype };
+    return { values: decodeToF32(stored, info.dtype, buffers.inputs.get(slot, stored.byteLength / (dtypeBits(info.dtype) / 8))) };
   }
-  const croppedColumns = crop !== undefined && crop[1] !== info.shape[1];
-  if (!croppedColumns) {
-    const rowBytes = info.bytes / info.shape[0];
-    const bytes = await info.source.read(info.offset + start * rowBytes, (end - start) * rowBytes, signal);
-    if (info.dtype === 'F32' || info.dtype === 'BF16') return { bytes, dtype: info.dtype };
-    return { values: decodeToF32(bytes, info.dtype, buffers.inputs.get(slot, bytes.byteLength / (dtypeBits(info.dtype) / 8))) };
-  }
-  const cols = crop[1];
+  const cols = input.crop![1];
   const width = info.shape[1];
   const block = await readTensorF32(info, { rows: [start, end] }, signal);
   const into = buffers.inputs.get(slot, (end - start) * cols);
@@ -208,28 +300,34 @@ async function readChunkSource(input: PlanInput, start: number, end: number, slo
   return { values: into };
 }
 
-/** The encoded output of a step merged in chunks of `rows` rows: the method's scans over every
- * chunk first (inputs read again each pass), then each chunk's output; a yielded chunk is valid
- * until the next. */
-async function* streamChunks(step: PlanStep, merger: ChunkedMerge, rows: number, outDType: DType, buffers: StepBuffers, check: boolean, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+/** Merges a step in chunks of `rows` rows: the method's scans over every chunk first (inputs read
+ * again each pass), then each chunk's output encoded into a buffer from `output` and handed to
+ * `emit`. Each chunk's reads start while the chunk before it merges; `next` is the unit read after
+ * this step's last chunk. */
+async function mergeChunked(step: PlanStep, merger: ChunkedMerge, rows: number, outDType: DType, buffers: StepBuffers, output: (bytes: number) => Promise<Uint8Array>, emit: (bytes: Uint8Array) => void, check: boolean, next: ReadUnit | undefined, signal?: AbortSignal): Promise<void> {
   const total = step.shape[0];
   const rowElements = step.shape.slice(1).reduce((a, b) => a * b, 1);
   const outSize = dtypeBits(outDType) / 8;
-  async function read(start: number): Promise<TensorChunk> {
+  const inputs = [...step.models, ...(step.base ? [step.base] : [])];
+  async function read(start: number, last: boolean): Promise<TensorChunk> {
     throwIfAborted(signal);
     const end = Math.min(total, start + rows);
-    const models: TileSource[] = [];
-    for (const [i, m] of step.models.entries()) models.push(await readChunkSource(m, start, end, `chunk-model${i}`, buffers, signal));
-    const base = step.base ? await readChunkSource(step.base, start, end, 'chunk-base', buffers, signal) : undefined;
+    // While this chunk merges, the next is read: the next one of this pass, else this step's first
+    // (the next pass or the output pass reads from the start again), else the next step's first.
+    const stored = await buffers.reads.take({ step, start, end }, signal, end < total ? { step, start: end, end: Math.min(total, end + rows) } : last ? next : { step, start: 0, end: Math.min(total, rows) });
+    const sources: TileSource[] = [];
+    for (const [i, m] of inputs.entries()) sources.push(await readChunkSource(m, stored[i], start, end, i < step.models.length ? `chunk-model${i}` : 'chunk-base', buffers, signal));
+    const models = sources.slice(0, step.models.length);
+    const base = step.base ? sources[step.models.length] : undefined;
     return { start: start * rowElements, elements: (end - start) * rowElements, rows: end - start, models, ...(base ? { base } : {}) };
   }
   for (let pass = 0; pass < merger.passes; pass++) {
-    for (let start = 0; start < total; start += rows) merger.scan(pass, await read(start));
+    for (let start = 0; start < total; start += rows) merger.scan(pass, await read(start, false));
     merger.endPass(pass);
   }
   for (let start = 0; start < total; start += rows) {
-    const chunk = await read(start);
-    const bytes = buffers.bytes(chunk.elements * outSize);
+    const chunk = await read(start, true);
+    const bytes = await output(chunk.elements * outSize);
     if (outDType === 'F32' || outDType === 'BF16') merger.emit(chunk, { bytes, dtype: outDType });
     else {
       const values = buffers.inputs.get('chunk-output', chunk.elements);
@@ -237,7 +335,108 @@ async function* streamChunks(step: PlanStep, merger: ChunkedMerge, rows: number,
       encodeFromF32(values, outDType, bytes);
     }
     if (check && !bytesAreFinite(bytes, outDType)) throw await nonFiniteError(step, outDType, undefined, signal);
-    yield bytes;
+    emit(bytes);
+  }
+}
+
+/** The writer fed in the background: the engine hands over a tensor's encoded chunks and goes on
+ * merging while the sink writes them (each chunk's write overlaps the next chunk's merge). Chunks
+ * live in a pool of two buffers; one goes back to the pool when the writer asks for the chunk after
+ * it (SafetensorsWriter.add awaits each sink write before it asks). */
+class WriteBehind {
+  private chain: Promise<void> = Promise.resolve();
+  private failure: { error: unknown } | undefined;
+  private readonly free: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0)];
+  private waiting: (() => void)[] = [];
+
+  constructor(private readonly writer: SafetensorsWriter) {}
+
+  /** A buffer for the next chunk (waits while both are being written). */
+  async buffer(bytes: number): Promise<Uint8Array> {
+    for (;;) {
+      if (this.failure) throw this.failure.error;
+      const buffer = this.free.pop();
+      if (buffer) return (buffer.byteLength >= bytes ? buffer : new Uint8Array(roundUp(bytes))).subarray(0, bytes);
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+  }
+
+  private release(chunk: Uint8Array): void {
+    this.free.push(new Uint8Array(chunk.buffer as ArrayBuffer));
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const w of waiting) w();
+  }
+
+  /** The feed of the next tensor: written after every tensor begun before it. */
+  tensor(name: string, dtype: DType, shape: number[]): TensorFeed {
+    const feed = new TensorFeed((chunk) => this.release(chunk));
+    this.chain = this.chain.then(() => this.writer.add(name, dtype, shape, feed));
+    this.chain.catch((error: unknown) => {
+      this.failure ??= { error };
+      this.wake();
+    });
+    return feed;
+  }
+
+  /** Resolves when everything handed over is written; rejects with the writer's error. */
+  drain(): Promise<void> {
+    return this.chain;
+  }
+}
+
+/** One tensor's chunks, in order, as the async iterable SafetensorsWriter.add reads. */
+class TensorFeed implements AsyncIterable<Uint8Array> {
+  private readonly queue: Uint8Array[] = [];
+  private ended = false;
+  private failure: { error: unknown } | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly release: (chunk: Uint8Array) => void) {}
+
+  push(chunk: Uint8Array): void {
+    this.queue.push(chunk);
+    this.notify();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.notify();
+  }
+
+  /** Stops the writer with `error` (it then discards what it wrote). */
+  fail(error: unknown): void {
+    this.failure = { error };
+    this.notify();
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    let last: Uint8Array | undefined;
+    try {
+      for (;;) {
+        // Asked for the next chunk: the writer is done with the last one.
+        if (last) this.release(last);
+        last = undefined;
+        while (!this.queue.length && !this.ended && !this.failure) await new Promise<void>((resolve) => (this.wake = resolve));
+        if (this.failure) throw this.failure.error;
+        if (!this.queue.length) return;
+        last = this.queue.shift()!;
+        yield last;
+      }
+    } finally {
+      if (last) this.release(last);
+      for (const chunk of this.queue.splice(0)) this.release(chunk);
+    }
   }
 }
 
@@ -386,40 +585,61 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
   const written: string[] = [];
   const open: { sink: ByteSink | null } = { sink: null };
   const report = progressReporter(plan, plan.steps, options.onProgress);
+  let writes: WriteBehind | undefined;
   try {
     report(0);
     let bytesWritten = 0;
     let chunked = 0;
     const buffers = new StepBuffers();
+    const budget = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    const rowsOf = plan.steps.map((step) => stepChunkRows(plan, step, backend, budget));
+    const firstUnit = (i: number): ReadUnit | undefined => {
+      const step = plan.steps[i];
+      return step && { step, start: 0, end: rowsOf[i] > 0 ? Math.min(step.shape[0], rowsOf[i]) : undefined };
+    };
+    // Reads run one unit ahead of the merge, writes one chunk behind it (on Node both are done by
+    // libuv's threads, so the second core copies bytes while this one merges).
+    const behind = new WriteBehind(writer);
+    writes = behind;
     for (const [i, step] of plan.steps.entries()) {
       throwIfAborted(signal);
       const outDType = dtypeOf(step);
-      // Only the stock CPU backend streams in chunks (another backend gets whole tensors).
-      const rows = backend === cpuBackend ? chunkRows(step, options.chunkBytes ?? DEFAULT_CHUNK_BYTES) : 0;
-      const merger = rows > 0 ? chunkedMerger(plan, step, buffers) : undefined;
-      let data: Uint8Array | AsyncIterable<Uint8Array>;
-      if (merger) {
-        data = streamChunks(step, merger, rows, outDType, buffers, check, signal);
-        chunked++;
+      const elements = step.shape.reduce((a, b) => a * b, 1);
+      const outBytes = elements * (dtypeBits(outDType) / 8);
+      const rows = rowsOf[i];
+      const next = firstUnit(i + 1);
+      const feed = behind.tensor(step.output, outDType, step.shape);
+      try {
+        const merger = rows > 0 ? chunkedMerger(plan, step, buffers) : undefined;
+        if (merger) {
+          await mergeChunked(step, merger, rows, outDType, buffers, (n) => behind.buffer(n), (bytes) => feed.push(bytes), check, next, signal);
+          chunked++;
+        } else if (backend === cpuBackend && outDType === 'BF16' && canMergeTiles(plan, step)) {
+          // Encoded tile by tile as it is merged.
+          const bytes = await behind.buffer(outBytes);
+          await mergeStoredTiles(plan, step, { bytes, dtype: 'BF16' }, buffers, signal, next);
+          if (check && !bytesAreFinite(bytes, 'BF16')) throw await nonFiniteError(step, 'BF16', bytes, signal);
+          feed.push(bytes);
+        } else {
+          const merged = await mergeStep(plan, step, backend, buffers, true, signal, next);
+          if (check && !valuesAreFinite(merged)) throw await nonFiniteError(step, outDType, merged, signal);
+          // Into a buffer of the writer's own: `merged` may be a scratch buffer or an input's.
+          const bytes = await behind.buffer(outBytes);
+          if (outDType === 'F32') bytes.set(new Uint8Array(merged.buffer, merged.byteOffset, merged.byteLength));
+          else encodeFromF32(merged, outDType, bytes);
+          // Finite float32 values can still overflow a 16-bit type's range when encoded.
+          if (check && outDType !== 'F32' && !bytesAreFinite(bytes, outDType)) throw await nonFiniteError(step, outDType, bytes, signal);
+          feed.push(bytes);
+        }
+        feed.end();
+      } catch (err) {
+        feed.fail(err);
+        throw err;
       }
-      else if (backend === cpuBackend && outDType === 'BF16' && canMergeTiles(plan, step)) {
-        // Encoded tile by tile as it is merged.
-        const bytes = buffers.bytes(step.shape.reduce((a, b) => a * b, 1) * 2);
-        await mergeStoredTiles(plan, step, { bytes, dtype: 'BF16' }, buffers, signal);
-        if (check && !bytesAreFinite(bytes, 'BF16')) throw await nonFiniteError(step, 'BF16', bytes, signal);
-        data = bytes;
-      } else {
-        const merged = await mergeStep(plan, step, backend, buffers, true, signal);
-        // Sinks are done with a chunk when write() resolves, so one encode buffer serves every tensor.
-        if (check && !valuesAreFinite(merged)) throw await nonFiniteError(step, outDType, merged, signal);
-        data = outDType === 'F32' ? new Uint8Array(merged.buffer, merged.byteOffset, merged.byteLength) : encodeFromF32(merged, outDType, buffers.bytes(merged.length * (dtypeBits(outDType) / 8)));
-        // Finite float32 values can still overflow a 16-bit type's range when encoded.
-        if (check && outDType !== 'F32' && !bytesAreFinite(data, outDType)) throw await nonFiniteError(step, outDType, data, signal);
-      }
-      await writer.add(step.output, outDType, step.shape, data);
-      bytesWritten += step.shape.reduce((a, b) => a * b, 1) * (dtypeBits(outDType) / 8);
+      bytesWritten += outBytes;
       report(i + 1, step);
     }
+    await behind.drain();
     const shards = await writer.finish();
     written.push(...shards.files);
 
@@ -442,6 +662,8 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
     written.push('config.json');
     return { files: written, tensors: plan.steps.length, bytesWritten, bytesRead: plan.totalInputBytes, chunked, seconds: (performance.now() - started) / 1000 };
   } catch (err) {
+    // No write may still be running when its files are removed.
+    await writes?.drain().catch(() => undefined);
     await writer.abort();
     await open.sink?.abort().catch(() => undefined);
     for (const f of written) await sinks.remove?.(f).catch(() => undefined);

@@ -40,6 +40,19 @@ describe('byte sources agree on the same bytes', () => {
     }
   });
 
+  it('memory and node file sources read into the caller\'s buffer, and refuse out-of-range reads', async () => {
+    for (const s of [memorySource(bytes, 'mem'), await nodeFileSource(join(dir, 'data.bin'))]) {
+      const into = new Uint8Array(300).fill(0xee);
+      const view = into.subarray(10, 110);
+      const got = await s.readInto!(13, view);
+      expect(got).toBe(view);
+      expect(into.subarray(10, 110)).toEqual(bytes.slice(13, 113));
+      expect(into[9]).toBe(0xee);
+      expect(into[110]).toBe(0xee);
+      await expect(s.readInto!(990, new Uint8Array(20))).rejects.toMatchObject({ code: 'source-out-of-range' });
+    }
+  });
+
   it('nodeFolderTree lists nested files with / paths and refuses paths outside the folder', async () => {
     const tree = nodeFolderTree(dir);
     expect(await tree.list()).toEqual(['data.bin', 'sub/x.txt']);

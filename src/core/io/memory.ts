@@ -20,6 +20,12 @@ export function memorySource(bytes: Uint8Array, name = 'memory'): ByteSource {
       // A copy, so callers may keep or mutate what they read.
       return bytes.slice(offset, offset + length);
     },
+    async readInto(offset: number, into: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+      throwIfAborted(signal);
+      checkReadRange(name, bytes.byteLength, offset, into.byteLength);
+      into.set(bytes.subarray(offset, offset + into.byteLength));
+      return into;
+    },
   };
 }
 

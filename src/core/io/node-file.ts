@@ -29,28 +29,40 @@ export async function nodeFileSource(path: string): Promise<ByteSource> {
     async read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
       throwIfAborted(signal);
       checkReadRange(path, size, offset, length);
-      const out = new Uint8Array(length);
-      let handle;
-      try {
-        handle = await open(path, 'r');
-        let done = 0;
-        while (done < length) {
-          throwIfAborted(signal);
-          const { bytesRead } = await handle.read(out, done, Math.min(length - done, 1 << 30), offset + done);
-          if (bytesRead === 0) {
-            throw new MergeStudioError('source-short-read', `${path}: file ended after ${offset + done} bytes while reading ${length} bytes at ${offset} (was it changed while open?)`, { file: path });
-          }
-          done += bytesRead;
-        }
-      } catch (err) {
-        if (err instanceof MergeStudioError || (err instanceof Error && err.name === 'AbortError')) throw err;
-        throw fsError('file-unreadable', path, err, `cannot read ${length} bytes at ${offset}`);
-      } finally {
-        await handle?.close();
-      }
-      return out;
+      return readFileInto(path, offset, new Uint8Array(length), signal);
+    },
+    async readInto(offset: number, into: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+      throwIfAborted(signal);
+      checkReadRange(path, size, offset, into.byteLength);
+      return readFileInto(path, offset, into, signal);
     },
   };
+}
+
+/** Reads `out.byteLength` bytes of `path` at `offset` into `out`: one positioned read per GiB
+ * (the whole request goes to the kernel at once, straight into the caller's buffer). */
+async function readFileInto(path: string, offset: number, out: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+  throwIfAborted(signal);
+  const length = out.byteLength;
+  let handle;
+  try {
+    handle = await open(path, 'r');
+    let done = 0;
+    while (done < length) {
+      throwIfAborted(signal);
+      const { bytesRead } = await handle.read(out, done, Math.min(length - done, 1 << 30), offset + done);
+      if (bytesRead === 0) {
+        throw new MergeStudioError('source-short-read', `${path}: file ended after ${offset + done} bytes while reading ${length} bytes at ${offset} (was it changed while open?)`, { file: path });
+      }
+      done += bytesRead;
+    }
+  } catch (err) {
+    if (err instanceof MergeStudioError || (err instanceof Error && err.name === 'AbortError')) throw err;
+    throw fsError('file-unreadable', path, err, `cannot read ${length} bytes at ${offset}`);
+  } finally {
+    await handle?.close();
+  }
+  return out;
 }
 
 async function listFiles(root: string, dir: string, out: string[]): Promise<void> {

@@ -5,6 +5,14 @@ export interface ByteSource {
   readonly size: number;
   /** Reads exactly `length` bytes at `offset`; rejects if the source is shorter. */
   read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /** Optional: reads exactly `into.byteLength` bytes at `offset` into the caller's buffer (no fresh
+   * allocation per read: the engine reuses its buffers from chunk to chunk) and returns `into`. */
+  readInto?(offset: number, into: Uint8Array, signal?: AbortSignal): Promise<Uint8Array>;
+}
+
+/** `source.readInto` where the source has it, else a fresh `read` of the same bytes. */
+export function readIntoOrFresh(source: ByteSource, offset: number, into: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+  return source.readInto ? source.readInto(offset, into, signal) : source.read(offset, into.byteLength, signal);
 }
 
 /** A streaming destination: chunks are appended in order; `close` commits, `abort` discards. */

@@ -52,7 +52,11 @@ export function parseTokenizerJson(json: unknown): { ids: Map<string, number>; a
   const vocab = model?.vocab;
   if (Array.isArray(vocab)) vocab.forEach((entry, id) => Array.isArray(entry) && typeof entry[0] === 'string' && ids.set(entry[0], id));
   else if (typeof vocab === 'object' && vocab !== null) {
-    for (const [tok, id] of Object.entries(vocab)) if (typeof id === 'number') ids.set(tok, id);
+    const table = vocab as Record<string, unknown>;
+    for (const tok of Object.keys(table)) {
+      const id = table[tok];
+      if (typeof id === 'number') ids.set(tok, id);
+    }
   } else return null;
   const added = new Map<string, AddedToken>();
   if (Array.isArray(addedList)) {
@@ -64,6 +68,105 @@ export function parseTokenizerJson(json: unknown): { ids: Map<string, number>; a
     }
   }
   return { ids, added };
+}
+
+/** The last tokenizer.json parsed, by its bytes: the models of one merge usually share theirs
+ * byte for byte, and parsing a real one (150k tokens) is seconds and hundreds of MB of heap pages
+ * on a small machine. The tables are never modified after parsing, so sharing them is safe. */
+let lastParsed: { bytes: Uint8Array; parsed: ReturnType<typeof parseTokenizerJson> } | undefined;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function parseTokenizerBytes(bytes: Uint8Array): ReturnType<typeof parseTokenizerJson> {
+  if (lastParsed && sameBytes(lastParsed.bytes, bytes)) return lastParsed.parsed;
+  const text = new TextDecoder().decode(bytes);
+  // Only model.vocab and added_tokens are needed: parsed alone when the file's structure can be
+  // walked (skipping the merges, half the file), else the whole file as before (same errors).
+  let json: unknown;
+  try {
+    json = tokenizerParts(text);
+  } catch {
+    json = JSON.parse(text);
+  }
+  const parsed = parseTokenizerJson(json);
+  lastParsed = { bytes, parsed };
+  return parsed;
+}
+
+const isSpace = (c: number) => c === 32 || c === 10 || c === 13 || c === 9;
+
+function skipSpace(t: string, i: number): number {
+  while (i < t.length && isSpace(t.charCodeAt(i))) i++;
+  return i;
+}
+
+/** Index just past the JSON string starting at `i` (a quote). */
+function skipString(t: string, i: number): number {
+  for (let j = i + 1; j < t.length; j++) {
+    const c = t.charCodeAt(j);
+    if (c === 92) j++;
+    else if (c === 34) return j + 1;
+  }
+  throw new Error('unterminated string');
+}
+
+/** Index just past the JSON value starting at `i` (not validated: JSON.parse reads what is kept). */
+function skipValue(t: string, i: number): number {
+  const c = t.charCodeAt(i);
+  if (c === 34) return skipString(t, i);
+  if (c === 123 || c === 91) {
+    let depth = 0;
+    for (let j = i; j < t.length; j++) {
+      const d = t.charCodeAt(j);
+      if (d === 34) j = skipString(t, j) - 1;
+      else if (d === 123 || d === 91) depth++;
+      else if (d === 125 || d === 93) {
+        if (--depth === 0) return j + 1;
+      }
+    }
+    throw new Error('unterminated container');
+  }
+  let j = i;
+  while (j < t.length && !isSpace(t.charCodeAt(j)) && !',}]'.includes(t[j])) j++;
+  if (j === i) throw new Error('value expected');
+  return j;
+}
+
+/** The members of the JSON object starting at `i` as raw text ranges, and the index past it. */
+function objectMembers(t: string, i: number): { members: Map<string, [number, number]>; end: number } {
+  if (t[i] !== '{') throw new Error('object expected');
+  const members = new Map<string, [number, number]>();
+  i = skipSpace(t, i + 1);
+  if (t[i] === '}') return { members, end: i + 1 };
+  for (;;) {
+    if (t[i] !== '"') throw new Error('key expected');
+    const keyEnd = skipString(t, i);
+    const key = JSON.parse(t.slice(i, keyEnd)) as string;
+    i = skipSpace(t, keyEnd);
+    if (t[i] !== ':') throw new Error('colon expected');
+    const start = skipSpace(t, i + 1);
+    const end = skipValue(t, start);
+    members.set(key, [start, end]);
+    i = skipSpace(t, end);
+    if (t[i] === '}') return { members, end: i + 1 };
+    if (t[i] !== ',') throw new Error('comma expected');
+    i = skipSpace(t, i + 1);
+  }
+}
+
+/** `{ model: { vocab }, added_tokens }` of a tokenizer.json, each parsed from its own text. */
+function tokenizerParts(t: string): unknown {
+  const top = objectMembers(t, skipSpace(t, 0));
+  if (skipSpace(t, top.end) !== t.length) throw new Error('text after the object');
+  const parse = (r: [number, number] | undefined) => (r ? JSON.parse(t.slice(r[0], r[1])) : undefined);
+  const modelRange = top.members.get('model');
+  if (!modelRange || t[modelRange[0]] !== '{') throw new Error('no model object');
+  const model = objectMembers(t, modelRange[0]).members;
+  return { model: { vocab: parse(model.get('vocab')) }, added_tokens: parse(top.members.get('added_tokens')) };
 }
 
 async function readText(handle: ModelHandle, file: string, signal?: AbortSignal): Promise<string> {
@@ -85,7 +188,8 @@ export async function loadVocabulary(handle: ModelHandle, signal?: AbortSignal):
   if (handle.tokenizerFiles.includes('tokenizer.json')) {
     let parsed: ReturnType<typeof parseTokenizerJson> = null;
     try {
-      parsed = parseTokenizerJson(JSON.parse(await readText(handle, 'tokenizer.json', signal)));
+      const source = await handle.tree.open('tokenizer.json', signal);
+      parsed = parseTokenizerBytes(await source.read(0, source.size, signal));
       if (!parsed) unreadable.set(handle, 'its tokenizer.json has no model.vocab to read the tokens from');
     } catch (err) {
       if (signal?.aborted) throw err;
@@ -336,6 +440,8 @@ export function vocabulariesDiffer(vocabs: ModelVocabulary[]): boolean {
     for (const [tok, id] of v.ids) if (id < v.rows) out.set(id, tok);
     return out;
   };
+  // Tables shared by identical tokenizer.json files (see parseTokenizerText) differ at most in rows.
+  if (rest.every((v) => v.ids === ref.ids && v.rows === ref.rows)) return false;
   const refIds = at(ref);
   return rest.some((v) => {
     const ids = at(v);
