@@ -20,7 +20,7 @@ import { renderModelCard, type CardInfo } from '../hub/model-card.ts';
 import { looksLikeHubRef } from '../hub/repo-id.ts';
 import { readTensorBytes, readTensorF32 } from '../safetensors/index.ts';
 import { DEFAULT_MAX_SHARD_BYTES, SafetensorsWriter } from '../safetensors/writer.ts';
-import { cpuBackend, type MergeBackend } from './backend.ts';
+import { cpuBackend, type MergeBackend, type StreamedMergeInput, type StreamedTensor } from './backend.ts';
 import { bytesAreFinite, nonFiniteError, valuesAreFinite } from './finite.ts';
 import type { Plan, PlanInput, PlanStep } from './plan.ts';
 import type { TileSource } from '../simd/tiles.ts';
@@ -241,6 +241,72 @@ async function* streamChunks(step: PlanStep, merger: ChunkedMerge, rows: number,
   }
 }
 
+/** An input of a step as a tensor read slice by slice (the backend's streamed merge): stored
+ * F32/BF16/F16 bytes straight from the file's byte range, other dtypes and inputs cropped along
+ * their columns or permuted to another vocabulary decoded to float32 from the rows that cover the
+ * asked range. A slice lives in the `slot` scratch buffers until the next read of the same input. */
+function streamedTensor(input: PlanInput, step: PlanStep, slot: string, buffers: StepBuffers): StreamedTensor {
+  const { info, crop, permuted } = input;
+  if (!canDecodeToF32(info.dtype)) {
+    throw new MergeStudioError('tensor-dtype', `${info.file}: tensor '${info.name}' of '${input.model}' is ${info.dtype}, which cannot be merged (expected a float type)`, { tensor: info.name, file: info.file });
+  }
+  const elements = step.shape.reduce((a, b) => a * b, 1);
+  const dtype = info.dtype;
+  if (!permuted && !(crop && crop[1] !== info.shape[1]) && (dtype === 'F32' || dtype === 'BF16' || dtype === 'F16')) {
+    const size = dtype === 'F32' ? 4 : 2;
+    return {
+      elements,
+      dtype,
+      async read(start, count, signal) {
+        const bytes = await info.source.read(info.offset + start * size, count * size, signal);
+        if (dtype !== 'F32') return bytes;
+        if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, count);
+        const aligned = buffers.inputs.get(slot, count);
+        new Uint8Array(aligned.buffer, aligned.byteOffset, count * 4).set(bytes);
+        return aligned;
+      },
+    };
+  }
+  if (step.shape.length === 0) {
+    return { elements, dtype: 'F32', read: (start, count, signal) => readInput(input, buffers.inputs.get(slot, elements), signal).then((v) => v.subarray(start, start + count)) };
+  }
+  const rowElements = step.shape.slice(1).reduce((a, b) => a * b, 1);
+  return {
+    elements,
+    dtype: 'F32',
+    async read(start, count, signal) {
+      const first = Math.floor(start / rowElements);
+      const end = Math.ceil((start + count) / rowElements);
+      const source = await readChunkSource(input, first, end, slot, buffers, signal);
+      const values = 'values' in source ? source.values : decodeToF32(source.bytes, source.dtype, buffers.inputs.get(`${slot}-decoded`, (end - first) * rowElements));
+      const offset = start - first * rowElements;
+      return values.subarray(offset, offset + count);
+    },
+  };
+}
+
+/** A step's inputs for the backend's streamed merge. */
+function streamedStepInput(plan: Plan, step: PlanStep, buffers: StepBuffers): StreamedMergeInput {
+  return {
+    tensorName: step.output,
+    shape: step.shape,
+    models: step.models.map((m, i) => streamedTensor(m, step, `stream-model${i}`, buffers)),
+    modelParams: step.modelParams,
+    modelIndices: step.models.map((m) => m.index),
+    ...(step.base ? { base: streamedTensor(step.base, step, 'stream-base', buffers) } : {}),
+    global: step.global,
+    seed: plan.seed,
+  };
+}
+
+/** A backend's streamed output with the non-finite check on every slice. */
+async function* checkedSlices(step: PlanStep, slices: AsyncIterable<Uint8Array>, outDType: DType, check: boolean, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  for await (const bytes of slices) {
+    if (check && !bytesAreFinite(bytes, outDType)) throw await nonFiniteError(step, outDType, undefined, signal);
+    yield bytes;
+  }
+}
+
 /** Progress with rate and ETA over the bytes read so far. */
 function progressReporter(plan: Plan, steps: PlanStep[], onProgress?: ProgressCallback) {
   const started = performance.now();
@@ -301,7 +367,8 @@ export interface ExportOptions {
   modelRef?: (ref: string) => string;
   /** CPU backend: a tensor whose float32 inputs and output together take more bytes than this
    * merges in chunks of whole rows within it (default DEFAULT_CHUNK_BYTES), by every method that
-   * can stream (see MergeMethod.mergeChunks): memory ~ this budget, not the largest tensor. */
+   * can stream (see MergeMethod.mergeChunks): memory ~ this budget, not the largest tensor.
+   * A backend with a streamed merge (WebGPU) gets it as the size of one stacked GPU chunk. */
   chunkBytes?: number;
 }
 
@@ -394,13 +461,19 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
     for (const [i, step] of plan.steps.entries()) {
       throwIfAborted(signal);
       const outDType = dtypeOf(step);
-      // Only the stock CPU backend streams in chunks (another backend gets whole tensors).
-      const rows = backend === cpuBackend ? chunkRows(step, options.chunkBytes ?? DEFAULT_CHUNK_BYTES) : 0;
+      // The stock CPU backend streams in row chunks of its methods; a backend with a streamed
+      // merge (WebGPU) takes every tensor slice by slice; another gets whole tensors.
+      const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+      const rows = backend === cpuBackend ? chunkRows(step, chunkBytes) : 0;
       const merger = rows > 0 ? chunkedMerger(plan, step, buffers) : undefined;
       let data: Uint8Array | AsyncIterable<Uint8Array>;
       if (merger) {
         data = streamChunks(step, merger, rows, outDType, buffers, check, signal);
         chunked++;
+      } else if (backend.mergeStreamed && (outDType === 'F32' || outDType === 'BF16' || outDType === 'F16')) {
+        const slices = backend.mergeStreamed(plan.method, streamedStepInput(plan, step, buffers), outDType, { chunkBytes, signal });
+        data = checkedSlices(step, slices, outDType, check, signal);
+        if (chunkRows(step, chunkBytes) > 0) chunked++;
       }
       else if (backend === cpuBackend && outDType === 'BF16' && canMergeTiles(plan, step)) {
         // Encoded tile by tile as it is merged.
