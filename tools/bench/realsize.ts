@@ -9,7 +9,9 @@
 // Options: --real-size-families qwen2.5-0.5b,llama-3.2-1b[,mistral-7b] --real-size-methods a,b
 // --real-size-cache DIR (default $REALSHAPE_CACHE or <tmpdir>/merge-studio-realshape) --real-size-no-hub
 // --real-size-layers N (a smoke run on cut families; the figures are then not real size)
-// --real-size-hub-only (only the mock Hub comparison). Each row is also logged on stderr when measured.
+// --real-size-hub-only (only the mock Hub comparison) --real-size-backends cpu,gpu (default cpu; gpu
+// rows run `merge --backend gpu`: Dawn in Node, SwiftShader on a machine without a GPU, and their
+// peak RSS then includes the "GPU" memory). Each row is also logged on stderr when measured.
 import { spawn } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -175,6 +177,8 @@ export async function realSizeSection(opts: { root: string; args: string[]; log:
     return true;
   });
   const methods = (arg('--real-size-methods') ?? REAL_SIZE_METHODS.join(',')).split(',');
+  const backends = (arg('--real-size-backends') ?? 'cpu').split(',');
+  for (const b of backends) if (b !== 'cpu' && b !== 'gpu') throw new Error(`--real-size-backends: '${b}' is not cpu or gpu`);
   const cacheDir = arg('--real-size-cache') ?? process.env.REALSHAPE_CACHE ?? join(tmpdir(), 'merge-studio-realshape');
   const layers = arg('--real-size-layers') === undefined ? undefined : Number(arg('--real-size-layers'));
   const ctx: RealSizeContext = { root: opts.root, cacheDir, families: new Map(), log };
@@ -194,19 +198,19 @@ export async function realSizeSection(opts: { root: string; args: string[]; log:
     const paths = fam.models.map((m) => m.path);
     const perModel = paths.map((p) => safetensorsFiles(p));
     const modelBytes = bytesOf(perModel[0]);
-    for (const method of args.includes('--real-size-hub-only') ? [] : methods) {
+    for (const [method, backend] of (args.includes('--real-size-hub-only') ? [] : methods).flatMap((m) => backends.map((b) => [m, b] as const))) {
       const n = modelsRead(method);
       const inputs = perModel.slice(0, n).flat();
       const inputBytes = bytesOf(inputs);
       log(`  ${method}: cat bound ...`);
       const cat = await catSeconds(inputs, opts.root);
-      log(`  ${method}: merge ...`);
-      const t = await cliMerge(ctx, method, paths);
+      log(`  ${method}: merge (${backend}) ...`);
+      const t = await cliMerge(ctx, method, paths, backend === 'gpu' ? ['--backend', 'gpu'] : []);
       const mk = MERGEKIT_BF16_GBPS[method];
       const mkSeconds = mk ? inputBytes / 1e9 / mk : null;
-      log(`  ${method}: wall ${t.wallSeconds.toFixed(1)} s, peak RSS ${mb(t.peakRssBytes)}, cat ${cat.toFixed(1)} s (exit ${t.code})`);
+      log(`  ${method} (${backend}): wall ${t.wallSeconds.toFixed(1)} s, peak RSS ${mb(t.peakRssBytes)}, cat ${cat.toFixed(1)} s (exit ${t.code})`);
       rows.push([
-        layers === undefined ? family : `${family} (${layers} layers)`, method, `${n} x ${gb(modelBytes)} GB`, t.code === 0 ? t.wallSeconds.toFixed(1) : `failed (${t.code})`, (inputBytes / 1e9 / t.wallSeconds).toFixed(2), mb(t.peakRssBytes),
+        layers === undefined ? family : `${family} (${layers} layers)`, backend === 'gpu' ? `${method} (--backend gpu)` : method, `${n} x ${gb(modelBytes)} GB`, t.code === 0 ? t.wallSeconds.toFixed(1) : `failed (${t.code})`, (inputBytes / 1e9 / t.wallSeconds).toFixed(2), mb(t.peakRssBytes),
         cat.toFixed(1), (inputBytes / 1e9 / cat).toFixed(2), mkSeconds === null ? '—' : mkSeconds.toFixed(1), mkSeconds === null ? '—' : `${(mkSeconds / t.wallSeconds).toFixed(1)}x`,
       ]);
     }

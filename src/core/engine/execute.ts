@@ -20,7 +20,7 @@ import { renderModelCard, type CardInfo } from '../hub/model-card.ts';
 import { looksLikeHubRef } from '../hub/repo-id.ts';
 import { readTensorF32 } from '../safetensors/index.ts';
 import { DEFAULT_MAX_SHARD_BYTES, SafetensorsWriter } from '../safetensors/writer.ts';
-import { cpuBackend, type MergeBackend } from './backend.ts';
+import { cpuBackend, type MergeBackend, type StreamedMergeInput, type StreamedTensor } from './backend.ts';
 import { bytesAreFinite, nonFiniteError, valuesAreFinite } from './finite.ts';
 import type { Plan, PlanInput, PlanStep } from './plan.ts';
 import type { TileSource } from '../simd/tiles.ts';
@@ -440,6 +440,81 @@ class TensorFeed implements AsyncIterable<Uint8Array> {
   }
 }
 
+/** An input of a step as a tensor read slice by slice (the backend's streamed merge): stored
+ * F32/BF16/F16 bytes straight from the file's byte range, other dtypes and inputs cropped along
+ * their columns or permuted to another vocabulary decoded to float32 from the rows that cover the
+ * asked range. A slice lives in the `slot` scratch buffers until the next read of the same input. */
+function streamedTensor(input: PlanInput, step: PlanStep, slot: string, buffers: StepBuffers): StreamedTensor {
+  const { info, crop, permuted } = input;
+  if (!canDecodeToF32(info.dtype)) {
+    throw new MergeStudioError('tensor-dtype', `${info.file}: tensor '${info.name}' of '${input.model}' is ${info.dtype}, which cannot be merged (expected a float type)`, { tensor: info.name, file: info.file });
+  }
+  const elements = step.shape.reduce((a, b) => a * b, 1);
+  const dtype = info.dtype;
+  if (!permuted && !(crop && crop[1] !== info.shape[1]) && (dtype === 'F32' || dtype === 'BF16' || dtype === 'F16')) {
+    const size = dtype === 'F32' ? 4 : 2;
+    return {
+      elements,
+      dtype,
+      async read(start, count, signal) {
+        const bytes = await info.source.read(info.offset + start * size, count * size, signal);
+        if (dtype !== 'F32') return bytes;
+        if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, count);
+        const aligned = buffers.inputs.get(slot, count);
+        new Uint8Array(aligned.buffer, aligned.byteOffset, count * 4).set(bytes);
+        return aligned;
+      },
+    };
+  }
+  if (step.shape.length === 0) {
+    return { elements, dtype: 'F32', read: async (start, count, signal) => {
+        const range = rawRange(input, 0, undefined);
+        const stored = range ? await info.source.read(range[0], range[1], signal) : undefined;
+        return readInput(input, stored, buffers.inputs.get(slot, elements), signal).then((v) => v.subarray(start, start + count));
+      },
+    };
+  }
+  const rowElements = step.shape.slice(1).reduce((a, b) => a * b, 1);
+  return {
+    elements,
+    dtype: 'F32',
+    async read(start, count, signal) {
+      const first = Math.floor(start / rowElements);
+      const end = Math.ceil((start + count) / rowElements);
+      const range = rawRange(input, first, end);
+      const stored = range ? await info.source.read(range[0], range[1], signal) : undefined;
+      const source = await readChunkSource(input, stored, first, end, slot, buffers, signal);
+      const values = 'values' in source ? source.values : decodeToF32(source.bytes, source.dtype, buffers.inputs.get(`${slot}-decoded`, (end - first) * rowElements));
+      const offset = start - first * rowElements;
+      return values.subarray(offset, offset + count);
+    },
+  };
+}
+
+/** A step's inputs for the backend's streamed merge. */
+function streamedStepInput(plan: Plan, step: PlanStep, buffers: StepBuffers): StreamedMergeInput {
+  return {
+    tensorName: step.output,
+    shape: step.shape,
+    models: step.models.map((m, i) => streamedTensor(m, step, `stream-model${i}`, buffers)),
+    modelParams: step.modelParams,
+    modelIndices: step.models.map((m) => m.index),
+    ...(step.base ? { base: streamedTensor(step.base, step, 'stream-base', buffers) } : {}),
+    global: step.global,
+    seed: plan.seed,
+  };
+}
+
+const isStreamable = (dtype: DType): dtype is 'F32' | 'BF16' | 'F16' => dtype === 'F32' || dtype === 'BF16' || dtype === 'F16';
+
+/** A backend's streamed output with the non-finite check on every slice. */
+async function* checkedSlices(step: PlanStep, slices: AsyncIterable<Uint8Array>, outDType: DType, check: boolean, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  for await (const bytes of slices) {
+    if (check && !bytesAreFinite(bytes, outDType)) throw await nonFiniteError(step, outDType, undefined, signal);
+    yield bytes;
+  }
+}
+
 /** Progress with rate and ETA over the bytes read so far. */
 function progressReporter(plan: Plan, steps: PlanStep[], onProgress?: ProgressCallback) {
   const started = performance.now();
@@ -500,7 +575,8 @@ export interface ExportOptions {
   modelRef?: (ref: string) => string;
   /** CPU backend: a tensor whose float32 inputs and output together take more bytes than this
    * merges in chunks of whole rows within it (default DEFAULT_CHUNK_BYTES), by every method that
-   * can stream (see MergeMethod.mergeChunks): memory ~ this budget, not the largest tensor. */
+   * can stream (see MergeMethod.mergeChunks): memory ~ this budget, not the largest tensor.
+   * A backend with a streamed merge (WebGPU) gets it as the size of one stacked GPU chunk. */
   chunkBytes?: number;
 }
 
@@ -593,9 +669,11 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
     const buffers = new StepBuffers();
     const budget = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     const rowsOf = plan.steps.map((step) => stepChunkRows(plan, step, backend, budget));
+    const streams = (step: PlanStep) => rowsOf[plan.steps.indexOf(step)] === 0 && backend.mergeStreamed !== undefined && isStreamable(dtypeOf(step));
     const firstUnit = (i: number): ReadUnit | undefined => {
       const step = plan.steps[i];
-      return step && { step, start: 0, end: rowsOf[i] > 0 ? Math.min(step.shape[0], rowsOf[i]) : undefined };
+      // A streamed step reads its own slices: nothing whole is read ahead for it.
+      return step && !streams(step) ? { step, start: 0, end: rowsOf[i] > 0 ? Math.min(step.shape[0], rowsOf[i]) : undefined } : undefined;
     };
     // Reads run one unit ahead of the merge, writes one chunk behind it (on Node both are done by
     // libuv's threads, so the second core copies bytes while this one merges).
@@ -614,6 +692,16 @@ export async function execute(plan: Plan, options: ExportOptions): Promise<Expor
         if (merger) {
           await mergeChunked(step, merger, rows, outDType, buffers, (n) => behind.buffer(n), (bytes) => feed.push(bytes), check, next, signal);
           chunked++;
+        } else if (streams(step) && isStreamable(outDType)) {
+          // A backend with a streamed merge (WebGPU) takes the tensor slice by slice; each slice is
+          // copied into a write-behind buffer (the backend reuses its own for the next slice).
+          const slices = backend.mergeStreamed!(plan.method, streamedStepInput(plan, step, buffers), outDType, { chunkBytes: budget, signal });
+          for await (const slice of checkedSlices(step, slices, outDType, check, signal)) {
+            const bytes = await behind.buffer(slice.byteLength);
+            bytes.set(slice);
+            feed.push(bytes);
+          }
+          if (chunkRows(step, budget) > 0) chunked++;
         } else if (backend === cpuBackend && outDType === 'BF16' && canMergeTiles(plan, step)) {
           // Encoded tile by tile as it is merged.
           const bytes = await behind.buffer(outBytes);

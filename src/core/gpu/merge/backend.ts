@@ -6,7 +6,7 @@ import { encodeFromF32 } from '../../dtype.ts';
 import { throwIfAborted, type ProgressCallback } from '../../progress.ts';
 import type { KernelRunner } from '../runner.ts';
 import type { GpuMergeInput, GpuMethodImpl } from './job.ts';
-import { MergedOutput, type GpuMergeOutput, type OutputDType } from './output.ts';
+import { MergedOutput, type GpuMergeOutput, type OutputDType, type OutputSink } from './output.ts';
 import { tensorToF32, type TensorData } from './tensors.ts';
 import { MergeStudioError } from '../../errors.ts';
 import { linearGpu, passthroughGpu } from './linear.ts';
@@ -19,8 +19,8 @@ import { sceGpu } from './sce.ts';
 import { arceeFusionGpu } from './arcee-fusion.ts';
 
 export type { GpuMergeInput } from './job.ts';
-export type { GpuMergeOutput, OutputDType } from './output.ts';
-export type { TensorData } from './tensors.ts';
+export type { GpuMergeOutput, OutputDType, OutputSink } from './output.ts';
+export type { StreamedTensor, TensorData } from './tensors.ts';
 
 /** 'gpu': every full-size step on the GPU (della ranks on the CPU only when one of its ranked row
  * blocks exceeds a binding). 'cpu': the CPU reference on decoded inputs, for a method registered
@@ -65,10 +65,20 @@ function checkedOutputBuffer(method: string, input: GpuMergeInput, elements: num
   return out;
 }
 
+/** The CPU reference's input: every tensor decoded whole. */
+async function cpuInput(input: GpuMergeInput, signal?: AbortSignal): Promise<MergeTensorInput> {
+  const models: Float32Array[] = [];
+  for (const m of input.models) models.push(await tensorToF32(m, signal));
+  return { ...input, models, base: input.base && (await tensorToF32(input.base, signal)) };
+}
+
 export interface GpuMergeOptions {
   outDType?: OutputDType;
   signal?: AbortSignal;
   onProgress?: ProgressCallback;
+  /** Bytes of one stacked chunk on the GPU (default and at most the runner's binding budget):
+   * with streamed inputs and a sink, host memory stays near a few chunks of this size. */
+  chunkBytes?: number;
 }
 
 export class WebGpuMergeBackend {
@@ -90,14 +100,34 @@ export class WebGpuMergeBackend {
     if (gpu) {
       const elements = input.shape.reduce((a, b) => a * b, 1);
       const output = new MergedOutput(this.runner, elements, outDType, outDType === 'F32' ? checkedOutputBuffer(methodName, input, elements) : undefined);
-      await gpu.run({ runner: this.runner, method, input, output, signal: options.signal });
+      await gpu.run({ runner: this.runner, method, input, output, signal: options.signal, chunkBytes: options.chunkBytes });
       result = output.result();
     } else {
-      const cpuInput: MergeTensorInput = { ...input, models: input.models.map(tensorToF32), base: input.base && tensorToF32(input.base) };
-      const values = method.mergeCpu(cpuInput);
+      const values = method.mergeCpu(await cpuInput(input, options.signal));
       result = outDType === 'F32' ? { dtype: 'F32', values } : { dtype: outDType, bytes: encodeFromF32(values, outDType) };
     }
     options.onProgress?.({ phase: 'merge', done: 1, total: 1, message: `${methodName}: ${input.tensorName}` });
     return result;
+  }
+
+  /** Merges one tensor into `sink`, chunk by chunk in order (see OutputSink): with streamed inputs
+   * (StreamedTensor) no whole-tensor host buffer exists, and `options.chunkBytes` bounds each
+   * GPU chunk. The merged values are those of mergeTensor with the same chunkBytes, bit for bit. */
+  async mergeTensorInto(methodName: string, input: GpuMergeInput, sink: OutputSink, options: GpuMergeOptions = {}): Promise<void> {
+    const method = getMethod(methodName);
+    const outDType = options.outDType ?? 'F32';
+    throwIfAborted(options.signal);
+    const gpu = GPU_METHODS[methodName];
+    const elements = input.shape.reduce((a, b) => a * b, 1);
+    if (gpu) {
+      const output = new MergedOutput(this.runner, elements, outDType, sink);
+      await gpu.run({ runner: this.runner, method, input: { ...input, out: undefined }, output, signal: options.signal, chunkBytes: options.chunkBytes });
+      output.checkComplete();
+    } else {
+      // A method without a GPU binding (none today) merges whole on the CPU.
+      const values = method.mergeCpu(await cpuInput(input, options.signal));
+      await sink(0, outDType === 'F32' ? values : encodeFromF32(values, outDType));
+    }
+    options.onProgress?.({ phase: 'merge', done: 1, total: 1, message: `${methodName}: ${input.tensorName}` });
   }
 }

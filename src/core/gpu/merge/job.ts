@@ -3,7 +3,7 @@ import type { KernelRunner } from '../runner.ts';
 import type { MergeMethod, MergeTensorInput } from '../../methods/types.ts';
 import { checkInputs, type InputRules, type MethodContext } from '../../methods/params.ts';
 import { MergeStudioError } from '../../errors.ts';
-import { elementsOf, StackedTensors, type ChunkView, type TensorData } from './tensors.ts';
+import { elementsOf, isStreamed, StackedTensors, type ChunkView, type TensorData } from './tensors.ts';
 import { combineRows, type VectorLayout } from './reduce.ts';
 import type { MergedOutput } from './output.ts';
 
@@ -19,6 +19,8 @@ export interface GpuMergeJob {
   input: GpuMergeInput;
   output: MergedOutput;
   signal?: AbortSignal;
+  /** Bytes of one stacked chunk (default: the runner's binding budget); see StackedTensors. */
+  chunkBytes?: number;
 }
 
 export type GpuMethodImpl = (job: GpuMergeJob) => Promise<void>;
@@ -29,7 +31,7 @@ export type GpuMethodImpl = (job: GpuMergeJob) => Promise<void>;
 export function methodContext(job: GpuMergeJob, rules: InputRules): { ctx: MethodContext; elements: number } {
   const { input, method } = job;
   [...input.models, input.base].forEach((t, i) => {
-    if (t && !(t instanceof Float32Array) && t.bytes.byteLength % 2 !== 0) {
+    if (t && !(t instanceof Float32Array) && !isStreamed(t) && t.bytes.byteLength % 2 !== 0) {
       const which = i < input.models.length ? `model #${input.modelIndices[i] ?? i}` : 'the base model';
       throw new MergeStudioError('dtype-byte-length', `${method.name}: tensor '${input.tensorName}' of ${which} has ${t.bytes.byteLength} bytes, not a whole number of ${t.dtype} elements (2 bytes each)`, { tensor: input.tensorName });
     }
@@ -68,7 +70,7 @@ export function stackRows(job: GpuMergeJob, rows: TensorData[], elements: number
     }
     afterUpload?.(view);
   };
-  return new StackedTensors(runner, rows, elements, prepare, extraRows, job.signal, alignElements);
+  return new StackedTensors(runner, rows, elements, prepare, extraRows, job.signal, alignElements, job.chunkBytes);
 }
 
 /** The f32 threshold T with |x| > T exactly when |x| > epsilon, for every f32 x (epsilon is a

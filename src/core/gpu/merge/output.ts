@@ -1,7 +1,13 @@
-/** Collects a merged tensor chunk by chunk from the GPU: f32, or packed to BF16/F16 on the GPU. */
+/** Collects a merged tensor chunk by chunk from the GPU: f32, or packed to BF16/F16 on the GPU;
+ * into one host array, or handed slice by slice to a sink (no whole-tensor host copy). */
 import type { KernelRunner } from '../runner.ts';
 import { packOnGpu, type PackedDType } from '../convert.ts';
+import { MergeStudioError } from '../../errors.ts';
 import type { Chunk } from './tensors.ts';
+
+/** Receives the merged tensor in order, slice by slice: elements [start, start + n) as f32 values
+ * (F32) or packed 16-bit bytes; the array belongs to the caller only until the promise settles. */
+export type OutputSink = (start: number, data: Float32Array | Uint8Array) => Promise<void>;
 
 export type OutputDType = 'F32' | PackedDType;
 
@@ -10,15 +16,38 @@ export type GpuMergeOutput = { dtype: 'F32'; values: Float32Array } | { dtype: P
 export class MergedOutput {
   private readonly values?: Float32Array;
   private readonly bytes?: Uint8Array;
+  private readonly sink?: OutputSink;
+  /** Elements handed to the sink so far. */
+  private written = 0;
 
-  /** `target`: a caller's preallocated f32 array to fill instead of a new one (F32 only). */
-  constructor(private readonly runner: KernelRunner, elements: number, readonly dtype: OutputDType, target?: Float32Array) {
-    if (dtype === 'F32') this.values = target ?? new Float32Array(elements);
+  /** `target`: a caller's preallocated f32 array to fill instead of a new one (F32 only), or a sink
+   * that takes each chunk as it is merged. */
+  constructor(private readonly runner: KernelRunner, readonly elements: number, readonly dtype: OutputDType, target?: Float32Array | OutputSink) {
+    if (typeof target === 'function') this.sink = target;
+    else if (dtype === 'F32') this.values = target ?? new Float32Array(elements);
     else this.bytes = new Uint8Array(elements * 2);
   }
 
   /** Takes ownership of `merged` (f32, chunk.count values) and releases it. */
   async put(chunk: Chunk, merged: GPUBuffer): Promise<void> {
+    if (this.sink) {
+      try {
+        // Every GPU method writes each chunk once, in order; a sink relies on it.
+        if (chunk.start !== this.written) throw new MergeStudioError('gpu_output_order', `GPU merge output chunk at element ${chunk.start} arrived when ${this.written} elements were written`, { start: chunk.start, written: this.written });
+        let data: Float32Array | Uint8Array;
+        if (this.dtype === 'F32') data = await this.runner.readF32(merged, chunk.count);
+        else {
+          const packed = packOnGpu(this.runner, merged, chunk.count, this.dtype);
+          data = new Uint8Array(await this.runner.read(packed, chunk.count * 2));
+          this.runner.release(packed);
+        }
+        this.written += chunk.count;
+        await this.sink(chunk.start, data);
+      } finally {
+        this.runner.release(merged);
+      }
+      return;
+    }
     if (this.values) {
       this.values.set(await this.runner.readF32(merged, chunk.count), chunk.start);
     } else {
@@ -30,7 +59,13 @@ export class MergedOutput {
     this.runner.release(merged);
   }
 
+  /** Throws unless a sink received every element. */
+  checkComplete(): void {
+    if (this.sink && this.written !== this.elements) throw new MergeStudioError('gpu_output_incomplete', `GPU merge wrote ${this.written} of ${this.elements} elements`, { written: this.written, elements: this.elements });
+  }
+
   result(): GpuMergeOutput {
+    if (this.sink) throw new MergeStudioError('gpu_output_streamed', 'A GPU merge into a sink has no collected result', {});
     return this.values ? { dtype: 'F32', values: this.values } : { dtype: this.dtype as PackedDType, bytes: this.bytes! };
   }
 }

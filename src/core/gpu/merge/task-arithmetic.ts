@@ -101,16 +101,17 @@ export const taskArithmeticGpu: GpuMethodImpl = async (job: GpuMergeJob) => {
   if (della && !dellaOnGpu) {
     // A ranked row block larger than one binding: della's masks on the CPU (sparsify.ts), mixing on the GPU.
     tensors.dispose();
-    const base = tensorToF32(input.base!);
-    const deltas = input.models.map((model, i) => {
-      const values = tensorToF32(model);
+    const base = await tensorToF32(input.base!, job.signal);
+    const deltas: Float32Array[] = [];
+    for (const [i, model] of input.models.entries()) {
+      const values = await tensorToF32(model, job.signal);
       const delta = new Float32Array(n);
       for (let j = 0; j < n; j++) delta[j] = values[j] - base[j];
       const streamKey = maskStreamKey(input.seed, input.tensorName, input.modelIndices[i]);
       const label = `${job.method.name}: tensor '${input.tensorName}' of model #${input.modelIndices[i]}`;
       coefficients[i] *= sparsifyInPlace(delta, input.shape, { kind: 'della_magprune', density: densities[i], epsilon: epsilon[i], streamKey }, rescale, label);
-      return delta;
-    });
+      deltas.push(delta);
+    }
     tensors = stackRows(job, [...deltas, base], n);
   }
   const ownBuffers: GPUBuffer[] = [];

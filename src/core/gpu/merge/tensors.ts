@@ -9,11 +9,27 @@ import { MergeStudioError } from '../../errors.ts';
 import { throwIfAborted } from '../../progress.ts';
 import { decodeToF32 } from '../../dtype.ts';
 
-/** A tensor's values: f32, or raw little-endian BF16/F16 bytes (unpacked on the GPU). */
-export type TensorData = Float32Array | { dtype: PackedDType; bytes: Uint8Array };
+/** A tensor read on demand, slice by slice (e.g. row ranges of a stored model), so no
+ * whole-tensor host copy exists: `read` gives elements [start, start + count) as f32 values
+ * (dtype F32) or raw little-endian 16-bit bytes (BF16/F16, unpacked on the GPU). A returned array
+ * may be a scratch buffer the source reuses: it is only valid until the source's next read. */
+export interface StreamedTensor {
+  readonly elements: number;
+  readonly dtype: 'F32' | PackedDType;
+  read(start: number, count: number, signal?: AbortSignal): Promise<Float32Array | Uint8Array>;
+}
+
+/** A tensor's values: f32, raw little-endian BF16/F16 bytes (unpacked on the GPU), or a source
+ * read slice by slice on each pass. */
+export type TensorData = Float32Array | { dtype: PackedDType; bytes: Uint8Array } | StreamedTensor;
+
+export function isStreamed(t: TensorData): t is StreamedTensor {
+  return !(t instanceof Float32Array) && 'read' in t;
+}
 
 export function elementsOf(t: TensorData): number {
-  return t instanceof Float32Array ? t.length : t.bytes.byteLength / 2;
+  if (t instanceof Float32Array) return t.length;
+  return isStreamed(t) ? t.elements : t.bytes.byteLength / 2;
 }
 
 /** Stacked rows start on 256-byte boundaries (the storage binding offset alignment). */
@@ -43,6 +59,8 @@ export class StackedTensors {
    * @param rows the inputs in row order
    * @param prepare runs on each freshly uploaded chunk (e.g. forming task vectors in place)
    * @param extraRows scratch rows reserved after the inputs
+   * @param budget bytes of one stacked chunk (default and at most the runner's binding budget):
+   *   callers bounding host memory (and a CPU adapter's "GPU" memory) pass less
    */
   constructor(
     private readonly runner: KernelRunner,
@@ -52,11 +70,14 @@ export class StackedTensors {
     readonly extraRows = 0,
     private readonly signal?: AbortSignal,
     alignElements = 0,
+    budget = runner.bindingBudget,
   ) {
     const stackedRows = rows.length + extraRows;
+    // Never below what one 64-element unit per row needs, never above one binding.
+    const chunkBytes = Math.min(runner.bindingBudget, Math.max(budget, 2 * stackedRows * ROW_ALIGN_ELEMENTS * 4));
     // Room for the padding of each row to 64 elements, then whole 64-element units.
-    const budget = runner.bindingBudget - stackedRows * ROW_ALIGN_ELEMENTS * 4;
-    const perChunk = Math.floor(budget / (4 * stackedRows) / ROW_ALIGN_ELEMENTS) * ROW_ALIGN_ELEMENTS;
+    const room = chunkBytes - stackedRows * ROW_ALIGN_ELEMENTS * 4;
+    const perChunk = Math.floor(room / (4 * stackedRows) / ROW_ALIGN_ELEMENTS) * ROW_ALIGN_ELEMENTS;
     if (perChunk < ROW_ALIGN_ELEMENTS) {
       throw new MergeStudioError('gpu_binding_too_small', `A binding budget of ${runner.bindingBudget} bytes cannot hold ${stackedRows} stacked rows of ${ROW_ALIGN_ELEMENTS} elements`, { rows: stackedRows });
     }
@@ -75,7 +96,7 @@ export class StackedTensors {
       throwIfAborted(this.signal);
       let stacked = this.resident;
       const fresh = !stacked;
-      if (!stacked) stacked = this.upload(chunk);
+      if (!stacked) stacked = await this.upload(chunk);
       const view = { chunk, stacked, fresh };
       if (fresh) this.prepare?.(view);
       await visit(view);
@@ -84,18 +105,34 @@ export class StackedTensors {
     }
   }
 
-  private upload(chunk: Chunk): GPUBuffer {
+  private async upload(chunk: Chunk): Promise<GPUBuffer> {
     const { start, count, stride } = chunk;
     const stacked = this.runner.allocate(this.rowCount * stride * 4, 'stacked chunk');
-    this.rows.forEach((row, r) => {
-      if (row instanceof Float32Array) {
-        this.runner.write(stacked, row.subarray(start, start + count), r * stride * 4);
-      } else {
-        const packed = this.runner.upload(row.bytes.subarray(start * 2, (start + count) * 2), `${row.dtype} chunk`);
-        unpackInto(this.runner, packed, count, row.dtype, { buffer: stacked, offset: r * stride * 4, size: count * 4 });
-        this.runner.release(packed);
+    try {
+      for (const [r, row] of this.rows.entries()) {
+        // queue.writeBuffer copies at once, so a streamed source's scratch is free again right after.
+        let values: Float32Array | undefined;
+        let packed: { dtype: PackedDType; bytes: Uint8Array } | undefined;
+        if (row instanceof Float32Array) values = row.subarray(start, start + count);
+        else if (isStreamed(row)) {
+          const data = await row.read(start, count, this.signal);
+          const expected = row.dtype === 'F32' ? count : count * 2;
+          if (data.length !== expected) throw new MergeStudioError('gpu_stream_short_read', `A streamed tensor gave ${data.length} ${row.dtype === 'F32' ? 'values' : 'bytes'} for elements [${start}, ${start + count}), expected ${expected}`, { start, count });
+          if (row.dtype === 'F32') values = data as Float32Array;
+          else packed = { dtype: row.dtype, bytes: data as Uint8Array };
+        } else packed = { dtype: row.dtype, bytes: row.bytes.subarray(start * 2, (start + count) * 2) };
+        if (values) {
+          this.runner.write(stacked, values, r * stride * 4);
+          continue;
+        }
+        const onGpu = this.runner.upload(packed!.bytes, `${packed!.dtype} chunk`);
+        unpackInto(this.runner, onGpu, count, packed!.dtype, { buffer: stacked, offset: r * stride * 4, size: count * 4 });
+        this.runner.release(onGpu);
       }
-    });
+    } catch (err) {
+      this.runner.release(stacked);
+      throw err;
+    }
     return stacked;
   }
 
@@ -105,7 +142,11 @@ export class StackedTensors {
   }
 }
 
-/** Decoded f32 values of a tensor (for the steps that run on the CPU). */
-export function tensorToF32(t: TensorData): Float32Array {
-  return t instanceof Float32Array ? t : decodeToF32(t.bytes, t.dtype);
+/** Decoded f32 values of a whole tensor (for the steps that run on the CPU; a streamed tensor is
+ * read whole here, so these steps are not bounded by the chunk budget). */
+export async function tensorToF32(t: TensorData, signal?: AbortSignal): Promise<Float32Array> {
+  if (t instanceof Float32Array) return t;
+  if (!isStreamed(t)) return decodeToF32(t.bytes, t.dtype);
+  const data = await t.read(0, t.elements, signal);
+  return t.dtype === 'F32' ? (data as Float32Array).slice() : decodeToF32(data as Uint8Array, t.dtype);
 }
