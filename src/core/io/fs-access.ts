@@ -9,13 +9,13 @@ interface WritableLike {
   close(): Promise<void>;
   abort(reason?: unknown): Promise<void>;
 }
-interface FileHandleLike {
+export interface FileHandleLike {
   readonly kind: 'file';
   readonly name: string;
   createWritable(options?: { keepExistingData?: boolean }): Promise<WritableLike>;
   getFile(): Promise<File>;
-  /** FileSystemHandle.move (Chromium 110+ in OPFS, later in picked folders): a rename in place. */
-  move?(newName: string): Promise<void>;
+  /** FileSystemHandle.move (Chromium 110+ in OPFS, later in picked folders): a rename, in place or into another folder. */
+  move?(newNameOrParent: string | DirectoryHandleLike, newName?: string): Promise<void>;
 }
 export interface DirectoryHandleLike {
   readonly kind: 'directory';
@@ -24,7 +24,6 @@ export interface DirectoryHandleLike {
   getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<DirectoryHandleLike>;
   removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
   values(): AsyncIterable<FileHandleLike | DirectoryHandleLike>;
-  move?(parent: DirectoryHandleLike, newName: string): Promise<void>;
 }
 
 function sinkError(name: string, what: string, err: unknown): MergeStudioError {

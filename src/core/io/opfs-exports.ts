@@ -1,11 +1,11 @@
 // Exports kept in the origin private file system (OPFS): one folder per export under `exports/`.
-// An export is written into `exports/NAME.partial-ID/` and renamed to `exports/NAME/` only when
+// An export is written into `exports/NAME.partial-ID/` and its files move to `exports/NAME/` only when
 // every file is in place, so a reload mid-way leaves a folder that does not look like an export
 // (and that the next export removes). Files are read back through File objects, which are backed
 // by the disk, to save them out of browser storage without holding them in memory.
 import { MergeStudioError } from '../errors.ts';
 import { blobSource } from './blob.ts';
-import { directoryHandleSinks, partialIdOf, partialName, removeStalePartials, type DirectoryHandleLike } from './fs-access.ts';
+import { directoryHandleSinks, partialIdOf, partialName, removeStalePartials, type DirectoryHandleLike, type FileHandleLike } from './fs-access.ts';
 import type { FileTree, SinkFactory } from './types.ts';
 
 export const EXPORTS_FOLDER = 'exports';
@@ -53,7 +53,7 @@ export interface OpfsExportWriter {
   sinks: SinkFactory;
   /** Leftovers of interrupted exports removed before this one started. */
   removed: string[];
-  /** Renames the finished folder to its name: only now does the export appear in the list. */
+  /** Moves the finished files into `NAME/` (config.json last): only now does the export appear in the list. */
   commit(): Promise<void>;
   /** Removes the partial folder (after an error or a cancel). */
   discard(): Promise<void>;
@@ -70,10 +70,17 @@ export async function beginOpfsExport(name: string, exportId: string): Promise<O
   return {
     sinks: directoryHandleSinks(dir as unknown as FileSystemDirectoryHandle),
     removed,
+    // Chromium renames files but not folders (FileSystemHandle.move on a directory is refused), so
+    // the finished files move into `NAME/`, config.json last, and the partial folder goes.
     async commit() {
-      if (!dir.move) throw new MergeStudioError('opfs-no-move', `this browser cannot rename folders in its storage (FileSystemHandle.move); the export stays in '${EXPORTS_FOLDER}/${staging}'`);
       if (await exists(root, folderName)) throw new MergeStudioError('export-exists', `browser storage already holds an export named '${folderName}' (made while this one ran)`, { file: folderName });
-      await dir.move(root, folderName);
+      const files: FileHandleLike[] = [];
+      for await (const entry of dir.values()) if (entry.kind === 'file') files.push(entry);
+      if (files.some((f) => !f.move)) throw new MergeStudioError('opfs-no-move', `this browser cannot move files in its storage (FileSystemHandle.move); the export stays in '${EXPORTS_FOLDER}/${staging}'`);
+      files.sort((a, b) => Number(a.name === 'config.json') - Number(b.name === 'config.json'));
+      const target = await root.getDirectoryHandle(folderName, { create: true });
+      for (const f of files) await f.move!(target, f.name);
+      await root.removeEntry(staging, { recursive: true });
     },
     async discard() {
       await root.removeEntry(staging, { recursive: true }).catch(() => undefined);
@@ -95,6 +102,8 @@ export async function listExports(): Promise<StoredExport[]> {
       files.push({ name: f.name, bytes: file.size });
       modified = Math.max(modified, file.lastModified);
     }
+    // config.json moves in last: a folder without it is a commit cut short, not an export.
+    if (!files.some((f) => f.name === 'config.json')) continue;
     files.sort((a, b) => (a.name < b.name ? -1 : 1));
     out.push({ name: entry.name, files, bytes: files.reduce((s, f) => s + f.bytes, 0), modified });
   }
