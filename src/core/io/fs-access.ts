@@ -145,6 +145,12 @@ function locks(): LockManagerLike | null {
   return (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks ?? null;
 }
 
+/** The names of the Web Locks held now, in any tab of this origin (none without the API). */
+export async function heldLocks(): Promise<Set<string>> {
+  const manager = locks();
+  return new Set(manager ? ((await manager.query()).held ?? []).map((l) => l.name ?? '') : []);
+}
+
 /** Runs `work` holding the export's lock (where the Web Locks API exists). */
 export async function withExportLock<T>(exportId: string, work: () => Promise<T>): Promise<T> {
   const manager = locks();
@@ -153,10 +159,9 @@ export async function withExportLock<T>(exportId: string, work: () => Promise<T>
 
 /** Removes our partial files and folders left in `dir` by exports that no longer run (a reload, a
  * crash, a closed tab); returns their names. Exports still running elsewhere hold their lock. */
-export async function removeStalePartials(dir: FileSystemDirectoryHandle | DirectoryHandleLike): Promise<string[]> {
+export async function removeStalePartials(dir: FileSystemDirectoryHandle | DirectoryHandleLike, held?: ReadonlySet<string>): Promise<string[]> {
   const root = dir as unknown as DirectoryHandleLike;
-  const manager = locks();
-  const live = new Set(manager ? ((await manager.query()).held ?? []).map((l) => l.name ?? '') : []);
+  const live = held ?? (await heldLocks());
   const removed: string[] = [];
   for await (const entry of root.values()) {
     const id = partialIdOf(entry.name);

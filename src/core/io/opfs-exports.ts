@@ -5,7 +5,7 @@
 // by the disk, to save them out of browser storage without holding them in memory.
 import { MergeStudioError } from '../errors.ts';
 import { blobSource } from './blob.ts';
-import { directoryHandleSinks, partialIdOf, partialName, removeStalePartials, type DirectoryHandleLike, type FileHandleLike } from './fs-access.ts';
+import { directoryHandleSinks, exportLockName, heldLocks, partialIdOf, partialName, removeStalePartials, type DirectoryHandleLike, type FileHandleLike } from './fs-access.ts';
 import type { FileTree, SinkFactory } from './types.ts';
 
 export const EXPORTS_FOLDER = 'exports';
@@ -59,11 +59,45 @@ export interface OpfsExportWriter {
   discard(): Promise<void>;
 }
 
-/** Starts an export into `exports/NAME.partial-ID/`, after removing stale partial folders. */
-export async function beginOpfsExport(name: string, exportId: string): Promise<OpfsExportWriter> {
+async function hasFile(dir: DirectoryHandleLike, name: string): Promise<boolean> {
+  try {
+    await dir.getFileHandle(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes what interrupted exports left in `exports/` and returns the names: partial folders whose
+ * export no longer runs (its Web Lock is free), and folders without config.json (a commit cut short:
+ * config.json moves in last) unless a running export's partial folder of that name is committing.
+ * Finished exports and the folders of exports running in another tab are left alone. */
+export async function removeStaleOpfsExports(root: DirectoryHandleLike, held?: ReadonlySet<string>): Promise<string[]> {
+  const live = held ?? (await heldLocks());
+  const committing = new Set<string>();
+  const unfinished: string[] = [];
+  for await (const entry of root.values()) {
+    if (entry.kind !== 'directory') continue;
+    const id = partialIdOf(entry.name);
+    if (id) {
+      if (live.has(exportLockName(id))) committing.add(entry.name.slice(0, entry.name.length - `.partial-${id}`.length));
+    } else if (!(await hasFile(entry, 'config.json'))) unfinished.push(entry.name);
+  }
+  const removed = await removeStalePartials(root, live);
+  for (const name of unfinished) {
+    if (committing.has(name)) continue;
+    await root.removeEntry(name, { recursive: true }).catch(() => undefined);
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** Starts an export into `exports/NAME.partial-ID/`, after removing stale partial folders.
+ * `exportsRoot` is the `exports/` folder (tests pass a fake). */
+export async function beginOpfsExport(name: string, exportId: string, exportsRoot?: DirectoryHandleLike): Promise<OpfsExportWriter> {
   const folderName = checkExportName(name);
-  const root = await exportsFolder();
-  const removed = await removeStalePartials(root);
+  const root = exportsRoot ?? (await exportsFolder());
+  const removed = await removeStaleOpfsExports(root);
   if (await exists(root, folderName)) throw new MergeStudioError('export-exists', `browser storage already holds an export named '${folderName}'; delete it or choose another name`, { file: folderName });
   const staging = partialName(folderName, exportId);
   const dir = await root.getDirectoryHandle(staging, { create: true });
