@@ -70,6 +70,10 @@ async function stubPicker(page: Page, folder: string): Promise<void> {
   }, folder);
 }
 
+async function removeOpfs(page: Page, name: string): Promise<void> {
+  await page.evaluate(async (n) => (await navigator.storage.getDirectory()).removeEntry(n, { recursive: true }), name);
+}
+
 /** Entry names of an OPFS folder (path from the OPFS root), or null when it does not exist. */
 function opfsNames(page: Page, path: string[]): Promise<string[] | null> {
   return page.evaluate(async (parts) => {
@@ -164,6 +168,7 @@ test('export to a picked folder, to browser storage (listed, saved out, deleted)
   test.info().annotations.push({ type: 'memory', description: `${family.description}, picked-folder export: ${formatPeaks(peaks)}` });
   debug(`memory: ${formatPeaks(peaks)}`);
   expect(await compareOpfsWithCli(page, ['picked'])).toEqual([]);
+  await removeOpfs(page, 'picked'); // the quota of an off-the-record context is small
 
   // 2. browser storage: listed when finished, saved out as a streamed .tar, deleted
   await startExport(page, 'opfs', 'kept-export', SHARD_MIB);

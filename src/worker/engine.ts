@@ -211,7 +211,7 @@ export class StudioEngine {
       revision: source.revision?.trim() || undefined,
       hubUrl: source.hubUrl,
       accessToken: source.token?.trim() || undefined,
-      cache: typeof caches === 'undefined' ? undefined : browserHubCache(),
+      cache: typeof caches === 'undefined' || source.cache === false ? undefined : browserHubCache(),
       timeouts: source.timeoutS ? { connectMs: source.timeoutS * 1000, firstByteMs: source.timeoutS * 1000, stallMs: source.timeoutS * 1000 } : undefined,
       // Stalls and retries reach whichever job is reading from the Hub (adding a model, export).
       onProgress: (progress) => {

@@ -42,7 +42,7 @@ export interface DemoCatalog {
 
 export type ModelSource =
   | { kind: 'demo'; ref: string }
-  | { kind: 'hub'; repo: string; revision?: string; hubUrl: string; token?: string; /** Each of connect, first byte and stall, in seconds; default: the Hub defaults. */ timeoutS?: number }
+  | { kind: 'hub'; repo: string; revision?: string; hubUrl: string; token?: string; /** Each of connect, first byte and stall, in seconds; default: the Hub defaults. */ timeoutS?: number; /** Read through the browser's Cache Storage (default true). */ cache?: boolean }
   /** A dropped or picked folder: each file with its path inside the folder (first segment = folder name). */
   | { kind: 'files'; files: { path: string; file: File }[] }
   | { kind: 'directory'; handle: FileSystemDirectoryHandle };

@@ -96,6 +96,9 @@ export async function loadRecipeFromHub(page: Page, hubUrl: string, repos: strin
   await expect(page.getByRole('heading', { name: 'Merge Studio' })).toBeVisible();
   await page.getByText('Settings').click();
   await page.getByLabel('Hub URL').fill(hubUrl);
+  // Browser storage is left to the exports: a Playwright context is off the record, and its quota
+  // (a share of the machine's memory) does not hold the Hub cache of three models and two exports.
+  await page.getByLabel('cache Hub files in this browser').setChecked(false);
   const hubForm = page.getByRole('form', { name: 'Add from the Hub' });
   for (const repo of repos) {
     await hubForm.getByLabel('Repo id').fill(repo);
