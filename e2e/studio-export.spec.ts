@@ -158,15 +158,19 @@ test('export to a picked folder, to browser storage (listed, saved out, deleted)
   debug('loaded');
   const status = page.getByTestId('export-status');
 
-  // 1. a picked folder, with the peak renderer + GPU memory sampled while it runs
+  // 1. a picked folder, with the peak renderer + GPU memory sampled while it runs (and for a
+  // second before, the models loaded and idle, to tell the export's share)
+  const idleSampler = await sampleBrowserMemory(browser);
+  await page.waitForTimeout(1000);
+  const idle = await idleSampler.stop();
   const sampler = await sampleBrowserMemory(browser);
   await startExport(page, 'directory', '', SHARD_MIB);
   const doneText = await exportDone(page);
   debug(`picked folder: ${doneText}`);
   const peaks = await sampler.stop();
   expect(doneText).toContain('merged on cpu');
-  test.info().annotations.push({ type: 'memory', description: `${family.description}, picked-folder export: ${formatPeaks(peaks)}` });
-  debug(`memory: ${formatPeaks(peaks)}`);
+  test.info().annotations.push({ type: 'memory', description: `${family.description}, picked-folder export: ${formatPeaks(peaks)}; before it: ${formatPeaks(idle)}` });
+  debug(`memory: ${formatPeaks(peaks)}; before the export: ${formatPeaks(idle)}`);
   expect(await compareOpfsWithCli(page, ['picked'])).toEqual([]);
   await removeOpfs(page, 'picked'); // the quota of an off-the-record context is small
 

@@ -8,7 +8,7 @@
 // prints one row: the studio's export of 3 x FAMILY from the mock Hub in Chromium, wall time and the
 // peak renderer + GPU process memory (tools/bench/browser-memory.ts).
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,13 @@ export async function prepareFamily(family = 'qwen2.5-0.5b', layers?: number): P
   if (existsSync(generator)) {
     const root = join(cacheDir(), 'merge-studio-export', `${family}-L${layers ?? 'all'}`);
     const folder = 'rs';
+    // A full-size family the realshape bench already generated (tools/realshape: CACHE/realshape/FAMILY)
+    // is reused through a link instead of a second copy of several GB; its stamp is checked below.
+    const generated = join(cacheDir(), 'realshape', family);
+    if (layers === undefined && existsSync(join(generated, 'realshape-stamp.json')) && !existsSync(join(root, folder))) {
+      await mkdir(root, { recursive: true });
+      await symlink(generated, join(root, folder));
+    }
     const mod = (await import(generator)) as RealshapeModule;
     const made = await mod.generateFamily({ family, layers, experts: 2, out: join(root, folder) });
     const gb = made.models.reduce((s, m) => s + m.bytes, 0) / 1e9;
