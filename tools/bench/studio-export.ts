@@ -8,7 +8,7 @@
 // prints one row: the studio's export of 3 x FAMILY from the mock Hub in Chromium, wall time and the
 // peak renderer + GPU process memory (tools/bench/browser-memory.ts).
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises';
+import { cp, link, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,11 +42,16 @@ export async function prepareFamily(family = 'qwen2.5-0.5b', layers?: number): P
     const root = join(cacheDir(), 'merge-studio-export', `${family}-L${layers ?? 'all'}`);
     const folder = 'rs';
     // A full-size family the realshape bench already generated (tools/realshape: CACHE/realshape/FAMILY)
-    // is reused through a link instead of a second copy of several GB; its stamp is checked below.
+    // is reused through hard links (the mock Hub lists plain files only) instead of a second copy of
+    // several GB; its stamp is checked below.
     const generated = join(cacheDir(), 'realshape', family);
     if (layers === undefined && existsSync(join(generated, 'realshape-stamp.json')) && !existsSync(join(root, folder))) {
-      await mkdir(root, { recursive: true });
-      await symlink(generated, join(root, folder));
+      for (const entry of await readdir(generated, { withFileTypes: true })) {
+        if (!entry.isDirectory()) continue;
+        await mkdir(join(root, folder, entry.name), { recursive: true });
+        for (const file of await readdir(join(generated, entry.name))) await link(join(generated, entry.name, file), join(root, folder, entry.name, file));
+      }
+      await cp(join(generated, 'realshape-stamp.json'), join(root, folder, 'realshape-stamp.json'));
     }
     const mod = (await import(generator)) as RealshapeModule;
     const made = await mod.generateFamily({ family, layers, experts: 2, out: join(root, folder) });
