@@ -4,7 +4,7 @@
 // reference, and the steps that load the recipe into the page.
 //
 // As a bench script (not in CI; needs `npm run build` first):
-//   npx tsx tools/bench/studio-export.ts --studio-export [--family llama-3.2-1b] [--layers N] [--target opfs|download]
+//   npx tsx tools/bench/studio-export.ts --studio-export [--family llama-3.2-1b] [--layers N] [--target directory|opfs|download]
 // prints one row: the studio's export of 3 x FAMILY from the mock Hub in Chromium, wall time and the
 // peak renderer + GPU process memory (tools/bench/browser-memory.ts).
 import { execFile } from 'node:child_process';
@@ -139,7 +139,7 @@ async function benchMain(): Promise<void> {
   const opt = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
   const family = opt('--family', 'llama-3.2-1b');
   const layersArg = opt('--layers', '');
-  const target = opt('--target', 'opfs') as 'opfs' | 'download';
+  const target = opt('--target', 'opfs') as 'directory' | 'opfs' | 'download';
   const { chromium } = await import('@playwright/test');
   const { preview } = await import('vite');
   const { startMockHub } = await import('../mock-hub/server.ts');
@@ -155,6 +155,14 @@ async function benchMain(): Promise<void> {
   try {
     const context = await browser.newContext({ baseURL: url, acceptDownloads: true });
     const page = await context.newPage();
+    // Headless Chromium cannot click a native picker: 'directory' gets an OPFS folder through a stub
+    // (the File System Access writes under it are the real ones), as in e2e/studio-export.spec.ts.
+    if (target === 'directory') {
+      await page.addInitScript(() => {
+        (window as unknown as { showDirectoryPicker: () => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker = async () =>
+          (await navigator.storage.getDirectory()).getDirectoryHandle('picked', { create: true });
+      });
+    }
     await loadRecipeFromHub(page, hub.url, fam.repos, exportRecipe(fam.repos));
     const sampler = await sampleBrowserMemory(browser);
     const t0 = performance.now();
