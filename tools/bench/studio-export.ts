@@ -164,6 +164,10 @@ async function benchMain(): Promise<void> {
       });
     }
     await loadRecipeFromHub(page, hub.url, fam.repos, exportRecipe(fam.repos));
+    // A second with the models loaded and idle, to tell the export's own share of the peak.
+    const idleSampler = await sampleBrowserMemory(browser);
+    await page.waitForTimeout(1000);
+    const idle = await idleSampler.stop();
     const sampler = await sampleBrowserMemory(browser);
     const t0 = performance.now();
     const download = target === 'download' ? page.waitForEvent('download', { timeout: 3_600_000 }) : null;
@@ -174,6 +178,7 @@ async function benchMain(): Promise<void> {
     const peaks = await sampler.stop();
     const status = await page.getByTestId('export-status').textContent();
     console.log(`| studio export (${target}, CPU merge) | ${fam.description} | ${seconds.toFixed(1)} s | ${formatPeaks(peaks)} |`);
+    console.log(`  before the export: ${formatPeaks(idle)}`);
     console.log(`  ${status}`);
   } finally {
     await browser.close();
