@@ -2,7 +2,8 @@
 // origin, a task_arithmetic recipe shaped by a keyboard- and mouse-moved layer point, live
 // evaluation on a subset, the frontier, an export whose files are re-read here with the project's
 // reader and compared with the CPU engine's merge of the same recipe, and a bad YAML.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, expect, type Page } from '@playwright/test';
@@ -147,25 +148,25 @@ test('studio: demo models, task_arithmetic, layer edits, live evaluation, fronti
   await expect(page.getByRole('checkbox', { name: 'Task mine.gen.jsonl' })).toBeChecked();
   await page.getByRole('checkbox', { name: 'Task mine.gen.jsonl' }).uncheck();
 
-  // 6. export as downloads; re-read with the project's reader and compare with the CPU engine
+  // 6. export as one streamed download (a tar served by the service worker, written to disk as it
+  // is merged); unpacked with the system's tar, re-read with the project's reader and compared
+  // with the CPU engine
   await screenshot(page, 'before-export');
   const out = await mkdtemp(join(tmpdir(), 'studio-export-'));
-  const downloads = new Map<string, Uint8Array>();
-  const saving: Promise<void>[] = [];
-  page.on('download', (d) => {
-    saving.push((async () => {
-      const path = join(out, d.suggestedFilename());
-      await d.saveAs(path);
-      downloads.set(d.suggestedFilename(), new Uint8Array(await readFile(path)));
-    })());
-  });
   await page.getByLabel('Export target').selectOption('download');
+  await page.getByLabel('Export name').fill('studio-merge');
   await page.getByLabel('Shard size in MiB').fill('0.5');
+  const downloading = page.waitForEvent('download', { timeout: 120_000 });
   await page.getByRole('button', { name: 'Export merged model' }).click();
+  const download = await downloading;
+  expect(download.suggestedFilename()).toBe('studio-merge.tar');
+  await download.saveAs(join(out, 'studio-merge.tar'));
+  expect(await download.failure()).toBeNull();
   await expect(page.getByTestId('export-status')).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
+  execFileSync('tar', ['-xf', join(out, 'studio-merge.tar'), '-C', out]);
+  const downloads = new Map<string, Uint8Array>();
+  for (const name of await readdir(join(out, 'studio-merge'))) downloads.set(name, new Uint8Array(await readFile(join(out, 'studio-merge', name))));
   const listed = (await page.getByTestId('export-files').getByRole('listitem').allTextContents()).map((t) => t.replace(/ \(.*\)$/, ''));
-  await expect.poll(() => downloads.size, { timeout: 30_000 }).toBe(listed.length);
-  await Promise.all(saving);
   expect([...downloads.keys()].sort()).toEqual([...listed].sort());
   for (const f of ['config.json', 'model.safetensors.index.json', 'mergekit_config.yml', 'README.md', 'tokenizer.json']) expect(downloads.has(f), f).toBe(true);
   expect(listed.filter((f) => f.endsWith('.safetensors')).length).toBeGreaterThan(1);

@@ -56,7 +56,7 @@ export function ModelsPanel() {
   const families = [...new Set(catalog?.models.map((m) => m.family) ?? [])];
   const addHub = () => {
     if (!repo.trim()) return;
-    const source: ModelSource = { kind: 'hub', repo: repo.trim(), revision: revision.trim() || undefined, hubUrl: settings.hubUrl, token: token.trim() || settings.token.trim() || undefined, timeoutS: Number(settings.hubTimeout) > 0 ? Number(settings.hubTimeout) : undefined };
+    const source: ModelSource = { kind: 'hub', repo: repo.trim(), revision: revision.trim() || undefined, hubUrl: settings.hubUrl, token: token.trim() || settings.token.trim() || undefined, timeoutS: Number(settings.hubTimeout) > 0 ? Number(settings.hubTimeout) : undefined, cache: settings.hubCache };
     void addModel(source, repo.trim());
   };
   const onDrop = async (e: DragEvent) => {

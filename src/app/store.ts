@@ -28,6 +28,8 @@ export interface Settings {
   remember: boolean;
   /** Seconds a Hub request may wait to connect, for its first byte, or on a stalled body; '' = defaults. */
   hubTimeout: string;
+  /** Keep the Hub's files in this browser's Cache Storage for the next visit (on by default). */
+  hubCache: boolean;
 }
 
 export type JobState = { status: 'idle' } | { status: 'running'; progress?: Progress; label: string } | { status: 'error'; error: string } | { status: 'done'; message: string };
@@ -83,7 +85,7 @@ export interface StudioState {
 const SETTINGS_KEY = 'merge-studio.settings';
 
 function initialSettings(): Settings {
-  const defaults: Settings = { hubUrl: 'https://huggingface.co', token: '', remember: false, hubTimeout: '' };
+  const defaults: Settings = { hubUrl: 'https://huggingface.co', token: '', remember: false, hubTimeout: '', hubCache: true };
   try {
     const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) ?? 'null') as Partial<Settings> | null;
     return saved ? { ...defaults, ...saved, remember: Boolean(saved.token) } : defaults;
@@ -244,7 +246,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       const settings = { ...get().settings, ...patch };
       set({ settings });
       if (settings.remember) localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));
-      else localStorage.setItem(SETTINGS_KEY, JSON.stringify({ hubUrl: settings.hubUrl, hubTimeout: settings.hubTimeout }));
+      else localStorage.setItem(SETTINGS_KEY, JSON.stringify({ hubUrl: settings.hubUrl, hubTimeout: settings.hubTimeout, hubCache: settings.hubCache }));
     },
 
     async toggleTask(file, on) {

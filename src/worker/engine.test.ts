@@ -108,13 +108,15 @@ describe('StudioEngine', () => {
   it('exports what the engine exports for the same recipe, and refuses unloaded models by name', async () => {
     const engine = await engineWithModels();
     const r = recipe([1, 0.25, 0.75]);
-    const out = await engine.exportModel(r, { kind: 'memory' }, 'export', () => undefined, 40_000);
+    const written = memorySinks();
+    const out = await engine.exportModel(r, { kind: 'sinks', sinks: written }, 'export', () => undefined, { shardSize: 40_000 });
+    const data = Object.fromEntries(written.files);
     expect(out.files.filter((f) => f.name.endsWith('.safetensors')).length).toBeGreaterThan(1);
     const reference = memorySinks();
     const handles = new Map([...['base', 'add', 'reverse']].map((ref) => [ref, (engine as unknown as { handles: Map<string, never> }).handles.get(ref)!]));
     await execute(plan(r, handles), { sinks: reference, backend: cpuBackend, shardSize: 40_000 });
-    expect(Object.keys(out.data!).sort()).toEqual([...reference.files.keys()].sort());
-    for (const [name, bytes] of reference.files) expect(out.data![name], name).toEqual(bytes);
+    expect(Object.keys(data).sort()).toEqual([...reference.files.keys()].sort());
+    for (const [name, bytes] of reference.files) expect(data[name], name).toEqual(bytes);
     expect(engine.check({ ...r, base_model: 'nope' })).toEqual({ ok: false, error: expect.stringContaining("'nope'") });
   });
 });

@@ -2,7 +2,7 @@
 // model resident for live evaluation (re-merging only the tensors whose parameters changed),
 // exports, and runs searches. Everything here is core; this file only wires it together and
 // keeps the state a session needs. It runs in a Web Worker (studio.worker.ts) and, for tests, in Node.
-import { cpuBackend, execute, plan, type ExportResult, type MergeBackend, type Plan, type PlanStep } from '../core/engine/index.ts';
+import { cpuBackend, execute, plan, type MergeBackend, type Plan, type PlanStep } from '../core/engine/index.ts';
 import { MergeStudioError } from '../core/errors.ts';
 import { mergedTokenizer, mergedTokenizerKey, remergeInto, runtimeForPlan, type MergedRuntime } from '../core/eval/merged.ts';
 import { evaluateTask } from '../core/eval/metrics.ts';
@@ -13,13 +13,16 @@ import { openHubDatasetSplit } from '../core/benchmarks/hub-dataset.ts';
 import { expandBenchmark, loadBenchmark, type LoadedBenchmark } from '../core/benchmarks/load.ts';
 import { hubTree, browserHubCache } from '../core/hub/index.ts';
 import { directoryHandleTree, fileListTree } from '../core/io/blob.ts';
-import { directoryHandleSinks } from '../core/io/fs-access.ts';
+import { newExportId, removeStalePartials, stagedDirectorySinks, withExportLock } from '../core/io/fs-access.ts';
 import { memorySinks, memoryTree } from '../core/io/memory.ts';
+import { beginOpfsExport, deleteExport, exportTree, listExports } from '../core/io/opfs-exports.ts';
+import { portChunkWriter } from '../core/io/port-stream.ts';
+import { tarSinks } from '../core/io/tar.ts';
 import type { FileTree, SinkFactory } from '../core/io/types.ts';
 import { openModel, type ModelHandle } from '../core/model/handle.ts';
 import { compatibilityReport, formatCompatibilityReport, modelInventory } from '../core/model/inventory.ts';
 import { loadVocabulary } from '../core/tokenizer/vocab.ts';
-import type { ProgressCallback } from '../core/progress.ts';
+import { throwIfAborted, type ProgressCallback } from '../core/progress.ts';
 import { referencedModels, stageHint, type Recipe } from '../core/recipe/index.ts';
 import { createSpace, SearchRun, type SearchSummary } from '../core/search/index.ts';
 import { createMergeObjective } from '../core/search/objective.ts';
@@ -28,11 +31,10 @@ import { tileKernelStatus } from '../core/simd/tiles.ts';
 import { indexedDbTrialStore } from './trial-store.ts';
 import type {
   BenchmarkRequest, CompatibilitySummary, DamRequest, DamUpdate, DemoCatalog, DemoModel, DemoTask, EngineEvent, EvalBackendChoice, EvalRequest, EvalStage, ExportOutcome,
-  ExportTarget, ModelSource, ModelSummary, ModuleGroup, SearchRequest, SearchUpdate, TaskInfo, TaskScore,
+  ExportTarget, ModelSource, ModelSummary, ModuleGroup, SearchRequest, SearchUpdate, StoredExportInfo, TaskInfo, TaskScore,
 } from './protocol.ts';
 import { urlFileTree } from './url-tree.ts';
 import { exportRef } from './export-refs.ts';
-import { withOpfsExportFolder, type OpfsDirectory } from './opfs-exports.ts';
 
 /** The metric a task kind is ranked by on the frontier (the others are reported too). */
 const PRIMARY_METRICS: Record<EvalTask['kind'], string[]> = {
@@ -80,6 +82,18 @@ interface Resident {
   mergeBackend: string;
   evalBackend: EvalBackend;
 }
+
+export interface ExportModelOptions {
+  /** Largest shard in bytes (default: the writer's). */
+  shardSize?: number;
+  /** Write merged tensors holding NaN or infinite values instead of stopping with an error. */
+  allowNonFinite?: boolean;
+  /** Where the merge runs: WebGPU when there is an adapter ('auto'), or the one named. */
+  mergeOn?: EvalBackendChoice;
+}
+
+/** Saved exports are copied in pieces of this size. */
+const COPY_PIECE = 4 << 20;
 
 export interface EngineOptions {
   /** URL of the demo zoo folder (holding manifest.json). */
@@ -197,7 +211,7 @@ export class StudioEngine {
       revision: source.revision?.trim() || undefined,
       hubUrl: source.hubUrl,
       accessToken: source.token?.trim() || undefined,
-      cache: typeof caches === 'undefined' ? undefined : browserHubCache(),
+      cache: typeof caches === 'undefined' || source.cache === false ? undefined : browserHubCache(),
       timeouts: source.timeoutS ? { connectMs: source.timeoutS * 1000, firstByteMs: source.timeoutS * 1000, stallMs: source.timeoutS * 1000 } : undefined,
       // Stalls and retries reach whichever job is reading from the Hub (adding a model, export).
       onProgress: (progress) => {
@@ -487,31 +501,116 @@ export class StudioEngine {
     return exportRef(ref, this.catalog);
   }
 
-  /** Streams the merged model to `target`: shards, index, config.json, tokenizer, model card and mergekit_config.yml. */
-  async exportModel(recipe: Recipe, target: ExportTarget, jobId: string, onEvent: (e: EngineEvent) => void, shardSize?: number, allowNonFinite = false): Promise<ExportOutcome> {
+  /** Streams the merged model to `target`: shards, index, config.json, tokenizer, model card and
+   * mergekit_config.yml. Nothing looks complete before the end: a picked folder gets partial file
+   * names, browser storage a partial folder, a streamed download its end-of-archive last. */
+  async exportModel(recipe: Recipe, target: ExportTarget, jobId: string, onEvent: (e: EngineEvent) => void, options: ExportModelOptions = {}): Promise<ExportOutcome> {
+    const { shardSize, allowNonFinite = false, mergeOn = 'auto' } = options;
     this.hubListeners.add(onEvent);
     return this.job(jobId, async (signal) => {
-      const gpu = await this.mergeBackend();
-      const p = this.planFor(recipe, gpu ?? cpuBackend);
-      let memory: ReturnType<typeof memorySinks> | null = null;
-      const write = (sinks: SinkFactory) =>
-        execute(p, { sinks, backend: gpu ?? cpuBackend, shardSize, signal, allowNonFinite, modelRef: (ref) => this.exportRef(ref), onProgress: (progress) => onEvent({ type: 'progress', progress }) });
-      let result: ExportResult;
-      if (target.kind === 'directory') result = await write(directoryHandleSinks(target.handle));
-      else if (target.kind === 'opfs') {
-        // Removes the folders of exports cut short by a closed tab first, and this one's folder if it fails.
-        const root = (await navigator.storage.getDirectory()) as unknown as OpfsDirectory;
-        result = await withOpfsExportFolder(root, target.folder, (dir) => write(directoryHandleSinks(dir as unknown as FileSystemDirectoryHandle)));
-      } else result = await write((memory = memorySinks()));
-      const sizes = memory ? result.files.map((name) => ({ name, bytes: memory!.files.get(name)?.byteLength ?? 0 })) : result.files.map((name) => ({ name, bytes: -1 }));
-      return {
-        files: sizes,
-        data: memory ? Object.fromEntries(memory.files) : undefined,
-        seconds: result.seconds,
-        bytesWritten: result.bytesWritten,
-        backend: gpu ? 'webgpu' : 'cpu',
-      };
+      const gpu = mergeOn === 'cpu' ? null : await this.mergeBackend();
+      if (mergeOn === 'webgpu' && !gpu) throw new MergeStudioError('no-webgpu', 'merge on WebGPU was chosen, but this browser gives no WebGPU adapter');
+      const backend = gpu ?? cpuBackend;
+      const p = this.planFor(recipe, backend);
+      const outcome = await this.writeTo(target, signal, (sinks) =>
+        execute(p, { sinks, backend, shardSize, signal, allowNonFinite, modelRef: (ref) => this.exportRef(ref), onProgress: (progress) => onEvent({ type: 'progress', progress }) }));
+      return { ...outcome, seconds: outcome.result.seconds, bytesWritten: outcome.result.bytesWritten, backend: gpu ? 'webgpu' : 'cpu' };
     }).finally(() => this.hubListeners.delete(onEvent));
+  }
+
+  /** Exports kept in browser storage (finished ones only). */
+  async storedExports(): Promise<StoredExportInfo[]> {
+    return listExports();
+  }
+
+  async deleteStoredExport(name: string): Promise<void> {
+    await deleteExport(name);
+  }
+
+  /** Saves a kept export out of browser storage (to a picked folder or as a streamed download),
+   * file by file through disk-backed File objects; config.json last, as in an export. */
+  async saveStoredExport(name: string, target: ExportTarget, jobId: string, onEvent: (e: EngineEvent) => void): Promise<ExportOutcome> {
+    return this.job(jobId, async (signal) => {
+      const started = performance.now();
+      const tree = await exportTree(name);
+      const files = (await tree.list(signal)).sort((a, b) => Number(a === 'config.json') - Number(b === 'config.json'));
+      const outcome = await this.writeTo(target, signal, async (sinks) => {
+        let bytes = 0;
+        for (const [i, file] of files.entries()) {
+          const source = await tree.open(file, signal);
+          const sink = await sinks.create(file, source.size);
+          try {
+            for (let at = 0; at < source.size; at += COPY_PIECE) await sink.write(await source.read(at, Math.min(COPY_PIECE, source.size - at), signal));
+            await sink.close();
+          } catch (err) {
+            await sink.abort();
+            for (const done of files.slice(0, i)) await sinks.remove?.(done).catch(() => undefined);
+            throw err;
+          }
+          bytes += source.size;
+          onEvent({ type: 'progress', progress: { phase: 'save', done: i + 1, total: files.length, bytes, message: file } });
+        }
+        return { files };
+      });
+      const seconds = (performance.now() - started) / 1000;
+      return { ...outcome, seconds, bytesWritten: outcome.files.reduce((s, f) => s + Math.max(0, f.bytes), 0), backend: 'none' };
+    });
+  }
+
+  /** Runs `write` against the sinks of `target` and publishes the result only when it succeeded. */
+  private async writeTo<T extends { files: string[] }>(target: ExportTarget, signal: AbortSignal, write: (sinks: SinkFactory) => Promise<T>): Promise<{ result: T; files: { name: string; bytes: number }[]; removed: string[]; data?: Record<string, Uint8Array> }> {
+    // Every file's planned size, as the writer announces it.
+    const sizes = new Map<string, number>();
+    const counted = (sinks: SinkFactory): SinkFactory => ({
+      create: (name, size) => {
+        sizes.set(name, size ?? -1);
+        return sinks.create(name, size);
+      },
+      ...(sinks.remove ? { remove: (name: string) => sinks.remove!(name) } : {}),
+    });
+    const sized = (result: T) => result.files.map((name) => ({ name, bytes: sizes.get(name) ?? -1 }));
+    if (target.kind === 'sinks') {
+      const result = await write(counted(target.sinks));
+      return { result, files: sized(result), removed: [] };
+    }
+    if (target.kind === 'memory') {
+      const memory = memorySinks();
+      const result = await write(counted(memory));
+      return { result, files: sized(result), removed: [], data: Object.fromEntries(memory.files) };
+    }
+    if (target.kind === 'stream') {
+      const tar = tarSinks(portChunkWriter(target.port), target.folder);
+      try {
+        const result = await write(counted(tar));
+        throwIfAborted(signal);
+        await tar.finish();
+        return { result, files: sized(result), removed: [] };
+      } catch (err) {
+        await tar.abort(err instanceof Error ? err : new Error(String(err)));
+        throw err;
+      }
+    }
+    const exportId = newExportId();
+    return withExportLock(exportId, async () => {
+      if (target.kind === 'directory') {
+        const removed = await removeStalePartials(target.handle);
+        const staged = stagedDirectorySinks(target.handle, exportId);
+        const result = await write(counted(staged));
+        throwIfAborted(signal);
+        await staged.commit(result.files);
+        return { result, files: sized(result), removed };
+      }
+      const opfs = await beginOpfsExport(target.name, exportId);
+      try {
+        const result = await write(counted(opfs.sinks));
+        throwIfAborted(signal);
+        await opfs.commit();
+        return { result, files: sized(result), removed: opfs.removed };
+      } catch (err) {
+        await opfs.discard();
+        throw err;
+      }
+    });
   }
 
   // ---------------------------------------------------------------- search

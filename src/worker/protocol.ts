@@ -1,5 +1,7 @@
 // What crosses the page <-> worker boundary: plain, structured-cloneable data only (no handles,
 // no GPU objects). The page imports these types; the worker implements StudioEngineApi.
+import type { StoredExport } from '../core/io/opfs-exports.ts';
+import type { SinkFactory } from '../core/io/types.ts';
 import type { Progress } from '../core/progress.ts';
 import type { Recipe } from '../core/recipe/index.ts';
 import type { SearchStatus, SearchSummary, TrialRecord } from '../core/search/index.ts';
@@ -40,7 +42,7 @@ export interface DemoCatalog {
 
 export type ModelSource =
   | { kind: 'demo'; ref: string }
-  | { kind: 'hub'; repo: string; revision?: string; hubUrl: string; token?: string; /** Each of connect, first byte and stall, in seconds; default: the Hub defaults. */ timeoutS?: number }
+  | { kind: 'hub'; repo: string; revision?: string; hubUrl: string; token?: string; /** Each of connect, first byte and stall, in seconds; default: the Hub defaults. */ timeoutS?: number; /** Read through the browser's Cache Storage (default true). */ cache?: boolean }
   /** A dropped or picked folder: each file with its path inside the folder (first segment = folder name). */
   | { kind: 'files'; files: { path: string; file: File }[] }
   | { kind: 'directory'; handle: FileSystemDirectoryHandle };
@@ -144,19 +146,33 @@ export type EngineEvent =
   | { type: 'progress'; progress: Progress }
   | { type: 'stage'; stage: EvalStage };
 
+/** Where an export goes. Every target streams: no whole file and no whole model is held in memory. */
 export type ExportTarget =
+  /** A folder picked with showDirectoryPicker: files under partial names, renamed when all are written. */
   | { kind: 'directory'; handle: FileSystemDirectoryHandle }
-  | { kind: 'opfs'; folder: string }
+  /** Browser storage (OPFS): `exports/NAME.partial-ID/`, renamed to `exports/NAME/` at the end. */
+  | { kind: 'opfs'; name: string }
+  /** A streamed download: one tar archive `folder/...` written to `port` (src/core/io/port-stream.ts). */
+  | { kind: 'stream'; port: MessagePort; folder: string }
+  /** In-process callers only (Node tests): any SinkFactory; it cannot cross to the worker. */
+  | { kind: 'sinks'; sinks: SinkFactory }
+  /** The whole model in memory, returned as `data`: only for small models (publishing demo-sized
+   * merges, tests); exports of real size go to one of the streaming targets above. */
   | { kind: 'memory' };
 
 export interface ExportOutcome {
   files: { name: string; bytes: number }[];
-  /** File contents, for the memory target (the page offers them as downloads). */
-  data?: Record<string, Uint8Array>;
   seconds: number;
   bytesWritten: number;
   backend: string;
+  /** Leftovers of interrupted exports removed before this one (partial files or folders). */
+  removed: string[];
+  /** File contents, for the memory target only. */
+  data?: Record<string, Uint8Array>;
 }
+
+/** A finished export kept in browser storage. */
+export type StoredExportInfo = StoredExport;
 
 export interface SearchRequest {
   spec: Omit<SearchSpec, 'tasks'>;

@@ -87,13 +87,16 @@ describe('StudioEngine with a multi-stage recipe', () => {
   it('exports what the engine exports, mergekit_config.yml with every document', async () => {
     const engine = await engineWithModels();
     const r = staged(1);
-    const out = await engine.exportModel(r, { kind: 'memory' }, 'export', () => undefined);
+    const written = memorySinks();
+    const out = await engine.exportModel(r, { kind: 'sinks', sinks: written }, 'export', () => undefined);
+    expect(out.files.map((f) => [f.name, f.bytes])).toEqual([...written.files].map(([name, bytes]) => [name, bytes.byteLength]));
+    const data = Object.fromEntries(written.files);
     const reference = memorySinks();
     const handles = new Map(['base', 'add', 'reverse'].map((ref) => [ref, (engine as unknown as { handles: Map<string, never> }).handles.get(ref)!]));
     await execute(plan(r, handles), { sinks: reference, backend: cpuBackend });
-    expect(Object.keys(out.data!).sort()).toEqual([...reference.files.keys()].sort());
-    for (const [name, bytes] of reference.files) expect(out.data![name], name).toEqual(bytes);
-    expect(parseRecipeYaml(new TextDecoder().decode(out.data!['mergekit_config.yml']))).toEqual(r);
+    expect(Object.keys(data).sort()).toEqual([...reference.files.keys()].sort());
+    for (const [name, bytes] of reference.files) expect(data[name], name).toEqual(bytes);
+    expect(parseRecipeYaml(new TextDecoder().decode(data['mergekit_config.yml']))).toEqual(r);
     const typo = { ...r, models: [{ model: 'ties-stag', parameters: { weight: 1 } }] };
     expect(engine.check(typo)).toEqual({ ok: false, error: expect.stringContaining("did you mean 'ties-stage'?") });
   });

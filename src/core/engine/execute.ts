@@ -636,7 +636,7 @@ export function cardInfoFromPlan(plan: Plan, extra: CardExtra = {}): CardInfo {
 }
 
 async function writeFile(sinks: SinkFactory, name: string, bytes: Uint8Array, open: { sink: ByteSink | null }): Promise<void> {
-  const sink = await sinks.create(name);
+  const sink = await sinks.create(name, bytes.byteLength);
   open.sink = sink;
   await sink.write(bytes);
   await sink.close();

@@ -25,7 +25,9 @@ export interface ByteSink {
 
 /** Creates sinks for named files inside one output location (a folder, an in-memory map, ...). */
 export interface SinkFactory {
-  create(fileName: string): Promise<ByteSink>;
+  /** `size`, when the writer knows it up front (every export file's size is planned), lets an
+   * archive sink write the entry header before the data; other sinks ignore it. */
+  create(fileName: string, size?: number): Promise<ByteSink>;
   /** Removes a file written earlier (used to clean up a failed or cancelled export). */
   remove?(fileName: string): Promise<void>;
 }

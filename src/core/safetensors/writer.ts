@@ -136,9 +136,10 @@ export class SafetensorsWriter {
         entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
         for (const [t, f] of entries) Object.defineProperty(weightMap, t, { value: f, enumerable: true, writable: true, configurable: true });
         const json = JSON.stringify({ metadata: { total_size: this.totalBytes }, weight_map: weightMap }, null, 2) + '\n';
-        const sink = await this.sinks.create(INDEX_FILE);
+        const bytes = new TextEncoder().encode(json);
+        const sink = await this.sinks.create(INDEX_FILE, bytes.byteLength);
         this.sink = sink;
-        await sink.write(new TextEncoder().encode(json));
+        await sink.write(bytes);
         this.sink = null;
         await sink.close();
         this.finished.push(INDEX_FILE);
@@ -172,8 +173,9 @@ export class SafetensorsWriter {
     this.shardIndex++;
     const shard = this.shards[this.shardIndex];
     if (tensorIndex !== this.firstTensorOf(this.shardIndex)) throw new Error('writer: shard bookkeeping out of step'); // unreachable by construction
-    this.sink = await this.sinks.create(shard.file);
-    await this.sink.write(encodeHeader(shard.tensors, this.opts.metadata).prefixAndHeader);
+    const header = encodeHeader(shard.tensors, this.opts.metadata).prefixAndHeader;
+    this.sink = await this.sinks.create(shard.file, header.byteLength + shard.dataBytes);
+    await this.sink.write(header);
   }
 
   private async closeShard(): Promise<void> {

@@ -1,0 +1,89 @@
+// Peak memory of a Chromium launched by Playwright, per process kind: CDP's
+// SystemInfo.getProcessInfo names the browser's processes (type + pid), /proc/<pid>/status and
+// /proc/<pid>/smaps_rollup give each one's resident set (RSS) and proportional share (PSS). The
+// renderer runs the page, its engine worker and the download service worker; the GPU process holds
+// WebGPU's buffers. Linux only (where /proc is absent the sampler reports nothing).
+import { readFile } from 'node:fs/promises';
+import type { Browser, CDPSession } from '@playwright/test';
+
+export interface MemoryPeaks {
+  /** Peak of renderer + GPU process RSS summed at the same instant (bytes). */
+  rendererGpuRss: number;
+  /** Peak of renderer + GPU process PSS summed at the same instant (bytes). */
+  rendererGpuPss: number;
+  rendererRss: number;
+  gpuRss: number;
+  /** Peak of every process of the browser (browser, utilities, network, storage) summed. */
+  allRss: number;
+  samples: number;
+}
+
+async function procBytes(pid: number): Promise<{ rss: number; pss: number }> {
+  const field = (text: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+    return { rss: field(status, 'VmRSS'), pss: field(rollup, 'Pss') };
+  } catch {
+    return { rss: 0, pss: 0 }; // the process ended between the listing and the read
+  }
+}
+
+interface ProcessInfo { type: string; id: number }
+
+export interface MemorySampler {
+  /** Stops sampling and returns the peaks seen. */
+  stop(): Promise<MemoryPeaks>;
+}
+
+/** Samples every `intervalMs` until stop(). */
+export async function sampleBrowserMemory(browser: Browser, intervalMs = 200): Promise<MemorySampler> {
+  const cdp: CDPSession = await browser.newBrowserCDPSession();
+  const peaks: MemoryPeaks = { rendererGpuRss: 0, rendererGpuPss: 0, rendererRss: 0, gpuRss: 0, allRss: 0, samples: 0 };
+  let running = true;
+  const sample = async () => {
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('SystemInfo.getProcessInfo did not answer')), 5000));
+    const { processInfo } = (await Promise.race([cdp.send('SystemInfo.getProcessInfo'), timeout])) as { processInfo: ProcessInfo[] };
+    let renderer = 0;
+    let rendererPss = 0;
+    let gpu = 0;
+    let gpuPss = 0;
+    let all = 0;
+    for (const p of processInfo) {
+      const { rss, pss } = await procBytes(p.id);
+      all += rss;
+      if (p.type === 'renderer') {
+        renderer += rss;
+        rendererPss += pss;
+      } else if (p.type === 'GPU') {
+        gpu += rss;
+        gpuPss += pss;
+      }
+    }
+    peaks.rendererGpuRss = Math.max(peaks.rendererGpuRss, renderer + gpu);
+    peaks.rendererGpuPss = Math.max(peaks.rendererGpuPss, rendererPss + gpuPss);
+    peaks.rendererRss = Math.max(peaks.rendererRss, renderer);
+    peaks.gpuRss = Math.max(peaks.gpuRss, gpu);
+    peaks.allRss = Math.max(peaks.allRss, all);
+    peaks.samples++;
+  };
+  const loop = (async () => {
+    while (running) {
+      await sample().catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      await cdp.detach().catch(() => undefined);
+      return peaks;
+    },
+  };
+}
+
+export function formatPeaks(p: MemoryPeaks): string {
+  const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+  return `renderer+GPU RSS ${mb(p.rendererGpuRss)} (PSS ${mb(p.rendererGpuPss)}; renderer ${mb(p.rendererRss)}, GPU ${mb(p.gpuRss)}; all browser processes ${mb(p.allRss)}; ${p.samples} samples)`;
+}
