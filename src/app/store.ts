@@ -118,6 +118,10 @@ export function stageSizes(stage: EvalStage): string {
   return sizes.length ? sizes.join(', ') : String(stage.items);
 }
 
+function doneMessage(stage: EvalStage): string {
+  return `${stageSizes(stage)} items per task in ${stage.seconds.toFixed(1)} s`;
+}
+
 /** The recipe a single model is evaluated as: the model itself, unchanged. */
 function asItIs(model: string): Recipe {
   return { merge_method: 'passthrough', models: [{ model }] };
@@ -170,11 +174,13 @@ export const useStudio = create<StudioState>()((set, get) => {
           // Sweeps and searches score other recipes: the live table keeps describing the one on screen.
           if (origin === 'live' || origin === 'full') set({ lastStage: { ...e.stage, yaml } });
           record(recipe, e.stage, origin);
+          // A stage's message can arrive after the job settled: the status line follows it.
+          if (run === evalRuns && get().evalJob.status === 'done') set({ evalJob: { status: 'done', message: doneMessage(e.stage) } });
         }
       }));
       if (run !== evalRuns) return;
       const stage = last as EvalStage | null;
-      set({ evalJob: { status: 'done', message: stage ? `${stageSizes(stage)} items per task in ${stage.seconds.toFixed(1)} s` : 'done' } });
+      set({ evalJob: { status: 'done', message: stage ? doneMessage(stage) : 'done' } });
     } catch (err) {
       if (run !== evalRuns) return;
       // A cancelled run (nothing superseded it) leaves the evaluation idle, not "running".

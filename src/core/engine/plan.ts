@@ -181,10 +181,11 @@ function planDocument(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>,
   for (const m of models) families.set(handle(m).architecture.name, [...(families.get(handle(m).architecture.name) ?? []), m]);
   if (families.size > 1) {
     const [first] = families.keys();
-    problems.push(`models of different architectures (${[...families].map(([a, ms]) => `${a}: ${ms.map((m) => `'${m}'`).join(', ')}`).join('; ')}): `
-      + `their tensors do not correspond, so they cannot be merged; keep models of one architecture (e.g. remove the ${[...families.keys()].filter((a) => a !== first).join(', ')} models)`);
+    // Alone: what else goes wrong between them (layer ranges, shapes) follows from it.
+    throw report([`models of different architectures (${[...families].map(([a, ms]) => `${a}: ${ms.map((m) => `'${m}'`).join(', ')}`).join('; ')}): `
+      + `their tensors do not correspond, so they cannot be merged; keep models of one architecture (e.g. remove the ${[...families.keys()].filter((a) => a !== first).join(', ')} models)`]);
   }
-  if (recipe.models && families.size <= 1) {
+  if (recipe.models) {
     const counts = recipe.models.map((m) => [m.model, handle(m.model).numLayers] as const);
     if (recipe.base_model !== undefined) counts.push([recipe.base_model, configModel.numLayers]);
     const odd = counts.filter(([, n]) => n !== counts[0][1]);
