@@ -123,6 +123,8 @@ test('a single model is evaluated as it is', async ({ page }) => {
 test('error boundary: every button pressed with no models loaded leaves no raw JavaScript error', async ({ page }) => {
   test.setTimeout(240_000);
   await removeAll(page);
+  // Downloads: a target that needs no picker, so the export button really runs.
+  await page.getByLabel('Export target').selectOption('download');
   const pressed: string[] = [];
   const buttons = page.locator('main button:visible, header button:visible');
   const count = await buttons.count();
