@@ -1,7 +1,7 @@
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
+import { recipeToYaml } from '../core/recipe/index.ts';
 import { BENCHMARK_GROUPS, BENCHMARKS } from '../core/benchmarks/definitions.ts';
 import type { EvalBackendChoice } from '../worker/protocol.ts';
-import { engine } from './engine-client.ts';
 import { formatScore } from './format.ts';
 import { ProgressLine } from './ProgressLine.tsx';
 import { useStudio } from './store.ts';
@@ -15,7 +15,9 @@ export function EvalPanel() {
   const job = useStudio((s) => s.evalJob);
   const stage = useStudio((s) => s.lastStage);
   const benchmarkLoading = useStudio((s) => s.benchmarkLoading);
-  const { toggleTask, addTaskFile, addBenchmark, setLive, evaluateNow } = useStudio.getState();
+  const { toggleTask, addTaskFile, addBenchmark, setLive, evaluateNow, cancelEval } = useStudio.getState();
+  const recipe = useStudio((s) => s.recipe);
+  const current = useMemo(() => recipeToYaml(recipe), [recipe]);
   const dropped = tasks.filter((t) => t.origin === 'dropped');
   const benchmarks = tasks.filter((t) => t.origin === 'benchmark');
   const [benchName, setBenchName] = useState('arc_easy');
@@ -75,18 +77,20 @@ export function EvalPanel() {
       <div className="row">
         <button type="button" disabled={selected.length === 0} onClick={() => void evaluateNow('live')}>Evaluate now</button>
         <button type="button" disabled={selected.length === 0} onClick={() => void evaluateNow('full')}>Full evaluation</button>
-        <button type="button" disabled={job.status !== 'running'} onClick={() => { void engine().cancel('live'); void engine().cancel('full'); void engine().cancel('sweep'); }}>Cancel</button>
+        <button type="button" disabled={job.status !== 'running'} onClick={cancelEval}>Cancel</button>
       </div>
       <ProgressLine job={job} testId="eval-status" />
       {stage && (
-        <table className="scores" aria-label="Scores" data-testid="scores">
+        <table className={stage.yaml === current ? 'scores' : 'scores stale'} aria-label="Scores" data-testid="scores" data-current={stage.yaml === current}>
           <thead><tr><th>Objective</th><th>Score</th><th>Subset</th></tr></thead>
           <tbody>
             {stage.scores.map((s) => (
               <tr key={s.objective}><td>{s.objective}</td><td data-testid={`score-${s.objective}`}>{formatScore(s.metric, s.value)}</td><td>{s.items} of {s.of}{s.items === s.of ? ' (all)' : ''}</td></tr>
             ))}
           </tbody>
-          <caption className="muted">merge on {stage.mergeBackend}, scored on {stage.evalBackend}; {stage.remerged} tensors re-merged; {stage.seconds.toFixed(1)} s</caption>
+          <caption className="muted">
+            {stage.yaml !== current && <strong className="stale-note" data-testid="scores-stale">These scores are of the recipe before your last change{live.enabled && selected.length ? '; re-evaluating…' : ': press Evaluate now'}. </strong>}
+            merge on {stage.mergeBackend}, scored on {stage.evalBackend}; {stage.remerged} tensors re-merged; {stage.seconds.toFixed(1)} s</caption>
         </table>
       )}
     </section>

@@ -13,7 +13,7 @@ import { FIXTURE_LLAMA, writeFixtureModel } from '../../tools/mock-hub/fixture-z
 import type { ModuleGroup } from '../worker/protocol.ts';
 import {
   PRESETS, edgeValues, isSplit, layerCurve, parseGradient, reorder, stackSlices, validateParamInput, withBase, withCurveChange, withGradient,
-  withLayerValue, withMethod, withMirroredCurve, withModelAdded, withStack, type LayerLayout,
+  withLayerValue, withMethod, withMirroredCurve, withModelAdded, withModelRemoved, withStack, type LayerLayout,
 } from './recipe-edit.ts';
 
 const LAYERS = 4;
@@ -154,5 +154,18 @@ describe('per-layer edits', () => {
     expect(first.modelParams[0].scale).toBe(0.5);
     const last = p.steps.find((s) => s.output === 'model.layers.5.mlp.up_proj.weight')!;
     expect(last.models[0]).toMatchObject({ model: 'zoo/base', tensor: 'model.layers.2.mlp.up_proj.weight' });
+  });
+});
+
+describe('removing models from a layer stack', () => {
+  it('drops the removed model\'s slices; removing the last one starts over with a models recipe the planner reads', () => {
+    const stack = withStack({ merge_method: 'task_arithmetic' }, [{ model: 'a', start: 0, end: 2, scale: 1 }, { model: 'b', start: 1, end: 3, scale: 0.5 }]);
+    const one = withModelRemoved(stack, 'a');
+    expect(stackSlices(one)).toEqual([{ model: 'b', start: 1, end: 3, scale: 0.5 }]);
+    const none = withModelRemoved(one, 'b');
+    expect(none).toEqual({ merge_method: 'task_arithmetic' });
+    // What the studio draws and writes from it: no slices left behind.
+    expect(stackSlices(none)).toEqual([]);
+    expect(parseRecipeYaml(recipeToYaml(withModelAdded(withBase(none, 'c'), 'd')))).toEqual({ merge_method: 'task_arithmetic', base_model: 'c', models: [{ model: 'd', parameters: { weight: 1 } }] });
   });
 });

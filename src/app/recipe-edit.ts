@@ -95,7 +95,11 @@ export function withModelAdded(recipe: Recipe, model: string): Recipe {
 export function withModelRemoved(recipe: Recipe, model: string): Recipe {
   const next: Recipe = { ...recipe, models: recipe.models?.filter((m) => m.model !== model) };
   if (next.base_model === model) delete next.base_model;
-  if (next.slices) next.slices = next.slices.filter((s) => s.sources.every((src) => src.model !== model));
+  if (next.slices) {
+    next.slices = next.slices.filter((s) => s.sources.every((src) => src.model !== model));
+    // A stack without slices is no recipe at all: start over with an empty merge.
+    if (next.slices.length === 0) return { merge_method: 'task_arithmetic' };
+  }
   return next;
 }
 

@@ -53,7 +53,8 @@ export interface StudioState {
   taskError: string | null;
   live: { enabled: boolean; subset: number; refine: number; backend: EvalBackendChoice };
   evalJob: JobState;
-  lastStage: EvalStage | null;
+  /** The latest live or full evaluation's scores and the recipe (as YAML) they describe. */
+  lastStage: (EvalStage & { yaml: string }) | null;
   points: FrontierPoint[];
   axes: [string, string];
   exportJob: JobState;
@@ -76,6 +77,8 @@ export interface StudioState {
   benchmarkLoading: boolean;
   setLive(s: Partial<StudioState['live']>): void;
   evaluateNow(kind: 'live' | 'full'): Promise<void>;
+  /** Stops every evaluation (live, full, sweep) and returns the evaluation to idle at once. */
+  cancelEval(): void;
   sweep(apply: (v: number) => Recipe, values: number[], label: (v: number) => string): Promise<void>;
   setAxes(axes: [string, string]): void;
   loadPoint(p: FrontierPoint): void;
@@ -96,6 +99,7 @@ function initialSettings(): Settings {
 
 let pointIds = 0;
 let sweepRunning = false;
+let sweepCancelled = false;
 let evalRuns = 0;
 
 function pointLabel(recipe: Recipe): string {
@@ -108,6 +112,27 @@ function pointLabel(recipe: Recipe): string {
   const lambda = recipe.parameters?.lambda;
   if (lambda !== undefined) parts.push(`λ=${JSON.stringify(lambda)}`);
   return parts.join(' · ');
+}
+
+/** Subset sizes of a stage as the scores table shows them: "32 of 300" per task, each size once. */
+export function stageSizes(stage: EvalStage): string {
+  const sizes = [...new Set(stage.scores.map((s) => (s.of > 0 ? `${s.items} of ${s.of}` : String(s.items))))];
+  return sizes.length ? sizes.join(', ') : String(stage.items);
+}
+
+function doneMessage(stage: EvalStage): string {
+  return `${stageSizes(stage)} items per task in ${stage.seconds.toFixed(1)} s`;
+}
+
+/** The recipe a single model is evaluated as: the model itself, unchanged. */
+function asItIs(model: string): Recipe {
+  return { merge_method: 'passthrough', models: [{ model }] };
+}
+
+/** What an evaluation of `recipe` runs: a recipe with a base and nothing to merge evaluates the base as it is. */
+export function evaluatedRecipe(recipe: Recipe): Recipe {
+  if (!recipe.slices && !recipe.stages?.length && recipe.base_model && !(recipe.models ?? []).some((m) => m.model !== recipe.base_model)) return asItIs(recipe.base_model);
+  return recipe;
 }
 
 function scoresOf(stage: EvalStage): Record<string, number> {
@@ -137,23 +162,31 @@ export const useStudio = create<StudioState>()((set, get) => {
   const runEval = async (recipe: Recipe, stages: number[], jobId: string, origin: FrontierPoint['origin']) => {
     const { selectedTasks, live } = get();
     const run = ++evalRuns;
+    const yaml = recipeToYaml(recipe);
+    let last: EvalStage | null = null;
     set({ evalJob: { status: 'running', label: origin === 'full' ? 'full evaluation' : `subset of ${stages[0]}` } });
     try {
-      await engine().evaluate({ recipe, tasks: selectedTasks, stages, backend: live.backend }, jobId, callback((e) => {
+      await engine().evaluate({ recipe: evaluatedRecipe(recipe), tasks: selectedTasks, stages, backend: live.backend }, jobId, callback((e) => {
         // Progress messages can arrive after the job settled, or from a superseded job.
         if (e.type === 'progress') {
           if (run === evalRuns && get().evalJob.status === 'running') set({ evalJob: { status: 'running', progress: e.progress, label: e.progress.phase } });
         }
         else {
-          set({ lastStage: e.stage });
+          last = e.stage;
+          // Sweeps and searches score other recipes: the live table keeps describing the one on screen.
+          if (origin === 'live' || origin === 'full') set({ lastStage: { ...e.stage, yaml } });
           record(recipe, e.stage, origin);
+          // A stage's message can arrive after the job settled: the status line follows it.
+          if (run === evalRuns && get().evalJob.status === 'done') set({ evalJob: { status: 'done', message: doneMessage(e.stage) } });
         }
       }));
-      const stage = get().lastStage;
       if (run !== evalRuns) return;
-      set({ evalJob: { status: 'done', message: stage ? `${stage.items} items per task in ${stage.seconds.toFixed(1)} s` : 'done' } });
+      const stage = last as EvalStage | null;
+      set({ evalJob: { status: 'done', message: stage ? doneMessage(stage) : 'done' } });
     } catch (err) {
-      if (!isAbort(err) && run === evalRuns) set({ evalJob: { status: 'error', error: errorText(err) } });
+      if (run !== evalRuns) return;
+      // A cancelled run (nothing superseded it) leaves the evaluation idle, not "running".
+      set({ evalJob: isAbort(err) ? { status: 'done', message: 'evaluation cancelled' } : { status: 'error', error: errorText(err) } });
     }
   };
 
@@ -295,11 +328,22 @@ export const useStudio = create<StudioState>()((set, get) => {
       else await runEval(recipe, live.refine > live.subset ? [live.subset, live.refine] : [live.subset], 'live', 'live');
     },
 
+    cancelEval() {
+      evalRuns++;
+      sweepCancelled = true;
+      for (const job of ['live', 'full', 'sweep']) void engine().cancel(job);
+      set({ evalJob: { status: 'done', message: 'evaluation cancelled' } });
+    },
+
     async sweep(apply, values) {
       if (sweepRunning) return;
       sweepRunning = true;
+      sweepCancelled = false;
       try {
-        for (const v of values) await runEval(apply(v), [get().live.subset], 'sweep', 'sweep');
+        for (const v of values) {
+          if (sweepCancelled) break;
+          await runEval(apply(v), [get().live.subset], 'sweep', 'sweep');
+        }
       } finally {
         sweepRunning = false;
       }
@@ -344,9 +388,15 @@ export function startLiveLoop(debounceMs = 350): () => void {
     timer = setTimeout(async () => {
       const seq = ++checkSeq;
       const { recipe, models } = useStudio.getState();
-      if (models.length === 0) return;
-      const check = await engine().check(recipe);
+      if (models.length === 0) {
+        // Nothing to plan: the plan line and the export say so instead of describing the last models.
+        useStudio.setState({ check: { ok: false, error: 'No models loaded: add a base model and the models to merge in Models.' }, compatibility: null });
+        return;
+      }
+      const evaluated = evaluatedRecipe(recipe);
+      let check = await engine().check(evaluated);
       if (seq !== checkSeq) return;
+      if (check.ok && evaluated !== recipe) check = { ...check, notices: [...check.notices, 'one model and nothing to merge: it is evaluated as it is'] };
       useStudio.setState({ check });
       if (modelsChanged) {
         modelsChanged = false;

@@ -175,6 +175,16 @@ function planDocument(recipe: Recipe, handles: ReadonlyMap<string, ModelHandle>,
 
   const configModel = handle(recipe.base_model ?? models[0]);
   let numLayersIn = configModel.numLayers;
+  // Models of different families (llama and qwen2) have tensors that do not correspond: that is the
+  // cause to name, before any layer-count advice ('slices' cannot pair them). mergekit refuses them too.
+  const families = new Map<string, string[]>();
+  for (const m of models) families.set(handle(m).architecture.name, [...(families.get(handle(m).architecture.name) ?? []), m]);
+  if (families.size > 1) {
+    const [first] = families.keys();
+    // Alone: what else goes wrong between them (layer ranges, shapes) follows from it.
+    throw report([`models of different architectures (${[...families].map(([a, ms]) => `${a}: ${ms.map((m) => `'${m}'`).join(', ')}`).join('; ')}): `
+      + `their tensors do not correspond, so they cannot be merged; keep models of one architecture (e.g. remove the ${[...families.keys()].filter((a) => a !== first).join(', ')} models)`]);
+  }
   if (recipe.models) {
     const counts = recipe.models.map((m) => [m.model, handle(m.model).numLayers] as const);
     if (recipe.base_model !== undefined) counts.push([recipe.base_model, configModel.numLayers]);

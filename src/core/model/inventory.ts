@@ -245,7 +245,8 @@ export async function compatibilityReport(handles: ModelHandle[], signal?: Abort
   }
   const sameLayerCount = models.every((m) => m.numLayers === ref.numLayers);
   if (!sameLayerCount) {
-    problems.push(`different layer counts: ${models.map((m) => `${m.id} has ${m.numLayers}`).join(', ')}; only layer ranges of equal length can be merged (recipe 'slices')`);
+    // Layer ranges ('slices') only help models of one architecture.
+    problems.push(`different layer counts: ${models.map((m) => `${m.id} has ${m.numLayers}`).join(', ')}${sameArchitecture ? "; only layer ranges of equal length can be merged (recipe 'slices')" : ''}`);
   }
 
   const refNames = new Set(ref.tensors.map((t) => t.name));
