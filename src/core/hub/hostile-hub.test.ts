@@ -11,8 +11,9 @@ import { HOSTILE_ERROR_TEXT, startHostileHub, type HostileHub, type HostileMode 
 import { writeFixtureZoo } from '../../../tools/mock-hub/fixture-zoo.ts';
 import { MergeStudioError } from '../errors.ts';
 import type { Progress } from '../progress.ts';
-import { browserHubCache, type CacheStorageLike } from './browser-cache.ts';
+import { browserHubCache } from './browser-cache.ts';
 import { nodeHubCache } from './node-cache.ts';
+import { memoryCacheStorage } from './testing.ts';
 import { hubTree, type HubTreeOptions } from './tree.ts';
 
 let root: string;
@@ -63,26 +64,6 @@ async function snapshot(dir: string, skip: string[]): Promise<Map<string, string
 
 let caches = 0;
 const cacheDir = () => join(root, 'caches', `c${++caches}`);
-
-/** Cache Storage semantics (match/put/delete by URL, bodies kept as bytes) in memory; the browser's
- * own is exercised by e2e/studio-hub.spec.ts. */
-function memoryCacheStorage(): CacheStorageLike & { entries: Map<string, Uint8Array> } {
-  const entries = new Map<string, Uint8Array>();
-  const key = (r: RequestInfo | URL) => (r instanceof Request ? r.url : String(r));
-  const cache = {
-    async match(r: RequestInfo | URL) {
-      const b = entries.get(key(r));
-      return b ? new Response(b.slice()) : undefined;
-    },
-    async put(r: RequestInfo | URL, resp: Response) {
-      entries.set(key(r), new Uint8Array(await resp.arrayBuffer()));
-    },
-    async delete(r: RequestInfo | URL) {
-      return entries.delete(key(r));
-    },
-  };
-  return { entries, open: async () => cache };
-}
 
 const FAST: Partial<HubTreeOptions> = { retryDelayMs: 5 };
 

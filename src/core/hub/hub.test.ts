@@ -15,6 +15,7 @@ import { browserHubCache, type CacheStorageLike } from './browser-cache.ts';
 import { createHubFetch } from './hub-fetch.ts';
 import { nodeHubCache } from './node-cache.ts';
 import { parseHubRef } from './repo-id.ts';
+import { memoryCacheStorage } from './testing.ts';
 import { hubTree, type HubTreeOptions } from './tree.ts';
 
 let root: string;
@@ -192,26 +193,6 @@ describe('the cache in the Hugging Face layout', () => {
     expect(err.code).toBe('hub-offline-miss');
   });
 });
-
-/** Cache Storage semantics (match/put/delete by URL, bodies kept as bytes) in memory, standing in for
- * the browser's; the Playwright test exercises the real one. */
-function memoryCacheStorage(): CacheStorageLike & { entries: Map<string, Uint8Array> } {
-  const entries = new Map<string, Uint8Array>();
-  const key = (r: RequestInfo | URL) => (r instanceof Request ? r.url : String(r));
-  const cache = {
-    async match(r: RequestInfo | URL) {
-      const b = entries.get(key(r));
-      return b ? new Response(b.slice()) : undefined;
-    },
-    async put(r: RequestInfo | URL, resp: Response) {
-      entries.set(key(r), new Uint8Array(await resp.arrayBuffer()));
-    },
-    async delete(r: RequestInfo | URL) {
-      return entries.delete(key(r));
-    },
-  };
-  return { entries, open: async () => cache };
-}
 
 describe('the browser cache (Cache Storage)', () => {
   it('keeps ranges by etag so a second session downloads nothing', async () => {

@@ -1,30 +1,16 @@
 // Hub reads at scale, on the mock Hub: the tab's Cache Storage keeps downloads in bounded blocks
 // written while the bytes arrive, and the tree reports progress per model (bytes, rate, ETA).
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockHub, type MockHub } from '../../../tools/mock-hub/server.ts';
-import { writeFixtureZoo } from '../../../tools/mock-hub/fixture-zoo.ts';
+import { describe, expect, it } from 'vitest';
 import type { Progress } from '../progress.ts';
 import { nodeFolderTree } from '../io/node-file.ts';
 import { openSafetensorsModel, readTensorBytes, tensorRowBlocks } from '../safetensors/index.ts';
 import { browserHubCache, type CacheStorageLike } from './browser-cache.ts';
+import { mockZooHub } from './testing.ts';
 import { hubTree } from './tree.ts';
 
-let root: string;
-let zoo: string;
-let hub: MockHub;
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'ms-hub-stream-'));
-  zoo = join(root, 'zoo');
-  await writeFixtureZoo(zoo);
-  hub = await startMockHub({ port: 0, root: zoo });
-});
-afterAll(async () => {
-  await hub?.close();
-  await rm(root, { recursive: true, force: true });
-});
+const fixture = mockZooHub('ms-hub-stream-');
 
 /** Cache Storage in memory that records each put's size and how many body bytes had been delivered then. */
 function recordingStorage(): CacheStorageLike & { entries: Map<string, Uint8Array>; puts: { key: string; bytes: number; deliveredSoFar: number }[]; delivered: number } {
@@ -68,9 +54,9 @@ describe('the browser cache at scale', () => {
       });
       return new Response(resp.body.pipeThrough(pieces), { status: resp.status, statusText: resp.statusText, headers: resp.headers });
     };
-    const tree = await hubTree({ repo: 'zoo/tiny-llama-base', hubUrl: hub.url, fetch: slowFetch, cache: browserHubCache({ storage, blockBytes }) });
+    const tree = await hubTree({ repo: 'zoo/tiny-llama-base', hubUrl: fixture.hub.url, fetch: slowFetch, cache: browserHubCache({ storage, blockBytes }) });
     const src = await tree.open('model.safetensors');
-    const onDisk = await readFile(join(zoo, 'tiny-llama', 'base', 'model.safetensors'));
+    const onDisk = await readFile(join(fixture.zoo, 'tiny-llama', 'base', 'model.safetensors'));
     expect(src.size).toBeGreaterThan(8 * blockBytes);
     storage.puts.length = 0;
     storage.delivered = 0;
@@ -84,18 +70,18 @@ describe('the browser cache at scale', () => {
     expect(blocks[0].deliveredSoFar).toBeLessThan(src.size / 4);
 
     // A new session reads the blocks back without a request.
-    hub.resetStats();
-    const again = await hubTree({ repo: `zoo/tiny-llama-base@${tree.commit}`, hubUrl: hub.url, cache: browserHubCache({ storage, blockBytes }) });
+    fixture.hub.resetStats();
+    const again = await hubTree({ repo: `zoo/tiny-llama-base@${tree.commit}`, hubUrl: fixture.hub.url, cache: browserHubCache({ storage, blockBytes }) });
     const src2 = await again.open('model.safetensors');
     expect(Buffer.from(await src2.read(1000, 20_000)).equals(onDisk.subarray(1000, 21_000))).toBe(true);
-    expect(hub.stats.fileBytes).toBe(0);
+    expect(fixture.hub.stats.fileBytes).toBe(0);
   });
 });
 
 describe('download progress per model', () => {
   it('counts the weights read against their total, with a rate and an ETA, ending at 100 % once', async () => {
     const events: Progress[] = [];
-    const tree = await hubTree({ repo: 'zoo/tiny-qwen2-base', hubUrl: hub.url, onProgress: (p) => events.push(p) });
+    const tree = await hubTree({ repo: 'zoo/tiny-qwen2-base', hubUrl: fixture.hub.url, onProgress: (p) => events.push(p) });
     const model = await openSafetensorsModel(tree);
     for (const info of model.tensors.values()) await readTensorBytes(info);
     // A second pass (as two-pass methods do) reports nothing more.
@@ -103,7 +89,7 @@ describe('download progress per model', () => {
     const downloadedInPass1 = tree.bytesDownloaded;
     for (const info of model.tensors.values()) await readTensorBytes(info);
     const downloads = events.filter((e) => e.phase === 'download');
-    const size = (await readFile(join(zoo, 'tiny-qwen2', 'base', 'model.safetensors'))).byteLength;
+    const size = (await readFile(join(fixture.zoo, 'tiny-qwen2', 'base', 'model.safetensors'))).byteLength;
     expect(downloads.length).toBeGreaterThan(0);
     expect(downloads.every((e) => e.total === size && e.message === 'zoo/tiny-qwen2-base@main')).toBe(true);
     const last = downloads.at(-1)!;
@@ -118,18 +104,18 @@ describe('download progress per model', () => {
 
 describe('row blocks of a Hub tensor', () => {
   it('are range requests of at most the budget, never the whole tensor, and equal the local bytes', async () => {
-    const tree = await hubTree({ repo: 'zoo/tiny-llama-base', hubUrl: hub.url });
+    const tree = await hubTree({ repo: 'zoo/tiny-llama-base', hubUrl: fixture.hub.url });
     const model = await openSafetensorsModel(tree);
-    const local = await openSafetensorsModel(nodeFolderTree(join(zoo, 'tiny-llama', 'base')));
+    const local = await openSafetensorsModel(nodeFolderTree(join(fixture.zoo, 'tiny-llama', 'base')));
     const [name, info] = [...model.tensors].sort((a, b) => b[1].bytes - a[1].bytes)[0];
     expect(info.bytes).toBeGreaterThan(8192);
-    hub.resetStats();
+    fixture.hub.resetStats();
     const parts: Uint8Array[] = [];
     for await (const block of tensorRowBlocks(info, 2048)) parts.push(block.bytes);
     expect(Buffer.concat(parts).equals(Buffer.from(await readTensorBytes(local.tensors.get(name)!)))).toBe(true);
-    const ranges = hub.stats.requests.filter((r) => r.range).map((r) => r.range!.match(/bytes=(\d+)-(\d+)/)!.slice(1).map(Number));
+    const ranges = fixture.hub.stats.requests.filter((r) => r.range).map((r) => r.range!.match(/bytes=(\d+)-(\d+)/)!.slice(1).map(Number));
     expect(ranges.length).toBeGreaterThanOrEqual(Math.floor(info.bytes / 2048));
     for (const [a, b] of ranges) expect(b - a + 1).toBeLessThanOrEqual(2048);
-    expect(hub.stats.fileBytes).toBe(info.bytes);
+    expect(fixture.hub.stats.fileBytes).toBe(info.bytes);
   });
 });

@@ -1,6 +1,6 @@
 import type { ChunkedMerge, MergeMethod, ParamSpec, TensorChunk } from './types.ts';
 import { checkInputs, globalNumber, outputArray, type MethodContext } from './params.ts';
-import { chunkValues, workArray, writeChunk, mergeAsOneChunk } from './scratch.ts';
+import { addSquares, chunkValues, workArray, writeChunk, mergeAsOneChunk } from './scratch.ts';
 
 const params: ParamSpec[] = [
   { name: 'max_iter', scope: 'global', kind: 'integer', default: 10, min: 0, description: 'Maximum iterations of the Riemannian mean.' },
@@ -115,11 +115,7 @@ function chunked(ctx: MethodContext): ChunkedMerge {
       const points = pointsOf(chunk);
       const elements = chunk.elements;
       if (pass === 0) {
-        points.forEach((p, i) => {
-          let s = squares[i];
-          for (let j = 0; j < elements; j++) s += p[j] * p[j];
-          squares[i] = s;
-        });
+        addSquares(points, elements, squares);
         return;
       }
       const units = unitsOf(points, elements);

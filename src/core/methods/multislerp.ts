@@ -1,7 +1,7 @@
 import { MergeStudioError } from '../errors.ts';
 import type { ChunkedMerge, MergeMethod, ParamSpec, TensorChunk } from './types.ts';
 import { checkInputs, globalBoolean, globalNumber, modelNumbers, outputArray, type MethodContext } from './params.ts';
-import { chunkValues, workArray, writeChunk, mergeAsOneChunk } from './scratch.ts';
+import { addSquares, chunkValues, workArray, writeChunk, mergeAsOneChunk } from './scratch.ts';
 
 const params: ParamSpec[] = [
   { name: 'normalize_weights', scope: 'global', kind: 'boolean', default: true, description: 'Scale the weights to sum to 1.' },
@@ -104,11 +104,7 @@ function chunked(ctx: MethodContext): ChunkedMerge {
       const points = pointsOf(chunk);
       const elements = chunk.elements;
       if (pass === 0) {
-        points.forEach((p, i) => {
-          let s = squares[i];
-          for (let j = 0; j < elements; j++) s += p[j] * p[j];
-          squares[i] = s;
-        });
+        addSquares(points, elements, squares);
       } else if (pass === 1) {
         const m = meanOf(points, elements, false);
         for (let j = 0; j < elements; j++) meanSquares += m[j] * m[j];

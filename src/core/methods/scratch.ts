@@ -56,3 +56,13 @@ export function mergeAsOneChunk(merge: ChunkedMerge, input: MergeTensorInput, el
   merge.emit(chunk, { values: out });
   return out;
 }
+
+/** Adds each point's sum of squares over its first `elements` values to `squares[i]` (float64, in
+ * index order, so chunk after chunk gives the whole tensor's sum). */
+export function addSquares(points: Float32Array[], elements: number, squares: Float64Array): void {
+  points.forEach((p, i) => {
+    let s = squares[i];
+    for (let j = 0; j < elements; j++) s += p[j] * p[j];
+    squares[i] = s;
+  });
+}
