@@ -4,6 +4,7 @@ import { ErrorBoundary } from './ErrorBoundary.tsx';
 import { EvalPanel } from './EvalPanel.tsx';
 import { ExportPanel } from './ExportPanel.tsx';
 import { FrontierPanel } from './FrontierPanel.tsx';
+import { GpuNotice } from './GpuNotice.tsx';
 import { GpuStatus } from './GpuStatus.tsx';
 import { LayerCurves } from './LayerCurves.tsx';
 import { ModelsPanel } from './ModelsPanel.tsx';
@@ -24,6 +25,7 @@ export function App() {
         <h1>Merge Studio</h1>
         <SettingsPanel />
       </header>
+      <GpuNotice />
       <main className="studio">
         <div className="col">
           <ErrorBoundary name="Models"><ModelsPanel /></ErrorBoundary>

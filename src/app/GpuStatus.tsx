@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { acquireGpu, describeAdapter, type GpuCapabilities } from '../core/gpu/device.ts';
 import { KernelRunner } from '../core/gpu/runner.ts';
 import { runGpuSelfTest, type GpuSelfTestResult } from '../core/gpu/selftest.ts';
+import { useGpuView } from './GpuNotice.tsx';
 
 type Status =
   | { state: 'probing' }
@@ -16,9 +17,14 @@ function mib(bytes: number): string {
 export function GpuStatus() {
   const [status, setStatus] = useState<Status>({ state: 'probing' });
   const [selfTest, setSelfTest] = useState<GpuSelfTestResult | 'running' | { error: string } | null>(null);
+  // A lost device is dropped; a recovery (epoch) probes again.
+  const epoch = useGpuView((v) => v.epoch);
+  const lost = useGpuView((v) => v.lost);
 
   useEffect(() => {
     let cancelled = false;
+    setStatus({ state: 'probing' });
+    setSelfTest(null);
     acquireGpu().then((found) => {
       if (cancelled) {
         if (found.ok) found.gpu.device.destroy();
@@ -29,7 +35,9 @@ export function GpuStatus() {
     return () => {
       cancelled = true;
     };
-  }, []);
+  }, [epoch]);
+
+  if (lost) return <section aria-label="GPU status"><p role="status" data-testid="gpu-status" data-gpu="lost">GPU device lost — using the CPU path</p></section>;
 
   if (status.state === 'probing') return <section aria-label="GPU status"><p>Looking for a WebGPU adapter…</p></section>;
   if (status.state === 'unavailable') {

@@ -29,6 +29,9 @@ import { createMergeObjective } from '../core/search/objective.ts';
 import { DamRun, prepareDamProblem, type DamExpertSource } from '../core/dam/index.ts';
 import { tileKernelStatus } from '../core/simd/tiles.ts';
 import { indexedDbTrialStore } from './trial-store.ts';
+import { acquireGpu, destroyAllDevices, onDeviceLost, type DeviceLoss } from '../core/gpu/device.ts';
+import { KernelRunner } from '../core/gpu/runner.ts';
+import { taskVectorDiagnostics, type DiagnosticsResult } from '../core/diagnostics/index.ts';
 import type {
   BenchmarkRequest, CompatibilitySummary, DamRequest, DamUpdate, DemoCatalog, DemoModel, DemoTask, EngineEvent, EvalBackendChoice, EvalRequest, EvalStage, ExportOutcome,
   ExportTarget, ModelSource, ModelSummary, ModuleGroup, SearchRequest, SearchUpdate, StoredExportInfo, TaskInfo, TaskScore,
@@ -95,6 +98,12 @@ export interface ExportModelOptions {
 /** Saved exports are copied in pieces of this size. */
 const COPY_PIECE = 4 << 20;
 
+/** The page's view of the worker's GPU: `lost` until a retry acquires a device again. */
+export interface GpuState {
+  enabled: boolean;
+  lost: DeviceLoss | null;
+}
+
 export interface EngineOptions {
   /** URL of the demo zoo folder (holding manifest.json). */
   zooUrl: string;
@@ -123,7 +132,96 @@ export class StudioEngine {
   /** The page's listeners for Hub downloads (bytes, rate, ETA per model) and cache notices. */
   private readonly hubWatchers: ProgressCallback[] = [];
 
-  constructor(private readonly options: EngineOptions) {}
+  /** Set when a GPU device of this worker was lost: everything runs on the CPU until retryGpu(). */
+  private gpuLoss: DeviceLoss | null = null;
+  private readonly gpuWatchers: ((state: GpuState) => void)[] = [];
+  /** The diagnostics kernels' runner (its own device), made on first use. */
+  private diagRunner: Promise<KernelRunner | null> | null = null;
+
+  constructor(private readonly options: EngineOptions) {
+    if (options.gpu) onDeviceLost((loss) => this.deviceLost(loss));
+  }
+
+  // ---------------------------------------------------------------- GPU device loss
+
+  /** A device was lost (driver reset, destroy(), tab in the background): drop every GPU object and
+   * fall back to the CPU path, and tell the page, which offers a retry. */
+  private deviceLost(loss: DeviceLoss): void {
+    if (this.gpuLoss) return;
+    this.gpuLoss = loss;
+    this.gpuMerge = null;
+    this.diagRunner = null;
+    try {
+      this.dropResident();
+    } catch {
+      // Its buffers went with the device.
+      this.resident = null;
+    }
+    this.announceGpu();
+  }
+
+  private announceGpu(): void {
+    const state = this.gpuState();
+    for (const w of this.gpuWatchers) w(state);
+  }
+
+  gpuState(): GpuState {
+    return { enabled: !!this.options.gpu, lost: this.gpuLoss };
+  }
+
+  /** Tells the page of every loss and recovery. */
+  watchGpu(onState: (state: GpuState) => void): void {
+    this.gpuWatchers.push(onState);
+  }
+
+  /** Acquires a fresh device after a loss; the next merge and evaluation use it. */
+  async retryGpu(): Promise<GpuState> {
+    if (!this.options.gpu) return this.gpuState();
+    const lost = this.gpuLoss;
+    this.gpuLoss = null;
+    this.gpuMerge = null;
+    this.diagRunner = null;
+    this.dropResident();
+    const backend = await this.mergeBackend();
+    if (!backend) this.gpuLoss = { reason: 'retry-failed', message: `no WebGPU device after the loss (${lost?.message ?? 'unknown'})` };
+    this.announceGpu();
+    return this.gpuState();
+  }
+
+  /** Test hook (the page exposes it only with ?test-hooks): destroys this worker's devices, which
+   * makes every one of them report a loss, as a driver reset would. */
+  async loseGpuForTest(): Promise<number> {
+    await this.mergeBackend();
+    return destroyAllDevices();
+  }
+
+  // ---------------------------------------------------------------- diagnostics
+
+  private diagnosticsRunner(): Promise<KernelRunner | null> {
+    if (!this.options.gpu || this.gpuLoss) return Promise.resolve(null);
+    this.diagRunner ??= acquireGpu().then((r) => (r.ok ? new KernelRunner(r.gpu) : null), () => null);
+    return this.diagRunner;
+  }
+
+  /** Task-vector norms, pairwise cosines and sign conflicts of `models` against `base`, per layer:
+   * on the GPU when there is one (or `backend` says so), else on the CPU. */
+  async diagnostics(base: string, models: string[], backend: EvalBackendChoice, jobId: string, onEvent: (e: EngineEvent) => void): Promise<DiagnosticsResult> {
+    const handle = (ref: string) => {
+      const h = this.handles.get(ref);
+      if (!h) throw new MergeStudioError('model-not-loaded', `diagnostics use '${ref}', which is not loaded`, { model: ref });
+      return h;
+    };
+    this.jobs.get(jobId)?.abort(new DOMException('superseded', 'AbortError'));
+    const abort = new AbortController();
+    this.jobs.set(jobId, abort);
+    try {
+      const runner = backend === 'cpu' ? null : await this.diagnosticsRunner();
+      if (backend === 'webgpu' && !runner) throw new MergeStudioError('no-webgpu', 'diagnostics on WebGPU were chosen, but no WebGPU device is available');
+      return await taskVectorDiagnostics(handle(base), models.map(handle), { runner, signal: abort.signal, onProgress: (progress) => onEvent({ type: 'progress', progress }) });
+    } finally {
+      if (this.jobs.get(jobId) === abort) this.jobs.delete(jobId);
+    }
+  }
 
   /** Streams every Hub tree's progress to the page: 'download' per model, 'hub-cache-off' when the
    * browser storage is full and reads go on uncached, 'hub-retry' while a request is retried. */
@@ -373,13 +471,13 @@ export class StudioEngine {
   }
 
   private mergeBackend(): Promise<MergeBackend | null> {
-    if (!this.options.gpu) return Promise.resolve(null);
+    if (!this.options.gpu || this.gpuLoss) return Promise.resolve(null);
     this.gpuMerge ??= import('../core/engine/webgpu-backend.ts').then((m) => m.createWebGpuBackend()).catch(() => null);
     return this.gpuMerge;
   }
 
   private async evalBackend(choice: EvalBackendChoice): Promise<EvalBackend> {
-    if (choice === 'cpu' || !this.options.gpu) return 'cpu';
+    if (choice === 'cpu' || !this.options.gpu || this.gpuLoss) return 'cpu';
     if (choice === 'webgpu') return 'webgpu';
     return (await this.mergeBackend()) ? 'webgpu' : 'cpu';
   }

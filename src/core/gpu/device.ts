@@ -89,6 +89,7 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<GpuAcqui
   } catch (e) {
     return { ok: false, reason: `requestDevice failed: ${(e as Error).message}` };
   }
+  watchDevice(device);
   const limits = Object.fromEntries(REQUESTED_LIMITS.map((n) => [n, device.limits[n]])) as GpuCapabilities['limits'];
   const adapterLimit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   const wanted = Math.min(options.bindingBudget ?? MAX_BINDING_BUDGET, MAX_BINDING_BUDGET, adapterLimit);
@@ -111,6 +112,41 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<GpuAcqui
       },
     },
   };
+}
+
+/** A device that was lost: its `GPUDeviceLostInfo`, in plain data. */
+export interface DeviceLoss {
+  reason: string;
+  message: string;
+}
+
+/** Every device this realm (tab, worker, Node process) acquired and has not lost. */
+const liveDevices = new Set<GPUDevice>();
+const lossListeners = new Set<(loss: DeviceLoss) => void>();
+
+/** Each device acquireGpu makes is watched: when it is lost (driver reset, destroy(), the tab in
+ * the background too long), every listener hears of it once, so callers drop GPU state and go on
+ * on the CPU path. */
+function watchDevice(device: GPUDevice): void {
+  liveDevices.add(device);
+  void device.lost.then((info) => {
+    liveDevices.delete(device);
+    const loss = { reason: String(info.reason ?? 'unknown'), message: info.message || 'the GPU device was lost' };
+    for (const listener of lossListeners) listener(loss);
+  });
+}
+
+/** Calls `listener` for every device lost from now on; returns the unsubscribe function. */
+export function onDeviceLost(listener: (loss: DeviceLoss) => void): () => void {
+  lossListeners.add(listener);
+  return () => lossListeners.delete(listener);
+}
+
+/** Destroys every live device of this realm (the test hook that simulates a device loss). */
+export function destroyAllDevices(): number {
+  const n = liveDevices.size;
+  for (const d of [...liveDevices]) d.destroy();
+  return n;
 }
 
 /** For callers that cannot continue without a GPU (the GPU tests, `--backend webgpu`). */
