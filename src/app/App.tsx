@@ -1,5 +1,6 @@
 import { useEffect } from 'react';
 import { DamPanel } from './DamPanel.tsx';
+import { DiagnosticsPanel } from './DiagnosticsPanel.tsx';
 import { ErrorBoundary } from './ErrorBoundary.tsx';
 import { EvalPanel } from './EvalPanel.tsx';
 import { ExportPanel } from './ExportPanel.tsx';
@@ -43,6 +44,7 @@ export function App() {
           <ErrorBoundary name="Publish"><PublishPanel /></ErrorBoundary>
           <ErrorBoundary name="Search"><SearchPanel /></ErrorBoundary>
           <ErrorBoundary name="DAM"><DamPanel /></ErrorBoundary>
+          <ErrorBoundary name="Diagnostics"><DiagnosticsPanel /></ErrorBoundary>
           <ErrorBoundary name="GPU"><section className="panel"><h2>GPU</h2><GpuStatus /></section></ErrorBoundary>
         </div>
       </main>

@@ -1,3 +1,4 @@
+import { modelColor } from './colors.ts';
 import { useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ReferenceLine, XAxis, YAxis, ZIndexLayer, useXAxisScale, useYAxisInverseScale, useYAxisScale } from 'recharts';
 import type { ParamSpec } from '../core/methods/index.ts';
@@ -9,7 +10,6 @@ import {
 } from './recipe-edit.ts';
 import { useStudio } from './store.ts';
 
-const COLORS = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#db2777'];
 const GROUP_NAMES: Record<ModuleGroup, string> = { attention: 'attention', mlp: 'MLP', other: 'rest (norms)' };
 
 interface Series {
@@ -385,8 +385,8 @@ export function LayerCurves() {
   const layout: LayerLayout = { numLayers: base.numLayers, layerTensors: base.layerTensors, edgeTensors: base.edgeTensors };
   const labelOf = (ref: string) => models.find((m) => m.ref === ref)?.label ?? ref;
   const series: Series[] = spec.scope === 'global'
-    ? [{ key: 'global', model: null, label: 'all models', color: COLORS[0] }]
-    : mergedModels(recipe).map((ref, i) => ({ key: `m${i}`, model: ref, label: labelOf(ref), color: COLORS[i % COLORS.length] }));
+    ? [{ key: 'global', model: null, label: 'all models', color: '#475569' }]
+    : mergedModels(recipe).map((ref, i) => ({ key: `m${i}`, model: ref, label: labelOf(ref), color: modelColor(ref, models.map((m) => m.ref)) }));
   const alreadySplit = series.some((s) => isSplit(recipe, layout, spec, s.model));
   const split = splitWanted || alreadySplit;
   return (
