@@ -123,7 +123,7 @@ async function cliMerge(ctx: RealSizeContext, method: string, models: string[], 
   }
 }
 
-/** Starts the mock Hub in its own process (it keeps served files in memory) and waits for its URL. */
+/** Starts the mock Hub in its own process (it streams the large files from disk) and waits for its URL. */
 function startHubProcess(root: string, servedRoot: string): Promise<{ url: string; stop: () => void }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'tools/mock-hub/server.ts'), '--port', '0', '--root', servedRoot], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
