@@ -221,7 +221,7 @@ export async function realSizeSection(opts: { root: string; args: string[]; log:
   if (qwen && !args.includes('--real-size-no-hub')) {
     const servedRoot = join(cacheDir, `hub-root-${process.pid}`);
     const ids = await hubRoot(qwen, servedRoot);
-    log('real size: mock Hub (loads the 3 models into its memory) ...');
+    log('real size: mock Hub (streams the 3 models from disk) ...');
     const hub = await startHubProcess(opts.root, servedRoot);
     try {
       const files = readdirSync(qwen.models[0].path);
