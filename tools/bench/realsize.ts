@@ -123,7 +123,7 @@ async function cliMerge(ctx: RealSizeContext, method: string, models: string[], 
   }
 }
 
-/** Starts the mock Hub in its own process (it keeps served files in memory) and waits for its URL. */
+/** Starts the mock Hub in its own process (it streams the large files from disk) and waits for its URL. */
 function startHubProcess(root: string, servedRoot: string): Promise<{ url: string; stop: () => void }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'tools/mock-hub/server.ts'), '--port', '0', '--root', servedRoot], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -221,7 +221,7 @@ export async function realSizeSection(opts: { root: string; args: string[]; log:
   if (qwen && !args.includes('--real-size-no-hub')) {
     const servedRoot = join(cacheDir, `hub-root-${process.pid}`);
     const ids = await hubRoot(qwen, servedRoot);
-    log('real size: mock Hub (loads the 3 models into its memory) ...');
+    log('real size: mock Hub (streams the 3 models from disk) ...');
     const hub = await startHubProcess(opts.root, servedRoot);
     try {
       const files = readdirSync(qwen.models[0].path);

@@ -110,7 +110,7 @@ export async function startHostileHub(opts: MockHubOptions & { mode: HostileMode
     }
     if (mode.kind === 'flip-byte' && isFileRequest(path) && path.endsWith(mode.suffix ?? '.safetensors') && (answer.status === 200 || answer.status === 206)) {
       const m = /^\/([^/]+)\/([^/]+)\/resolve\/[^/]+\/(.+)$/.exec(path)!;
-      const size = inner.repos.get(`${m[1]}/${m[2]}`)?.files.get(decodeURIComponent(m[3]))?.bytes.byteLength ?? 0;
+      const size = inner.repos.get(`${m[1]}/${m[2]}`)?.files.get(decodeURIComponent(m[3]))?.size ?? 0;
       const at = mode.offset ?? size - 1;
       const start = answer.status === 206 ? Number(/^bytes (\d+)-/.exec(answer.headers.get('content-range') ?? '')?.[1] ?? 0) : 0;
       if (at >= start && at < start + body.byteLength) {

@@ -12,7 +12,9 @@
 //   zoo/truncated      model.safetensors cut short (the file itself, as uploaded, is incomplete)
 //   zoo/bin-only       config.json + pytorch_model.bin and no safetensors
 import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { readSafetensorsHeader } from '../../src/core/safetensors/header.ts';
 import { serializeSafetensors } from '../../src/core/safetensors/serialize.ts';
@@ -24,10 +26,17 @@ export const MOCK_GATED_TOKEN = 'hf_mockhub_gated_access_0123456789';
 
 export interface MockFile {
   path: string;
-  bytes: Uint8Array;
+  /** Size in bytes (a disk-backed file may be larger than any one buffer can hold). */
+  size: number;
+  /** The content. For a disk-backed file this reads the whole file when first touched (tests of
+   * small repos only); serving never touches it, it streams from `disk`. */
+  readonly bytes: Uint8Array;
+  /** Set for files served from disk, not memory: the path they are read from, range by range. */
+  disk?: string;
   /** Stored through Git LFS on the real Hub: the ETag is then the sha256 of the content. */
   lfs: boolean;
-  /** Git blob id (sha1 of "blob <size>\0" + content), the ETag of non-LFS files. */
+  /** Git blob id (sha1 of "blob <size>\0" + content), the ETag of non-LFS files. For an LFS file it
+   * is, as on the Hub, the blob id of its LFS pointer file (the content's id is `sha256`). */
   gitOid: string;
   sha256: string;
 }
@@ -44,21 +53,90 @@ export interface MockRepo {
 
 const LFS_SUFFIXES = ['.safetensors', '.bin', '.pt', '.pth', '.ckpt', '.gguf', '.onnx', '.parquet'];
 
+const isLfs = (path: string) => LFS_SUFFIXES.some((s) => path.endsWith(s));
+
+const gitBlobId = (bytes: Uint8Array) => createHash('sha1').update(`blob ${bytes.byteLength}\0`).update(bytes).digest('hex');
+
+/** The pointer file Git LFS commits in place of the content (spec: git-lfs docs/spec.md). */
+const lfsPointer = (sha256: string, size: number) => new TextEncoder().encode(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256}\nsize ${size}\n`);
+
 function mockFile(path: string, bytes: Uint8Array): MockFile {
-  const git = createHash('sha1');
-  git.update(`blob ${bytes.byteLength}\0`);
-  git.update(bytes);
+  const lfs = isLfs(path);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  return { path, size: bytes.byteLength, bytes, lfs, gitOid: lfs ? gitBlobId(lfsPointer(sha256, bytes.byteLength)) : gitBlobId(bytes), sha256 };
+}
+
+/** Files at least this large are served from disk, range by range, never held in memory (a real
+ * model's single model.safetensors is 2.5 GB; Node buffers stop at 2 GiB). */
+export const DISK_BACKED_BYTES = 16 * 2 ** 20;
+
+/** sha256 of large files, kept across runs by device, inode, size and mtime (hashing 3 x 2.5 GB on
+ * every start of the mock Hub would cost a minute). */
+const HASH_CACHE = join(tmpdir(), 'merge-studio-mock-hub-sha256.json');
+let hashCache: Record<string, string> | undefined;
+
+async function sha256OfFile(full: string): Promise<string> {
+  const st = await stat(full);
+  const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  if (!hashCache) {
+    try {
+      hashCache = JSON.parse(readFileSync(HASH_CACHE, 'utf8')) as Record<string, string>;
+    } catch {
+      hashCache = {};
+    }
+  }
+  const known = hashCache[key];
+  if (known) return known;
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(full, { highWaterMark: 4 * 2 ** 20 })) h.update(chunk as Buffer);
+  const hex = h.digest('hex');
+  hashCache[key] = hex;
+  try {
+    writeFileSync(HASH_CACHE, JSON.stringify(hashCache));
+  } catch {
+    // An unwritable tmpdir only costs the next start a rehash.
+  }
+  return hex;
+}
+
+/** A file served from disk: size and ids from the file, content streamed per request. */
+export async function diskFile(path: string, full: string): Promise<MockFile> {
+  const st = await stat(full);
+  const lfs = isLfs(path);
+  const sha256 = await sha256OfFile(full);
+  let gitOid: string;
+  if (lfs) gitOid = gitBlobId(lfsPointer(sha256, st.size));
+  else {
+    const g = createHash('sha1').update(`blob ${st.size}\0`);
+    for await (const chunk of createReadStream(full, { highWaterMark: 4 * 2 ** 20 })) g.update(chunk as Buffer);
+    gitOid = g.digest('hex');
+  }
+  let cached: Uint8Array | undefined;
   return {
     path,
-    bytes,
-    lfs: LFS_SUFFIXES.some((s) => path.endsWith(s)),
-    gitOid: git.digest('hex'),
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    size: st.size,
+    get bytes() {
+      cached ??= new Uint8Array(readFileSync(full));
+      return cached;
+    },
+    disk: full,
+    lfs,
+    gitOid,
+    sha256,
   };
 }
 
-export function makeRepo(id: string, origin: string, files: [string, Uint8Array][], gatedToken?: string): MockRepo {
-  const map = new Map(files.sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, b]) => [p, mockFile(p, b)]));
+/** A repo of files given as bytes or as already-built MockFiles (disk-backed ones stay on disk). */
+export function makeRepo(id: string, origin: string, files: [string, Uint8Array | MockFile][], gatedToken?: string): MockRepo {
+  const asFile = (p: string, b: Uint8Array | MockFile): MockFile => {
+    if (b instanceof Uint8Array) return mockFile(p, b);
+    if (b.path === p) return b;
+    // Copied with its descriptors: spreading would call a disk-backed file's `bytes` getter.
+    const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(b)) as MockFile;
+    copy.path = p;
+    return copy;
+  };
+  const map = new Map(files.sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, b]) => [p, asFile(p, b)]));
   // A deterministic "commit": changes whenever any file's content changes.
   const h = createHash('sha1').update(id);
   for (const f of map.values()) h.update(`${f.path}\0${f.sha256}\0`);
@@ -120,14 +198,15 @@ function corruptHeader(bytes: Uint8Array): Uint8Array {
 
 function derivedRepos(template: MockRepo, gatedToken: string): MockRepo[] {
   const files = [...template.files.values()];
-  const others = files.filter((f) => !f.path.endsWith('.safetensors') && !f.path.endsWith('.index.json')).map((f): [string, Uint8Array] => [f.path, f.bytes]);
+  const others = files.filter((f) => !f.path.endsWith('.safetensors') && !f.path.endsWith('.index.json')).map((f): [string, MockFile] => [f.path, f]);
   const weights = template.files.get('model.safetensors');
   const origin = template.origin;
-  const repos = [makeRepo(`${MOCK_NAMESPACE}/gated`, origin, files.map((f) => [f.path, f.bytes]), gatedToken)];
+  const repos = [makeRepo(`${MOCK_NAMESPACE}/gated`, origin, files.map((f) => [f.path, f]), gatedToken)];
   // A pickle zip is never parsed by the product; a recognisable stub stands in for one.
   const pickle = new TextEncoder().encode('PK\u0003\u0004 stand-in for a PyTorch pickle archive; Merge Studio never reads it\n');
   repos.push(makeRepo(`${MOCK_NAMESPACE}/bin-only`, origin, [...others, ['pytorch_model.bin', pickle]]));
-  if (weights) {
+  // The cut and sharded variants are built in memory: only from a template that is held there.
+  if (weights && !weights.disk) {
     repos.push(makeRepo(`${MOCK_NAMESPACE}/truncated`, origin, [...others, ['model.safetensors', weights.bytes.slice(0, Math.floor(weights.bytes.byteLength * 0.6))]]));
   }
   return repos;
@@ -135,8 +214,8 @@ function derivedRepos(template: MockRepo, gatedToken: string): MockRepo[] {
 
 async function shardedRepos(template: MockRepo): Promise<MockRepo[]> {
   const weights = template.files.get('model.safetensors');
-  if (!weights) return [];
-  const others = [...template.files.values()].filter((f) => f.path !== 'model.safetensors').map((f): [string, Uint8Array] => [f.path, f.bytes]);
+  if (!weights || weights.disk) return [];
+  const others = [...template.files.values()].filter((f) => f.path !== 'model.safetensors').map((f): [string, MockFile] => [f.path, f]);
   const shards = await shard(weights.bytes, `${template.id}/model.safetensors`);
   const corrupt = shards.map(([p, b]): [string, Uint8Array] => [p, p === 'model-00002-of-00002.safetensors' ? corruptHeader(b) : b]);
   const missing = shards.filter(([p]) => p !== 'model-00002-of-00002.safetensors');
@@ -147,8 +226,9 @@ async function shardedRepos(template: MockRepo): Promise<MockRepo[]> {
   ];
 }
 
-/** Reads every model folder under `root` and builds the served repos (all bytes kept in memory:
- * the demo models are a few MB). */
+/** Reads every model folder under `root` and builds the served repos. Small files are kept in
+ * memory; files of DISK_BACKED_BYTES or more are served from disk (hashed once, streamed per
+ * request), so real-size models of many GB are served too. */
 export async function loadMockRepos(root: string, opts: { gatedToken?: string; template?: string } = {}): Promise<Map<string, MockRepo>> {
   const repos = new Map<string, MockRepo>();
   const st = await stat(root).catch(() => null);
@@ -156,9 +236,11 @@ export async function loadMockRepos(root: string, opts: { gatedToken?: string; t
   for (const folder of await findModelFolders(root)) {
     const rel = relative(root, folder).split(sep).join('/');
     const id = `${MOCK_NAMESPACE}/${rel.split('/').join('-')}`;
-    const files: [string, Uint8Array][] = [];
+    const files: [string, Uint8Array | MockFile][] = [];
     for (const full of await listFilesUnder(folder)) {
-      files.push([relative(folder, full).split(sep).join('/'), new Uint8Array(await readFile(full))]);
+      const path = relative(folder, full).split(sep).join('/');
+      const size = (await stat(full)).size;
+      files.push([path, size >= DISK_BACKED_BYTES ? await diskFile(path, full) : new Uint8Array(await readFile(full))]);
     }
     repos.set(id, makeRepo(id, rel, files));
   }

@@ -23,7 +23,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { loadMockRepos, makeRepo, MOCK_GATED_TOKEN, type MockRepo } from './repos.ts';
+import { createReadStream } from 'node:fs';
+import { loadMockRepos, makeRepo, MOCK_GATED_TOKEN, type MockFile, type MockRepo } from './repos.ts';
 import { createWriteSide, type MockWriteOptions, type WriteSide } from './write.ts';
 
 export interface MockRequest {
@@ -77,7 +78,9 @@ function cors(res: ServerResponse): void {
   res.setHeader('Access-Control-Expose-Headers', EXPOSED.join(', '));
 }
 
-type Outcome = { status: number; body: Uint8Array; headers?: Record<string, string>; kind: 'api' | 'file' };
+/** A body slice read from a file on disk as it is sent (bytes start..start+length-1). */
+type DiskBody = { path: string; start: number; length: number };
+type Outcome = { status: number; body: Uint8Array; disk?: DiskBody; headers?: Record<string, string>; kind: 'api' | 'file' };
 
 function json(status: number, value: unknown, headers: Record<string, string> = {}): Outcome {
   return { status, body: new TextEncoder().encode(JSON.stringify(value)), headers: { 'Content-Type': 'application/json; charset=utf-8', ...headers }, kind: 'api' };
@@ -232,7 +235,7 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
         dirs.add(prefix + rest.split('/')[0]);
         continue;
       }
-      entries.push({ type: 'file', oid: f.gitOid, size: f.bytes.byteLength, path: f.path, ...(f.lfs ? { lfs: { oid: f.sha256, size: f.bytes.byteLength, pointerSize: 134 } } : {}) });
+      entries.push({ type: 'file', oid: f.gitOid, size: f.size, path: f.path, ...(f.lfs ? { lfs: { oid: f.sha256, size: f.size, pointerSize: 134 } } : {}) });
     }
     if (prefix && entries.length === 0 && dirs.size === 0) return hubError(404, 'EntryNotFound', `${path} does not exist on "main"`);
     return json(200, [...[...dirs].map((d) => ({ type: 'directory', oid: '0'.repeat(40), size: 0, path: d })), ...entries]);
@@ -244,15 +247,15 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
     if (f.lfs && opts.cdnOrigin !== undefined) {
       // As the Hub does for LFS files: a redirect to a storage host of another origin.
       const location = `${cdnOrigin()}/__cdn/${repo.id}/${f.sha256}`;
-      return { status: 302, body: new Uint8Array(), headers: { Location: location, 'X-Linked-Etag': `"${f.sha256}"`, 'X-Linked-Size': String(f.bytes.byteLength), 'X-Repo-Commit': repo.commit }, kind: 'file' };
+      return { status: 302, body: new Uint8Array(), headers: { Location: location, 'X-Linked-Etag': `"${f.sha256}"`, 'X-Linked-Size': String(f.size), 'X-Repo-Commit': repo.commit }, kind: 'file' };
     }
     return fileBytes(f, req, { 'X-Repo-Commit': repo.commit });
   }
 
-  /** A file's bytes, honouring Range. */
-  function fileBytes(f: MockRepo['files'] extends Map<string, infer F> ? F : never, req: IncomingMessage, extra: Record<string, string>): Outcome {
+  /** A file's bytes, honouring Range; a disk-backed file's range is streamed from disk. */
+  function fileBytes(f: MockFile, req: IncomingMessage, extra: Record<string, string>): Outcome {
     const path = f.path;
-    const size = f.bytes.byteLength;
+    const size = f.size;
     const etag = `"${f.lfs ? f.sha256 : f.gitOid}"`;
     const headers: Record<string, string> = {
       'Accept-Ranges': 'bytes',
@@ -263,9 +266,11 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
     };
     const range = parseRange(req.headers.range, size);
     if (range === 'bad') return { status: 416, body: new Uint8Array(), headers: { ...headers, 'Content-Range': `bytes */${size}` }, kind: 'file' };
-    if (!range) return { status: 200, body: f.bytes, headers, kind: 'file' };
-    const [start, end] = range;
-    return { status: 206, body: f.bytes.subarray(start, end + 1), headers: { ...headers, 'Content-Range': `bytes ${start}-${end}/${size}` }, kind: 'file' };
+    const [start, end] = range ?? [0, size - 1];
+    const status = range ? 206 : 200;
+    const ranged = range ? { ...headers, 'Content-Range': `bytes ${start}-${end}/${size}` } : headers;
+    if (f.disk) return { status, body: new Uint8Array(), disk: { path: f.disk, start, length: Math.max(0, end - start + 1) }, headers: ranged, kind: 'file' };
+    return { status, body: range ? f.bytes.subarray(start, end + 1) : f.bytes, headers: ranged, kind: 'file' };
   }
 
   function route(req: IncomingMessage, url: URL): Outcome {
@@ -366,7 +371,8 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
     }
     record.status = outcome.status;
     stats.requests.push(record);
-    res.writeHead(outcome.status, { ...outcome.headers, 'Content-Length': String(outcome.body.byteLength) });
+    const length = outcome.disk ? outcome.disk.length : outcome.body.byteLength;
+    res.writeHead(outcome.status, { ...outcome.headers, 'Content-Length': String(length) });
     if (req.method === 'HEAD') {
       res.end();
       return;
@@ -376,6 +382,10 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
       if (outcome.kind === 'file') stats.fileBytes += n;
       else stats.apiBytes += n;
     };
+    if (outcome.disk) {
+      streamDisk(outcome.disk, res, count);
+      return;
+    }
     if (outcome.kind === 'file' && faults.count > 0 && outcome.body.byteLength > faults.dropAfter) {
       // A dropped connection: part of the body, then the socket closes under the client.
       faults.count -= 1;
@@ -386,6 +396,38 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
     }
     count(outcome.body.byteLength);
     res.end(outcome.body);
+  }
+
+  /** Sends a file range from disk with backpressure (a 4 MiB read at a time, never the whole file);
+   * an injected drop cuts it after `dropAfter` bytes, as for in-memory bodies. */
+  function streamDisk(body: DiskBody, res: ServerResponse, count: (n: number) => void): void {
+    if (body.length === 0) {
+      res.end();
+      return;
+    }
+    const drop = faults.count > 0 && body.length > faults.dropAfter;
+    if (drop) faults.count -= 1;
+    const sent = drop ? faults.dropAfter : body.length;
+    if (sent === 0) {
+      res.socket?.destroy();
+      return;
+    }
+    const stream = createReadStream(body.path, { start: body.start, end: body.start + sent - 1, highWaterMark: 4 * 2 ** 20 });
+    let left = sent;
+    stream.on('data', (chunk) => {
+      const buf = chunk as Buffer;
+      left -= buf.length;
+      count(buf.length);
+      // The last chunk of a dropped body: the socket closes once it has gone out.
+      const ok = res.write(buf, left === 0 && drop ? () => res.socket?.destroy() : undefined);
+      if (!ok) stream.pause();
+    });
+    res.on('drain', () => stream.resume());
+    stream.on('end', () => {
+      if (!drop) res.end();
+    });
+    stream.on('error', () => res.socket?.destroy());
+    res.on('close', () => stream.destroy());
   }
 
   const server: Server = createServer(handle);

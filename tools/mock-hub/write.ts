@@ -20,7 +20,7 @@
 // Test controls: see WriteFaults (set through MockHub.setWriteFaults or POST /__mock/write-faults).
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { makeRepo, type MockRepo } from './repos.ts';
+import { makeRepo, type MockFile, type MockRepo } from './repos.ts';
 
 /** Writes to namespaces `mock-user` and `merge-org`. */
 export const MOCK_WRITE_TOKEN = 'hf_mockhub_write_access_0123456789ab';
@@ -224,7 +224,7 @@ export function createWriteSide(repos: Map<string, MockRepo>, opts: MockWriteOpt
     if (!name || name === 'main') return err(409, 'BranchExists', 'Reference already exists');
     if (repos.has(`${id}@${name}`)) return err(409, 'BranchExists', `Reference refs/heads/${name} already exists`);
     const main = repos.get(id)!;
-    repos.set(`${id}@${name}`, makeRepo(id, main.origin, [...main.files.values()].map((f) => [f.path, f.bytes])));
+    repos.set(`${id}@${name}`, makeRepo(id, main.origin, [...main.files.values()].map((f) => [f.path, f])));
     return { status: 200, body: { ok: true } };
   }
 
@@ -339,7 +339,7 @@ export function createWriteSide(repos: Map<string, MockRepo>, opts: MockWriteOpt
       side.faults.failCommits! -= 1;
       return err(500, 'InternalError', 'commit failed (injected fault)');
     }
-    const files = new Map([...at.files.values()].map((f) => [f.path, f.bytes]));
+    const files = new Map<string, Uint8Array | MockFile>([...at.files.values()].map((f) => [f.path, f]));
     let summary = '';
     const touched: string[] = [];
     for (const line of raw.toString('utf8').split('\n')) {

@@ -9,7 +9,7 @@ import { dareKeepProbability, keepThreshold24, maskStreamKey } from './random.ts
 import { workArray } from './scratch.ts';
 import { decodeToF32 } from '../dtype.ts';
 import { MergeStudioError } from '../errors.ts';
-import { dareL1Norms, keepFlagBytes, magnitudeTaskVectorTiles, mixTaskVectorTiles, taskVectorTiles, type TaskVectorInput, type TileSink } from '../simd/merge-tiles.ts';
+import { dareL1Norms, keepFlagBytes, magnitudeBinsTiles, magnitudeTaskVectorTiles, mixTaskVectorTiles, taskVectorTiles, type TaskVectorInput, type TileSink } from '../simd/merge-tiles.ts';
 import type { TileSource } from '../simd/tiles.ts';
 
 export type SparsificationKind = 'none' | Sparsification['kind'];
@@ -290,8 +290,10 @@ function chunkedMerge(v: TaskArithmeticVariant, ctx: MethodContext): ChunkedMerg
       }
       plans.forEach((p, i) => {
         if (p.kind === 'cut' && p.high.length) {
-          if (pass === 0) countHighBins(f32Bits(vectorOf(i, chunk)), MAGNITUDE, p.high);
-          if (pass === 1) countLowBins(f32Bits(vectorOf(i, chunk)), MAGNITUDE, p.bin, p.low);
+          // Counted in the SIMD tiles as the task vector forms (never stored), as the whole-tensor
+          // cut does: the plain-JS histogram over a stored vector cost TIES 2-3x task_arithmetic.
+          if (pass === 0) magnitudeBinsTiles(chunk.models[i], chunk.base!, chunk.elements, undefined, p.high);
+          if (pass === 1) magnitudeBinsTiles(chunk.models[i], chunk.base!, chunk.elements, p.bin, p.low);
         } else if (p.kind === 'band') {
           if (pass > 2 || (pass === 2 && !needsRescale)) return;
           const values = vectorOf(i, chunk);

@@ -433,3 +433,35 @@ export function magnitudeTaskVectorTiles(model: TileSource, base: TileSource, co
   }
   return { threshold: ((bin << 16) | lowBin) >>> 0, tiedInside: count - above - aboveInBin };
 }
+
+/** The chunked form of magnitudeTaskVectorTiles' two counting passes, for a tensor merged a chunk
+ * at a time: the task vector fround(model - base) of one chunk is formed tile by tile in the
+ * kernels' memory and only counted, never stored. `bin` undefined: the high 15 key bits (magnitude)
+ * are added to `high` (at least 32768 bins); else the low 16 bits of the keys in high bin `bin` are
+ * added to `low` (65536 bins). Counts equal countHighBins / countLowBins over the stored task vector. */
+export function magnitudeBinsTiles(model: TileSource, base: TileSource, elements: number, bin: number | undefined, counts: Uint32Array): void {
+  const w = tileWorkspace();
+  const k = w.kernels;
+  const tile = Math.ceil((65536 * 4) / (TILE * 4));
+  const baseSlot = tile + 1;
+  w.reserve(tile + 2);
+  const hist = w.slot(0);
+  const bins = bin === undefined ? 32768 : 65536;
+  w.zero(0, bins);
+  let padding = 0;
+  for (let start = 0; start < elements; start += TILE) {
+    const length = Math.min(TILE, elements - start);
+    w.load(tile, model, start, length);
+    w.load(baseSlot, base, start, length);
+    k.subtract(w.slot(tile), w.slot(baseSlot), padded(length));
+    if (bin === undefined) k.histogram_high(w.slot(tile), length, hist);
+    else {
+      k.histogram_low(w.slot(tile), padded(length), hist, bin);
+      padding += padded(length) - length;
+    }
+  }
+  const got = w.counts(0, bins);
+  // The zero padding has key 0: it counted only in bin 0's low bins.
+  if (bin === 0) got[0] -= padding;
+  for (let i = 0; i < bins; i++) counts[i] += got[i];
+}
