@@ -46,7 +46,7 @@ export function ModelsPanel() {
         const members = c.models.filter((m) => m.family === family);
         const start = [...members.filter((m) => m.role === 'base'), ...members.filter((m) => m.role !== 'base').slice(0, 2)];
         void (async () => {
-          for (const m of start) await useStudio.getState().addModel({ kind: 'demo', ref: m.ref }, m.ref);
+          for (const m of start) await useStudio.getState().addModel({ kind: 'demo', ref: m.ref }, m.ref, { quiet: true });
         })();
       }
     }, (err) => useStudio.setState({ catalog: { models: [], tasks: [], notice: errorText(err) } }));

@@ -43,6 +43,8 @@ export interface StudioState {
   adding: string[];
   /** While adding models: the latest Hub stall or retry ("...: stalled (...); retry 1 of 5 in 0.5 s"). */
   hubStatus: string | null;
+  /** The model whose Hub stall `hubStatus` describes: only its own add clears it. */
+  hubStatusOf: string | null;
   modelError: string | null;
   /** The Hub model that last failed to open, offered for a retry. */
   failedSource: { source: ModelSource; label: string } | null;
@@ -62,7 +64,8 @@ export interface StudioState {
 
   setRecipe(recipe: Recipe): void;
   importYaml(text: string): boolean;
-  addModel(source: ModelSource, label: string): Promise<void>;
+  /** Opens a model. `opts.quiet` (the studio's own start-up loads) leaves an error on screen from another add in place. */
+  addModel(source: ModelSource, label: string, opts?: { quiet?: boolean }): Promise<void>;
   /** Stops opening the model `label` (e.g. a Hub that stalls). */
   cancelAdd(label: string): void;
   removeModel(ref: string): void;
@@ -198,6 +201,7 @@ export const useStudio = create<StudioState>()((set, get) => {
     models: [],
     adding: [],
     hubStatus: null,
+    hubStatusOf: null,
     modelError: null,
     failedSource: null,
     compatibility: null,
@@ -230,11 +234,13 @@ export const useStudio = create<StudioState>()((set, get) => {
       }
     },
 
-    async addModel(source, label) {
-      set((s) => ({ adding: [...s.adding, label], modelError: null, failedSource: null }));
+    async addModel(source, label, opts) {
+      // Several adds run at once (the start-up demo family, the user's Hub id): each one clears and sets only
+      // what belongs to it, so a slow load finishing cannot wipe another model's stall notice or error.
+      set((s) => (opts?.quiet ? { adding: [...s.adding, label] } : { adding: [...s.adding, label], modelError: null, failedSource: null }));
       try {
         const onEvent = callback((e: EngineEvent) => {
-          if (e.type === 'progress' && e.progress.phase === 'hub-retry') set({ hubStatus: e.progress.message ?? null });
+          if (e.type === 'progress' && e.progress.phase === 'hub-retry') set({ hubStatus: e.progress.message ?? null, hubStatusOf: label });
         });
         const summary = await engine().addModel(source, `add:${label}`, onEvent);
         set((s) => {
@@ -248,7 +254,7 @@ export const useStudio = create<StudioState>()((set, get) => {
         const message = errorText(err);
         set({ modelError: message.includes(label) ? message : `${label}: ${message}`, failedSource: source.kind === 'hub' ? { source, label } : null });
       } finally {
-        set((s) => ({ adding: s.adding.filter((a) => a !== label), hubStatus: null }));
+        set((s) => ({ adding: s.adding.filter((a) => a !== label), ...(s.hubStatusOf === label ? { hubStatus: null, hubStatusOf: null } : {}) }));
       }
     },
 
