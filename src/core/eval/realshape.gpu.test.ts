@@ -12,15 +12,18 @@ import { GpuCausalLM } from './gpu.ts';
 /** |Δ log p| per token allowed against PyTorch and between the two runtimes. */
 const LOGPROB_TOLERANCE = 1e-4;
 
+/** The Llama-3.2-1B shape (0.74 GB, minutes on this 2-core machine) runs only with REALSHAPE_EVAL_ALL=1. */
+const ALL = process.env.REALSHAPE_EVAL_ALL === '1';
+
 let gpu: GpuContext;
 let dirs: Record<string, string>;
 beforeAll(async () => {
   gpu = await requireGpu();
-  dirs = await generateRealshapeFamilies(realshapeRoot('gpu'));
+  dirs = await generateRealshapeFamilies(realshapeRoot('gpu'), ALL ? undefined : ['qwen2.5-0.5b']);
 }, 300_000);
 
 describe('WebGPU runtime on real-shaped models vs PyTorch and vs the CPU runtime', () => {
-  for (const [family, ref] of Object.entries(REALSHAPE_REFERENCE.families)) {
+  for (const [family, ref] of Object.entries(REALSHAPE_REFERENCE.families).filter(([f]) => ALL || f.startsWith('qwen'))) {
     it(`${family} (2 layers, vocab ${ref.vocab_size}): embedding in row slices, log-probs within ${LOGPROB_TOLERANCE} of PyTorch and of the CPU`, async () => {
       const { config, weights } = await readRealshapeWeights(dirs[family]);
       const embedBytes = weights.get('model.embed_tokens.weight')!.data.byteLength;

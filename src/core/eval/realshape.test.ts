@@ -17,18 +17,21 @@ import type { CausalLM } from './runtime.ts';
 const LOGPROB_TOLERANCE = 1e-4;
 const PPL_TOLERANCE = 1e-4;
 
+/** The Llama-3.2-1B shape (0.74 GB, minutes on this 2-core machine) runs only with REALSHAPE_EVAL_ALL=1. */
+const ALL = process.env.REALSHAPE_EVAL_ALL === '1';
+
 let hub: MockHub;
 let open: (family: string) => Promise<FileTree>;
 let dirs: Record<string, string>;
 beforeAll(async () => {
-  ({ hub, open, dirs } = await serveRealshapeFamilies(realshapeRoot('cpu')));
+  ({ hub, open, dirs } = await serveRealshapeFamilies(realshapeRoot('cpu'), ALL ? undefined : ['qwen2.5-0.5b']));
 }, 300_000);
 afterAll(async () => {
   await hub?.close();
 });
 
 describe('CPU runtime on real-shaped models from the mock Hub vs PyTorch', () => {
-  for (const [family, ref] of Object.entries(REALSHAPE_REFERENCE.families)) {
+  for (const [family, ref] of Object.entries(REALSHAPE_REFERENCE.families).filter(([f]) => ALL || f.startsWith('qwen'))) {
     const fromHub = family.startsWith('qwen');
     it(`${family} (2 layers, vocab ${ref.vocab_size}, ${fromHub ? 'from the mock Hub' : 'from its folder'}): per-token log-probs within ${LOGPROB_TOLERANCE}, perplexity within ${PPL_TOLERANCE} relative, weights held as bf16`, async () => {
       hub.resetStats();
