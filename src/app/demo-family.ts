@@ -1,8 +1,14 @@
 import type { DemoCatalog } from '../worker/protocol.ts';
+import { asOneStep } from './recipe-undo.ts';
 import { useStudio } from './store.ts';
 
-/** The studio's opening models: the demo family's base and two experts, ready to merge. */
-export async function openDemoFamily(c: DemoCatalog): Promise<void> {
+/** The studio's opening models: the demo family's base and two experts, ready to merge (not an
+ * undoable step: the studio starts there). */
+export function openDemoFamily(c: DemoCatalog): Promise<void> {
+  return asOneStep(() => openFamily(c), false);
+}
+
+async function openFamily(c: DemoCatalog): Promise<void> {
   if (c.models.length === 0) return;
   const family = c.models.some((m) => m.family === 'tiny-llama') ? 'tiny-llama' : c.models[0].family;
   const members = c.models.filter((m) => m.family === family);

@@ -2,7 +2,7 @@
 // models it names are opened first where that needs no user action (demo models, Hub ids), then
 // the recipe is set as it is.
 import { referencedModels, type Recipe } from '../core/recipe/index.ts';
-import { asOneStep } from './recipe-undo.ts';
+import { asOneStep, setModelReopener } from './recipe-undo.ts';
 import { sourceOf, type ReopenableSource } from './model-sources.ts';
 import { useStudio } from './store.ts';
 
@@ -46,3 +46,6 @@ export async function openRecipe(recipe: Recipe, undoable = true): Promise<strin
 export function missingMessage(missing: string[]): string | null {
   return missing.length ? `Not loaded: ${missing.join(', ')} — a local folder has to be added again in Models (the browser cannot reopen it without you picking it); a Hub id may have failed to open (see Models).` : null;
 }
+
+// Undo/redo reopens the models a recipe names and that were removed meanwhile, as one quiet step.
+setModelReopener((refs) => void asOneStep(() => openSources(refs.map((ref) => ({ ref, source: sourceFor(ref) }))), false));

@@ -5,6 +5,7 @@
 import { create } from 'zustand';
 import type { Recipe } from '../core/recipe/index.ts';
 import { UndoStack } from './undo.ts';
+import { referencedModels } from '../core/recipe/index.ts';
 import { useStudio } from './store.ts';
 
 const stack = new UndoStack<Recipe>();
@@ -41,15 +42,28 @@ export async function asOneStep<T>(work: () => Promise<T>, undoable: boolean): P
   }
 }
 
+/** Undoing a model's removal brings it back into the recipe: it is opened again where it can be. */
+let reopen: ((refs: string[]) => void) | null = null;
+export function setModelReopener(f: (refs: string[]) => void): void {
+  reopen = f;
+}
+
+function goTo(recipe: Recipe): void {
+  setRecipeQuietly(recipe);
+  const loaded = new Set(useStudio.getState().models.map((m) => m.ref));
+  const missing = referencedModels(recipe).filter((r) => !loaded.has(r));
+  if (missing.length) reopen?.(missing);
+}
+
 export function undoRecipe(): void {
   const previous = stack.undo(useStudio.getState().recipe);
-  if (previous) setRecipeQuietly(previous);
+  if (previous) goTo(previous);
   publish();
 }
 
 export function redoRecipe(): void {
   const next = stack.redo(useStudio.getState().recipe);
-  if (next) setRecipeQuietly(next);
+  if (next) goTo(next);
   publish();
 }
 
