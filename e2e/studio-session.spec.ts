@@ -200,3 +200,21 @@ test('session: after a reload the saved session is offered; Restore brings back 
   await expect(page.getByTestId('session-note')).toContainText('Started fresh');
   await expect(page.getByTestId('history-entry')).toHaveCount(0);
 });
+
+test('session: with "restore automatically" ticked, a reload brings the session back by itself (and the demo family is not opened over it)', async ({ page }) => {
+  test.setTimeout(120_000);
+  await page.getByLabel('restore my session automatically after a reload').check();
+  await page.getByRole('button', { name: `Remove ${E2}` }).click();
+  await expect(page.getByTestId(`model-${E2}`)).toHaveCount(0);
+  await page.getByLabel('Method', { exact: true }).selectOption('ties');
+  await expect.poll(() => yaml(page)).toContain('merge_method: ties');
+  const recipe = await yaml(page);
+  await page.waitForTimeout(1500); // the save is debounced
+  await page.reload();
+  await expect(page.getByTestId('session-note')).toContainText('restored automatically', { timeout: 30_000 });
+  await expect(page.getByTestId('saved-session')).toHaveCount(0);
+  await expect.poll(() => yaml(page)).toBe(recipe);
+  await expect(page.getByTestId(`model-${FAMILY}-reverse`)).toBeVisible();
+  await expect(page.getByTestId(`model-${E2}`)).toHaveCount(0);
+  await expect(page.getByLabel('restore my session automatically after a reload')).toBeChecked();
+});

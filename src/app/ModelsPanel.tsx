@@ -6,6 +6,7 @@ import { useStudio } from './store.ts';
 import { HubDownloads } from './HubDownloads.tsx';
 import { openDemoFamily } from './demo-family.ts';
 import { isRecipeLink } from './recipe-link.ts';
+import { autoRestore } from './session.ts';
 
 /** Files of a dropped folder, with their paths (Chromium's entry API; the first segment is the folder). */
 async function filesOfEntry(entry: FileSystemEntry, prefix = ''): Promise<{ path: string; file: File }[]> {
@@ -43,8 +44,9 @@ export function ModelsPanel() {
     engine().demoCatalog().then((c) => {
       useStudio.setState({ catalog: c });
       // The studio opens on the demo family: its base and two experts, ready to merge.
-      // A recipe link opens the models its recipe names instead (RecipeLink).
-      if (useStudio.getState().models.length === 0 && !isRecipeLink(location.hash)) void openDemoFamily(c);
+      // A recipe link opens the models its recipe names instead, and an automatic session restore
+      // the session's (SessionBar).
+      if (useStudio.getState().models.length === 0 && !isRecipeLink(location.hash) && !autoRestore()) void openDemoFamily(c);
     }, (err) => useStudio.setState({ catalog: { models: [], tasks: [], notice: errorText(err) } }));
   }, []);
 

@@ -8,7 +8,7 @@ import { startHistoryTracking } from './history.ts';
 import { missingMessage, openRecipe } from './open-recipe.ts';
 import { decodeRecipeLink, encodeRecipeLink, isRecipeLink, MAX_LINK_CHARS } from './recipe-link.ts';
 import { clearUndo, startUndoTracking } from './recipe-undo.ts';
-import { clearSession, enableSaving, loadSession, restoreSession, startSessionSaving, type SavedSession } from './session.ts';
+import { autoRestore, clearSession, enableSaving, loadSession, restoreSession, setAutoRestore, startSessionSaving, type SavedSession } from './session.ts';
 import { useStudio } from './store.ts';
 
 type Note = { kind: 'error' | 'info'; text: string } | null;
@@ -39,22 +39,30 @@ export function SessionBar() {
 
   useEffect(() => {
     const stops = [startUndoTracking(), startHistoryTracking(), startSessionSaving()];
-    if (isRecipeLink(location.hash)) void openLink(location.hash, setNote).catch((err) => setNote({ kind: 'error', text: `The link's recipe was not opened: ${errorText(err)}` }));
-    loadSession().then((s) => {
+    const link = isRecipeLink(location.hash);
+    if (link) void openLink(location.hash, setNote).catch((err) => setNote({ kind: 'error', text: `The link's recipe was not opened: ${errorText(err)}` }));
+    const auto = autoRestore() && !link;
+    loadSession().catch(() => null).then(async (s) => {
       // Something worth offering: otherwise this page's session is saved from now on.
-      if (s && (s.models.length > 0 || s.points.length > 0 || s.history.length > 0)) setSaved(s);
-      else enableSaving();
-    }, () => enableSaving());
+      const worth = s && (s.models.length > 0 || s.points.length > 0 || s.history.length > 0);
+      if (worth && auto) await restore(s, true);
+      else if (worth) setSaved(s);
+      else {
+        enableSaving();
+        // The Models panel left the opening models to the restore, and there is none.
+        if (auto && useStudio.getState().models.length === 0) await openDemoFamily(await whenCatalog());
+      }
+    }).catch((err) => setNote({ kind: 'error', text: `The saved session could not be read: ${errorText(err)}` }));
     return () => stops.forEach((stop) => stop());
   }, []);
 
-  const restore = async () => {
-    if (!saved) return;
+  const [auto, setAuto] = useState(autoRestore);
+  async function restore(session: SavedSession, automatic = false) {
     setBusy(true);
     try {
-      const out = await restoreSession(saved);
+      const out = await restoreSession(session);
       const left = [missingMessage(out.missing), out.tasksLeft.length ? `Tasks not ticked again (add them again in Live evaluation): ${out.tasksLeft.join(', ')}.` : null].filter(Boolean);
-      setNote({ kind: left.length ? 'error' : 'info', text: `Session of ${new Date(saved.savedAt).toLocaleString()} restored.${left.length ? ` ${left.join(' ')}` : ''}` });
+      setNote({ kind: left.length ? 'error' : 'info', text: `Session of ${new Date(session.savedAt).toLocaleString()} restored${automatic ? ' automatically' : ''}.${left.length ? ` ${left.join(' ')}` : ''}` });
     } catch (err) {
       setNote({ kind: 'error', text: `The saved session could not be restored: ${errorText(err)}` });
     } finally {
@@ -62,7 +70,7 @@ export function SessionBar() {
       setBusy(false);
       enableSaving();
     }
-  };
+  }
 
   const fresh = async () => {
     setSaved(null);
@@ -99,6 +107,7 @@ export function SessionBar() {
     <div className="session-bar" aria-label="Session">
       <div className="row">
         <button type="button" onClick={() => void share()}>Link to this recipe</button>
+        <label title="Otherwise a saved session is offered after a reload, and the page opens as usual"><input type="checkbox" checked={auto} onChange={(e) => { setAutoRestore(e.target.checked); setAuto(e.target.checked); }} /> restore my session automatically after a reload</label>
         {link && <input readOnly value={link} aria-label="Recipe link" size={40} onFocus={(e) => e.target.select()} data-testid="recipe-link" />}
       </div>
       {tooLong !== null && (
@@ -112,7 +121,7 @@ export function SessionBar() {
           A session from {new Date(saved.savedAt).toLocaleString()} is saved in this browser: {saved.models.length} model(s), {saved.selectedTasks.length} task(s), {saved.history.length} history entr{saved.history.length === 1 ? 'y' : 'ies'}.
           {saved.models.some((m) => !m.source) && ' Local folders in it cannot be reopened without you picking them again.'}
           {' '}This page saves nothing over it until you choose.{' '}
-          <button type="button" onClick={() => void restore()} disabled={busy}>Restore session</button>
+          <button type="button" onClick={() => void restore(saved)} disabled={busy}>Restore session</button>
           <button type="button" onClick={() => void fresh()} disabled={busy}>Start fresh</button>
         </div>
       )}

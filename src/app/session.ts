@@ -71,6 +71,23 @@ export function snapshot(): SavedSession {
   };
 }
 
+const AUTO_RESTORE_KEY = 'merge-studio.auto-restore';
+
+/** Whether the user asked for the saved session to come back by itself after a reload (off by
+ * default: then it is offered). When on, the page does not open the demo family first. */
+export function autoRestore(): boolean {
+  try {
+    return localStorage.getItem(AUTO_RESTORE_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
+export function setAutoRestore(on: boolean): void {
+  if (on) localStorage.setItem(AUTO_RESTORE_KEY, '1');
+  else localStorage.removeItem(AUTO_RESTORE_KEY);
+}
+
 let saving = false;
 let timer: ReturnType<typeof setTimeout> | undefined;
 
