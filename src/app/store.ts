@@ -8,6 +8,7 @@ import type { CompatibilitySummary, DemoCatalog, EngineEvent, EvalBackendChoice,
 import { callback, engine, errorText, isAbort } from './engine-client.ts';
 import { withBase, withMethod, withModelAdded, withModelRemoved } from './recipe-edit.ts';
 import { recipeFromExport } from '../worker/export-refs.ts';
+import { rememberSource } from './model-sources.ts';
 
 export interface FrontierPoint {
   id: number;
@@ -85,6 +86,8 @@ export interface StudioState {
   sweep(apply: (v: number) => Recipe, values: number[], label: (v: number) => string): Promise<void>;
   setAxes(axes: [string, string]): void;
   loadPoint(p: FrontierPoint): void;
+  /** Puts back saved frontier points (a session restore); new points are numbered after them. */
+  restorePoints(points: FrontierPoint[], axes: [string, string]): void;
   addSearchTrial(trial: TrialRecord<Recipe>, summary: SearchSummary): void;
 }
 
@@ -243,6 +246,7 @@ export const useStudio = create<StudioState>()((set, get) => {
           if (e.type === 'progress' && e.progress.phase === 'hub-retry') set({ hubStatus: e.progress.message ?? null, hubStatusOf: label });
         });
         const summary = await engine().addModel(source, `add:${label}`, onEvent);
+        rememberSource(summary.ref, source);
         set((s) => {
           const models = [...s.models.filter((m) => m.ref !== summary.ref), summary];
           let recipe = s.recipe;
@@ -357,6 +361,11 @@ export const useStudio = create<StudioState>()((set, get) => {
 
     setAxes(axes) {
       set({ axes });
+    },
+
+    restorePoints(points, axes) {
+      pointIds = Math.max(pointIds, ...points.map((p) => p.id));
+      set({ points, axes });
     },
 
     loadPoint(p) {
