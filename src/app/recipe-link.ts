@@ -2,6 +2,7 @@
 // prefix lets a later format be told apart; a link that is not one of ours, of another version, or
 // garbled is refused with a message that says which, never an exception the page does not catch.
 import { parseRecipeObject, type Recipe } from '../core/recipe/index.ts';
+import { bytesToBase64 } from '../core/text.ts';
 
 export const LINK_PREFIX = '#r=';
 export const LINK_VERSION = 'v1';
@@ -14,9 +15,7 @@ async function pump(data: Uint8Array, stream: CompressionStream | DecompressionS
 }
 
 export function toBase64Url(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return bytesToBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 export function fromBase64Url(text: string): Uint8Array {
