@@ -3,7 +3,7 @@
 // dot products over contiguous rows. Matrices stay in the form they were stored in (bf16/f16 as
 // their 16-bit words, half the bytes of float32): a matmul decodes a block of rows at a time into a
 // small float32 scratch, so the host never holds a float32 copy of the model.
-import { f16BitsToF32 } from '../dtype.ts';
+import { f16ToF32BitsTable } from '../dtype.ts';
 import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
@@ -74,15 +74,8 @@ export interface CpuWeight {
   owned: boolean;
 }
 
-let f16Table: Float32Array | null = null;
-/** Every f16 bit pattern's float32 value (256 KiB, built on first use). */
-function f16Values(): Float32Array {
-  if (!f16Table) {
-    f16Table = new Float32Array(65536);
-    for (let i = 0; i < 65536; i++) f16Table[i] = f16BitsToF32(i);
-  }
-  return f16Table;
-}
+/** Every f16 bit pattern's float32 value: the decoder's shared table (dtype.ts) read as floats. */
+const f16Values = (): Float32Array => new Float32Array(f16ToF32BitsTable().buffer);
 
 /** Decodes `count` values of a 16-bit weight from element `from` into `out` (float32). */
 export function decodeWeightRange(w: CpuWeight, from: number, count: number, out: Float32Array): void {
