@@ -126,6 +126,15 @@ parameters: {t: 0.9}
     expect(recipe.parameters).toEqual({ normalize: false });
   });
 
+  it('writes model names that YAML 1.1 would read as booleans or numbers quoted, so they read back as names', () => {
+    const names = ['y', 'no', 'on', 'e0', '1:20', '1_000', 'org/model'];
+    const text = `models:\n${names.map((n) => `  - model: "${n}"\n    parameters: {weight: 0.5}`).join('\n')}\nmerge_method: linear\n`;
+    const recipe = parseRecipeYaml(text);
+    const back = parseRecipeYaml(recipeToYaml(recipe));
+    expect(back).toEqual(recipe);
+    expect(back.models?.map((m) => m.model)).toEqual(names);
+  });
+
   it('evaluates settings exactly like mergekit evaluate_setting', () => {
     expect(evaluateSetting([0, 1], 'x', 0.25)).toBe(0.25);
     expect(evaluateSetting([2], 'x', 0.7)).toBe(2);

@@ -86,7 +86,9 @@ function documentToYaml(recipe: Recipe): string {
     const v = (recipe as unknown as Record<string, unknown>)[key];
     if (v !== undefined) ordered[key] = v;
   }
-  const doc = new Document(JSON.parse(JSON.stringify(ordered)));
+  // Written as YAML 1.1, the version it is read back with (and mergekit's PyYAML reads): strings such as
+  // `y`, `no`, `on`, `e0` or `1:20` are then quoted instead of coming back as booleans or numbers.
+  const doc = new Document(JSON.parse(JSON.stringify(ordered)), { version: '1.1' });
   // Number lists (layer ranges, gradients) on one line, as mergekit's dumper writes them.
   visit(doc, {
     Seq(_, node) {
