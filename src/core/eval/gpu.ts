@@ -24,6 +24,13 @@ interface GpuWeight {
   elements: number;
 }
 
+/** A weight already on this device in its stored form (f32 words or 16-bit values two per u32
+ * word): the runtime adopts the buffer as it is (the live loop merges straight into it). */
+export interface GpuWeightBuffer {
+  gpuBuffer: GPUBuffer;
+  dtype: 'F32' | 'BF16' | 'F16';
+}
+
 type Uniform = readonly (readonly ['u32' | 'f32', number])[];
 
 /** One forward pass being recorded: its dispatches, and their uniforms packed in one buffer. */
@@ -92,7 +99,7 @@ export class GpuCausalLM extends KvCachedLM {
 
   /** `matmulKernel` forces one matmul kernel everywhere (tests); by default matrix-vector products use
    * the naive kernel and batches the faster of the two on this device. */
-  constructor(readonly gpu: GpuContext, config: CausalLMConfig, weights: ReadonlyMap<string, HostTensor | Float32Array>, private readonly opts: { matmulKernel?: 'tiled' | 'naive' } = {}) {
+  constructor(readonly gpu: GpuContext, config: CausalLMConfig, weights: ReadonlyMap<string, HostTensor | Float32Array | GpuWeightBuffer>, private readonly opts: { matmulKernel?: 'tiled' | 'naive' } = {}) {
     super(config);
     this.device = gpu.device;
     if (config.headDim > MAX_HEAD_DIM) {
@@ -103,6 +110,14 @@ export class GpuCausalLM extends KvCachedLM {
       const t = weights.get(name);
       if (!t) throw new MergeStudioError('eval-tensor-missing', `WebGPU runtime: tensor '${name}' was not provided`, { tensor: name });
       const elements = shape.reduce((a, b) => a * b, 1);
+      if ('gpuBuffer' in t) {
+        const bytes = t.dtype === 'F32' ? elements * 4 : Math.ceil(elements / 2) * 4;
+        if (t.gpuBuffer.size < bytes) throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: the buffer of tensor '${name}' holds ${t.gpuBuffer.size} bytes, ${bytes} needed for ${JSON.stringify(shape)} as ${t.dtype}`, { tensor: name });
+        const limit = gpu.capabilities.limits.maxStorageBufferBindingSize;
+        if (bytes > limit) throw new MergeStudioError('eval-tensor-too-large', `WebGPU runtime: tensor '${name}' (${bytes} bytes as ${t.dtype}) is over this adapter's storage binding limit of ${limit} bytes; use the CPU backend`, { tensor: name, found: bytes, expected: limit });
+        this.weights.set(name, { buffer: t.gpuBuffer, dtype: DTYPE_CODE[t.dtype], elements });
+        continue;
+      }
       const host: HostTensor = t instanceof Float32Array ? { dtype: 'F32', shape, data: t } : t;
       if (host.data.length !== elements) throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: tensor '${name}' has ${host.data.length} values, expected ${elements} (${JSON.stringify(shape)})`, { tensor: name });
       const limit = gpu.capabilities.limits.maxStorageBufferBindingSize;
@@ -409,6 +424,17 @@ export class GpuCausalLM extends KvCachedLM {
     this.device.queue.submit([enc.finish()]);
     await this.device.queue.onSubmittedWorkDone();
     for (const b of retired) b.destroy();
+  }
+
+  /** Records a copy of stored words into weight `name`: elements [start, start + count) (start
+   * even; a 16-bit tail rounds up to its word) from `source` at byte `sourceOffset`. The weight
+   * must be stored as `dtype` (the live loop writes merged weights in their own dtype). */
+  copyIntoWeight(encoder: GPUCommandEncoder, name: string, dtype: 'F32' | 'BF16' | 'F16', source: GPUBuffer, sourceOffset: number, start: number, count: number): void {
+    const w = this.weights.get(name);
+    if (!w) throw new MergeStudioError('eval-unknown-tensor', `WebGPU runtime: no weight named '${name}'`, { tensor: name });
+    if (w.dtype !== DTYPE_CODE[dtype]) throw new MergeStudioError('eval-tensor-dtype', `WebGPU runtime: weight '${name}' is not stored as ${dtype}`, { tensor: name });
+    const size = dtype === 'F32' ? 4 : 2;
+    encoder.copyBufferToBuffer(source, sourceOffset, w.buffer, start * size, Math.ceil((count * size) / 4) * 4);
   }
 
   /** Raw matmul of host data on this device (bench and kernel tests): y = x W^T, [rows, outDim]. */
