@@ -44,12 +44,12 @@ test('live loop: GPU-resident inputs; scores after a drag equal `merge-studio ev
   await expect(page.getByTestId('gpu-residency')).toHaveText(/GPU-resident: (\d+)\/\1 input tensors, [\d.]+ MB; 0 streamed/);
   const before = Number(await score.getAttribute('data-value'));
 
-  // A drag: layer 1's point of the caesar expert moved down with the keyboard.
+  // A drag: layer 1's point of the caesar expert moved down with the keyboard (large steps).
   const yaml = page.getByTestId('recipe-yaml');
   const point = page.getByRole('slider', { name: `Layer 1 weight, ${FAMILY}-caesar` });
   await point.focus();
   const text = await yaml.inputValue();
-  for (let i = 0; i < 4; i++) await point.press('ArrowDown');
+  for (let i = 0; i < 3; i++) await point.press('Shift+ArrowDown');
   await expect(yaml).not.toHaveValue(text);
   // The scores of the recipe now shown (re-merged in place, not rebuilt).
   await expect(scores).toHaveAttribute('data-current', 'true', { timeout: 120_000 });
