@@ -6,7 +6,7 @@
 // the same device. Families: the demo tiny-llama (always) and, with --live-realshape, a reduced
 // Qwen2.5-0.5B-shaped family (full vocabulary and hidden size, --live-layers N layers, default 2;
 // tools/realshape, generated into the bench cache). Rows: start (upload + full merge), a
-// single-block change (re-merge, then scoring 16 perplexity items: forward + read-back), and peak
+// single-block change (re-merge, then scoring 16 perplexity items (--live-items N): forward + read-back), and peak
 // host memory (RSS sampled every 10 ms) above the level before each path.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -57,8 +57,10 @@ function pplTask(root: string): EvalTask {
   return parseTaskJsonl(readFileSync(join(root, 'public/zoo/tasks/caesar.ppl.jsonl'), 'utf8'), 'caesar.ppl.jsonl');
 }
 
+let items = 16;
+
 async function score(model: CausalLM, tokenizer: TextTokenizer, task: EvalTask): Promise<number> {
-  return (await evaluateTask(model, tokenizer, task, { limit: 16 })).metrics.perplexity;
+  return (await evaluateTask(model, tokenizer, task, { limit: items })).metrics.perplexity;
 }
 
 async function family(ctx: Ctx, name: string, handles: Map<string, ModelHandle>, layer: number): Promise<(string | number)[][]> {
@@ -87,7 +89,7 @@ async function family(ctx: Ctx, name: string, handles: Map<string, ModelHandle>,
       const change = await peakRss(() => loop.update(p(0.9)));
       const liveScore = await peakRss(() => score(loop.model, loop.tokenizer, task));
       rows.push([name, 'start (upload + merge all)', s(today.seconds), s(live.seconds), (today.seconds / live.seconds).toFixed(1), mb(today.peak), mb(live.peak)]);
-      rows.push([name, `score 16 ppl items (forward + read-back), before the change`, s(todayScore0.seconds), s(liveScore0.seconds), (todayScore0.seconds / liveScore0.seconds).toFixed(2), mb(todayScore0.peak), mb(liveScore0.peak)]);
+      rows.push([name, `score ${items} ppl items (forward + read-back), before the change`, s(todayScore0.seconds), s(liveScore0.seconds), (todayScore0.seconds / liveScore0.seconds).toFixed(2), mb(todayScore0.peak), mb(liveScore0.peak)]);
       rows.push([name, `single-block change: re-merge ${change.value.remerged} tensors`, s(todayChange.seconds), s(change.value.mergeSeconds), (todayChange.seconds / change.value.mergeSeconds).toFixed(1), mb(todayChange.peak), mb(change.peak)]);
       rows.push([name, 'single-block change vs TODAY\'S FULL PATH (target >= 10x)', s(today.seconds), s(change.value.mergeSeconds), (today.seconds / change.value.mergeSeconds).toFixed(1), '', '']);
       rows.push([name, 'score after the change (forward + read-back)', s(todayScore.seconds), s(liveScore.seconds), (todayScore.seconds / liveScore.seconds).toFixed(2), mb(todayScore.peak), mb(liveScore.peak)]);
@@ -111,9 +113,12 @@ async function openAll(dirs: [string, string][]): Promise<Map<string, ModelHandl
 }
 
 export async function liveLoopSection(ctx: Ctx): Promise<void> {
+  const itemsArg = ctx.args.indexOf('--live-items');
+  if (itemsArg >= 0) items = Number(ctx.args[itemsArg + 1]);
   const rows: (string | number)[][] = [];
   const zoo = join(ctx.root, 'public/zoo/tiny-llama');
-  rows.push(...(await family(ctx, 'demo tiny-llama (4 layers)', await openAll(['base', 'caesar', 'reverse', 'sort'].map((n) => [n, join(zoo, n)])), 2)));
+  if (!ctx.args.includes('--live-skip-demo')) rows.push(...(await family(ctx, 'demo tiny-llama (4 layers)', await openAll(['base', 'caesar', 'reverse', 'sort'].map((n) => [n, join(zoo, n)])), 2)));
+  // --live-skip-demo leaves the demo rows out.
   if (ctx.args.includes('--live-realshape')) {
     const i = ctx.args.indexOf('--live-layers');
     const layers = i >= 0 ? Number(ctx.args[i + 1]) : 2;
