@@ -30,7 +30,7 @@ import { createMergeObjective } from '../core/search/objective.ts';
 import { DamRun, prepareDamProblem, type DamExpertSource } from '../core/dam/index.ts';
 import { tileKernelStatus } from '../core/simd/tiles.ts';
 import { indexedDbTrialStore } from './trial-store.ts';
-import { acquireGpu, destroyAllDevices, onDeviceLost, type DeviceLoss } from '../core/gpu/device.ts';
+import { acquireGpu, destroyAllDevices, onDeviceLost, requireGpu, type DeviceLoss, type GpuContext } from '../core/gpu/device.ts';
 import { KernelRunner } from '../core/gpu/runner.ts';
 import { taskVectorDiagnostics, type DiagnosticsResult } from '../core/diagnostics/index.ts';
 import type {
@@ -118,6 +118,8 @@ export class StudioEngine {
   private readonly gpuWatchers: ((state: GpuState) => void)[] = [];
   /** The diagnostics kernels' runner (its own device), made on first use. */
   private diagRunner: Promise<KernelRunner | null> | null = null;
+  /** The live loop's device, made on first use and kept across loops (one device, not one per recipe shape). */
+  private liveGpu: Promise<GpuContext> | null = null;
 
   constructor(private readonly options: EngineOptions) {
     if (options.gpu) onDeviceLost((loss) => this.deviceLost(loss));
@@ -132,6 +134,7 @@ export class StudioEngine {
     this.gpuLoss = loss;
     this.gpuMerge = null;
     this.diagRunner = null;
+    this.liveGpu = null;
     try {
       this.dropResident();
     } catch {
@@ -162,6 +165,7 @@ export class StudioEngine {
     this.gpuLoss = null;
     this.gpuMerge = null;
     this.diagRunner = null;
+    this.liveGpu = null;
     this.dropResident();
     const backend = await this.mergeBackend();
     if (!backend) this.gpuLoss = { reason: 'retry-failed', message: `no WebGPU device after the loss (${lost?.message ?? 'unknown'})` };
@@ -497,7 +501,9 @@ export class StudioEngine {
     }
     this.dropResident();
     if (useLive) {
-      const live = await startLiveLoop(p, { signal, onProgress });
+      this.liveGpu ??= requireGpu();
+      this.liveGpu.catch(() => (this.liveGpu = null));
+      const live = await startLiveLoop(p, { gpu: await this.liveGpu, signal, onProgress });
       this.resident = { runtime: live, live, shape, steps, mergeBackend: 'webgpu', evalBackend };
       return { resident: this.resident, remerged: live.remergedTotal };
     }
