@@ -7,6 +7,9 @@ import { ExportPanel } from './ExportPanel.tsx';
 import { FrontierPanel } from './FrontierPanel.tsx';
 import { GpuNotice } from './GpuNotice.tsx';
 import { GpuStatus } from './GpuStatus.tsx';
+import { HistoryPanel } from './HistoryPanel.tsx';
+import { SessionBar } from './SessionBar.tsx';
+import { UndoButtons } from './UndoButtons.tsx';
 import { LayerCurves } from './LayerCurves.tsx';
 import { ModelsPanel } from './ModelsPanel.tsx';
 import { PublishPanel } from './PublishPanel.tsx';
@@ -24,6 +27,8 @@ export function App() {
     <>
       <header className="top">
         <h1>Merge Studio</h1>
+        <ErrorBoundary name="Undo"><UndoButtons /></ErrorBoundary>
+        <ErrorBoundary name="Session"><SessionBar /></ErrorBoundary>
         <SettingsPanel />
       </header>
       <GpuNotice />
@@ -38,6 +43,7 @@ export function App() {
           <ErrorBoundary name="Layer stacking"><StackPanel /></ErrorBoundary>
           <ErrorBoundary name="Live evaluation"><EvalPanel /></ErrorBoundary>
           <ErrorBoundary name="Frontier"><FrontierPanel /></ErrorBoundary>
+          <ErrorBoundary name="History"><HistoryPanel /></ErrorBoundary>
         </div>
         <div className="col wide">
           <ErrorBoundary name="Export"><ExportPanel /></ErrorBoundary>

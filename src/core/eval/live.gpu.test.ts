@@ -12,6 +12,7 @@ import { requireGpu, type GpuContext } from '../gpu/device.ts';
 import { nodeFolderTree } from '../io/node-file.ts';
 import { openModel, type ModelHandle } from '../model/handle.ts';
 import { parseRecipeYaml } from '../recipe/index.ts';
+import { sliceRows } from './gpu.ts';
 import { startLiveLoop, type LiveLoop } from './live.ts';
 import { runtimeForPlan } from './merged.ts';
 import { evaluateTask } from './metrics.ts';
@@ -131,6 +132,28 @@ describe('live loop (GPU-resident inputs, merged into the evaluator)', () => {
     expect(part.residency.streamed).toBeGreaterThan(0);
     expect(part.residency.resident + part.residency.streamed).toBe(part.residency.inputs);
     expect(maxDiff(await part.model.logits(PROBE), await all.model.logits(PROBE))).toBe(0);
+  });
+
+  it('merges into weights held in row slices (a lowered binding budget): equal to the full GPU path and the CPU path', async () => {
+    // 40000 bytes: a 352 x 128 MLP matrix (180 KB as float32) is five slices of 78 rows, the
+    // 128 x 352 down projection five of 28; merge chunks and resident inputs are cut at other
+    // element offsets, so chunks straddle slice boundaries.
+    const budget = 40_000;
+    expect(sliceRows(352, 128, budget)).toBe(78);
+    expect(sliceRows(128, 352, budget)).toBe(28);
+    const small: GpuContext = { ...gpu, capabilities: { ...gpu.capabilities, bindingBudget: budget } };
+    for (const dtype of ['bfloat16', 'float32']) {
+      const loop = await live(recipe(0.5, { dtype }), { gpu: small });
+      expect(loop.residency.resident).toBe(loop.residency.inputs);
+      await loop.update(recipe(0.9, { dtype }));
+      const ref = await references(recipe(0.9, { dtype }));
+      const logits = await loop.model.logits(PROBE);
+      expect(maxDiff(logits, ref.gpuLogits)).toBeLessThan(1e-5);
+      expect(maxDiff(logits, ref.cpuLogits)).toBeLessThan(1e-4);
+      // And equal to a live loop over unsliced weights.
+      const whole = await live(recipe(0.9, { dtype }));
+      expect(maxDiff(logits, await whole.model.logits(PROBE))).toBeLessThan(1e-6);
+    }
   });
 
   it('a cancelled update stops between tensors; the next one merges what is left and ends equal to the full path', async () => {

@@ -13,7 +13,7 @@ import { WebGpuMergeBackend, type GpuMergeInput, type ResidentTensor, type Tenso
 import { KernelRunner } from '../gpu/runner.ts';
 import { throwIfAborted, type ProgressCallback } from '../progress.ts';
 import { parseCausalLMConfig, type CausalLMConfig } from './config.ts';
-import { GpuCausalLM, type GpuWeightBuffer } from './gpu.ts';
+import { GpuCausalLM, type GpuWeightAllocation } from './gpu.ts';
 import { mergedTokenizer, mergedTokenizerKey } from './merged.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 import { checkTensorInventory, expectedTensors } from './weights.ts';
@@ -144,28 +144,21 @@ export class LiveLoop {
     const needed = expectedTensors(config);
     const steps = p.steps.filter((s) => needed.has(s.output));
     const gpu = opts.gpu ?? (await requireGpu());
-    const device = gpu.device;
-    // The evaluator's weights: one buffer per merged tensor in its stored dtype, filled by the merge.
-    const weights = new Map<string, GpuWeightBuffer>();
-    let weightBytes = 0;
-    for (const s of steps) {
-      const dtype = weightDType(s);
-      const elements = s.shape.reduce((a, b) => a * b, 1);
-      const bytes = Math.max(4, dtype === 'F32' ? elements * 4 : Math.ceil(elements / 2) * 4);
-      weights.set(s.output, { gpuBuffer: device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: s.output }), dtype });
-      weightBytes += bytes;
-    }
-    let model: GpuCausalLM;
+    // The evaluator's weights, allocated empty in their stored dtypes (in row slices past a
+    // binding) and filled by the merge.
+    const weights = new Map<string, GpuWeightAllocation>(steps.map((s) => [s.output, { allocate: weightDType(s) }]));
+    const model = new GpuCausalLM(gpu, config, weights);
+    const weightBytes = model.weightBytes;
+    let tokenizer: Awaited<ReturnType<typeof mergedTokenizer>>;
     try {
-      model = new GpuCausalLM(gpu, config, weights);
+      tokenizer = await mergedTokenizer(p, opts.signal);
     } catch (err) {
-      for (const w of weights.values()) w.gpuBuffer.destroy();
+      model.dispose();
       throw err;
     }
-    const { tokenizer, maxNewTokens, tokenizerKey } = await mergedTokenizer(p, opts.signal);
     const budgetBytes = opts.gpuBudgetBytes ?? DEFAULT_GPU_BUDGET_BYTES;
     const residency: Residency = { inputs: 0, resident: 0, residentBytes: 0, streamed: 0, weightBytes, budgetBytes };
-    const loop = new LiveLoop(gpu, model, config, tokenizer, maxNewTokens, tokenizerKey, shapeSignature(p), residency, opts, steps);
+    const loop = new LiveLoop(gpu, model, config, tokenizer.tokenizer, tokenizer.maxNewTokens, tokenizer.tokenizerKey, shapeSignature(p), residency, opts, steps);
     try {
       await loop.upload(p, steps, budgetBytes - weightBytes - 3 * gpu.capabilities.bindingBudget - EVAL_RESERVE_BYTES);
       await loop.update(p, { signal: opts.signal, onProgress: opts.onProgress });
