@@ -9,7 +9,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, batchedGreedy, checkSlidingWindow, logSoftmaxAt, type GenerateOptions, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, batchedGreedy, checkSlidingWindow, logSoftmaxAt, isHostTensor, type GenerateOptions, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 const KERNEL = 'eval_llama';
@@ -496,6 +496,10 @@ export class GpuCausalLM extends KvCachedLM {
     for (const [name, update] of tensors) {
       const w = this.weights.get(name);
       if (!w) throw new MergeStudioError('eval-unknown-tensor', `WebGPU runtime: no weight named '${name}' (tied lm_head lives in '${EMBED_TENSOR}')`, { tensor: name });
+      if (isHostTensor(update)) {
+        if (update.data.length !== w.elements) throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: tensor '${name}': update has ${update.data.length} values, the weight has ${w.elements}`, { tensor: name });
+        continue;
+      }
       const size = update instanceof Float32Array ? update.length * 4 : update.size;
       if (update instanceof Float32Array ? update.length !== w.elements : size < w.elements * 4) {
         throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: tensor '${name}': update holds ${update instanceof Float32Array ? update.length : Math.floor(size / 4)} float32 values, the weight has ${w.elements}`, { tensor: name });
@@ -505,7 +509,18 @@ export class GpuCausalLM extends KvCachedLM {
     const retired: GPUBuffer[] = [];
     for (const [name, update] of tensors) {
       const w = this.weights.get(name)!;
-      // Merged weights arrive as float32: a packed 16-bit weight becomes a float32 one (same slices).
+      if (isHostTensor(update) && update.dtype !== 'F32') {
+        // A 16-bit update is held packed as uploaded (new buffers in the same slices).
+        for (const s of w.slices) {
+          retired.push(s.buffer);
+          s.buffer = this.uploadWords(update.data.subarray(s.row0 * w.rowLength, (s.row0 + s.rows) * w.rowLength), name);
+        }
+        w.buffer = w.slices[0].buffer;
+        w.dtype = DTYPE_CODE[update.dtype];
+        continue;
+      }
+      const values = isHostTensor(update) ? update.data as Float32Array : update;
+      // Float32 values: a packed 16-bit weight becomes a float32 one (same slices).
       if (w.dtype !== 0) {
         for (const s of w.slices) {
           retired.push(s.buffer);
@@ -516,8 +531,8 @@ export class GpuCausalLM extends KvCachedLM {
       }
       for (const s of w.slices) {
         const from = s.row0 * w.rowLength, count = s.rows * w.rowLength;
-        if (update instanceof Float32Array) this.device.queue.writeBuffer(s.buffer, 0, update as Float32Array<ArrayBuffer>, from, count);
-        else enc.copyBufferToBuffer(update, from * 4, s.buffer, 0, count * 4);
+        if (values instanceof Float32Array) this.device.queue.writeBuffer(s.buffer, 0, values as Float32Array<ArrayBuffer>, from, count);
+        else enc.copyBufferToBuffer(values, from * 4, s.buffer, 0, count * 4);
       }
     }
     this.device.queue.submit([enc.finish()]);

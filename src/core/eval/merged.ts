@@ -4,7 +4,6 @@
 // vocabulary's added tokens, the recipe's chat_template) and the merged config.json, so a recipe
 // scores in memory exactly as its exported folder does.
 import { mergeToStoredTensors, type MergeBackend, type Plan } from '../engine/index.ts';
-import { decodeToF32 } from '../dtype.ts';
 import { memoryTree } from '../io/memory.ts';
 import type { FileTree } from '../io/types.ts';
 import type { ProgressCallback } from '../progress.ts';
@@ -75,8 +74,7 @@ export async function runtimeForPlan(plan: Plan, opts: MergedRuntimeOptions = {}
 export async function remergeInto(model: CausalLM, plan: Plan, changed: ReadonlySet<string>, opts: Omit<MergedRuntimeOptions, 'backend'> = {}): Promise<number> {
   const needed = expectedTensors(model.config);
   const merged = await mergeToStoredTensors(plan, { backend: opts.mergeBackend, signal: opts.signal, onProgress: opts.onProgress, allowNonFinite: opts.allowNonFinite, only: (name) => changed.has(name) && needed.has(name) });
-  // The values rounded to the stored dtype, as runtimeForPlan holds them.
-  const values = new Map([...merged].map(([name, t]) => [name, t.dtype === 'F32' ? t.data as Float32Array : decodeToF32(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), t.dtype)]));
-  await model.updateWeights(values);
+  // In their stored dtype, as runtimeForPlan holds them (16-bit weights stay 16-bit).
+  await model.updateWeights(merged);
   return merged.size;
 }
