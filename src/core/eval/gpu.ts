@@ -45,6 +45,16 @@ export function sliceRows(rows: number, rowLength: number, budgetBytes: number):
   return Math.max(1, Math.min(rows, Math.floor(budgetBytes / (rowLength * 4))));
 }
 
+/** `rows` rows cut into slices of `per`, each with the buffer `make` gives it. */
+function rowSlices(name: string, rows: number, per: number, make: (row0: number, rows: number, label: string) => GPUBuffer): GpuSlice[] {
+  const slices: GpuSlice[] = [];
+  for (let row0 = 0; row0 < rows; row0 += per) {
+    const n = Math.min(per, rows - row0);
+    slices.push({ buffer: make(row0, n, n === rows ? name : `${name}[${row0}:${row0 + n}]`), row0, rows: n });
+  }
+  return slices;
+}
+
 /** A weight the runtime allocates empty on this device in a stored dtype (f32 words, or 16-bit
  * values two per u32 word), in the same row slices as an uploaded one; the caller fills it on the
  * device with copyIntoWeight (the live loop merges straight into it). */
@@ -156,12 +166,7 @@ export class GpuCausalLM extends KvCachedLM {
     const { elements, rowLength, rows, per } = this.sliceLayout(name, shape);
     const host: HostTensor = t instanceof Float32Array ? { dtype: 'F32', shape, data: t } : t;
     if (host.data.length !== elements) throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: tensor '${name}' has ${host.data.length} values, expected ${elements} (${JSON.stringify(shape)})`, { tensor: name });
-    const slices: GpuSlice[] = [];
-    for (let row0 = 0; row0 < rows; row0 += per) {
-      const n = Math.min(per, rows - row0);
-      const label = n === rows ? name : `${name}[${row0}:${row0 + n}]`;
-      slices.push({ buffer: this.uploadWords(host.data.subarray(row0 * rowLength, (row0 + n) * rowLength), label), row0, rows: n });
-    }
+    const slices = rowSlices(name, rows, per, (row0, n, label) => this.uploadWords(host.data.subarray(row0 * rowLength, (row0 + n) * rowLength), label));
     return { buffer: slices[0].buffer, slices, dtype: DTYPE_CODE[host.dtype], elements, rowLength };
   }
 
@@ -176,13 +181,7 @@ export class GpuCausalLM extends KvCachedLM {
       const budget = this.gpu.capabilities.bindingBudget;
       throw new MergeStudioError('eval-tensor-too-large', `WebGPU runtime: two rows of tensor '${name}' (${2 * rowLength} values of an odd row length, ${2 * rowLength * 4} bytes as float32) are over this device's storage binding budget of ${budget} bytes; use the CPU backend`, { tensor: name, found: 2 * rowLength * 4, expected: budget });
     }
-    const slices: GpuSlice[] = [];
-    for (let row0 = 0; row0 < rows; row0 += per) {
-      const n = Math.min(per, rows - row0);
-      const label = n === rows ? name : `${name}[${row0}:${row0 + n}]`;
-      const buffer = this.device.createBuffer({ size: Math.max(4, Math.ceil((n * rowLength * size) / 4) * 4), usage: STORAGE(), label });
-      slices.push({ buffer, row0, rows: n });
-    }
+    const slices = rowSlices(name, rows, per, (_row0, n, label) => this.device.createBuffer({ size: Math.max(4, Math.ceil((n * rowLength * size) / 4) * 4), usage: STORAGE(), label }));
     return { buffer: slices[0].buffer, slices, dtype: DTYPE_CODE[dtype], elements, rowLength };
   }
 
