@@ -85,12 +85,13 @@ export function EvalPanel() {
           <thead><tr><th>Objective</th><th>Score</th><th>Subset</th></tr></thead>
           <tbody>
             {stage.scores.map((s) => (
-              <tr key={s.objective}><td>{s.objective}</td><td data-testid={`score-${s.objective}`}>{formatScore(s.metric, s.value)}</td><td>{s.items} of {s.of}{s.items === s.of ? ' (all)' : ''}</td></tr>
+              <tr key={s.objective}><td>{s.objective}</td><td data-testid={`score-${s.objective}`} data-value={s.value}>{formatScore(s.metric, s.value)}</td><td>{s.items} of {s.of}{s.items === s.of ? ' (all)' : ''}</td></tr>
             ))}
           </tbody>
           <caption className="muted">
             {stage.yaml !== current && <strong className="stale-note" data-testid="scores-stale">These scores are of the recipe before your last change{live.enabled && selected.length ? '; re-evaluating…' : ': press Evaluate now'}. </strong>}
-            merge on {stage.mergeBackend}, scored on {stage.evalBackend}; {stage.remerged} tensors re-merged; {stage.seconds.toFixed(1)} s</caption>
+            merge on {stage.mergeBackend}, scored on {stage.evalBackend}; {stage.remerged} tensors re-merged; {stage.seconds.toFixed(1)} s
+            {stage.residency && <><br /><span data-testid="gpu-residency">{stage.residency}</span></>}</caption>
         </table>
       )}
     </section>

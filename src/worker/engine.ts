@@ -2,10 +2,11 @@
 // model resident for live evaluation (re-merging only the tensors whose parameters changed),
 // exports, and runs searches. Everything here is core; this file only wires it together and
 // keeps the state a session needs. It runs in a Web Worker (studio.worker.ts) and, for tests, in Node.
-import { cpuBackend, execute, plan, type MergeBackend, type Plan, type PlanStep } from '../core/engine/index.ts';
+import { cpuBackend, execute, plan, type MergeBackend, type Plan } from '../core/engine/index.ts';
 import { MergeStudioError } from '../core/errors.ts';
 import { mergedTokenizer, mergedTokenizerKey, remergeInto, runtimeForPlan, type MergedRuntime } from '../core/eval/merged.ts';
 import { evaluateTask } from '../core/eval/metrics.ts';
+import { formatResidency, shapeSignature, startLiveLoop, stepSignature, type LiveLoop } from '../core/eval/live.ts';
 import type { EvalBackend } from '../core/eval/runtime.ts';
 import { parseTaskJsonl, type EvalTask } from '../core/eval/tasks.ts';
 import { evaluateBenchmark } from '../core/benchmarks/evaluate.ts';
@@ -29,7 +30,7 @@ import { createMergeObjective } from '../core/search/objective.ts';
 import { DamRun, prepareDamProblem, type DamExpertSource } from '../core/dam/index.ts';
 import { tileKernelStatus } from '../core/simd/tiles.ts';
 import { indexedDbTrialStore } from './trial-store.ts';
-import { acquireGpu, destroyAllDevices, onDeviceLost, type DeviceLoss } from '../core/gpu/device.ts';
+import { acquireGpu, destroyAllDevices, onDeviceLost, requireGpu, type DeviceLoss, type GpuContext } from '../core/gpu/device.ts';
 import { KernelRunner } from '../core/gpu/runner.ts';
 import { taskVectorDiagnostics, type DiagnosticsResult } from '../core/diagnostics/index.ts';
 import type {
@@ -55,31 +56,11 @@ function labelOf(ref: string): string {
   return ref.split('/').filter(Boolean).pop() ?? ref;
 }
 
-/** Identity of a step's computation: when it is unchanged, the resident merged tensor is still right. */
-function stepSignature(p: Plan, step: PlanStep, stages = stageSteps(p)): string {
-  // An input that is a stage of a multi-stage recipe changes with that stage's own step.
-  const input = (i: PlanStep['models'][number]) => {
-    const stage = stages.get(i.model);
-    const stageStep = stage?.steps.get(i.tensor);
-    // Rows in a merged vocabulary change with its source, size and per-token overrides.
-    const vocab = i.permuted ? [i.permuted.vocab.source, i.permuted.vocab.size, [...i.permuted.vocab.overrides]] : null;
-    return [i.model, i.tensor, i.index, i.crop ?? null, vocab, stage && stageStep ? stepSignature(stage.plan, stageStep, stages) : null];
-  };
-  return JSON.stringify([p.method.name, p.seed, step.models.map(input), step.base ? input(step.base) : null, step.modelParams, step.global]);
-}
-
-/** The stages of a multi-stage plan by name, with their steps by output tensor. */
-function stageSteps(p: Plan): Map<string, { plan: Plan; steps: Map<string, PlanStep> }> {
-  return new Map((p.stages ?? []).map((s) => [s.name, { plan: s.plan, steps: new Map(s.plan.steps.map((st) => [st.output, st])) }]));
-}
-
-/** The shape of the merged network: when it changes, the runtime is rebuilt rather than patched. */
-function shapeSignature(p: Plan): string {
-  return JSON.stringify([p.config, p.tokenizerModel.id, p.steps.map((s) => [s.output, s.shape])]);
-}
-
 interface Resident {
   runtime: MergedRuntime;
+  /** The GPU live loop (inputs resident, merged straight into the evaluator), when merge and
+   * evaluation both run on WebGPU; `runtime` is then the loop itself. */
+  live?: LiveLoop;
   shape: string;
   steps: Map<string, string>;
   mergeBackend: string;
@@ -137,6 +118,8 @@ export class StudioEngine {
   private readonly gpuWatchers: ((state: GpuState) => void)[] = [];
   /** The diagnostics kernels' runner (its own device), made on first use. */
   private diagRunner: Promise<KernelRunner | null> | null = null;
+  /** The live loop's device, made on first use and kept across loops (one device, not one per recipe shape). */
+  private liveGpu: Promise<GpuContext> | null = null;
 
   constructor(private readonly options: EngineOptions) {
     if (options.gpu) onDeviceLost((loss) => this.deviceLost(loss));
@@ -151,6 +134,7 @@ export class StudioEngine {
     this.gpuLoss = loss;
     this.gpuMerge = null;
     this.diagRunner = null;
+    this.liveGpu = null;
     try {
       this.dropResident();
     } catch {
@@ -181,6 +165,7 @@ export class StudioEngine {
     this.gpuLoss = null;
     this.gpuMerge = null;
     this.diagRunner = null;
+    this.liveGpu = null;
     this.dropResident();
     const backend = await this.mergeBackend();
     if (!backend) this.gpuLoss = { reason: 'retry-failed', message: `no WebGPU device after the loss (${lost?.message ?? 'unknown'})` };
@@ -483,7 +468,8 @@ export class StudioEngine {
   }
 
   private dropResident(): void {
-    this.resident?.runtime.model.dispose();
+    if (this.resident?.live) this.resident.live.dispose();
+    else this.resident?.runtime.model.dispose();
     this.resident = null;
   }
 
@@ -497,7 +483,14 @@ export class StudioEngine {
     const shape = shapeSignature(p);
     const steps = new Map(p.steps.map((s) => [s.output, stepSignature(p, s)]));
     const current = this.resident;
-    if (current && current.shape === shape && current.evalBackend === evalBackend) {
+    // Merge and scoring both on the GPU: the live loop keeps the inputs and the merged weights there.
+    const useLive = gpu !== null && evalBackend === 'webgpu';
+    if (current?.live && useLive && current.live.shape === shape) {
+      const update = await current.live.update(p, { signal, onProgress });
+      current.steps = steps;
+      return { resident: current, remerged: update.remerged };
+    }
+    if (current && !current.live && !useLive && current.shape === shape && current.evalBackend === evalBackend) {
       // The tokenizer follows the recipe's chat_template and vocabulary settings, the weights or not.
       if (current.runtime.tokenizerKey !== mergedTokenizerKey(p)) Object.assign(current.runtime, await mergedTokenizer(p, signal));
       const changed = new Set([...steps].filter(([out, sig]) => current.steps.get(out) !== sig).map(([out]) => out));
@@ -507,6 +500,13 @@ export class StudioEngine {
       return { resident: current, remerged: n };
     }
     this.dropResident();
+    if (useLive) {
+      this.liveGpu ??= requireGpu();
+      this.liveGpu.catch(() => (this.liveGpu = null));
+      const live = await startLiveLoop(p, { gpu: await this.liveGpu, signal, onProgress });
+      this.resident = { runtime: live, live, shape, steps, mergeBackend: 'webgpu', evalBackend };
+      return { resident: this.resident, remerged: live.remergedTotal };
+    }
     const runtime = await runtimeForPlan(p, { backend: evalBackend, mergeBackend, signal, onProgress });
     this.resident = { runtime, shape, steps, mergeBackend: mergeBackend === cpuBackend ? 'cpu' : 'webgpu', evalBackend };
     return { resident: this.resident, remerged: p.steps.length };
@@ -560,6 +560,7 @@ export class StudioEngine {
         const stage: EvalStage = {
           scores, items: Math.min(...scores.map((s) => s.items)), full, seconds: (performance.now() - started) / 1000,
           remerged: i === 0 ? remerged : 0, mergeBackend: resident.mergeBackend, evalBackend: resident.evalBackend,
+          ...(resident.live ? { residency: formatResidency(resident.live.residency) } : {}),
         };
         stages.push(stage);
         onEvent({ type: 'stage', stage });

@@ -140,6 +140,9 @@ export interface EvalStage {
   remerged: number;
   mergeBackend: string;
   evalBackend: string;
+  /** The live loop's GPU residency ("GPU-resident: 41/47 input tensors, 1.2 GB; 6 streamed; ..."),
+   * when merge and scoring run there. */
+  residency?: string;
 }
 
 export type EngineEvent =

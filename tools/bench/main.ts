@@ -5,6 +5,8 @@
 // engine's NaN/Inf check of each merged tensor, to measure what it costs).
 // --skip-e2e skips the "CLI end to end" section (tools/bench/e2e.ts: merges of the real-shaped families where they are
 // already generated; its own options are listed there), --only-e2e runs only it.
+// --only-live runs only the "live loop" section (tools/bench/live.ts; --live-realshape adds a reduced
+// Qwen2.5-0.5B-shaped family, --live-layers N its layers), --skip-live skips it.
 // --real-size runs only the real-size section (tools/bench/realsize.ts: GBs of generated models, never by default).
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,6 +29,7 @@ import { benchSearchThroughput } from './search.ts';
 import { benchCliStartup } from './cli.ts';
 import { realSizeSection } from './realsize.ts';
 import { e2eSection } from './e2e.ts';
+import { liveLoopSection } from './live.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -276,6 +279,12 @@ if (args.includes('--real-size')) {
 const acquired = args.includes('--skip-gpu') ? null : await acquireGpu();
 const gpu = acquired && acquired.ok ? acquired.gpu : null;
 if (acquired && !acquired.ok) log(`no WebGPU adapter (${acquired.reason}); GPU columns stay empty`);
+if (args.includes('--only-live')) {
+  console.log(`# Merge Studio bench, live loop — ${new Date().toISOString()}, ${process.platform}/${process.arch}, node ${process.version}`);
+  if (!gpu) throw new Error('the live loop section needs a WebGPU adapter');
+  await liveLoopSection({ root: process.cwd(), args, gpu, log, table });
+  process.exit(0);
+}
 console.log(`# Merge Studio bench — ${new Date().toISOString()}, ${process.platform}/${process.arch}, node ${process.version}`);
 // Memory first: peak RSS is the process's lifetime maximum, which the other sections' full-size
 // test tensors would otherwise set.
@@ -285,5 +294,6 @@ if (!args.includes('--skip-all-methods')) await allMethodsSection();
 if (!args.includes('--skip-eval')) await evalSection(gpu);
 if (!args.includes('--skip-search')) await searchSection();
 if (!args.includes('--skip-cli')) cliSection();
+if (gpu && !args.includes('--skip-live')) await liveLoopSection({ root: process.cwd(), args, gpu, log, table });
 if (!args.includes('--skip-e2e')) await endToEndSection();
 gpu?.device.destroy();

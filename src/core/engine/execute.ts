@@ -557,6 +557,39 @@ export async function mergeToMemory(plan: Plan, options: MemoryMergeOptions = {}
   return out;
 }
 
+/** A merged tensor as the export stores it: 16-bit steps as raw little-endian words, others f32. */
+export type StoredMergedTensor = { dtype: 'F32'; shape: number[]; data: Float32Array } | { dtype: 'BF16' | 'F16'; shape: number[]; data: Uint16Array };
+
+/** Merges into memory in each step's output dtype (what an export writes; 16-bit steps take two
+ * bytes per value on the host, never a float32 copy of the whole model). Every merged value is
+ * checked for NaN/Inf, after encoding too (a finite float32 can overflow float16). */
+export async function mergeToStoredTensors(plan: Plan, options: MemoryMergeOptions = {}): Promise<Map<string, StoredMergedTensor>> {
+  const backend = options.backend ?? cpuBackend;
+  const steps = options.only ? plan.steps.filter((s) => options.only!(s.output)) : plan.steps;
+  const report = progressReporter(plan, steps, options.onProgress);
+  const out = new Map<string, StoredMergedTensor>();
+  const buffers = new StepBuffers();
+  report(0);
+  for (const [i, step] of steps.entries()) {
+    throwIfAborted(options.signal);
+    const merged = await mergeStep(plan, step, backend, buffers, true, options.signal);
+    if (!options.allowNonFinite && !valuesAreFinite(merged)) throw await nonFiniteError(step, 'F32', merged, options.signal);
+    if (step.dtype === 'BF16' || step.dtype === 'F16') {
+      const bytes = encodeFromF32(merged, step.dtype, new Uint8Array(merged.length * 2));
+      if (!options.allowNonFinite && !bytesAreFinite(bytes, step.dtype)) throw await nonFiniteError(step, step.dtype, bytes, options.signal);
+      out.set(step.output, { dtype: step.dtype, shape: step.shape, data: new Uint16Array(bytes.buffer, 0, merged.length) });
+    } else out.set(step.output, { dtype: 'F32', shape: step.shape, data: merged.slice() });
+    report(i + 1, step);
+  }
+  return out;
+}
+
+/** A step's inputs read slice by slice from their sources (cropped, permuted and stage inputs
+ * included), for a GPU merge that streams them (the live loop's non-resident inputs). */
+export function streamedMergeInput(plan: Plan, step: PlanStep): StreamedMergeInput {
+  return streamedStepInput(plan, step, new StepBuffers());
+}
+
 export interface ExportOptions {
   /** Where the files go (a folder, an in-memory map, the File System Access API). */
   sinks: SinkFactory;

@@ -77,4 +77,22 @@ describe('CpuCausalLM keeps 16-bit weights as they are stored', () => {
     expect(Array.from(await model.logits(f.ids))).toEqual(Array.from(await fresh.logits(f.ids)));
     expect(maxDiffToRows(await model.logits(f.ids), f.config.vocabSize, f.logits)).toBeGreaterThan(1e-3);
   });
+
+  it('a bf16 update (as remergeInto passes it) stays 16-bit for a matrix, is decoded for a vector, and scores as a fresh runtime', async () => {
+    const f = await loadArchFixture('qwen3-qknorm-bf16');
+    const model = new CpuCausalLM(f.config, f.weights);
+    const before = model.weightBytes;
+    const bf16 = (name: string, scale: number): HostTensor => {
+      const t = f.weights.get(name)!;
+      const values = hostTensorToF32(t).map((v, i) => v * scale + 0.001 * Math.sin(i));
+      return { dtype: 'BF16', shape: t.shape, data: new Uint16Array(encodeFromF32(values, 'BF16').buffer) };
+    };
+    const updates = new Map([['model.layers.0.mlp.up_proj.weight', bf16('model.layers.0.mlp.up_proj.weight', -1.5)], ['model.layers.0.input_layernorm.weight', bf16('model.layers.0.input_layernorm.weight', 0.5)]]);
+    await model.updateWeights(updates);
+    // No float32 copy of the matrix; the vector was float32 already.
+    expect(model.weightBytes).toBe(before);
+    const fresh = new CpuCausalLM(f.config, new Map<string, HostTensor | Float32Array>([...f.weights, ...updates]));
+    expect(Array.from(await model.logits(f.ids))).toEqual(Array.from(await fresh.logits(f.ids)));
+    expect(maxDiffToRows(await model.logits(f.ids), f.config.vocabSize, f.logits)).toBeGreaterThan(1e-3);
+  });
 });

@@ -8,7 +8,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, batchedGreedy, checkSlidingWindow, logSoftmaxAt, type GenerateOptions, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, batchedGreedy, checkSlidingWindow, logSoftmaxAt, isHostTensor, type GenerateOptions, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, hostTensorToF32, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 /** out[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]) for t < rows. Blocks of four token rows by two
@@ -278,14 +278,24 @@ export class CpuCausalLM extends KvCachedLM {
     for (const [name, update] of tensors) {
       const target = this.byName.get(name);
       if (!target) throw new MergeStudioError('eval-unknown-tensor', `CPU runtime: no weight named '${name}' (tied lm_head lives in '${EMBED_TENSOR}')`, { tensor: name });
-      if (!(update instanceof Float32Array)) throw new MergeStudioError('eval-weight-update', `CPU runtime: tensor '${name}': expected a Float32Array, found a GPU buffer (use the WebGPU runtime for GPU-resident weights)`, { tensor: name });
-      if (update.length !== target.data.length) throw new MergeStudioError('eval-tensor-shape', `CPU runtime: tensor '${name}': update has ${update.length} values, the weight has ${target.data.length}`, { tensor: name });
+      if (!(update instanceof Float32Array) && !isHostTensor(update)) throw new MergeStudioError('eval-weight-update', `CPU runtime: tensor '${name}': expected host values, found a GPU buffer (use the WebGPU runtime for GPU-resident weights)`, { tensor: name });
+      const length = update instanceof Float32Array ? update.length : update.data.length;
+      if (length !== target.data.length) throw new MergeStudioError('eval-tensor-shape', `CPU runtime: tensor '${name}': update has ${length} values, the weight has ${target.data.length}`, { tensor: name });
     }
+    const shapes = expectedTensors(this.config);
     for (const [name, update] of tensors) {
       const w = this.byName.get(name)!;
-      // Merged values arrive as float32: the weight becomes float32, in an array of its own.
-      if (w.owned && w.dtype === 'F32') (w.data as Float32Array).set(update as Float32Array);
-      else this.byName.set(name, { dtype: 'F32', data: (update as Float32Array).slice(), owned: true });
+      const host = update as Float32Array | HostTensor;
+      // A 16-bit matrix stays 16-bit: the runtime never writes into it, so the caller's words are held as they are.
+      if (!(host instanceof Float32Array) && host.dtype !== 'F32' && shapes.get(name)!.length > 1) {
+        this.byName.set(name, { dtype: host.dtype, data: host.data, owned: false });
+        continue;
+      }
+      // Float32 values (a 16-bit vector decoded): the weight becomes float32, in an array of its own.
+      const decoded = !(host instanceof Float32Array) && host.dtype !== 'F32';
+      const values = host instanceof Float32Array ? host : hostTensorToF32(host);
+      if (w.owned && w.dtype === 'F32') (w.data as Float32Array).set(values);
+      else this.byName.set(name, { dtype: 'F32', data: decoded ? values : values.slice(), owned: true });
     }
     this.bindWeights();
   }

@@ -9,7 +9,7 @@ import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
 import { RopeTables, ropeInverseFrequencies } from './rope.ts';
-import { KvCachedLM, batchedGreedy, checkSlidingWindow, logSoftmaxAt, type GenerateOptions, type WeightUpdate } from './runtime.ts';
+import { KvCachedLM, batchedGreedy, checkSlidingWindow, logSoftmaxAt, isHostTensor, type GenerateOptions, type WeightUpdate } from './runtime.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, layerTensorName, type HostTensor, type LayerTensorRole } from './weights.ts';
 
 const KERNEL = 'eval_llama';
@@ -43,6 +43,23 @@ interface GpuWeight {
  * update turns a 16-bit weight into), so the same slices serve every dtype. */
 export function sliceRows(rows: number, rowLength: number, budgetBytes: number): number {
   return Math.max(1, Math.min(rows, Math.floor(budgetBytes / (rowLength * 4))));
+}
+
+/** `rows` rows cut into slices of `per`, each with the buffer `make` gives it. */
+function rowSlices(name: string, rows: number, per: number, make: (row0: number, rows: number, label: string) => GPUBuffer): GpuSlice[] {
+  const slices: GpuSlice[] = [];
+  for (let row0 = 0; row0 < rows; row0 += per) {
+    const n = Math.min(per, rows - row0);
+    slices.push({ buffer: make(row0, n, n === rows ? name : `${name}[${row0}:${row0 + n}]`), row0, rows: n });
+  }
+  return slices;
+}
+
+/** A weight the runtime allocates empty on this device in a stored dtype (f32 words, or 16-bit
+ * values two per u32 word), in the same row slices as an uploaded one; the caller fills it on the
+ * device with copyIntoWeight (the live loop merges straight into it). */
+export interface GpuWeightAllocation {
+  allocate: 'F32' | 'BF16' | 'F16';
 }
 
 type Uniform = readonly (readonly ['u32' | 'f32', number])[];
@@ -113,33 +130,66 @@ export class GpuCausalLM extends KvCachedLM {
 
   /** `matmulKernel` forces one matmul kernel everywhere (tests); by default matrix-vector products use
    * the naive kernel and batches the faster of the two on this device. */
-  constructor(readonly gpu: GpuContext, config: CausalLMConfig, weights: ReadonlyMap<string, HostTensor | Float32Array>, private readonly opts: { matmulKernel?: 'tiled' | 'naive' } = {}) {
+  constructor(readonly gpu: GpuContext, config: CausalLMConfig, weights: ReadonlyMap<string, HostTensor | Float32Array | GpuWeightAllocation>, private readonly opts: { matmulKernel?: 'tiled' | 'naive' } = {}) {
     super(config);
     this.device = gpu.device;
     if (config.headDim > MAX_HEAD_DIM) {
       throw new MergeStudioError('eval-unsupported-architecture', `WebGPU runtime: head_dim ${config.headDim} is over the attention kernel's ${MAX_HEAD_DIM}; use the CPU backend`, { found: config.headDim });
     }
     this.module = this.device.createShaderModule({ code: WGSL[KERNEL], label: KERNEL });
-    for (const [name, shape] of expectedTensors(config)) {
-      const t = weights.get(name);
-      if (!t) throw new MergeStudioError('eval-tensor-missing', `WebGPU runtime: tensor '${name}' was not provided`, { tensor: name });
-      const elements = shape.reduce((a, b) => a * b, 1);
-      const host: HostTensor = t instanceof Float32Array ? { dtype: 'F32', shape, data: t } : t;
-      if (host.data.length !== elements) throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: tensor '${name}' has ${host.data.length} values, expected ${elements} (${JSON.stringify(shape)})`, { tensor: name });
-      const rowLength = shape[shape.length - 1], rows = elements / rowLength;
-      const per = shape.length === 1 ? rows : sliceRows(rows, rowLength, gpu.capabilities.bindingBudget);
-      if (rowLength * 4 > gpu.capabilities.bindingBudget) {
-        throw new MergeStudioError('eval-tensor-too-large', `WebGPU runtime: one row of tensor '${name}' (${rowLength} values, ${rowLength * 4} bytes as float32) is over this device's storage binding budget of ${gpu.capabilities.bindingBudget} bytes; use the CPU backend`, { tensor: name, found: rowLength * 4, expected: gpu.capabilities.bindingBudget });
+    try {
+      for (const [name, shape] of expectedTensors(config)) {
+        const t = weights.get(name);
+        if (!t) throw new MergeStudioError('eval-tensor-missing', `WebGPU runtime: tensor '${name}' was not provided`, { tensor: name });
+        this.weights.set(name, 'allocate' in t ? this.allocateWeight(name, shape, t.allocate) : this.uploadWeight(name, shape, t));
       }
-      const slices: GpuSlice[] = [];
-      for (let row0 = 0; row0 < rows; row0 += per) {
-        const n = Math.min(per, rows - row0);
-        const label = n === rows ? name : `${name}[${row0}:${row0 + n}]`;
-        slices.push({ buffer: this.uploadWords(host.data.subarray(row0 * rowLength, (row0 + n) * rowLength), label), row0, rows: n });
-      }
-      this.weights.set(name, { buffer: slices[0].buffer, slices, dtype: DTYPE_CODE[host.dtype], elements, rowLength });
+    } catch (err) {
+      // Buffers of the weights made before the failure are not left to the garbage collector.
+      this.dispose();
+      throw err;
     }
     this.ropeTables = new RopeTables(ropeInverseFrequencies(config));
+  }
+
+  /** Elements per row of a weight and rows per slice (see sliceRows); a vector is one slice. */
+  private sliceLayout(name: string, shape: number[]): { elements: number; rowLength: number; rows: number; per: number } {
+    const elements = shape.reduce((a, b) => a * b, 1);
+    const rowLength = shape[shape.length - 1], rows = elements / rowLength;
+    const budget = this.gpu.capabilities.bindingBudget;
+    if (rowLength * 4 > budget) {
+      throw new MergeStudioError('eval-tensor-too-large', `WebGPU runtime: one row of tensor '${name}' (${rowLength} values, ${rowLength * 4} bytes as float32) is over this device's storage binding budget of ${budget} bytes; use the CPU backend`, { tensor: name, found: rowLength * 4, expected: budget });
+    }
+    return { elements, rowLength, rows, per: shape.length === 1 ? rows : sliceRows(rows, rowLength, budget) };
+  }
+
+  private uploadWeight(name: string, shape: number[], t: HostTensor | Float32Array): GpuWeight {
+    const { elements, rowLength, rows, per } = this.sliceLayout(name, shape);
+    const host: HostTensor = t instanceof Float32Array ? { dtype: 'F32', shape, data: t } : t;
+    if (host.data.length !== elements) throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: tensor '${name}' has ${host.data.length} values, expected ${elements} (${JSON.stringify(shape)})`, { tensor: name });
+    const slices = rowSlices(name, rows, per, (row0, n, label) => this.uploadWords(host.data.subarray(row0 * rowLength, (row0 + n) * rowLength), label));
+    return { buffer: slices[0].buffer, slices, dtype: DTYPE_CODE[host.dtype], elements, rowLength };
+  }
+
+  private allocateWeight(name: string, shape: number[], dtype: 'F32' | 'BF16' | 'F16'): GpuWeight {
+    const layout = this.sliceLayout(name, shape);
+    const { elements, rowLength, rows } = layout;
+    const size = dtype === 'F32' ? 4 : 2;
+    let per = layout.per;
+    // copyIntoWeight copies whole u32 words: every slice of a 16-bit weight must start on an even element.
+    if (size === 2 && rowLength % 2 === 1 && per < rows) per &= ~1;
+    if (per === 0) {
+      const budget = this.gpu.capabilities.bindingBudget;
+      throw new MergeStudioError('eval-tensor-too-large', `WebGPU runtime: two rows of tensor '${name}' (${2 * rowLength} values of an odd row length, ${2 * rowLength * 4} bytes as float32) are over this device's storage binding budget of ${budget} bytes; use the CPU backend`, { tensor: name, found: 2 * rowLength * 4, expected: budget });
+    }
+    const slices = rowSlices(name, rows, per, (_row0, n, label) => this.device.createBuffer({ size: Math.max(4, Math.ceil((n * rowLength * size) / 4) * 4), usage: STORAGE(), label }));
+    return { buffer: slices[0].buffer, slices, dtype: DTYPE_CODE[dtype], elements, rowLength };
+  }
+
+  /** Bytes of weight buffers on the device (16-bit weights at two bytes a value). */
+  get weightBytes(): number {
+    let n = 0;
+    for (const w of this.weights.values()) for (const s of w.slices) n += s.buffer.size;
+    return n;
   }
 
   /** Workgroup grid for a flat count, folded into y past the per-dimension limit. */
@@ -445,6 +495,10 @@ export class GpuCausalLM extends KvCachedLM {
     for (const [name, update] of tensors) {
       const w = this.weights.get(name);
       if (!w) throw new MergeStudioError('eval-unknown-tensor', `WebGPU runtime: no weight named '${name}' (tied lm_head lives in '${EMBED_TENSOR}')`, { tensor: name });
+      if (isHostTensor(update)) {
+        if (update.data.length !== w.elements) throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: tensor '${name}': update has ${update.data.length} values, the weight has ${w.elements}`, { tensor: name });
+        continue;
+      }
       const size = update instanceof Float32Array ? update.length * 4 : update.size;
       if (update instanceof Float32Array ? update.length !== w.elements : size < w.elements * 4) {
         throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: tensor '${name}': update holds ${update instanceof Float32Array ? update.length : Math.floor(size / 4)} float32 values, the weight has ${w.elements}`, { tensor: name });
@@ -454,7 +508,18 @@ export class GpuCausalLM extends KvCachedLM {
     const retired: GPUBuffer[] = [];
     for (const [name, update] of tensors) {
       const w = this.weights.get(name)!;
-      // Merged weights arrive as float32: a packed 16-bit weight becomes a float32 one (same slices).
+      if (isHostTensor(update) && update.dtype !== 'F32') {
+        // A 16-bit update is held packed as uploaded (new buffers in the same slices).
+        for (const s of w.slices) {
+          retired.push(s.buffer);
+          s.buffer = this.uploadWords(update.data.subarray(s.row0 * w.rowLength, (s.row0 + s.rows) * w.rowLength), name);
+        }
+        w.buffer = w.slices[0].buffer;
+        w.dtype = DTYPE_CODE[update.dtype];
+        continue;
+      }
+      const values = isHostTensor(update) ? update.data as Float32Array : update;
+      // Float32 values: a packed 16-bit weight becomes a float32 one (same slices).
       if (w.dtype !== 0) {
         for (const s of w.slices) {
           retired.push(s.buffer);
@@ -465,13 +530,30 @@ export class GpuCausalLM extends KvCachedLM {
       }
       for (const s of w.slices) {
         const from = s.row0 * w.rowLength, count = s.rows * w.rowLength;
-        if (update instanceof Float32Array) this.device.queue.writeBuffer(s.buffer, 0, update as Float32Array<ArrayBuffer>, from, count);
-        else enc.copyBufferToBuffer(update, from * 4, s.buffer, 0, count * 4);
+        if (values instanceof Float32Array) this.device.queue.writeBuffer(s.buffer, 0, values as Float32Array<ArrayBuffer>, from, count);
+        else enc.copyBufferToBuffer(values, from * 4, s.buffer, 0, count * 4);
       }
     }
     this.device.queue.submit([enc.finish()]);
     await this.device.queue.onSubmittedWorkDone();
     for (const b of retired) b.destroy();
+  }
+
+  /** Records a copy of stored words into weight `name`: elements [start, start + count) (start
+   * even; a 16-bit tail rounds up to its word) from `source` at byte `sourceOffset`, into each
+   * row slice the range touches. The weight must be stored as `dtype` (the live loop writes merged
+   * weights in their own dtype into weights made with GpuWeightAllocation). */
+  copyIntoWeight(encoder: GPUCommandEncoder, name: string, dtype: 'F32' | 'BF16' | 'F16', source: GPUBuffer, sourceOffset: number, start: number, count: number): void {
+    const w = this.weights.get(name);
+    if (!w) throw new MergeStudioError('eval-unknown-tensor', `WebGPU runtime: no weight named '${name}'`, { tensor: name });
+    if (w.dtype !== DTYPE_CODE[dtype]) throw new MergeStudioError('eval-tensor-dtype', `WebGPU runtime: weight '${name}' is not stored as ${dtype}`, { tensor: name });
+    if (start < 0 || start + count > w.elements) throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: elements [${start}, ${start + count}) are outside weight '${name}' (${w.elements} values)`, { tensor: name });
+    const size = dtype === 'F32' ? 4 : 2, end = start + count;
+    for (const s of w.slices) {
+      const first = s.row0 * w.rowLength, from = Math.max(start, first), to = Math.min(end, first + s.rows * w.rowLength);
+      if (from >= to) continue;
+      encoder.copyBufferToBuffer(source, sourceOffset + (from - start) * size, s.buffer, (from - first) * size, Math.ceil(((to - from) * size) / 4) * 4);
+    }
   }
 
   /** Raw matmul of host data on this device (bench and kernel tests): y = x W^T, [rows, outDim]. */

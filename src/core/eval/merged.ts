@@ -3,7 +3,7 @@
 // The tokenizer is the merged model's, built from the files an export would write (the merged
 // vocabulary's added tokens, the recipe's chat_template) and the merged config.json, so a recipe
 // scores in memory exactly as its exported folder does.
-import { mergeToMemory, type MergeBackend, type Plan } from '../engine/index.ts';
+import { mergeToStoredTensors, type MergeBackend, type Plan } from '../engine/index.ts';
 import { memoryTree } from '../io/memory.ts';
 import type { FileTree } from '../io/types.ts';
 import type { ProgressCallback } from '../progress.ts';
@@ -53,14 +53,17 @@ export async function mergedTokenizer(plan: Plan, signal?: AbortSignal): Promise
   return { tokenizer: await loadTokenizer(tree, signal), maxNewTokens: await generationLimit(tree, signal), tokenizerKey: mergedTokenizerKey(plan) };
 }
 
-/** Merges `plan` in memory and builds a runtime over the result, with the merged model's tokenizer. */
+/** Merges `plan` in memory and builds a runtime over the result, with the merged model's tokenizer.
+ * Each weight is held in its output dtype, as the exported model stores it (bf16 stays two bytes
+ * on the host), so a recipe scores in memory as its exported folder does, and as the live loop
+ * (live.ts), which merges into 16-bit GPU weights, scores it. */
 export async function runtimeForPlan(plan: Plan, opts: MergedRuntimeOptions = {}): Promise<MergedRuntime> {
   const configFile = `${plan.tokenizerModel.id} (merged config.json)`;
   const config = parseCausalLMConfig(plan.config, configFile);
   // The merged config against the tensors the plan will produce, before anything is merged or sized.
   checkTensorInventory(config, new Map(plan.steps.map((s) => [s.output, { shape: s.shape, dtype: s.dtype }])), `${plan.tokenizerModel.id} (merged)`, configFile);
   const needed = expectedTensors(config);
-  const merged = await mergeToMemory(plan, { backend: opts.mergeBackend, signal: opts.signal, onProgress: opts.onProgress, allowNonFinite: opts.allowNonFinite, only: (name) => needed.has(name) });
+  const merged = await mergeToStoredTensors(plan, { backend: opts.mergeBackend, signal: opts.signal, onProgress: opts.onProgress, allowNonFinite: opts.allowNonFinite, only: (name) => needed.has(name) });
   const { tokenizer, maxNewTokens, tokenizerKey } = await mergedTokenizer(plan, opts.signal);
   const model = await createRuntime(config, merged, opts.backend);
   return { model, tokenizer, config, maxNewTokens, tokenizerKey };
@@ -70,7 +73,8 @@ export async function runtimeForPlan(plan: Plan, opts: MergedRuntimeOptions = {}
  * them into the runtime in place. Returns how many tensors were replaced. */
 export async function remergeInto(model: CausalLM, plan: Plan, changed: ReadonlySet<string>, opts: Omit<MergedRuntimeOptions, 'backend'> = {}): Promise<number> {
   const needed = expectedTensors(model.config);
-  const merged = await mergeToMemory(plan, { backend: opts.mergeBackend, signal: opts.signal, onProgress: opts.onProgress, allowNonFinite: opts.allowNonFinite, only: (name) => changed.has(name) && needed.has(name) });
+  const merged = await mergeToStoredTensors(plan, { backend: opts.mergeBackend, signal: opts.signal, onProgress: opts.onProgress, allowNonFinite: opts.allowNonFinite, only: (name) => changed.has(name) && needed.has(name) });
+  // In their stored dtype, as runtimeForPlan holds them (16-bit weights stay 16-bit).
   await model.updateWeights(merged);
   return merged.size;
 }

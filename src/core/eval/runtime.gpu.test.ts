@@ -2,6 +2,7 @@
 // tiled matmul against the naive kernel and against the CPU matmul.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeFromF32 } from '../dtype.ts';
 import { requireGpu, type GpuContext } from '../gpu/device.ts';
 import { nodeFolderTree } from '../io/node-file.ts';
 import { CpuCausalLM, matmulRows } from './cpu.ts';
@@ -129,6 +130,26 @@ describe('weights over the storage binding budget are used in row slices (budget
     const ids = Int32Array.from(ref.prompts[1].input_ids);
     expect(maxDiff(await sliced.logits(ids), await cpu.logits(ids))).toBeLessThan(1e-4);
     buf.destroy();
+  });
+
+  it('a bf16 update of a sliced weight (as remergeInto passes it) is held packed in the same slices and matches the CPU', async () => {
+    const name = 'model.embed_tokens.weight';
+    const values = hostTensorToF32(host.get(name)!).map((v, i) => v * (1 - 0.4 * Math.cos(i)));
+    const update: HostTensor = { dtype: 'BF16', shape: host.get(name)!.shape, data: new Uint16Array(encodeFromF32(values, 'BF16').buffer) };
+    const lm = new GpuCausalLM({ ...gpu, capabilities: { ...gpu.capabilities, bindingBudget: BUDGET } }, files.config, host);
+    const reference = new CpuCausalLM(files.config, host);
+    try {
+      const bytes = lm.weightBytes;
+      await lm.updateWeights(new Map([[name, update]]));
+      await reference.updateWeights(new Map([[name, update]]));
+      // 512 x 64 values at two bytes instead of four (stories260K is stored float32).
+      expect(lm.weightBytes).toBe(bytes - 512 * 64 * 2);
+      const ids = Int32Array.from(ref.prompts[0].input_ids);
+      expect(maxDiff(await lm.logits(ids), await reference.logits(ids))).toBeLessThan(1e-4);
+      expect(maxDiff(await lm.logits(ids), await whole.logits(ids))).toBeGreaterThan(1e-3);
+    } finally {
+      lm.dispose();
+    }
   });
 
   it('q/k/v biases of a sliced projection are offset with its rows (qwen2-bias-f32)', async () => {

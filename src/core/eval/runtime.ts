@@ -1,6 +1,7 @@
 // The one interface both evaluation backends (CPU TypeScript, WebGPU) implement.
 import { MergeStudioError } from '../errors.ts';
 import type { CausalLMConfig } from './config.ts';
+import type { HostTensor } from './weights.ts';
 
 export type EvalBackend = 'cpu' | 'webgpu';
 
@@ -13,8 +14,15 @@ export interface GenerateOptions {
   signal?: AbortSignal;
 }
 
-/** A weight replacement: host float32 values, or (WebGPU only) a float32 GPU buffer of the same size. */
-export type WeightUpdate = Float32Array | GPUBuffer;
+/** A weight replacement: host float32 values, a host tensor in its stored dtype (a bf16/f16 one
+ * stays 16-bit, as runtimeForPlan holds merged weights), or (WebGPU only) a float32 GPU buffer of
+ * the same size. */
+export type WeightUpdate = Float32Array | HostTensor | GPUBuffer;
+
+/** Whether an update is a host tensor (values with their dtype and shape). */
+export function isHostTensor(u: WeightUpdate): u is HostTensor {
+  return !(u instanceof Float32Array) && 'data' in u;
+}
 
 export interface CausalLM {
   readonly backend: EvalBackend;

@@ -6,7 +6,7 @@ import { encodeFromF32 } from '../../dtype.ts';
 import { throwIfAborted, type ProgressCallback } from '../../progress.ts';
 import type { KernelRunner } from '../runner.ts';
 import type { GpuMergeInput, GpuMethodImpl } from './job.ts';
-import { MergedOutput, type GpuMergeOutput, type OutputDType, type OutputSink } from './output.ts';
+import { MergedOutput, type GpuMergeOutput, type GpuOutputSink, type OutputDType, type OutputSink } from './output.ts';
 import { tensorToF32, type TensorData } from './tensors.ts';
 import { MergeStudioError } from '../../errors.ts';
 import { linearGpu, passthroughGpu } from './linear.ts';
@@ -19,8 +19,8 @@ import { sceGpu } from './sce.ts';
 import { arceeFusionGpu } from './arcee-fusion.ts';
 
 export type { GpuMergeInput } from './job.ts';
-export type { GpuMergeOutput, OutputDType, OutputSink } from './output.ts';
-export type { StreamedTensor, TensorData } from './tensors.ts';
+export type { GpuMergeOutput, GpuOutputSink, OutputDType, OutputSink } from './output.ts';
+export type { ResidentTensor, StreamedTensor, TensorData } from './tensors.ts';
 
 /** 'gpu': every full-size step on the GPU (della ranks on the CPU only when one of its ranked row
  * blocks exceeds a binding). 'cpu': the CPU reference on decoded inputs, for a method registered
@@ -66,10 +66,10 @@ function checkedOutputBuffer(method: string, input: GpuMergeInput, elements: num
 }
 
 /** The CPU reference's input: every tensor decoded whole. */
-async function cpuInput(input: GpuMergeInput, signal?: AbortSignal): Promise<MergeTensorInput> {
+async function cpuInput(input: GpuMergeInput, signal?: AbortSignal, runner?: KernelRunner): Promise<MergeTensorInput> {
   const models: Float32Array[] = [];
-  for (const m of input.models) models.push(await tensorToF32(m, signal));
-  return { ...input, models, base: input.base && (await tensorToF32(input.base, signal)) };
+  for (const m of input.models) models.push(await tensorToF32(m, signal, runner));
+  return { ...input, models, base: input.base && (await tensorToF32(input.base, signal, runner)) };
 }
 
 export interface GpuMergeOptions {
@@ -103,7 +103,7 @@ export class WebGpuMergeBackend {
       await gpu.run({ runner: this.runner, method, input, output, signal: options.signal, chunkBytes: options.chunkBytes });
       result = output.result();
     } else {
-      const values = method.mergeCpu(await cpuInput(input, options.signal));
+      const values = method.mergeCpu(await cpuInput(input, options.signal, this.runner));
       result = outDType === 'F32' ? { dtype: 'F32', values } : { dtype: outDType, bytes: encodeFromF32(values, outDType) };
     }
     options.onProgress?.({ phase: 'merge', done: 1, total: 1, message: `${methodName}: ${input.tensorName}` });
@@ -125,8 +125,27 @@ export class WebGpuMergeBackend {
       output.checkComplete();
     } else {
       // A method without a GPU binding (none today) merges whole on the CPU.
-      const values = method.mergeCpu(await cpuInput(input, options.signal));
+      const values = method.mergeCpu(await cpuInput(input, options.signal, this.runner));
       await sink(0, outDType === 'F32' ? values : encodeFromF32(values, outDType));
+    }
+    options.onProgress?.({ phase: 'merge', done: 1, total: 1, message: `${methodName}: ${input.tensorName}` });
+  }
+
+  /** Merges one tensor and hands each f32 chunk to `sink` on the GPU (no read-back): inputs may be
+   * resident on the GPU (ResidentTensor), streamed or on the host. A method without a GPU binding
+   * merges on the CPU and its result is uploaded as one chunk. */
+  async mergeTensorOnGpu(methodName: string, input: GpuMergeInput, sink: GpuOutputSink, options: Omit<GpuMergeOptions, 'outDType'> = {}): Promise<void> {
+    const method = getMethod(methodName);
+    throwIfAborted(options.signal);
+    const gpu = GPU_METHODS[methodName];
+    const elements = input.shape.reduce((a, b) => a * b, 1);
+    if (gpu) {
+      const output = new MergedOutput(this.runner, elements, 'F32', sink);
+      await gpu.run({ runner: this.runner, method, input: { ...input, out: undefined }, output, signal: options.signal, chunkBytes: options.chunkBytes });
+      output.checkComplete();
+    } else {
+      const values = method.mergeCpu(await cpuInput(input, options.signal, this.runner));
+      await sink.gpu({ index: 0, start: 0, count: elements, stride: elements }, this.runner.upload(values, 'merged'));
     }
     options.onProgress?.({ phase: 'merge', done: 1, total: 1, message: `${methodName}: ${input.tensorName}` });
   }

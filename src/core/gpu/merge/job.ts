@@ -3,7 +3,7 @@ import type { KernelRunner } from '../runner.ts';
 import type { MergeMethod, MergeTensorInput } from '../../methods/types.ts';
 import { checkInputs, type InputRules, type MethodContext } from '../../methods/params.ts';
 import { MergeStudioError } from '../../errors.ts';
-import { elementsOf, isStreamed, StackedTensors, type ChunkView, type TensorData } from './tensors.ts';
+import { elementsOf, isResident, isStreamed, StackedTensors, type ChunkView, type TensorData } from './tensors.ts';
 import { combineRows, type VectorLayout } from './reduce.ts';
 import type { MergedOutput } from './output.ts';
 
@@ -31,7 +31,7 @@ export type GpuMethodImpl = (job: GpuMergeJob) => Promise<void>;
 export function methodContext(job: GpuMergeJob, rules: InputRules): { ctx: MethodContext; elements: number } {
   const { input, method } = job;
   [...input.models, input.base].forEach((t, i) => {
-    if (t && !(t instanceof Float32Array) && !isStreamed(t) && t.bytes.byteLength % 2 !== 0) {
+    if (t && !(t instanceof Float32Array) && !isStreamed(t) && !isResident(t) && t.bytes.byteLength % 2 !== 0) {
       const which = i < input.models.length ? `model #${input.modelIndices[i] ?? i}` : 'the base model';
       throw new MergeStudioError('dtype-byte-length', `${method.name}: tensor '${input.tensorName}' of ${which} has ${t.bytes.byteLength} bytes, not a whole number of ${t.dtype} elements (2 bytes each)`, { tensor: input.tensorName });
     }

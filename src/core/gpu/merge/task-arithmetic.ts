@@ -101,10 +101,10 @@ export const taskArithmeticGpu: GpuMethodImpl = async (job: GpuMergeJob) => {
   if (della && !dellaOnGpu) {
     // A ranked row block larger than one binding: della's masks on the CPU (sparsify.ts), mixing on the GPU.
     tensors.dispose();
-    const base = await tensorToF32(input.base!, job.signal);
+    const base = await tensorToF32(input.base!, job.signal, job.runner);
     const deltas: Float32Array[] = [];
     for (const [i, model] of input.models.entries()) {
-      const values = await tensorToF32(model, job.signal);
+      const values = await tensorToF32(model, job.signal, job.runner);
       const delta = new Float32Array(n);
       for (let j = 0; j < n; j++) delta[j] = values[j] - base[j];
       const streamKey = maskStreamKey(input.seed, input.tensorName, input.modelIndices[i]);

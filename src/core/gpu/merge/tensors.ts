@@ -19,17 +19,49 @@ export interface StreamedTensor {
   read(start: number, count: number, signal?: AbortSignal): Promise<Float32Array | Uint8Array>;
 }
 
-/** A tensor's values: f32, raw little-endian BF16/F16 bytes (unpacked on the GPU), or a source
- * read slice by slice on each pass. */
-export type TensorData = Float32Array | { dtype: PackedDType; bytes: Uint8Array } | StreamedTensor;
+/** A tensor kept on the GPU in its stored form (the live loop's resident inputs): f32 words or
+ * 16-bit values two per u32 word, in one or more buffers of consecutive elements (`slices`, each
+ * starting on an even element), so a tensor larger than one buffer or binding still fits. Chunks
+ * are copied out of it on the device: nothing crosses the bus per merge. */
+export interface ResidentTensor {
+  readonly elements: number;
+  readonly dtype: 'F32' | PackedDType;
+  readonly slices: readonly { start: number; count: number; buffer: GPUBuffer }[];
+}
+
+/** A tensor's values: f32, raw little-endian BF16/F16 bytes (unpacked on the GPU), a source
+ * read slice by slice on each pass, or words already resident on the GPU. */
+export type TensorData = Float32Array | { dtype: PackedDType; bytes: Uint8Array } | StreamedTensor | ResidentTensor;
 
 export function isStreamed(t: TensorData): t is StreamedTensor {
   return !(t instanceof Float32Array) && 'read' in t;
 }
 
+export function isResident(t: TensorData): t is ResidentTensor {
+  return !(t instanceof Float32Array) && 'slices' in t;
+}
+
 export function elementsOf(t: TensorData): number {
   if (t instanceof Float32Array) return t.length;
-  return isStreamed(t) ? t.elements : t.bytes.byteLength / 2;
+  return isStreamed(t) || isResident(t) ? t.elements : t.bytes.byteLength / 2;
+}
+
+/** Copies the stored words of elements [start, start + count) of a resident tensor (start even)
+ * into `target` at byte `offset`, on the device; returns the bytes copied (16-bit values padded to
+ * whole words). */
+export function copyResidentRange(encoder: GPUCommandEncoder, t: ResidentTensor, start: number, count: number, target: GPUBuffer, offset: number): number {
+  const size = t.dtype === 'F32' ? 4 : 2;
+  let copied = 0;
+  for (const slice of t.slices) {
+    const from = Math.max(start, slice.start);
+    const to = Math.min(start + count, slice.start + slice.count);
+    if (from >= to) continue;
+    // Word-aligned: slices and ranges start on even elements; a 16-bit tail rounds up to its word.
+    const bytes = Math.ceil(((to - from) * size) / 4) * 4;
+    encoder.copyBufferToBuffer(slice.buffer, (from - slice.start) * size, target, offset + (from - start) * size, bytes);
+    copied += bytes;
+  }
+  return copied;
 }
 
 /** Stacked rows start on 256-byte boundaries (the storage binding offset alignment). */
@@ -113,6 +145,10 @@ export class StackedTensors {
         // queue.writeBuffer copies at once, so a streamed source's scratch is free again right after.
         let values: Float32Array | undefined;
         let packed: { dtype: PackedDType; bytes: Uint8Array } | undefined;
+        if (isResident(row)) {
+          this.fromResident(row, start, count, stacked, r * stride * 4);
+          continue;
+        }
         if (row instanceof Float32Array) values = row.subarray(start, start + count);
         else if (isStreamed(row)) {
           const data = await row.read(start, count, this.signal);
@@ -136,6 +172,23 @@ export class StackedTensors {
     return stacked;
   }
 
+  /** A resident row: f32 words copied straight into the stacked row, 16-bit words copied to a
+   * scratch buffer and unpacked into it. */
+  private fromResident(row: ResidentTensor, start: number, count: number, stacked: GPUBuffer, offset: number): void {
+    const runner = this.runner;
+    const encoder = runner.device.createCommandEncoder();
+    if (row.dtype === 'F32') {
+      copyResidentRange(encoder, row, start, count, stacked, offset);
+      runner.device.queue.submit([encoder.finish()]);
+      return;
+    }
+    const words = runner.allocate(Math.max(4, Math.ceil(count / 2) * 4), `${row.dtype} resident chunk`);
+    copyResidentRange(encoder, row, start, count, words, 0);
+    runner.device.queue.submit([encoder.finish()]);
+    unpackInto(runner, words, count, row.dtype, { buffer: stacked, offset, size: count * 4 });
+    runner.release(words);
+  }
+
   dispose(): void {
     this.runner.release(this.resident);
     this.resident = undefined;
@@ -144,8 +197,15 @@ export class StackedTensors {
 
 /** Decoded f32 values of a whole tensor (for the steps that run on the CPU; a streamed tensor is
  * read whole here, so these steps are not bounded by the chunk budget). */
-export async function tensorToF32(t: TensorData, signal?: AbortSignal): Promise<Float32Array> {
+export async function tensorToF32(t: TensorData, signal?: AbortSignal, runner?: KernelRunner): Promise<Float32Array> {
   if (t instanceof Float32Array) return t;
+  if (isResident(t)) {
+    if (!runner) throw new MergeStudioError('gpu_resident_without_device', 'A GPU-resident tensor can only be read back with its device', {});
+    const size = t.dtype === 'F32' ? 4 : 2;
+    const bytes = new Uint8Array(t.elements * size);
+    for (const slice of t.slices) bytes.set(new Uint8Array(await runner.read(slice.buffer, slice.count * size)), slice.start * size);
+    return t.dtype === 'F32' ? new Float32Array(bytes.buffer) : decodeToF32(bytes, t.dtype);
+  }
   if (!isStreamed(t)) return decodeToF32(t.bytes, t.dtype);
   const data = await t.read(0, t.elements, signal);
   return t.dtype === 'F32' ? (data as Float32Array).slice() : decodeToF32(data as Uint8Array, t.dtype);
