@@ -3,7 +3,7 @@
 // /proc/<pid>/smaps_rollup give each one's resident set (RSS) and proportional share (PSS). The
 // renderer runs the page, its engine worker and the download service worker; the GPU process holds
 // WebGPU's buffers. Linux only (where /proc is absent the sampler reports nothing).
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import type { Browser, CDPSession } from '@playwright/test';
 
 export interface MemoryPeaks {
@@ -31,19 +31,41 @@ async function procBytes(pid: number): Promise<{ rss: number; pss: number }> {
 
 interface ProcessInfo { type: string; id: number }
 
+/** Chromium's processes whose command line holds `marker`, typed as CDP types them
+ * (`--type=renderer` -> renderer, `--type=gpu-process` -> GPU, no --type -> browser). */
+async function processesWith(marker: string): Promise<ProcessInfo[]> {
+  const found: ProcessInfo[] = [];
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmd = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+    if (!cmd.includes(marker)) continue;
+    const type = /--type=([\w-]+)/.exec(cmd)?.[1] ?? 'browser';
+    found.push({ id: Number(name), type: type === 'gpu-process' ? 'GPU' : type });
+  }
+  return found;
+}
+
 export interface MemorySampler {
   /** Stops sampling and returns the peaks seen. */
   stop(): Promise<MemoryPeaks>;
 }
 
-/** Samples every `intervalMs` until stop(). */
-export async function sampleBrowserMemory(browser: Browser, intervalMs = 200): Promise<MemorySampler> {
-  const cdp: CDPSession = await browser.newBrowserCDPSession();
+/** Samples every `intervalMs` until stop(): `from` is a Playwright browser (its processes named by
+ * CDP's SystemInfo) or, for a persistent context (where Playwright gives no Browser), the
+ * user-data-dir that every process of that Chromium carries on its command line. */
+export async function sampleBrowserMemory(from: Browser | { userDataDir: string }, intervalMs = 200): Promise<MemorySampler> {
+  const cdp: CDPSession | null = 'newBrowserCDPSession' in from ? await from.newBrowserCDPSession() : null;
+  const list = async (): Promise<ProcessInfo[]> => {
+    if (cdp) {
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('SystemInfo.getProcessInfo did not answer')), 5000));
+      return ((await Promise.race([cdp.send('SystemInfo.getProcessInfo'), timeout])) as { processInfo: ProcessInfo[] }).processInfo;
+    }
+    return processesWith((from as { userDataDir: string }).userDataDir);
+  };
   const peaks: MemoryPeaks = { rendererGpuRss: 0, rendererGpuPss: 0, rendererRss: 0, gpuRss: 0, allRss: 0, samples: 0 };
   let running = true;
   const sample = async () => {
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('SystemInfo.getProcessInfo did not answer')), 5000));
-    const { processInfo } = (await Promise.race([cdp.send('SystemInfo.getProcessInfo'), timeout])) as { processInfo: ProcessInfo[] };
+    const processInfo = await list();
     let renderer = 0;
     let rendererPss = 0;
     let gpu = 0;
@@ -77,7 +99,7 @@ export async function sampleBrowserMemory(browser: Browser, intervalMs = 200): P
     async stop() {
       running = false;
       await loop;
-      await cdp.detach().catch(() => undefined);
+      await cdp?.detach().catch(() => undefined);
       return peaks;
     },
   };

@@ -151,9 +151,20 @@ async function benchMain(): Promise<void> {
   const url = server.resolvedUrls?.local[0] ?? 'http://127.0.0.1:4173/';
   const downloads = await mkdtemp(join(tmpdir(), 'studio-export-bench-'));
   await mkdir(downloads, { recursive: true });
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--no-sandbox'], downloadsPath: downloads });
+  // A persistent profile on disk, as a user's browser has: Playwright's default contexts are
+  // off-the-record, where browser storage (OPFS) lives in memory with a small quota, so a
+  // multi-GB OPFS export fails there ("Failed to write data to data pipe") and would count the
+  // stored files as browser memory.
+  const profile = await mkdtemp(join(tmpdir(), 'studio-export-profile-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--no-sandbox'],
+    downloadsPath: downloads,
+    baseURL: url,
+    acceptDownloads: true,
+  });
+  const browser = { userDataDir: profile };
   try {
-    const context = await browser.newContext({ baseURL: url, acceptDownloads: true });
     const page = await context.newPage();
     // Headless Chromium cannot click a native picker: 'directory' gets an OPFS folder through a stub
     // (the File System Access writes under it are the real ones), as in e2e/studio-export.spec.ts.
@@ -171,8 +182,20 @@ async function benchMain(): Promise<void> {
     const sampler = await sampleBrowserMemory(browser);
     const t0 = performance.now();
     const download = target === 'download' ? page.waitForEvent('download', { timeout: 3_600_000 }) : null;
+    // What the page says while the export runs (a stall shows as the same line over and over), and
+    // every console error of the page and its workers.
+    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.error(`  [page ${m.type()}] ${m.text()}`); });
+    page.on('pageerror', (e) => console.error(`  [page error] ${e.message}`));
+    page.on('worker', (w) => w.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.error(`  [worker ${m.type()}] ${m.text()}`); }));
+    const ticker = setInterval(() => {
+      void page.getByTestId('export-status').textContent({ timeout: 2000 }).then(
+        (t) => console.error(`  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${t?.replace(/\s+/g, ' ').slice(0, 200)}`),
+        () => undefined,
+      );
+    }, 15_000);
     await startExport(page, target, 'bench', '1024');
-    await expect(page.getByTestId('export-status')).toHaveAttribute('data-state', 'done', { timeout: 3_600_000 });
+    await expect(page.getByTestId('export-status')).toHaveAttribute('data-state', /done|error/, { timeout: 3_600_000 }).finally(() => clearInterval(ticker));
+    if ((await page.getByTestId('export-status').getAttribute('data-state')) === 'error') throw new Error(`the export failed: ${await page.getByTestId('export-status').textContent()}`);
     if (download) await (await download).saveAs(join(downloads, 'bench.tar'));
     const seconds = (performance.now() - t0) / 1000;
     const peaks = await sampler.stop();
@@ -181,7 +204,8 @@ async function benchMain(): Promise<void> {
     console.log(`  before the export: ${formatPeaks(idle)}`);
     console.log(`  ${status}`);
   } finally {
-    await browser.close();
+    await context.close();
+    await rm(profile, { recursive: true, force: true });
     await new Promise<void>((resolve) => server.httpServer.close(() => resolve()));
     await hub.close();
     await rm(downloads, { recursive: true, force: true });

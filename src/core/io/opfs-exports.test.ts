@@ -19,7 +19,13 @@ class FakeFile implements FileHandleLike {
   async createWritable() {
     const parts: Uint8Array[] = [];
     return {
-      write: async (data: BufferSource) => void parts.push(new Uint8Array(data as ArrayBuffer).slice()),
+      write: async (data: BufferSource) => {
+        const bytes = new Uint8Array(data as ArrayBuffer);
+        // A storage that refuses writes past its limit, as Chromium's does (its words).
+        if (storageLimit !== null && storedBytes + bytes.byteLength > storageLimit) throw new DOMException('Failed to write data to data pipe', 'InvalidStateError');
+        storedBytes += bytes.byteLength;
+        parts.push(bytes.slice());
+      },
       close: async () => {
         this.bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
         let at = 0;
@@ -80,6 +86,10 @@ class FakeDir implements DirectoryHandleLike {
   }
 }
 
+/** Bytes written through the fakes, and a limit past which their writes fail (null: none). */
+let storedBytes = 0;
+let storageLimit: number | null = null;
+
 const names = (dir: FakeDir) => [...dir.children.keys()].sort();
 
 describe('exports in browser storage', () => {
@@ -126,5 +136,34 @@ describe('exports in browser storage', () => {
     await sink.close();
     await w.discard();
     expect(names(root)).toEqual([]);
+  });
+
+  it('a file that cannot fit the storage quota is refused before it is written; a refused write says how full the storage is', async () => {
+    storedBytes = 0;
+    storageLimit = 1000;
+    try {
+      const estimate = async () => ({ usage: storedBytes, quota: storageLimit! });
+      const root = new FakeDir('exports');
+      const w = await beginOpfsExport('big', 'abcdefgh', root, estimate);
+      const small = await w.sinks.create('config.json', 600);
+      await small.write(new Uint8Array(600));
+      await small.close();
+      // 600 of 1000 used: a 500-byte shard does not fit and is refused before a file is made.
+      const refused = await w.sinks.create('model.safetensors', 500).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: 'opfs-quota' });
+      expect(String((refused as Error).message)).toMatch(/model\.safetensors needs .* but browser storage has .* free .*export to a folder or as a streamed download/);
+      expect(names(root.children.get(partialName('big', 'abcdefgh')) as FakeDir)).toEqual(['config.json']);
+      // A size the writer did not announce (or a quota that shrank) fails in the browser's own
+      // words; the error adds how full the storage is and where to export instead.
+      const unannounced = await w.sinks.create('extra.bin');
+      const failed = await unannounced.write(new Uint8Array(500)).catch((e: unknown) => e);
+      expect(failed).toMatchObject({ code: 'opfs-write-failed' });
+      expect(String((failed as Error).message)).toMatch(/data pipe.*browser storage holds 0\.00 GB of its 0\.00 GB quota: export to a folder/);
+      await unannounced.abort();
+      await w.discard();
+      expect(names(root)).toEqual([]);
+    } finally {
+      storageLimit = null;
+    }
   });
 });

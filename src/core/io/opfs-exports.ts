@@ -92,9 +92,52 @@ export async function removeStaleOpfsExports(root: DirectoryHandleLike, held?: R
   return removed;
 }
 
+/** What navigator.storage.estimate() says (bytes), or null where the browser cannot tell. */
+export type StorageEstimator = () => Promise<{ usage: number; quota: number } | null>;
+
+const browserEstimate: StorageEstimator = async () => {
+  const storage = (globalThis.navigator as { storage?: { estimate?(): Promise<{ usage?: number; quota?: number }> } } | undefined)?.storage;
+  const e = await storage?.estimate?.().catch(() => undefined);
+  return e && typeof e.usage === 'number' && typeof e.quota === 'number' ? { usage: e.usage, quota: e.quota } : null;
+};
+
+const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
+const ELSEWHERE = 'export to a folder or as a streamed download instead, or delete kept exports';
+
+/** Browser storage has a quota (and in a private window lives in memory, where it is small): a file
+ * that cannot fit is refused before a byte of it is written, and a write the browser refuses half
+ * way says how full the storage is and what to do, instead of a bare "data pipe" error. */
+export function quotaCheckedSinks(inner: SinkFactory, estimate: StorageEstimator): SinkFactory {
+  const state = async () => {
+    const e = await estimate().catch(() => null);
+    return e ? `browser storage holds ${gb(e.usage)} of its ${gb(e.quota)} quota` : 'browser storage may be full';
+  };
+  return {
+    ...inner,
+    async create(fileName: string, size?: number) {
+      const e = size !== undefined && size > 0 ? await estimate().catch(() => null) : null;
+      if (e && size! > e.quota - e.usage) {
+        throw new MergeStudioError('opfs-quota', `${fileName} needs ${gb(size!)} but browser storage has ${gb(Math.max(0, e.quota - e.usage))} free (${gb(e.usage)} used of its ${gb(e.quota)} quota; a private window keeps it in memory, with a small quota): ${ELSEWHERE}`, { file: fileName, needed: size, usage: e.usage, quota: e.quota });
+      }
+      const sink = await inner.create(fileName, size);
+      return {
+        ...sink,
+        async write(chunk: Uint8Array) {
+          try {
+            await sink.write(chunk);
+          } catch (err) {
+            if (!(err instanceof MergeStudioError) || err.code !== 'sink-failed') throw err;
+            throw new MergeStudioError('opfs-write-failed', `${err.message}; ${await state()}: ${ELSEWHERE}`, { ...err.details });
+          }
+        },
+      };
+    },
+  };
+}
+
 /** Starts an export into `exports/NAME.partial-ID/`, after removing stale partial folders.
  * `exportsRoot` is the `exports/` folder (tests pass a fake). */
-export async function beginOpfsExport(name: string, exportId: string, exportsRoot?: DirectoryHandleLike): Promise<OpfsExportWriter> {
+export async function beginOpfsExport(name: string, exportId: string, exportsRoot?: DirectoryHandleLike, estimate: StorageEstimator = browserEstimate): Promise<OpfsExportWriter> {
   const folderName = checkExportName(name);
   const root = exportsRoot ?? (await exportsFolder());
   const removed = await removeStaleOpfsExports(root);
@@ -102,7 +145,7 @@ export async function beginOpfsExport(name: string, exportId: string, exportsRoo
   const staging = partialName(folderName, exportId);
   const dir = await root.getDirectoryHandle(staging, { create: true });
   return {
-    sinks: directoryHandleSinks(dir as unknown as FileSystemDirectoryHandle),
+    sinks: quotaCheckedSinks(directoryHandleSinks(dir as unknown as FileSystemDirectoryHandle), estimate),
     removed,
     // Chromium renames files but not folders (FileSystemHandle.move on a directory is refused), so
     // the finished files move into `NAME/`, config.json last, and the partial folder goes.
