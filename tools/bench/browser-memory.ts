@@ -13,6 +13,11 @@ export interface MemoryPeaks {
   rendererGpuPss: number;
   rendererRss: number;
   gpuRss: number;
+  /** Peak of the largest renderer's RSS + GPU process RSS at the same instant: the page's own
+   * renderer (its engine worker included) and WebGPU. Chromium also keeps spare and extension
+   * renderers whose RSS is mostly the shared chromium binary (their PSS is a tenth of it), so
+   * the plain RSS sum counts those shared pages several times. */
+  busiestRendererGpuRss: number;
   /** Peak of every process of the browser (browser, utilities, network, storage) summed. */
   allRss: number;
   samples: number;
@@ -62,11 +67,12 @@ export async function sampleBrowserMemory(from: Browser | { userDataDir: string 
     }
     return processesWith((from as { userDataDir: string }).userDataDir);
   };
-  const peaks: MemoryPeaks = { rendererGpuRss: 0, rendererGpuPss: 0, rendererRss: 0, gpuRss: 0, allRss: 0, samples: 0 };
+  const peaks: MemoryPeaks = { rendererGpuRss: 0, rendererGpuPss: 0, rendererRss: 0, gpuRss: 0, busiestRendererGpuRss: 0, allRss: 0, samples: 0 };
   let running = true;
   const sample = async () => {
     const processInfo = await list();
     let renderer = 0;
+    let busiest = 0;
     let rendererPss = 0;
     let gpu = 0;
     let gpuPss = 0;
@@ -76,6 +82,7 @@ export async function sampleBrowserMemory(from: Browser | { userDataDir: string 
       all += rss;
       if (p.type === 'renderer') {
         renderer += rss;
+        busiest = Math.max(busiest, rss);
         rendererPss += pss;
       } else if (p.type === 'GPU') {
         gpu += rss;
@@ -86,6 +93,7 @@ export async function sampleBrowserMemory(from: Browser | { userDataDir: string 
     peaks.rendererGpuPss = Math.max(peaks.rendererGpuPss, rendererPss + gpuPss);
     peaks.rendererRss = Math.max(peaks.rendererRss, renderer);
     peaks.gpuRss = Math.max(peaks.gpuRss, gpu);
+    peaks.busiestRendererGpuRss = Math.max(peaks.busiestRendererGpuRss, busiest + gpu);
     peaks.allRss = Math.max(peaks.allRss, all);
     peaks.samples++;
   };
@@ -107,5 +115,5 @@ export async function sampleBrowserMemory(from: Browser | { userDataDir: string 
 
 export function formatPeaks(p: MemoryPeaks): string {
   const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
-  return `renderer+GPU RSS ${mb(p.rendererGpuRss)} (PSS ${mb(p.rendererGpuPss)}; renderer ${mb(p.rendererRss)}, GPU ${mb(p.gpuRss)}; all browser processes ${mb(p.allRss)}; ${p.samples} samples)`;
+  return `renderer+GPU RSS ${mb(p.rendererGpuRss)} (PSS ${mb(p.rendererGpuPss)}; page's renderer + GPU RSS ${mb(p.busiestRendererGpuRss)}; renderer ${mb(p.rendererRss)}, GPU ${mb(p.gpuRss)}; all browser processes ${mb(p.allRss)}; ${p.samples} samples)`;
 }
