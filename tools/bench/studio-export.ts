@@ -4,7 +4,7 @@
 // reference, and the steps that load the recipe into the page.
 //
 // As a bench script (not in CI; needs `npm run build` first):
-//   npx tsx tools/bench/studio-export.ts --studio-export [--family llama-3.2-1b] [--layers N] [--target directory|opfs|download]
+//   npx tsx tools/bench/studio-export.ts --studio-export [--family llama-3.2-1b] [--layers N] [--target directory|opfs|download] [--method task_arithmetic|ties|dare_ties]
 // prints one row: the studio's export of 3 x FAMILY from the mock Hub in Chromium, wall time and the
 // peak renderer + GPU process memory (tools/bench/browser-memory.ts).
 import { execFile } from 'node:child_process';
@@ -66,19 +66,22 @@ export async function prepareFamily(family = 'qwen2.5-0.5b', layers?: number): P
   return { root, repos: ordered.map((n) => `zoo/xq-${n}`), description: '3 x the demo tiny-qwen2 (tools/realshape not present)' };
 }
 
-/** The recipe both sides export. */
-export function exportRecipe(repos: string[]): string {
+/** The recipe both sides export (task_arithmetic, or ties / dare_ties with density 0.5). */
+export function exportRecipe(repos: string[], method: 'task_arithmetic' | 'ties' | 'dare_ties' = 'task_arithmetic'): string {
   const [base, a, b] = repos;
+  const density = method === 'task_arithmetic' ? [] : ['      density: 0.5'];
   return [
-    'merge_method: task_arithmetic',
+    `merge_method: ${method}`,
     `base_model: ${base}`,
     'models:',
     `  - model: ${a}`,
     '    parameters:',
     '      weight: 0.6',
+    ...density,
     `  - model: ${b}`,
     '    parameters:',
     '      weight: 0.35',
+    ...density,
     'dtype: bfloat16',
     '',
   ].join('\n');
@@ -140,6 +143,7 @@ async function benchMain(): Promise<void> {
   const family = opt('--family', 'llama-3.2-1b');
   const layersArg = opt('--layers', '');
   const target = opt('--target', 'opfs') as 'directory' | 'opfs' | 'download';
+  const method = opt('--method', 'task_arithmetic') as 'task_arithmetic' | 'ties' | 'dare_ties';
   const { chromium } = await import('@playwright/test');
   const { preview } = await import('vite');
   const { startMockHub } = await import('../mock-hub/server.ts');
@@ -174,7 +178,7 @@ async function benchMain(): Promise<void> {
           (await navigator.storage.getDirectory()).getDirectoryHandle('picked', { create: true });
       });
     }
-    await loadRecipeFromHub(page, hub.url, fam.repos, exportRecipe(fam.repos));
+    await loadRecipeFromHub(page, hub.url, fam.repos, exportRecipe(fam.repos, method));
     // A second with the models loaded and idle, to tell the export's own share of the peak.
     const idleSampler = await sampleBrowserMemory(browser);
     await page.waitForTimeout(1000);
@@ -200,7 +204,7 @@ async function benchMain(): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const peaks = await sampler.stop();
     const status = await page.getByTestId('export-status').textContent();
-    console.log(`| studio export (${target}, CPU merge) | ${fam.description} | ${seconds.toFixed(1)} s | ${formatPeaks(peaks)} |`);
+    console.log(`| studio export (${target}, ${method}, CPU merge) | ${fam.description} | ${seconds.toFixed(1)} s | ${formatPeaks(peaks)} |`);
     console.log(`  before the export: ${formatPeaks(idle)}`);
     console.log(`  ${status}`);
   } finally {
