@@ -5,7 +5,9 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DamRun, prepareDamProblem } from '../core/dam/index.ts';
+import { COEFFICIENTS_FILE, DamRun, exportDamMerge, prepareDamProblem } from '../core/dam/index.ts';
+import { memorySinks } from '../core/io/memory.ts';
+import { openModel } from '../core/model/handle.ts';
 import { parseTaskJsonl } from '../core/eval/tasks.ts';
 import { nodeFolderTree } from '../core/io/node-file.ts';
 import { FIXTURE_LLAMA, writeFixtureModel } from '../../tools/mock-hub/fixture-zoo.ts';
@@ -45,7 +47,7 @@ async function reference(steps: number) {
   const sources = ['add', 'reverse'].map((s) => ({ name: s, tree: nodeFolderTree(join(dir, s)), tasks: [parseTaskJsonl(ppl(s), `${s}.ppl.jsonl`)] }));
   const run = new DamRun((await prepareDamProblem(sources)).objective, { ...SETTINGS, steps });
   await run.run();
-  return { losses: run.state.history.map((h) => h.loss), means: run.coefficientMeans() };
+  return { losses: run.state.history.map((h) => h.loss), means: run.coefficientMeans(), layout: run.objective.layout, coefficients: run.state.coefficients };
 }
 
 describe('StudioEngine DAM', () => {
@@ -84,4 +86,48 @@ describe('StudioEngine DAM', () => {
     await expect(engine.startDam({ experts: ['add', 'base'], steps: 1, ...SETTINGS }, (u) => updates.push(u))).rejects.toThrow(/skill 'base' of 'base'.*base\.ppl\.jsonl/);
     expect(updates.at(-1)).toMatchObject({ type: 'status', status: 'failed' });
   });
+
+  it('exports the DAM result exactly: every file equals the core\'s exportDamMerge of the same experts and coefficients, plus dam/training.json', async () => {
+    const engine = await engineWithModels();
+    const noEvents = () => undefined;
+    await expect(engine.exportDam({ kind: 'memory' }, 'export', noEvents)).rejects.toThrow(/no DAM result to export yet: train DAM first/);
+    await engine.startDam({ experts: ['add', 'reverse'], steps: 3, ...SETTINGS }, noEvents);
+    const progress: string[] = [];
+    const out = await engine.exportDam({ kind: 'memory' }, 'export', (e) => e.type === 'progress' && progress.push(e.progress.phase), { shardSize: 4096 });
+    const ref = await reference(3);
+    const handles = await Promise.all(['add', 'reverse'].map((name) => openModel(nodeFolderTree(join(dir, name)), undefined, name)));
+    const expected = memorySinks();
+    await exportDamMerge({ experts: handles, layout: ref.layout, coefficients: ref.coefficients, sinks: expected, shardSize: 4096 });
+    const got = out.data!;
+    expect(Object.keys(got).sort()).toEqual([...expected.files.keys(), 'dam/training.json'].sort());
+    expect(Object.keys(got).filter((f) => f.endsWith('.safetensors') && !f.startsWith('dam/')).length).toBeGreaterThan(1);
+    for (const [name, bytes] of expected.files) expect(Buffer.from(got[name]).equals(Buffer.from(bytes)), name).toBe(true);
+    expect(got[COEFFICIENTS_FILE].length).toBeGreaterThan(0);
+    const training = JSON.parse(new TextDecoder().decode(got['dam/training.json']));
+    expect(training.steps).toBe(3);
+    expect(training.history.map((h: { loss: number }) => h.loss)).toEqual(ref.losses);
+    expect(progress.length).toBeGreaterThan(0);
+    expect(out.files.map((f) => f.name).sort()).toEqual(Object.keys(got).sort());
+
+    // A model of the result removed: the export says which and what to do.
+    engine.removeModel('reverse');
+    await expect(engine.exportDam({ kind: 'memory' }, 'export', noEvents)).rejects.toThrow(/folds 'reverse', which is no longer loaded: add it again in Models/);
+  }, 120_000);
+
+  it('refuses to export while DAM trains, and a cancelled export leaves nothing in its sinks', async () => {
+    const engine = await engineWithModels();
+    await engine.startDam({ experts: ['add', 'reverse'], steps: 1, ...SETTINGS }, () => undefined);
+    let running!: Promise<void>;
+    const started = new Promise<void>((resolve) => {
+      running = engine.startDam({ experts: ['add', 'reverse'], steps: 40, ...SETTINGS }, (u) => u.type === 'step' && resolve());
+    });
+    await started;
+    await expect(engine.exportDam({ kind: 'memory' }, 'export', () => undefined)).rejects.toThrow(/DAM is still training: pause or stop it/);
+    engine.pauseDam();
+    await running;
+    const sinks = memorySinks();
+    const exporting = engine.exportDam({ kind: 'sinks', sinks }, 'export', (e) => e.type === 'progress' && e.progress.phase === 'merge' && engine.cancel('export'));
+    await expect(exporting).rejects.toThrow(/cancel/);
+    expect([...sinks.files.keys()]).toEqual([]);
+  }, 120_000);
 });

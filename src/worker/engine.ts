@@ -27,14 +27,14 @@ import { throwIfAborted, type ProgressCallback } from '../core/progress.ts';
 import { referencedModels, stageHint, type Recipe } from '../core/recipe/index.ts';
 import { createSpace, SearchRun, type SearchSummary } from '../core/search/index.ts';
 import { createMergeObjective } from '../core/search/objective.ts';
-import { DamRun, prepareDamProblem, type DamExpertSource } from '../core/dam/index.ts';
+import { coefficientMeans, DamRun, exportDamMerge, prepareDamProblem, type CoefficientLayout, type DamExpertSource, type DamStepRecord } from '../core/dam/index.ts';
 import { tileKernelStatus } from '../core/simd/tiles.ts';
 import { indexedDbTrialStore } from './trial-store.ts';
 import { acquireGpu, destroyAllDevices, onDeviceLost, requireGpu, type DeviceLoss, type GpuContext } from '../core/gpu/device.ts';
 import { KernelRunner } from '../core/gpu/runner.ts';
 import { taskVectorDiagnostics, type DiagnosticsResult } from '../core/diagnostics/index.ts';
 import type {
-  BenchmarkRequest, CompatibilitySummary, DamRequest, DamUpdate, DemoCatalog, DemoModel, DemoTask, EngineEvent, EvalBackendChoice, EvalRequest, EvalStage, ExportOutcome,
+  BenchmarkRequest, CompatibilitySummary, DamExportRequest, DamRequest, DamUpdate, DemoCatalog, DemoModel, DemoTask, EngineEvent, EvalBackendChoice, EvalRequest, EvalStage, ExportOutcome,
   ExportTarget, ModelSource, ModelSummary, ModuleGroup, SearchRequest, SearchUpdate, StoredExportInfo, TaskInfo, TaskScore,
 } from './protocol.ts';
 import { urlFileTree } from './url-tree.ts';
@@ -76,6 +76,17 @@ export interface ExportModelOptions {
   mergeOn?: EvalBackendChoice;
 }
 
+/** A DAM run's outcome, kept for its exact export: the coefficients as they were when it ended. */
+interface DamResult {
+  request: DamRequest;
+  layout: CoefficientLayout;
+  coefficients: Float64Array;
+  steps: number;
+  history: DamStepRecord[];
+  trainingSeconds: number;
+  tokens: number[];
+}
+
 /** Saved exports are copied in pieces of this size. */
 const COPY_PIECE = 4 << 20;
 
@@ -106,7 +117,9 @@ export class StudioEngine {
   private queue: Promise<unknown> = Promise.resolve();
   private gpuMerge: Promise<MergeBackend | null> | null = null;
   private search: SearchRun<Recipe> | null = null;
-  private dam: { run: DamRun; abort: AbortController; key: string } | null = null;
+  private dam: { run: DamRun; abort: AbortController; key: string; tokens: number[] } | null = null;
+  /** What the last DAM run learned (when it paused, finished or was stopped): what exportDam writes. */
+  private damResult: DamResult | null = null;
   /** Cancels the logits caching of a DAM run being prepared. */
   private damPreparing: AbortController | null = null;
 
@@ -788,13 +801,14 @@ export class StudioEngine {
     if (!current || current.key !== key || current.run.status === 'running') {
       current?.abort.abort();
       this.dam = null;
+      this.damResult = null;
       const abort = new AbortController();
       this.damPreparing = abort;
       onUpdate({ type: 'status', status: 'preparing' });
       try {
         const sources = await Promise.all(request.experts.map((r) => this.damSource(r)));
         const problem = await prepareDamProblem(sources, { maxSequences: request.maxSequences, signal: abort.signal });
-        current = { run: new DamRun(problem.objective, settings), abort, key };
+        current = { run: new DamRun(problem.objective, settings), abort, key, tokens: problem.tokens };
       } catch (err) {
         onUpdate({ type: 'status', status: abort.signal.aborted ? 'stopped' : 'failed', error: abort.signal.aborted ? undefined : (err as Error).message });
         if (abort.signal.aborted) return;
@@ -813,6 +827,11 @@ export class StudioEngine {
     onUpdate({ type: 'status', status: 'running' });
     try {
       const ended = await run.run({ signal: abort.signal });
+      const st = run.state;
+      this.damResult = {
+        request, layout: run.objective.layout, coefficients: Float64Array.from(st.coefficients), steps: st.step,
+        history: st.history.map((h) => ({ ...h, distillation: [...h.distillation] })), trainingSeconds: st.trainingSeconds, tokens: current.tokens,
+      };
       onUpdate({ type: 'coefficients', models: request.experts, means: run.coefficientMeans().map((m) => ({ tensor: m.tensor, kind: m.kind, layer: m.layer, means: [...m.means] })) });
       onUpdate({ type: 'status', status: abort.signal.aborted ? 'stopped' : ended === 'finished' ? 'finished' : 'paused' });
     } catch (err) {
@@ -824,6 +843,47 @@ export class StudioEngine {
 
   pauseDam(): void {
     this.dam?.run.pause();
+  }
+
+  /** Writes the last DAM result exactly (the experts folded with its per-channel coefficients,
+   * core's exportDamMerge) to `target`, as exportModel writes a recipe: partial names until the
+   * end, progress, cancel through `jobId`. Beside the weights: dam/coefficients.safetensors and
+   * dam/training.json (the studio's settings, loss curve and coefficient means, as the CLI writes). */
+  async exportDam(target: ExportTarget, jobId: string, onEvent: (e: EngineEvent) => void, options: DamExportRequest = {}): Promise<ExportOutcome> {
+    return this.job(jobId, async (signal) => {
+      const outcome = await this.writeTo(target, signal, (sinks) => {
+        // Checked inside the write so that every target ends cleanly (a streamed download fails
+        // with this message instead of waiting for bytes that never come).
+        if (this.damPreparing || this.dam?.run.status === 'running') {
+          throw new MergeStudioError('dam-running', 'DAM is still training: pause or stop it (or let it finish), then export the merge it learned');
+        }
+        const result = this.damResult;
+        if (!result) throw new MergeStudioError('dam-no-result', 'there is no DAM result to export yet: train DAM first (Start DAM), then export');
+        const experts = result.request.experts;
+        const missing = experts.filter((ref) => !this.handles.has(ref));
+        if (missing.length > 0) {
+          throw new MergeStudioError('model-not-loaded', `the DAM merge folds ${missing.map((m) => `'${m}'`).join(' and ')}, which ${missing.length === 1 ? 'is' : 'are'} no longer loaded: add ${missing.length === 1 ? 'it' : 'them'} again in Models to export it`, { model: missing[0] });
+        }
+        const training = {
+          source: 'merge-studio (browser)',
+          experts,
+          settings: { steps: result.request.steps, learning_rate: result.request.learningRate, batch_size: result.request.batchSize, seed: result.request.seed, max_sequences: result.request.maxSequences ?? null },
+          steps: result.steps,
+          training_seconds: result.trainingSeconds,
+          training_tokens: result.tokens,
+          coefficients: result.layout.size,
+          history: result.history,
+          coefficient_means: coefficientMeans(result.layout, result.coefficients),
+        };
+        return exportDamMerge({
+          experts: experts.map((ref) => this.handles.get(ref)!), layout: result.layout, coefficients: result.coefficients, sinks, signal,
+          shardSize: options.shardSize, name: options.name, modelRef: (ref) => this.exportRef(ref),
+          extraFiles: new Map([['dam/training.json', new TextEncoder().encode(JSON.stringify(training, null, 1) + '\n')]]),
+          onProgress: (progress) => onEvent({ type: 'progress', progress }),
+        });
+      });
+      return { ...outcome, seconds: outcome.result.seconds, bytesWritten: outcome.result.bytesWritten, backend: 'cpu' };
+    });
   }
 
   /** Stops the run after the step in progress; the next start begins afresh. */

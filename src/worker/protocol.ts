@@ -200,6 +200,14 @@ export interface DamRequest {
   maxSequences?: number;
 }
 
+/** Options of the exact DAM export (StudioEngine.exportDam). */
+export interface DamExportRequest {
+  /** Largest shard in bytes (default: the writer's). */
+  shardSize?: number;
+  /** The merge's name in the model card. */
+  name?: string;
+}
+
 /** Mean learned coefficient of one tensor kind in one layer, per model (the heatmap's cells). */
 export interface DamCoefficientMean {
   tensor: string;

@@ -54,6 +54,10 @@ export interface DamExportOptions {
   name?: string;
   /** More files for the folder (a training log), written before the weights. */
   extraFiles?: ReadonlyMap<string, Uint8Array>;
+  /** Largest shard in bytes (default: the engine's). */
+  shardSize?: number;
+  /** How the model card and mergekit_config.yml name each expert (default: its id). */
+  modelRef?: (ref: string) => string;
   signal?: AbortSignal;
   onProgress?: ProgressCallback;
 }
@@ -84,7 +88,9 @@ export function damPlan(opts: Pick<DamExportOptions, 'experts' | 'layout' | 'coe
     throw new MergeStudioError('dam-layout-mismatch', `DAM export: '${learned.tensor}' has ${rows} rows in the merge but ${learned.rows} in the coefficients' layout (the experts' vocabularies were not read before planning?)`, { tensor: learned.tensor });
   }
   // The recipe recorded in the card and mergekit_config.yml names the real method, not the carrier.
-  return { ...p, recipe: { ...recipe, merge_method: 'dam' }, method: damMethod(opts.layout, opts.coefficients) };
+  // The weights are folded with the coefficients as written (float32), so that the folder's
+  // dam/coefficients.safetensors and the experts reproduce it bit for bit.
+  return { ...p, recipe: { ...recipe, merge_method: 'dam' }, method: damMethod(opts.layout, Float64Array.from(opts.coefficients, Math.fround)) };
 }
 
 /** Writes the merged model folder and the coefficients file. */
@@ -106,7 +112,7 @@ export async function exportDamMerge(opts: DamExportOptions): Promise<ExportResu
         throw err;
       }
     }
-    const result = await execute(p, { sinks: opts.sinks, signal: opts.signal, onProgress: opts.onProgress });
+    const result = await execute(p, { sinks: opts.sinks, signal: opts.signal, onProgress: opts.onProgress, shardSize: opts.shardSize, modelRef: opts.modelRef });
     return { ...result, files: [...written, ...result.files] };
   } catch (err) {
     for (const name of written) await opts.sinks.remove?.(name).catch(() => undefined);
