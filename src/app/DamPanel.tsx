@@ -8,6 +8,10 @@ import { recipeForExport } from '../worker/export-refs.ts';
 import { DAM_APPROXIMATION_NOTE, damRecipe } from './dam-recipe.ts';
 import { downloadBytes } from './download.ts';
 import { missingMessage, openRecipe } from './open-recipe.ts';
+import { defaultName, ExportTargetFields, runExportTo, shardBytes, type ExportTargetChoice } from './export-target.tsx';
+import { ProgressLine } from './ProgressLine.tsx';
+import { formatBytes } from './format.ts';
+import type { ExportOutcome } from '../worker/protocol.ts';
 
 type DamStatus = Extract<DamUpdate, { type: 'status' }>['status'] | 'idle';
 
@@ -79,6 +83,25 @@ export function DamPanel() {
       setError(errorText(err));
     }
   };
+  // The exact export shares the Export panel's target, name, shard size and export job (one export at a time).
+  const exportJob = useStudio((s) => s.exportJob);
+  const choice = useStudio((s) => s.exportTarget);
+  const setChoice = (c: Partial<ExportTargetChoice>) => useStudio.setState((s) => ({ exportTarget: { ...s.exportTarget, ...c } }));
+  const exportMine = useStudio((s) => s.exportBy === 'dam');
+  const [exported, setExported] = useState<ExportOutcome | null>(null);
+  const exportExact = async () => {
+    const setJob = (job: typeof exportJob) => useStudio.setState({ exportJob: job, exportBy: 'dam' });
+    useStudio.setState({ exportBy: 'dam' });
+    setExported(null);
+    const shardSize = shardBytes(choice);
+    if (typeof shardSize === 'string') return setJob({ status: 'error', error: shardSize });
+    const exportName = choice.name.trim() || defaultName('dam-merge');
+    const out = await runExportTo(choice.kind, 'exact DAM export', exportName, setJob, (target) => engine().exportDam(target, 'export', callback((e) => {
+      if (e.type === 'progress') setJob({ status: 'running', progress: e.progress, label: 'exact DAM export' });
+    }), { shardSize }), (o, where) => `exact DAM merge: ${o.files.length} files, ${formatBytes(o.bytesWritten)} of tensors in ${o.seconds.toFixed(1)} s to ${where}${o.removed.length ? `; removed ${o.removed.length} leftover(s) of an interrupted export` : ''}`);
+    setExported(out);
+  };
+  const exportBusy = exportJob.status === 'running';
   const uniform = coefficients ? 1 / coefficients.models.length : 0;
   const last = losses[losses.length - 1];
   const busy = status === 'running' || status === 'preparing';
@@ -122,12 +145,26 @@ export function DamPanel() {
               ))}</tr>
             ))}</tbody>
           </table>
+          <h3>As a recipe: per-tensor means (approximation)</h3>
           <div className="row">
-            <button type="button" onClick={() => void useAsRecipe()} disabled={busy}>Use DAM merge as the recipe</button>
-            <button type="button" onClick={exportYaml}>Export DAM recipe (.yml)</button>
+            <button type="button" onClick={() => void useAsRecipe()} disabled={busy} title="Approximation: per-tensor means of the coefficients">Use DAM merge as the recipe</button>
+            <button type="button" onClick={exportYaml} title="Approximation: per-tensor means of the coefficients">Export DAM recipe (.yml)</button>
           </div>
           <p className="muted" data-testid="dam-approximation">{DAM_APPROXIMATION_NOTE}</p>
           {useNote && <p role="status" className="muted" data-testid="dam-use-note">{useNote}</p>}
+          <h3>Exact: per-channel coefficients</h3>
+          <p className="muted" data-testid="dam-exact-note">Exact: every expert&apos;s weights scaled per input channel by the learned coefficients and summed, as <code>merge-studio dam</code> writes it — a model folder (shards, config.json, tokenizer, model card) with <code>dam/coefficients.safetensors</code> and <code>dam/training.json</code>. Same target, name and shard size as the Export panel.</p>
+          <div className="row">
+            <ExportTargetFields choice={choice} onChange={setChoice} what="Exact DAM export" />
+            <button type="button" onClick={() => void exportExact()} disabled={busy || exportBusy}>Export exact DAM merge</button>
+            <button type="button" onClick={() => void engine().cancel('export')} disabled={!exportBusy || !exportMine}>Cancel DAM export</button>
+          </div>
+          {exportMine && <ProgressLine job={exportJob} testId="dam-export-status" />}
+          {exportMine && exported && (
+            <ul className="files" data-testid="dam-export-files">
+              {exported.files.map((f) => <li key={f.name}>{f.name}{f.bytes >= 0 ? ` (${formatBytes(f.bytes)})` : ''}</li>)}
+            </ul>
+          )}
         </div>
       )}
     </section>

@@ -30,4 +30,4 @@ export function damRecipe(experts: readonly string[], means: readonly DamCoeffic
 }
 
 /** How far the per-tensor means are from the learned per-channel merge, in words for the page. */
-export const DAM_APPROXIMATION_NOTE = 'Approximation: a recipe holds one weight per model per tensor, so each tensor\'s per-channel DAM coefficients are replaced by their mean (linear, not normalised; tensors DAM does not learn are averaged). The exact per-channel merge is written by `merge-studio dam` (the CLI).';
+export const DAM_APPROXIMATION_NOTE = 'Approximation: a recipe holds one weight per model per tensor, so each tensor\'s per-channel DAM coefficients are replaced by their mean (linear, not normalised; tensors DAM does not learn are averaged). The exact per-channel merge is written by "Export exact DAM merge" below (or by `merge-studio dam`).';

@@ -9,6 +9,7 @@ import { callback, engine, errorText, isAbort } from './engine-client.ts';
 import { withBase, withMethod, withModelAdded, withModelRemoved } from './recipe-edit.ts';
 import { recipeFromExport } from '../worker/export-refs.ts';
 import { rememberSource } from './model-sources.ts';
+import { initialExportTarget, type ExportTargetChoice } from './export-target.tsx';
 
 export interface FrontierPoint {
   id: number;
@@ -61,6 +62,10 @@ export interface StudioState {
   points: FrontierPoint[];
   axes: [string, string];
   exportJob: JobState;
+  /** Which panel started the export job (both show it; the DAM panel only its own). */
+  exportBy: 'export' | 'dam';
+  /** Where exports go (the Export and DAM panels share it). */
+  exportTarget: ExportTargetChoice;
   search: { status: SearchStatus; trials: TrialRecord<Recipe>[]; summary: SearchSummary | null; error: string | null };
 
   setRecipe(recipe: Recipe): void;
@@ -219,6 +224,8 @@ export const useStudio = create<StudioState>()((set, get) => {
     points: [],
     axes: ['', ''],
     exportJob: { status: 'idle' },
+    exportBy: 'export',
+    exportTarget: initialExportTarget(),
     search: { status: 'idle', trials: [], summary: null, error: null },
 
     setRecipe(recipe) {
