@@ -102,7 +102,8 @@ export async function exportDamMerge(opts: DamExportOptions): Promise<ExportResu
   const written: string[] = [];
   try {
     for (const [name, bytes] of files) {
-      const sink = await opts.sinks.create(name);
+      // With its size: a streamed .tar writes each header before the bytes.
+      const sink = await opts.sinks.create(name, bytes.length);
       written.push(name);
       try {
         await sink.write(bytes);
