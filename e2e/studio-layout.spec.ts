@@ -36,7 +36,7 @@ for (const [width, height] of [[1280, 800], [1440, 900], [1920, 1080]]) {
     const e = (await editor.boundingBox())!;
     expect(e.width / width, `editor ${e.width} px of ${width}`).toBeGreaterThanOrEqual(0.5);
     // the chart fills the editor (not a 400 px box in a wide panel)
-    const chart = (await editor.locator('figure.curve svg').first().boundingBox())!;
+    const chart = (await editor.locator('figure.curve .recharts-wrapper > svg').first().boundingBox())!;
     expect(chart.width).toBeGreaterThan(e.width * 0.85);
     // the live scores are to the right of the editor and on screen without scrolling
     const scores = (await page.locator('section.eval').boundingBox())!;
@@ -55,7 +55,7 @@ test('Try the demo: the demo family alone, its tasks ticked, the merge scored be
   await expect(page.getByTestId('scores-empty')).toContainText('No task ticked');
   await page.getByLabel('Subset size', { exact: true }).fill('4');
   await page.getByLabel('Refined subset size').fill('4');
-  await page.getByRole('button', { name: 'Try the demo' }).click();
+  await page.getByRole('button', { name: 'Try the demo', exact: true }).click();
   await expect(page.getByTestId('model-tiny-qwen2-add')).toHaveCount(0, { timeout: 30_000 });
   for (const name of ['base', 'reverse', 'caesar']) await expect(page.getByTestId(`model-${FAMILY}-${name}`)).toBeVisible();
   await expect(page.getByRole('checkbox', { name: 'Task reverse.gen.jsonl' })).toBeChecked();
