@@ -200,7 +200,7 @@ function GroupChart({ spec, group, split, series, layout, chosen, onChoose }: Gr
     }
     const d = drag.current;
     if (!d || e.pointerId !== d.pointerId) return;
-    const svg = el.querySelector('svg');
+    const svg = el.querySelector('.recharts-wrapper > svg');
     if (!svg) return;
     const at = Number(d.invert(e.clientY - svg.getBoundingClientRect().top));
     if (!Number.isFinite(at)) return;
