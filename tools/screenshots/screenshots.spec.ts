@@ -59,7 +59,7 @@ test('screenshots of the studio', async ({ page }) => {
   // Search: the default settings, a short run on the CPU.
   await page.getByLabel('re-evaluate after each change').uncheck();
   await only(page, 'search');
-  await page.getByLabel('Budget in trials').fill('6');
+  await page.getByLabel('Budget in trials').fill('4');
   await page.getByLabel('Items per task at full fidelity').fill('8');
   await page.getByRole('button', { name: 'Start search' }).click();
   await expect(page.getByTestId('search-status')).toContainText('done', { timeout: 400_000 });
