@@ -1,6 +1,7 @@
 // `npm run screenshots`: the README's screenshots, taken by Playwright from the built app
 // (tools/screenshots/screenshots.spec.ts) and written to docs/screenshots/. SCREENSHOTS_PORT picks
 // the preview port (default 4190).
+import { join } from 'node:path';
 import { defineConfig } from '@playwright/test';
 import base from '../../playwright.config.ts';
 
@@ -12,5 +13,5 @@ export default defineConfig({
   testMatch: 'screenshots.spec.ts',
   timeout: 600_000,
   use: { ...base.use, baseURL: `http://127.0.0.1:${port}` },
-  webServer: { ...base.webServer, command: `npx vite preview --host 127.0.0.1 --port ${port} --strictPort`, url: `http://127.0.0.1:${port}` },
+  webServer: { ...base.webServer, cwd: join(import.meta.dirname, '..', '..'), command: `npx vite preview --host 127.0.0.1 --port ${port} --strictPort`, url: `http://127.0.0.1:${port}` },
 });

@@ -8,6 +8,7 @@ import { test, expect, type Locator, type Page } from '@playwright/test';
 const OUT = join(import.meta.dirname, '..', '..', 'docs', 'screenshots');
 
 async function shot(page: Page, name: string, target?: Locator) {
+  console.log(new Date().toISOString(), 'screenshot', name);
   await page.mouse.move(0, 0);
   await page.waitForTimeout(300);
   await (target ?? page).screenshot({ path: join(OUT, `${name}.png`), animations: 'disabled', caret: 'hide' });
@@ -29,20 +30,22 @@ test('screenshots of the studio', async ({ page }) => {
   await expect(page.getByTestId('plan-ok')).toBeVisible({ timeout: 60_000 });
 
   // The workspace: the demo evaluated, a layer moved, a lambda sweep on the frontier.
-  await page.getByLabel('Subset size', { exact: true }).fill('8');
-  await page.getByLabel('Refined subset size').fill('8');
+  await page.getByLabel('Subset size', { exact: true }).fill('4');
+  await page.getByLabel('Refined subset size').fill('4');
   await page.getByRole('button', { name: 'Try the demo', exact: true }).click();
   await expect(page.getByTestId('score-caesar.exact_match')).toBeVisible({ timeout: 300_000 });
   await expect(page.getByTestId('eval-status')).toHaveAttribute('data-state', 'done', { timeout: 300_000 });
+  console.log(new Date().toISOString(), 'demo scored');
   const point = page.getByRole('slider', { name: 'Layer 2 weight, tiny-llama-reverse' });
   await point.focus();
   for (let i = 0; i < 3; i++) await page.keyboard.press('PageDown');
   await expect(page.getByTestId('scores')).toHaveAttribute('data-current', 'true', { timeout: 300_000 });
   await expect(page.getByTestId('eval-status')).toHaveAttribute('data-state', 'done', { timeout: 300_000 });
+  console.log(new Date().toISOString(), 'edit scored');
   await page.getByLabel('Sweep parameter').selectOption({ label: 'lambda' });
   await page.getByLabel('Sweep from').fill('0.6');
   await page.getByLabel('Sweep to').fill('1.4');
-  await page.getByLabel('Sweep steps').fill('3');
+  await page.getByLabel('Sweep steps').fill('2');
   await page.getByRole('button', { name: 'Run sweep' }).click();
   await expect(page.getByTestId('sweep-progress')).toHaveAttribute('data-state', 'done', { timeout: 300_000 });
   await page.locator('section.frontier .recharts-scatter-symbol').first().click();
@@ -59,8 +62,8 @@ test('screenshots of the studio', async ({ page }) => {
   // Search: the default settings, a short run on the CPU.
   await page.getByLabel('re-evaluate after each change').uncheck();
   await only(page, 'search');
-  await page.getByLabel('Budget in trials').fill('4');
-  await page.getByLabel('Items per task at full fidelity').fill('8');
+  await page.getByLabel('Budget in trials').fill('3');
+  await page.getByLabel('Items per task at full fidelity').fill('4');
   await page.getByRole('button', { name: 'Start search' }).click();
   await expect(page.getByTestId('search-status')).toContainText('done', { timeout: 400_000 });
   await shot(page, 'search');
