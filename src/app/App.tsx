@@ -9,6 +9,9 @@ import { ExportPanel } from './ExportPanel.tsx';
 import { FrontierPanel } from './FrontierPanel.tsx';
 import { GpuNotice } from './GpuNotice.tsx';
 import { GpuStatus } from './GpuStatus.tsx';
+import { HistoryPanel } from './HistoryPanel.tsx';
+import { SessionBar } from './SessionBar.tsx';
+import { UndoButtons } from './UndoButtons.tsx';
 import { LayerCurves } from './LayerCurves.tsx';
 import { ModelsPanel } from './ModelsPanel.tsx';
 import { PublishPanel } from './PublishPanel.tsx';
@@ -52,6 +55,7 @@ export function App() {
         <DemoButton />
         <SettingsPanel />
       </header>
+      <ErrorBoundary name="Session"><SessionBar /></ErrorBoundary>
       <GpuNotice />
       <main className="studio">
         <aside className="side" aria-label="Steps: models, recipe, tasks, search, DAM, export">
@@ -66,13 +70,18 @@ export function App() {
           <Dock id="gpu" title="GPU"><ErrorBoundary name="GPU"><section className="panel"><h2>GPU</h2><GpuStatus /></section></ErrorBoundary></Dock>
         </aside>
         <div className="work" data-testid="workspace">
+          <div className="work-toolbar" role="toolbar" aria-label="Recipe edits">
+            <ErrorBoundary name="Undo"><UndoButtons /></ErrorBoundary>
+            <span className="muted">Ctrl+Z / Ctrl+Shift+Z: every change of the recipe (method, parameters, curves, models)</span>
+          </div>
           <ErrorBoundary name="Per-layer coefficients"><LayerCurves /></ErrorBoundary>
           <ErrorBoundary name="Layer stacking"><StackPanel /></ErrorBoundary>
           <ErrorBoundary name="Diagnostics"><DiagnosticsPanel /></ErrorBoundary>
         </div>
-        <aside className="results" aria-label="Scores and frontier">
+        <aside className="results" aria-label="Scores, frontier and history">
           <ErrorBoundary name="Live evaluation"><EvalPanel /></ErrorBoundary>
           <ErrorBoundary name="Frontier"><FrontierPanel /></ErrorBoundary>
+          <Dock id="history" title="History"><ErrorBoundary name="History"><HistoryPanel /></ErrorBoundary></Dock>
         </aside>
       </main>
     </>

@@ -5,6 +5,11 @@ import { useWidth } from './use-width.ts';
 import type { DamCoefficientMean, DamUpdate } from '../worker/protocol.ts';
 import { callback, engine, errorText } from './engine-client.ts';
 import { useStudio } from './store.ts';
+import { recipeToYaml } from '../core/recipe/index.ts';
+import { recipeForExport } from '../worker/export-refs.ts';
+import { DAM_APPROXIMATION_NOTE, damRecipe } from './dam-recipe.ts';
+import { downloadBytes } from './download.ts';
+import { missingMessage, openRecipe } from './open-recipe.ts';
 
 type DamStatus = Extract<DamUpdate, { type: 'status' }>['status'] | 'idle';
 
@@ -59,6 +64,25 @@ export function DamPanel() {
     }
   };
 
+  const [useNote, setUseNote] = useState<string | null>(null);
+  const useAsRecipe = async () => {
+    if (!coefficients) return;
+    setUseNote(null);
+    try {
+      const missing = await openRecipe(damRecipe(coefficients.models, coefficients.means));
+      setUseNote(missingMessage(missing) ?? 'The DAM merge (per-tensor means) is the current recipe: it is evaluated and exported as any recipe.');
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  const exportYaml = () => {
+    if (!coefficients) return;
+    try {
+      downloadBytes('dam-merge.yml', recipeToYaml(recipeForExport(damRecipe(coefficients.models, coefficients.means), useStudio.getState().catalog)), 'text/yaml');
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
   const uniform = coefficients ? 1 / coefficients.models.length : 0;
   const last = losses[losses.length - 1];
   const busy = status === 'running' || status === 'preparing';
@@ -107,6 +131,12 @@ export function DamPanel() {
             ))}</tbody>
           </table>
           <p className="chart-legend"><span><span className="swatch" style={{ background: 'rgba(37, 99, 235, 0.8)' }} />above uniform (1/{coefficients.models.length})</span><span><span className="swatch" style={{ background: 'rgba(220, 38, 38, 0.8)' }} />below uniform</span></p>
+          <div className="row">
+            <button type="button" onClick={() => void useAsRecipe()} disabled={busy}>Use DAM merge as the recipe</button>
+            <button type="button" onClick={exportYaml}>Export DAM recipe (.yml)</button>
+          </div>
+          <p className="muted" data-testid="dam-approximation">{DAM_APPROXIMATION_NOTE}</p>
+          {useNote && <p role="status" className="muted" data-testid="dam-use-note">{useNote}</p>}
         </div>
       )}
       </div>

@@ -7,6 +7,7 @@ import { callback, engine, errorText, isAbort } from './engine-client.ts';
 import { formatBytes } from './format.ts';
 import { ProgressLine } from './ProgressLine.tsx';
 import { useStudio } from './store.ts';
+import { recordExport } from './history.ts';
 
 type TargetKind = 'directory' | 'opfs' | 'download';
 type Picker = (options?: { mode?: 'read' | 'readwrite'; id?: string }) => Promise<FileSystemDirectoryHandle>;
@@ -90,7 +91,10 @@ export function ExportPanel() {
     const recipe = useStudio.getState().recipe;
     await runTo(kind, 'export', exportName, (target) => engine().exportModel(recipe, target, 'export', callback((e) => {
       if (e.type === 'progress') setJob({ status: 'running', progress: e.progress, label: 'export' });
-    }), { shardSize: Math.round(shard * 2 ** 20), allowNonFinite, mergeOn }), (out, where) => `${out.files.length} files, ${formatBytes(out.bytesWritten)} of tensors in ${out.seconds.toFixed(1)} s (merged on ${out.backend}) to ${where}${out.removed.length ? `; removed ${out.removed.length} leftover(s) of an interrupted export` : ''}`);
+    }), { shardSize: Math.round(shard * 2 ** 20), allowNonFinite, mergeOn }).then((out) => {
+      recordExport(recipe, kind === 'directory' ? 'to a folder' : kind === 'opfs' ? `to browser storage as ${exportName}` : `as ${exportName}.tar`);
+      return out;
+    }), (out, where) => `${out.files.length} files, ${formatBytes(out.bytesWritten)} of tensors in ${out.seconds.toFixed(1)} s (merged on ${out.backend}) to ${where}${out.removed.length ? `; removed ${out.removed.length} leftover(s) of an interrupted export` : ''}`);
   };
 
   const save = (stored: string, to: TargetKind) => runTo(to, 'save', stored, (target) => engine().saveStoredExport(stored, target, 'export', callback((e) => {

@@ -3,6 +3,8 @@ import { CartesianGrid, LabelList, Legend, Scatter, ScatterChart, Tooltip, XAxis
 import { useWidth } from './use-width.ts';
 import { paretoFront } from '../core/search/index.ts';
 import { formatScore } from './format.ts';
+import { useHistory } from './history.ts';
+import { showInHistory } from './history-focus.ts';
 import { mergedModels, paramSpecs, withParam } from './recipe-edit.ts';
 import { isMinimised, useStudio, type FrontierPoint } from './store.ts';
 
@@ -91,6 +93,9 @@ export function FrontierPanel() {
   const [chosen, setChosen] = useState<number | null>(null);
   const [open, setOpen] = useState(false);
   const rowRefs = useRef(new Map<number, HTMLTableRowElement>());
+  // Each evaluated recipe's history entry (same YAML), for the link from its row.
+  const historyEntries = useHistory((s) => s.entries);
+  const historyOf = (yaml: string) => historyEntries.find((e) => e.kind === 'evaluated' && e.yaml === yaml)?.id;
   const objectives = [...new Set(points.flatMap((p) => Object.keys(p.scores)))].sort();
   const [x, y] = axes;
   const front = frontIndices(points, x, y);
@@ -146,7 +151,9 @@ export function FrontierPanel() {
                       <td>{p.id}{front.has(i) ? ' ★' : ''}</td><td>{p.label}</td>
                       {objectives.map((o) => <td key={o}>{p.scores[o] === undefined ? '' : formatScore(o, p.scores[o])}</td>)}
                       <td>{p.full ? 'all' : p.items}</td>
-                      <td><button type="button" onClick={() => loadPoint(p)} aria-label={`Load recipe ${p.id}`}>Load</button></td>
+                      <td className="row-actions"><button type="button" onClick={() => loadPoint(p)} aria-label={`Load recipe ${p.id}`}>Load</button>
+                        {historyOf(p.yaml) !== undefined && <button type="button" className="linklike" onClick={(e) => { e.stopPropagation(); showInHistory(historyOf(p.yaml)!); }}
+                          aria-label={`Show recipe ${p.id} in the history`} title="Its entry in the History panel (reopen, compare, YAML)">history #{historyOf(p.yaml)}</button>}</td>
                     </tr>
                   ))}
                 </tbody>

@@ -6,6 +6,9 @@ import { useStudio } from './store.ts';
 import { HubDownloads } from './HubDownloads.tsx';
 import { modelColor } from './colors.ts';
 import type { CompatibilitySummary } from '../worker/protocol.ts';
+import { openDemoFamily } from './demo-family.ts';
+import { isRecipeLink } from './recipe-link.ts';
+import { autoRestore } from './session.ts';
 
 /** Files of a dropped folder, with their paths (Chromium's entry API; the first segment is the folder). */
 async function filesOfEntry(entry: FileSystemEntry, prefix = ''): Promise<{ path: string; file: File }[]> {
@@ -89,14 +92,9 @@ export function ModelsPanel() {
     engine().demoCatalog().then((c) => {
       useStudio.setState({ catalog: c });
       // The studio opens on the demo family: its base and two experts, ready to merge.
-      if (useStudio.getState().models.length === 0 && c.models.length > 0) {
-        const family = c.models.some((m) => m.family === 'tiny-llama') ? 'tiny-llama' : c.models[0].family;
-        const members = c.models.filter((m) => m.family === family);
-        const start = [...members.filter((m) => m.role === 'base'), ...members.filter((m) => m.role !== 'base').slice(0, 2)];
-        void (async () => {
-          for (const m of start) await useStudio.getState().addModel({ kind: 'demo', ref: m.ref }, m.ref);
-        })();
-      }
+      // A recipe link opens the models its recipe names instead, and an automatic session restore
+      // the session's (SessionBar).
+      if (useStudio.getState().models.length === 0 && !isRecipeLink(location.hash) && !autoRestore()) void openDemoFamily(c);
     }, (err) => useStudio.setState({ catalog: { models: [], tasks: [], notice: errorText(err) } }));
   }, []);
 

@@ -3,6 +3,7 @@
 // experts' generation tasks and evaluates: the merge's scores on both skills show up next to the
 // per-layer editor.
 import { withBase, withModelAdded } from './recipe-edit.ts';
+import { asOneStep } from './recipe-undo.ts';
 import { useStudio } from './store.ts';
 
 export const DEMO_FAMILY = 'tiny-llama';
@@ -23,22 +24,15 @@ export function demoChoice(): { base: string; experts: string[]; tasks: string[]
 
 let running = false;
 
+/** Loads the demo and evaluates it. Its models and recipe are one undo step (undo brings back the
+ * recipe from before); the evaluation runs after that step, so edits made meanwhile are recorded. */
 export async function tryDemo(): Promise<void> {
   const choice = demoChoice();
   if (!choice || running) return;
   running = true;
   try {
-    const wanted = [choice.base, ...choice.experts];
     const studio = () => useStudio.getState();
-    for (const m of studio().models) if (!wanted.includes(m.ref)) studio().removeModel(m.ref);
-    for (const ref of wanted) {
-      if (!studio().models.some((m) => m.ref === ref)) await studio().addModel({ kind: 'demo', ref }, ref);
-    }
-    if (!wanted.every((ref) => studio().models.some((m) => m.ref === ref))) return;
-    // The hand-set starting point: task arithmetic of both experts over the base, every weight 1.
-    let recipe = withBase({ merge_method: 'task_arithmetic' }, choice.base);
-    for (const e of choice.experts) recipe = withModelAdded(recipe, e);
-    studio().setRecipe(recipe);
+    if (!(await asOneStep(() => loadDemo(choice), true))) return;
     for (const file of studio().selectedTasks) if (!choice.tasks.includes(file)) await studio().toggleTask(file, false);
     for (const file of choice.tasks) if (!studio().selectedTasks.includes(file)) await studio().toggleTask(file, true);
     // With live evaluation on, the change above starts it; otherwise evaluate once now.
@@ -46,4 +40,20 @@ export async function tryDemo(): Promise<void> {
   } finally {
     running = false;
   }
+}
+
+/** The demo's models only (others removed) and the hand-set recipe; false when a model did not load. */
+async function loadDemo(choice: { base: string; experts: string[] }): Promise<boolean> {
+  const wanted = [choice.base, ...choice.experts];
+  const studio = () => useStudio.getState();
+  for (const m of studio().models) if (!wanted.includes(m.ref)) studio().removeModel(m.ref);
+  for (const ref of wanted) {
+    if (!studio().models.some((m) => m.ref === ref)) await studio().addModel({ kind: 'demo', ref }, ref);
+  }
+  if (!wanted.every((ref) => studio().models.some((m) => m.ref === ref))) return false;
+  // The hand-set starting point: task arithmetic of both experts over the base, every weight 1.
+  let recipe = withBase({ merge_method: 'task_arithmetic' }, choice.base);
+  for (const e of choice.experts) recipe = withModelAdded(recipe, e);
+  studio().setRecipe(recipe);
+  return true;
 }

@@ -8,6 +8,7 @@ import type { CompatibilitySummary, DemoCatalog, EngineEvent, EvalBackendChoice,
 import { callback, engine, errorText, isAbort } from './engine-client.ts';
 import { withBase, withMethod, withModelAdded, withModelRemoved } from './recipe-edit.ts';
 import { recipeFromExport } from '../worker/export-refs.ts';
+import { rememberSource } from './model-sources.ts';
 
 export interface FrontierPoint {
   id: number;
@@ -43,6 +44,8 @@ export interface StudioState {
   adding: string[];
   /** While adding models: the latest Hub stall or retry ("...: stalled (...); retry 1 of 5 in 0.5 s"). */
   hubStatus: string | null;
+  /** The model whose Hub stall `hubStatus` describes: only its own add clears it. */
+  hubStatusOf: string | null;
   modelError: string | null;
   /** The Hub model that last failed to open, offered for a retry. */
   failedSource: { source: ModelSource; label: string } | null;
@@ -62,7 +65,8 @@ export interface StudioState {
 
   setRecipe(recipe: Recipe): void;
   importYaml(text: string): boolean;
-  addModel(source: ModelSource, label: string): Promise<void>;
+  /** Opens a model. `opts.quiet` (the studio's own start-up loads) leaves an error on screen from another add in place. */
+  addModel(source: ModelSource, label: string, opts?: { quiet?: boolean }): Promise<void>;
   /** Stops opening the model `label` (e.g. a Hub that stalls). */
   cancelAdd(label: string): void;
   removeModel(ref: string): void;
@@ -82,6 +86,8 @@ export interface StudioState {
   sweep(apply: (v: number) => Recipe, values: number[], label: (v: number) => string): Promise<void>;
   setAxes(axes: [string, string]): void;
   loadPoint(p: FrontierPoint): void;
+  /** Puts back saved frontier points (a session restore); new points are numbered after them. */
+  restorePoints(points: FrontierPoint[], axes: [string, string]): void;
   addSearchTrial(trial: TrialRecord<Recipe>, summary: SearchSummary): void;
 }
 
@@ -198,6 +204,7 @@ export const useStudio = create<StudioState>()((set, get) => {
     models: [],
     adding: [],
     hubStatus: null,
+    hubStatusOf: null,
     modelError: null,
     failedSource: null,
     compatibility: null,
@@ -230,13 +237,16 @@ export const useStudio = create<StudioState>()((set, get) => {
       }
     },
 
-    async addModel(source, label) {
-      set((s) => ({ adding: [...s.adding, label], modelError: null, failedSource: null }));
+    async addModel(source, label, opts) {
+      // Several adds run at once (the start-up demo family, the user's Hub id): each one clears and sets only
+      // what belongs to it, so a slow load finishing cannot wipe another model's stall notice or error.
+      set((s) => (opts?.quiet ? { adding: [...s.adding, label] } : { adding: [...s.adding, label], modelError: null, failedSource: null }));
       try {
         const onEvent = callback((e: EngineEvent) => {
-          if (e.type === 'progress' && e.progress.phase === 'hub-retry') set({ hubStatus: e.progress.message ?? null });
+          if (e.type === 'progress' && e.progress.phase === 'hub-retry') set({ hubStatus: e.progress.message ?? null, hubStatusOf: label });
         });
         const summary = await engine().addModel(source, `add:${label}`, onEvent);
+        rememberSource(summary.ref, source);
         set((s) => {
           const models = [...s.models.filter((m) => m.ref !== summary.ref), summary];
           let recipe = s.recipe;
@@ -248,7 +258,7 @@ export const useStudio = create<StudioState>()((set, get) => {
         const message = errorText(err);
         set({ modelError: message.includes(label) ? message : `${label}: ${message}`, failedSource: source.kind === 'hub' ? { source, label } : null });
       } finally {
-        set((s) => ({ adding: s.adding.filter((a) => a !== label), hubStatus: null }));
+        set((s) => ({ adding: s.adding.filter((a) => a !== label), ...(s.hubStatusOf === label ? { hubStatus: null, hubStatusOf: null } : {}) }));
       }
     },
 
@@ -351,6 +361,11 @@ export const useStudio = create<StudioState>()((set, get) => {
 
     setAxes(axes) {
       set({ axes });
+    },
+
+    restorePoints(points, axes) {
+      pointIds = Math.max(pointIds, ...points.map((p) => p.id));
+      set({ points, axes });
     },
 
     loadPoint(p) {

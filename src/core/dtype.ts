@@ -125,6 +125,11 @@ function buildTable(decode: (b: number) => number): Float32Array {
 }
 
 let f16Table: Uint32Array | undefined; // all 65536 halves as float32 bits (256 KiB)
+
+/** Every f16 bit pattern's float32 bits, built on first use and shared by every decoder. */
+export function f16ToF32BitsTable(): Uint32Array {
+  return (f16Table ??= Uint32Array.from({ length: 65536 }, (_, h) => f16BitsToF32Bits(h)));
+}
 let e4m3Table: Float32Array | undefined;
 let e5m2Table: Float32Array | undefined;
 let e8m0Table: Float32Array | undefined;
@@ -204,7 +209,7 @@ export function decodeToF32(bytes: Uint8Array, dtype: DType, out?: Float32Array)
     case 'F16': {
       const src = new Uint16Array(buf, off, n);
       const bits = new Uint32Array(dst.buffer, dst.byteOffset, n);
-      const table = (f16Table ??= Uint32Array.from({ length: 65536 }, (_, h) => f16BitsToF32Bits(h)));
+      const table = f16ToF32BitsTable();
       for (let i = 0; i < n; i++) bits[i] = table[src[i]];
       break;
     }

@@ -30,3 +30,10 @@ export function redactUrl(url: string | URL): string {
     return escapeControl(String(url).replace(/\/\/[^/@\s]*@/, '//***@'));
   }
 }
+
+/** Standard base64 of `bytes` (btoa over 32 KiB pieces, so a large array never overflows the call stack). */
+export function bytesToBase64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}

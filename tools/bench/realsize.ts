@@ -76,6 +76,17 @@ export function timed(cmd: string, args: string[], cwd: string, env: NodeJS.Proc
   });
 }
 
+/** User and system CPU seconds, system share and page faults of a run, from /usr/bin/time -v's report
+ * (the "CLI end to end" section's columns, for rows measured here). */
+export function cpuLine(stderr: string, wallSeconds: number): string {
+  const num = (re: RegExp) => Number(re.exec(stderr)?.[1] ?? NaN);
+  const user = num(/User time \(seconds\): ([\d.]+)/);
+  const sys = num(/System time \(seconds\): ([\d.]+)/);
+  const faults = num(/Minor \(reclaiming a frame\) page faults: (\d+)/) + num(/Major \(requiring I\/O\) page faults: (\d+)/);
+  if (!Number.isFinite(user)) return `wall ${wallSeconds.toFixed(1)} s`;
+  return `wall ${wallSeconds.toFixed(1)} s, user ${user.toFixed(1)} s, sys ${sys.toFixed(1)} s (${((100 * sys) / (user + sys)).toFixed(0)}% sys), ${faults} page faults, load ${loadavg()[0].toFixed(1)}`;
+}
+
 export function safetensorsFiles(dir: string): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.safetensors')).map((f) => join(dir, f));
 }
@@ -116,6 +127,7 @@ async function cliMerge(ctx: RealSizeContext, method: string, models: string[], 
   try {
     const t = await timed(process.execPath, [join(ctx.root, 'bin/merge-studio.mjs'), 'merge', yml, '--out', out, ...extraArgs], ctx.root, env);
     if (t.code !== 0) ctx.log(`    merge failed (exit ${t.code}): ${t.stderr.split('\n').filter((l) => l && !/^\s/.test(l)).slice(-3).join(' | ')}`);
+    else ctx.log(`    ${method}: ${cpuLine(t.stderr, t.wallSeconds)}`);
     return t;
   } finally {
     // The output of a 7B merge is 14.5 GB: never keep it.

@@ -1,6 +1,9 @@
-// The CPU backend: the Llama-family forward pass in plain TypeScript over Float32Arrays, with
-// preallocated scratch buffers and a KV cache. Weights are row-major [out, in] as in the
-// checkpoint, so every matmul is dot products over contiguous rows.
+// The CPU backend: the Llama-family forward pass in plain TypeScript, with preallocated scratch
+// buffers and a KV cache. Weights are row-major [out, in] as in the checkpoint, so every matmul is
+// dot products over contiguous rows. Matrices stay in the form they were stored in (bf16/f16 as
+// their 16-bit words, half the bytes of float32): a matmul decodes a block of rows at a time into a
+// small float32 scratch, so the host never holds a float32 copy of the model.
+import { f16ToF32BitsTable } from '../dtype.ts';
 import { MergeStudioError } from '../errors.ts';
 import { throwIfAborted } from '../progress.ts';
 import type { CausalLMConfig } from './config.ts';
@@ -11,10 +14,17 @@ import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedTensors, hostT
 /** out[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]) for t < rows. Blocks of four token rows by two
  * weight rows: each loaded weight value serves four tokens and each token value two outputs. */
 export function matmulRows(out: Float32Array, x: Float32Array, rows: number, inDim: number, w: Float32Array, outDim: number, bias?: Float32Array | null): void {
+  matmulBlock(out, outDim, 0, x, rows, inDim, w, outDim, bias ?? null);
+}
+
+/** matmulRows for `wRows` weight rows that are the output columns [col0, col0 + wRows) of `out`,
+ * whose rows are `outStride` wide (bias indexed by the output column). */
+function matmulBlock(out: Float32Array, outStride: number, col0: number, x: Float32Array, rows: number, inDim: number, w: Float32Array, wRows: number, bias: Float32Array | null): void {
+  const outDim = outStride;
   let o = 0;
-  for (; o + 2 <= outDim; o += 2) {
+  for (; o + 2 <= wRows; o += 2) {
     const wa = o * inDim, wb = wa + inDim;
-    const ba = bias ? bias[o] : 0, bb = bias ? bias[o + 1] : 0;
+    const ba = bias ? bias[col0 + o] : 0, bb = bias ? bias[col0 + o + 1] : 0;
     let t = 0;
     for (; t + 4 <= rows; t += 4) {
       const x0 = t * inDim, x1 = x0 + inDim, x2 = x1 + inDim, x3 = x2 + inDim;
@@ -25,7 +35,7 @@ export function matmulRows(out: Float32Array, x: Float32Array, rows: number, inD
         a0 += u * p0; a1 += u * p1; a2 += u * p2; a3 += u * p3;
         b0 += v * p0; b1 += v * p1; b2 += v * p2; b3 += v * p3;
       }
-      const r0 = t * outDim + o;
+      const r0 = t * outDim + col0 + o;
       out[r0] = a0 + ba; out[r0 + 1] = b0 + bb;
       out[r0 + outDim] = a1 + ba; out[r0 + outDim + 1] = b1 + bb;
       out[r0 + 2 * outDim] = a2 + ba; out[r0 + 2 * outDim + 1] = b2 + bb;
@@ -39,20 +49,81 @@ export function matmulRows(out: Float32Array, x: Float32Array, rows: number, inD
         a += w[wa + i] * p;
         b += w[wb + i] * p;
       }
-      out[t * outDim + o] = a + ba;
-      out[t * outDim + o + 1] = b + bb;
+      out[t * outDim + col0 + o] = a + ba;
+      out[t * outDim + col0 + o + 1] = b + bb;
     }
   }
-  if (o < outDim) {
+  if (o < wRows) {
     // The last output of an odd count.
-    const wa = o * inDim, ba = bias ? bias[o] : 0;
+    const wa = o * inDim, ba = bias ? bias[col0 + o] : 0;
     for (let t = 0; t < rows; t++) {
       const xt = t * inDim;
       let a = 0;
       for (let i = 0; i < inDim; i++) a += w[wa + i] * x[xt + i];
-      out[t * outDim + o] = a + ba;
+      out[t * outDim + col0 + o] = a + ba;
     }
   }
+}
+
+/** A weight as the CPU runtime holds it: float32 values, or the stored bf16/f16 words. `owned`:
+ * the array is this runtime's own (an update may write into it); else it is the caller's, and
+ * the first update replaces it with a float32 copy. */
+export interface CpuWeight {
+  dtype: 'F32' | 'BF16' | 'F16';
+  data: Float32Array | Uint16Array;
+  owned: boolean;
+}
+
+/** Every f16 bit pattern's float32 value: the decoder's shared table (dtype.ts) read as floats. */
+const f16Values = (): Float32Array => new Float32Array(f16ToF32BitsTable().buffer);
+
+/** Decodes `count` values of a 16-bit weight from element `from` into `out` (float32). */
+export function decodeWeightRange(w: CpuWeight, from: number, count: number, out: Float32Array): void {
+  if (w.dtype === 'F32') {
+    out.set((w.data as Float32Array).subarray(from, from + count));
+    return;
+  }
+  const src = w.data as Uint16Array;
+  if (w.dtype === 'BF16') {
+    // bf16 is the top half of a float32: shift the word into place through an integer view.
+    const bits = new Int32Array(out.buffer, out.byteOffset, count);
+    const byteStart = src.byteOffset + from * 2;
+    if (byteStart % 4 === 0 && count % 2 === 0) {
+      // Two words per 32-bit read (low half first, little-endian): about 1.5x the speed of one at a time.
+      const pairs = new Int32Array(src.buffer, byteStart, count / 2);
+      for (let i = 0, j = 0; i < pairs.length; i++, j += 2) {
+        const p = pairs[i];
+        bits[j] = p << 16;
+        bits[j + 1] = p & -65536;
+      }
+      return;
+    }
+    for (let i = 0; i < count; i++) bits[i] = src[from + i] << 16;
+    return;
+  }
+  const table = f16Values();
+  for (let i = 0; i < count; i++) out[i] = table[src[from + i]];
+}
+
+/** Float32 elements decoded per block of 16-bit weight rows (64 KiB: stays in cache while four
+ * token rows stream past it). */
+const DECODE_BLOCK = 16384;
+
+/** out[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]) for a weight in any stored form; a 16-bit one is
+ * decoded a block of rows at a time into `scratch` (grown as needed, returned). */
+export function matmulWeight(out: Float32Array, x: Float32Array, rows: number, inDim: number, w: CpuWeight, outDim: number, bias: Float32Array | null, scratch: Float32Array): Float32Array {
+  if (w.dtype === 'F32') {
+    matmulBlock(out, outDim, 0, x, rows, inDim, w.data as Float32Array, outDim, bias);
+    return scratch;
+  }
+  const block = Math.max(2, Math.floor(DECODE_BLOCK / inDim) & ~1);
+  if (scratch.length < block * inDim) scratch = new Float32Array(block * inDim);
+  for (let o0 = 0; o0 < outDim; o0 += block) {
+    const n = Math.min(block, outDim - o0);
+    decodeWeightRange(w, o0 * inDim, n * inDim, scratch);
+    matmulBlock(out, outDim, o0, x, rows, inDim, scratch, n, bias);
+  }
+  return scratch;
 }
 
 /** RMSNorm of `rows` rows of width `dim` (row stride `dim`), scaled by `weight`. */
@@ -115,23 +186,32 @@ class KvCache {
   }
 }
 
+/** Matrices are CpuWeights (kept 16-bit); vectors (norm scales, biases) are decoded to float32. */
 interface LayerWeights {
-  inputNorm: Float32Array; q: Float32Array; k: Float32Array; v: Float32Array; o: Float32Array;
+  inputNorm: Float32Array; q: CpuWeight; k: CpuWeight; v: CpuWeight; o: CpuWeight;
   qBias: Float32Array | null; kBias: Float32Array | null; vBias: Float32Array | null; oBias: Float32Array | null;
   qNorm: Float32Array | null; kNorm: Float32Array | null;
-  postNorm: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array;
+  postNorm: Float32Array; gate: CpuWeight; up: CpuWeight; down: CpuWeight;
 }
 
 const OPTIONAL_ROLES: LayerTensorRole[] = ['qBias', 'kBias', 'vBias', 'oBias', 'qNorm', 'kNorm'];
 const REQUIRED_ROLES: LayerTensorRole[] = ['inputNorm', 'q', 'k', 'v', 'o', 'postNorm', 'gate', 'up', 'down'];
+const MATRIX_ROLES = new Set<LayerTensorRole>(['q', 'k', 'v', 'o', 'gate', 'up', 'down']);
+
+/** The float32 values of a vector weight (its own array once updated, so reads see the update). */
+function vector(w: CpuWeight): Float32Array {
+  return w.data as Float32Array;
+}
 
 export class CpuCausalLM extends KvCachedLM {
   readonly backend = 'cpu' as const;
-  private readonly byName = new Map<string, Float32Array>();
-  private readonly layers: LayerWeights[] = [];
-  private readonly embed: Float32Array;
-  private readonly finalNorm: Float32Array;
-  private readonly lmHead: Float32Array;
+  private readonly byName = new Map<string, CpuWeight>();
+  private layers: LayerWeights[] = [];
+  private embed!: CpuWeight;
+  private finalNorm!: Float32Array;
+  private lmHead!: CpuWeight;
+  /** Rows of 16-bit weights decoded for the matmul in progress. */
+  private decoded: Float32Array = new Float32Array(0);
   private readonly rope: RopeTables;
   private cache: KvCache;
   // Scratch for a chunk of `scratchRows` tokens.
@@ -146,30 +226,52 @@ export class CpuCausalLM extends KvCachedLM {
   private up = new Float32Array(0);
   private scores = new Float64Array(0);
 
-  /** `weights` maps checkpoint names to tensors (see expectedTensors); they are copied to float32. */
+  /** `weights` maps checkpoint names to tensors (see expectedTensors). Matrices are kept as given
+   * (bf16/f16 words or float32, not copied: the runtime never writes into a caller's array);
+   * vectors are decoded to float32. */
   constructor(config: CausalLMConfig, weights: ReadonlyMap<string, HostTensor | Float32Array>) {
     super(config);
     for (const [name, shape] of expectedTensors(config)) {
       const t = weights.get(name);
       if (!t) throw new MergeStudioError('eval-tensor-missing', `CPU runtime: tensor '${name}' was not provided`, { tensor: name });
-      const values = t instanceof Float32Array ? t.slice() : hostTensorToF32(t).slice();
       const size = shape.reduce((a, b) => a * b, 1);
-      if (values.length !== size) throw new MergeStudioError('eval-tensor-shape', `CPU runtime: tensor '${name}' has ${values.length} values, expected ${size} (${JSON.stringify(shape)})`, { tensor: name });
-      this.byName.set(name, values);
+      const length = t instanceof Float32Array ? t.length : t.data.length;
+      if (length !== size) throw new MergeStudioError('eval-tensor-shape', `CPU runtime: tensor '${name}' has ${length} values, expected ${size} (${JSON.stringify(shape)})`, { tensor: name });
+      let w: CpuWeight;
+      if (t instanceof Float32Array) w = { dtype: 'F32', data: t, owned: false };
+      else if (shape.length === 1) w = { dtype: 'F32', data: hostTensorToF32(t), owned: t.dtype !== 'F32' };
+      else w = { dtype: t.dtype, data: t.data, owned: false };
+      this.byName.set(name, w);
     }
-    const get = (n: string) => this.byName.get(n) ?? null;
-    for (let i = 0; i < config.numLayers; i++) {
-      const lw = {} as Record<LayerTensorRole, Float32Array | null>;
-      for (const role of REQUIRED_ROLES) lw[role] = get(layerTensorName(role, i))!;
-      for (const role of OPTIONAL_ROLES) lw[role] = get(layerTensorName(role, i));
-      this.layers.push(lw as LayerWeights);
-    }
-    this.embed = get(EMBED_TENSOR)!;
-    this.finalNorm = get(FINAL_NORM_TENSOR)!;
-    // Tied embeddings: the same array serves as the classifier, so updating one updates both.
-    this.lmHead = config.tiedEmbeddings ? this.embed : get(LM_HEAD_TENSOR)!;
     this.rope = new RopeTables(ropeInverseFrequencies(config));
     this.cache = new KvCache(config.numLayers, config.numKvHeads * config.headDim);
+    this.bindWeights();
+  }
+
+  /** The per-layer view of byName (again after an update replaced a weight's array). */
+  private bindWeights(): void {
+    const config = this.config;
+    const get = (n: string) => this.byName.get(n) ?? null;
+    this.layers = [];
+    for (let i = 0; i < config.numLayers; i++) {
+      const lw = {} as Record<LayerTensorRole, CpuWeight | Float32Array | null>;
+      for (const role of [...REQUIRED_ROLES, ...OPTIONAL_ROLES]) {
+        const w = get(layerTensorName(role, i));
+        lw[role] = w && (MATRIX_ROLES.has(role) ? w : vector(w));
+      }
+      this.layers.push(lw as unknown as LayerWeights);
+    }
+    this.embed = get(EMBED_TENSOR)!;
+    this.finalNorm = vector(get(FINAL_NORM_TENSOR)!);
+    // Tied embeddings: the same weight serves as the classifier, so updating one updates both.
+    this.lmHead = config.tiedEmbeddings ? this.embed : get(LM_HEAD_TENSOR)!;
+  }
+
+  /** Weight bytes held on the host (16-bit matrices at 2 bytes a value). */
+  get weightBytes(): number {
+    let n = 0;
+    for (const w of this.byName.values()) n += w.data.byteLength;
+    return n;
   }
 
   protected async replaceWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void> {
@@ -177,9 +279,15 @@ export class CpuCausalLM extends KvCachedLM {
       const target = this.byName.get(name);
       if (!target) throw new MergeStudioError('eval-unknown-tensor', `CPU runtime: no weight named '${name}' (tied lm_head lives in '${EMBED_TENSOR}')`, { tensor: name });
       if (!(update instanceof Float32Array)) throw new MergeStudioError('eval-weight-update', `CPU runtime: tensor '${name}': expected a Float32Array, found a GPU buffer (use the WebGPU runtime for GPU-resident weights)`, { tensor: name });
-      if (update.length !== target.length) throw new MergeStudioError('eval-tensor-shape', `CPU runtime: tensor '${name}': update has ${update.length} values, the weight has ${target.length}`, { tensor: name });
+      if (update.length !== target.data.length) throw new MergeStudioError('eval-tensor-shape', `CPU runtime: tensor '${name}': update has ${update.length} values, the weight has ${target.data.length}`, { tensor: name });
     }
-    for (const [name, update] of tensors) this.byName.get(name)!.set(update as Float32Array);
+    for (const [name, update] of tensors) {
+      const w = this.byName.get(name)!;
+      // Merged values arrive as float32: the weight becomes float32, in an array of its own.
+      if (w.owned && w.dtype === 'F32') (w.data as Float32Array).set(update as Float32Array);
+      else this.byName.set(name, { dtype: 'F32', data: (update as Float32Array).slice(), owned: true });
+    }
+    this.bindWeights();
   }
 
   dispose(): void {
@@ -258,15 +366,18 @@ export class CpuCausalLM extends KvCachedLM {
     this.ensureScratch(T, end);
     this.rope.ensure(end);
     const { x, h, q, k, v, att, gate, up } = this;
-    for (let t = 0; t < T; t++) x.set(this.embed.subarray(tokens[t] * H, (tokens[t] + 1) * H), t * H);
+    for (let t = 0; t < T; t++) decodeWeightRange(this.embed, tokens[t] * H, H, x.subarray(t * H, (t + 1) * H));
 
     for (let l = 0; l < c.numLayers; l++) {
       throwIfAborted(signal);
       const w = this.layers[l];
       rmsNormRows(h, x, T, H, w.inputNorm, c.rmsNormEps);
-      matmulRows(q, h, T, H, w.q, qDim, w.qBias);
-      matmulRows(k, h, T, H, w.k, kvDim, w.kBias);
-      matmulRows(v, h, T, H, w.v, kvDim, w.vBias);
+      const mm = (out: Float32Array, input: Float32Array, inDim: number, weight: CpuWeight, outDim: number, bias: Float32Array | null) => {
+        this.decoded = matmulWeight(out, input, T, inDim, weight, outDim, bias, this.decoded);
+      };
+      mm(q, h, H, w.q, qDim, w.qBias);
+      mm(k, h, H, w.k, kvDim, w.kBias);
+      mm(v, h, H, w.v, kvDim, w.vBias);
       if (w.qNorm && w.kNorm) {
         rmsNormRows(q, q, T * c.numHeads, hd, w.qNorm, c.rmsNormEps);
         rmsNormRows(k, k, T * c.numKvHeads, hd, w.kNorm, c.rmsNormEps);
@@ -279,17 +390,17 @@ export class CpuCausalLM extends KvCachedLM {
         caches[t].values[l].set(v.subarray(t * kvDim, (t + 1) * kvDim), positions[t] * kvDim);
       }
       this.attend(l, T, positions, caches);
-      matmulRows(h, att, T, qDim, w.o, H, w.oBias);
+      mm(h, att, qDim, w.o, H, w.oBias);
       for (let i = 0; i < T * H; i++) x[i] += h[i];
 
       rmsNormRows(h, x, T, H, w.postNorm, c.rmsNormEps);
-      matmulRows(gate, h, T, H, w.gate, I);
-      matmulRows(up, h, T, H, w.up, I);
+      mm(gate, h, H, w.gate, I, null);
+      mm(up, h, H, w.up, I, null);
       for (let i = 0; i < T * I; i++) {
         const g = gate[i];
         gate[i] = (g / (1 + Math.exp(-g))) * up[i];
       }
-      matmulRows(h, gate, T, I, w.down, H);
+      mm(h, gate, I, w.down, H, null);
       for (let i = 0; i < T * H; i++) x[i] += h[i];
     }
 
@@ -297,7 +408,7 @@ export class CpuCausalLM extends KvCachedLM {
     const normed = new Float32Array(rows * H);
     rmsNormRows(normed, x.subarray(fromRow * H), rows, H, this.finalNorm, c.rmsNormEps);
     const logits = new Float32Array(rows * c.vocabSize);
-    matmulRows(logits, normed, rows, H, this.lmHead, c.vocabSize);
+    this.decoded = matmulWeight(logits, normed, rows, H, this.lmHead, c.vocabSize, null, this.decoded);
     return logits;
   }
 

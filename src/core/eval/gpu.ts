@@ -1,6 +1,8 @@
 // The WebGPU backend: the same forward pass as cpu.ts, as WGSL kernels (kernels/eval_llama.wgsl)
 // over weights held in GPU buffers. 16-bit weights stay packed two to a u32 word and are decoded
-// in the kernels; a whole forward pass is one command submission and one read-back.
+// in the kernels; a whole forward pass is one command submission and one read-back. A matrix over
+// the storage binding budget (a 151936 x 896 embedding) is held in row slices, one buffer each,
+// and every kernel that reads it runs once per slice.
 import { requireGpu, type GpuContext } from '../gpu/device.ts';
 import { WGSL } from '../gpu/kernels/index.generated.ts';
 import { MergeStudioError } from '../errors.ts';
@@ -16,12 +18,31 @@ const DTYPE_CODE = { F32: 0, BF16: 1, F16: 2 } as const;
 /** The attention kernel keeps one head's output in registers (MAX_HEAD_DIM in eval_llama.wgsl). */
 const MAX_HEAD_DIM = 256;
 const UNIFORM_STRIDE = 256; // minUniformBufferOffsetAlignment's largest allowed value
+/** Bytes of one dispatch's uniform block (the largest params struct, MatmulParams, is 48). */
+const UNIFORM_BYTES = 48;
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
-interface GpuWeight {
+/** Rows [row0, row0 + rows) of a weight, in one buffer. */
+interface GpuSlice {
   buffer: GPUBuffer;
+  row0: number;
+  rows: number;
+}
+
+interface GpuWeight {
+  /** The first (for vectors and matrices within the budget, the only) slice's buffer. */
+  buffer: GPUBuffer;
+  slices: GpuSlice[];
   dtype: 0 | 1 | 2;
   elements: number;
+  /** Elements per row (the last dimension; a vector is one row). */
+  rowLength: number;
+}
+
+/** Rows per slice of a matrix: as many as fit the binding budget even as float32 (what a merged
+ * update turns a 16-bit weight into), so the same slices serve every dtype. */
+export function sliceRows(rows: number, rowLength: number, budgetBytes: number): number {
+  return Math.max(1, Math.min(rows, Math.floor(budgetBytes / (rowLength * 4))));
 }
 
 type Uniform = readonly (readonly ['u32' | 'f32', number])[];
@@ -35,7 +56,7 @@ class PassRecorder {
 
   /** `groups` is a flat workgroup count (folded into y past the limit) or an explicit 2-D grid. */
   add(entry: string, uniform: Uniform, bindings: Record<number, GPUBuffer>, groups: number | [number, number], uniformBinding: number): void {
-    const data = new ArrayBuffer(32);
+    const data = new ArrayBuffer(UNIFORM_BYTES);
     const view = new DataView(data);
     uniform.forEach(([kind, v], i) => (kind === 'u32' ? view.setUint32(i * 4, v >>> 0, true) : view.setFloat32(i * 4, v, true)));
     this.uniforms.push(data);
@@ -58,7 +79,7 @@ class PassRecorder {
     this.work.forEach((w, i) => {
       const pipeline = this.lm.pipeline(w.entry);
       pass.setPipeline(pipeline);
-      pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: w.bind({ buffer: uniformBuffer, offset: i * UNIFORM_STRIDE, size: 32 }) }));
+      pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: w.bind({ buffer: uniformBuffer, offset: i * UNIFORM_STRIDE, size: UNIFORM_BYTES }) }));
       pass.dispatchWorkgroups(w.groups[0], w.groups[1]);
     });
     pass.end();
@@ -105,11 +126,18 @@ export class GpuCausalLM extends KvCachedLM {
       const elements = shape.reduce((a, b) => a * b, 1);
       const host: HostTensor = t instanceof Float32Array ? { dtype: 'F32', shape, data: t } : t;
       if (host.data.length !== elements) throw new MergeStudioError('eval-tensor-shape', `WebGPU runtime: tensor '${name}' has ${host.data.length} values, expected ${elements} (${JSON.stringify(shape)})`, { tensor: name });
-      const limit = gpu.capabilities.limits.maxStorageBufferBindingSize;
-      if (host.data.byteLength > limit || elements * 4 > gpu.capabilities.limits.maxBufferSize) {
-        throw new MergeStudioError('eval-tensor-too-large', `WebGPU runtime: tensor '${name}' (${host.data.byteLength} bytes as ${host.dtype}) is over this adapter's storage binding limit of ${limit} bytes; use the CPU backend`, { tensor: name, found: host.data.byteLength, expected: limit });
+      const rowLength = shape[shape.length - 1], rows = elements / rowLength;
+      const per = shape.length === 1 ? rows : sliceRows(rows, rowLength, gpu.capabilities.bindingBudget);
+      if (rowLength * 4 > gpu.capabilities.bindingBudget) {
+        throw new MergeStudioError('eval-tensor-too-large', `WebGPU runtime: one row of tensor '${name}' (${rowLength} values, ${rowLength * 4} bytes as float32) is over this device's storage binding budget of ${gpu.capabilities.bindingBudget} bytes; use the CPU backend`, { tensor: name, found: rowLength * 4, expected: gpu.capabilities.bindingBudget });
       }
-      this.weights.set(name, { buffer: this.uploadWords(host.data, name), dtype: DTYPE_CODE[host.dtype], elements });
+      const slices: GpuSlice[] = [];
+      for (let row0 = 0; row0 < rows; row0 += per) {
+        const n = Math.min(per, rows - row0);
+        const label = n === rows ? name : `${name}[${row0}:${row0 + n}]`;
+        slices.push({ buffer: this.uploadWords(host.data.subarray(row0 * rowLength, (row0 + n) * rowLength), label), row0, rows: n });
+      }
+      this.weights.set(name, { buffer: slices[0].buffer, slices, dtype: DTYPE_CODE[host.dtype], elements, rowLength });
     }
     this.ropeTables = new RopeTables(ropeInverseFrequencies(config));
   }
@@ -188,20 +216,21 @@ export class GpuCausalLM extends KvCachedLM {
     return this.weights.get(name)!;
   }
 
-  /** Records out (+)= x W^T (+ bias) for `rows` rows. */
+  /** Records out (+)= x W^T (+ bias) for `rows` rows; a sliced W is one dispatch per slice, each
+   * writing its own columns of `out`. */
   recordMatmul(rec: PassRecorder, x: GPUBuffer, w: GpuWeight, rows: number, inDim: number, outDim: number, out: GPUBuffer, bias: GpuWeight | null, accumulate: boolean, kernel?: 'matmul_tiled' | 'matmul_naive'): void {
     // A 16-row tile would leave most of its invocations idle for one generated token (a
     // matrix-vector product): one invocation per output does that job without barriers.
     const forced = this.opts.matmulKernel && (this.opts.matmulKernel === 'tiled' ? 'matmul_tiled' : 'matmul_naive');
     const entry = kernel ?? forced ?? (rows < 16 ? 'matmul_naive' : this.batchedMatmul);
-    const uniform: Uniform = [['u32', rows], ['u32', inDim], ['u32', outDim], ['u32', w.dtype], ['u32', bias ? 1 : 0], ['u32', bias?.dtype ?? 0], ['u32', accumulate ? 1 : 0]];
-    const bindings = { 21: x, 22: w.buffer, 23: (bias ?? w).buffer, 24: out };
-    if (entry === 'matmul_naive') {
-      rec.add(entry, uniform, bindings, Math.ceil((rows * outDim) / 256), 20);
-      return;
+    for (const slice of w.slices) {
+      const n = slice.rows;
+      const uniform: Uniform = [['u32', rows], ['u32', inDim], ['u32', n], ['u32', w.dtype], ['u32', bias ? 1 : 0], ['u32', bias?.dtype ?? 0], ['u32', accumulate ? 1 : 0], ['u32', slice.row0], ['u32', outDim]];
+      const bindings = { 21: x, 22: slice.buffer, 23: (bias ?? w).buffer, 24: out };
+      if (entry === 'matmul_naive') rec.add(entry, uniform, bindings, Math.ceil((rows * n) / 256), 20);
+      // The tiled kernel's grid is 2-D: 64-wide output tiles by 16-row token tiles.
+      else rec.add(entry, uniform, bindings, [Math.ceil(n / 64), Math.ceil(rows / 16)], 20);
     }
-    // The tiled kernel's grid is 2-D: 64-wide output tiles by 16-row token tiles.
-    rec.add(entry, uniform, bindings, [Math.ceil(outDim / 64), Math.ceil(rows / 16)], 20);
   }
 
   /** Which kernel multiplies batches of 16+ rows: tiled, unless the naive one measures faster here
@@ -212,9 +241,10 @@ export class GpuCausalLM extends KvCachedLM {
   private async calibrateMatmul(): Promise<void> {
     this.calibrated = true;
     const { hiddenSize: H, intermediateSize: I } = this.config;
-    const x = new Float32Array(64 * H).fill(0.5), w = new Float32Array(I * H).fill(0.25);
-    const tiled = await this.matmul(x, w, 64, H, I, 'matmul_tiled');
-    const naive = await this.matmul(x, w, 64, H, I, 'matmul_naive');
+    const outDim = sliceRows(I, H, this.gpu.capabilities.bindingBudget);
+    const x = new Float32Array(64 * H).fill(0.5), w = new Float32Array(outDim * H).fill(0.25);
+    const tiled = await this.matmul(x, w, 64, H, outDim, 'matmul_tiled');
+    const naive = await this.matmul(x, w, 64, H, outDim, 'matmul_naive');
     this.batchedMatmul = naive.seconds < tiled.seconds ? 'matmul_naive' : 'matmul_tiled';
   }
 
@@ -227,12 +257,31 @@ export class GpuCausalLM extends KvCachedLM {
     return this.forwardRows(tokens, singleSequenceRows(tokens.length, pos0), fromRow, signal);
   }
 
+  /** Rows per forward pass whose logits fit one storage binding (a 151936-token vocabulary fills
+   * 128 MiB at 220 rows); longer runs go in consecutive chunks of rows over the KV cache. */
+  private get logitRowsPerPass(): number {
+    return Math.max(1, Math.floor(this.gpu.capabilities.bindingBudget / (this.config.vocabSize * 4)));
+  }
+
   /** Rows of any sequences: row t is tokens[t] at position rows[2t + 1] of cache slot rows[2t]. */
   private async forwardRows(tokens: Int32Array, rows: Uint32Array, fromRow: number, signal?: AbortSignal): Promise<Float32Array> {
     throwIfAborted(signal);
     if (!this.calibrated && !this.opts.matmulKernel && tokens.length >= 16) await this.calibrateMatmul();
-    const logits = this.recordForward(tokens, rows, fromRow);
-    return new Float32Array(await this.readBack(logits.buffer, logits.enc, (tokens.length - fromRow) * this.config.vocabSize * 4, logits.uniforms));
+    const V = this.config.vocabSize, T = tokens.length, step = this.logitRowsPerPass;
+    if (T - fromRow <= step) {
+      const logits = this.recordForward(tokens, rows, fromRow);
+      return new Float32Array(await this.readBack(logits.buffer, logits.enc, (T - fromRow) * V * 4, logits.uniforms));
+    }
+    // Rows run in order (each sequence's rows by position), so a chunk sees the cache of the ones before.
+    const out = new Float32Array((T - fromRow) * V);
+    for (let a = 0; a < T; a += step) {
+      throwIfAborted(signal);
+      const b = Math.min(T, a + step), from = Math.min(Math.max(0, fromRow - a), b - a);
+      const logits = this.recordForward(tokens.subarray(a, b), rows.subarray(2 * a, 2 * b), from);
+      const part = new Float32Array(await this.readBack(logits.buffer, logits.enc, (b - a - from) * V * 4, logits.uniforms));
+      out.set(part, (a + from - fromRow) * V);
+    }
+    return out;
   }
 
   /** Batched greedy generation: each prompt is prefilled into its own cache slot, then every step
@@ -279,7 +328,9 @@ export class GpuCausalLM extends KvCachedLM {
       rec.add('rope', [['u32', T], ['u32', heads], ['u32', hd]], { 31: buf, 32: this.ropeCos!, 33: this.ropeSin!, 34: rowsBuffer }, Math.ceil((T * heads * (hd / 2)) / 256), 30);
 
     const embed = this.weight(EMBED_TENSOR);
-    rec.add('embed', [['u32', T], ['u32', H], ['u32', embed.dtype]], { 1: ids, 2: embed.buffer, 3: x }, Math.ceil((T * H) / 256), 0);
+    for (const slice of embed.slices) {
+      rec.add('embed', [['u32', T], ['u32', H], ['u32', embed.dtype], ['u32', slice.row0], ['u32', slice.rows]], { 1: ids, 2: slice.buffer, 3: x }, Math.ceil((T * H) / 256), 0);
+    }
     const opt = (role: LayerTensorRole, l: number) => this.weights.get(layerTensorName(role, l)) ?? null;
     for (let l = 0; l < c.numLayers; l++) {
       const W = (role: LayerTensorRole) => this.weight(layerTensorName(role, l));
@@ -368,15 +419,21 @@ export class GpuCausalLM extends KvCachedLM {
       }
     });
     if (!this.calibrated && !this.opts.matmulKernel && total >= 16) await this.calibrateMatmul();
-    const { buffer: logits, enc, uniforms } = this.recordForward(tokens, rows, 0);
-    const targetBuffer = this.buffer('targets', total * 4);
-    this.device.queue.writeBuffer(targetBuffer, 0, targets);
-    const lsm = this.buffer('log-probs', total * 4);
-    const rec = new PassRecorder(this);
-    rec.add('log_softmax_target', [['u32', total], ['u32', V]], { 61: logits, 62: targetBuffer, 63: lsm }, Math.ceil(total / 64), 60);
-    const more = rec.encode(enc);
-    const values = new Float32Array(await this.readBack(lsm, enc, total * 4, uniforms));
-    more.destroy();
+    const values = new Float32Array(total);
+    // In chunks of rows whose logits fit one binding, in order (each continuation's rows by position).
+    for (let a = 0; a < total; a += this.logitRowsPerPass) {
+      throwIfAborted(signal);
+      const b = Math.min(total, a + this.logitRowsPerPass);
+      const { buffer: logits, enc, uniforms } = this.recordForward(tokens.subarray(a, b), rows.subarray(2 * a, 2 * b), 0);
+      const targetBuffer = this.buffer('targets', (b - a) * 4);
+      this.device.queue.writeBuffer(targetBuffer, 0, targets, a, b - a);
+      const lsm = this.buffer('log-probs', (b - a) * 4);
+      const rec = new PassRecorder(this);
+      rec.add('log_softmax_target', [['u32', b - a], ['u32', V]], { 61: logits, 62: targetBuffer, 63: lsm }, Math.ceil((b - a) / 64), 60);
+      const more = rec.encode(enc);
+      values.set(new Float32Array(await this.readBack(lsm, enc, (b - a) * 4, uniforms)), a);
+      more.destroy();
+    }
     r = 0;
     continuations.forEach((c, k) => {
       for (let j = 1; j < c.length; j++) out[k][j] = values[r++];
@@ -397,14 +454,20 @@ export class GpuCausalLM extends KvCachedLM {
     const retired: GPUBuffer[] = [];
     for (const [name, update] of tensors) {
       const w = this.weights.get(name)!;
-      // Merged weights arrive as float32: a packed 16-bit weight becomes a float32 one.
+      // Merged weights arrive as float32: a packed 16-bit weight becomes a float32 one (same slices).
       if (w.dtype !== 0) {
-        retired.push(w.buffer);
-        w.buffer = this.device.createBuffer({ size: w.elements * 4, usage: STORAGE(), label: name });
+        for (const s of w.slices) {
+          retired.push(s.buffer);
+          s.buffer = this.device.createBuffer({ size: s.rows * w.rowLength * 4, usage: STORAGE(), label: name });
+        }
+        w.buffer = w.slices[0].buffer;
         w.dtype = 0;
       }
-      if (update instanceof Float32Array) this.device.queue.writeBuffer(w.buffer, 0, update as Float32Array<ArrayBuffer>);
-      else enc.copyBufferToBuffer(update, 0, w.buffer, 0, w.elements * 4);
+      for (const s of w.slices) {
+        const from = s.row0 * w.rowLength, count = s.rows * w.rowLength;
+        if (update instanceof Float32Array) this.device.queue.writeBuffer(s.buffer, 0, update as Float32Array<ArrayBuffer>, from, count);
+        else enc.copyBufferToBuffer(update, from * 4, s.buffer, 0, count * 4);
+      }
     }
     this.device.queue.submit([enc.finish()]);
     await this.device.queue.onSubmittedWorkDone();
@@ -414,7 +477,8 @@ export class GpuCausalLM extends KvCachedLM {
   /** Raw matmul of host data on this device (bench and kernel tests): y = x W^T, [rows, outDim]. */
   async matmul(x: Float32Array, w: Float32Array, rows: number, inDim: number, outDim: number, entry: 'matmul_tiled' | 'matmul_naive', repeats = 1): Promise<{ y: Float32Array; seconds: number }> {
     const xb = this.uploadWords(x, 'bench-x');
-    const wb: GpuWeight = { buffer: this.uploadWords(w, 'bench-w'), dtype: 0, elements: w.length };
+    const wBuffer = this.uploadWords(w, 'bench-w');
+    const wb: GpuWeight = { buffer: wBuffer, slices: [{ buffer: wBuffer, row0: 0, rows: outDim }], dtype: 0, elements: w.length, rowLength: inDim };
     const yb = this.device.createBuffer({ size: rows * outDim * 4, usage: STORAGE(), label: 'bench-y' });
     const run = async () => {
       const rec = new PassRecorder(this);
@@ -436,7 +500,7 @@ export class GpuCausalLM extends KvCachedLM {
   }
 
   dispose(): void {
-    for (const w of this.weights.values()) w.buffer.destroy();
+    for (const w of this.weights.values()) for (const s of w.slices) s.buffer.destroy();
     for (const b of [...this.keys, ...this.values, ...this.scratch.values()]) b.destroy();
     this.ropeCos?.destroy();
     this.ropeSin?.destroy();

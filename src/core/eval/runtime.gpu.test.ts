@@ -90,6 +90,58 @@ describe('stories260K on WebGPU vs llama2.c run.c', () => {
   });
 });
 
+describe('weights over the storage binding budget are used in row slices (budget lowered on stories260K)', () => {
+  // 25600 bytes: the 512 x 64 embedding becomes 6 slices of 100 rows (as float32), the 172 x 64 and
+  // 64 x 172 MLP matrices 2 slices each, and a forward pass returns at most 12 logit rows per pass.
+  const BUDGET = 25600;
+  let sliced: GpuCausalLM;
+  let whole: GpuCausalLM;
+  let cpu: CpuCausalLM;
+  beforeAll(() => {
+    sliced = new GpuCausalLM({ ...gpu, capabilities: { ...gpu.capabilities, bindingBudget: BUDGET } }, files.config, host);
+    whole = new GpuCausalLM(gpu, files.config, host);
+    cpu = new CpuCausalLM(files.config, host);
+  });
+  afterAll(() => { sliced?.dispose(); whole?.dispose(); });
+
+  it('logits, perplexity and greedy ids equal the unsliced runtime; CPU agrees within 1e-4', async () => {
+    const p = ref.prompts[0];
+    const ids = Int32Array.from([...p.input_ids, ...p.greedy_ids.slice(0, 20)]);
+    expect(ids.length).toBeGreaterThan(12); // more rows than one pass of logits holds
+    const [s, w, c] = [await sliced.logits(ids), await whole.logits(ids), await cpu.logits(ids)];
+    expect(s.length).toBe(ids.length * 512);
+    expect(maxDiff(s, w)).toBeLessThan(1e-5);
+    expect(maxDiff(s, c)).toBeLessThan(1e-4);
+    const ppl = Int32Array.from(ref.ppl.input_ids);
+    const [[ls], [lw]] = [await sliced.continuationLogProbs(ppl.subarray(0, 1), [ppl.subarray(1)]), await whole.continuationLogProbs(ppl.subarray(0, 1), [ppl.subarray(1)])];
+    expect(maxDiff(ls, lw)).toBeLessThan(1e-5);
+    expect(await sliced.generate(Int32Array.from(p.input_ids), { maxNewTokens: 12, stopIds: [1, 2] })).toEqual(p.greedy_ids.slice(0, 12));
+  });
+
+  it('an in-place update of a sliced weight (embedding from a GPU buffer, MLP from a host array) matches the CPU', async () => {
+    const embedName = 'model.embed_tokens.weight', mlpName = 'model.layers.1.mlp.up_proj.weight';
+    const e = hostTensorToF32(host.get(embedName)!).map((v, i) => v * (1 + 0.3 * Math.sin(i)));
+    const m = hostTensorToF32(host.get(mlpName)!).map((v, i) => -v + 0.02 * Math.cos(i));
+    const buf = gpu.device.createBuffer({ size: e.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    gpu.device.queue.writeBuffer(buf, 0, e);
+    await sliced.updateWeights(new Map<string, Float32Array | GPUBuffer>([[embedName, buf], [mlpName, m]]));
+    await cpu.updateWeights(new Map([[embedName, e], [mlpName, m]]));
+    const ids = Int32Array.from(ref.prompts[1].input_ids);
+    expect(maxDiff(await sliced.logits(ids), await cpu.logits(ids))).toBeLessThan(1e-4);
+    buf.destroy();
+  });
+
+  it('q/k/v biases of a sliced projection are offset with its rows (qwen2-bias-f32)', async () => {
+    const f = await loadArchFixture('qwen2-bias-f32');
+    const lm = new GpuCausalLM({ ...gpu, capabilities: { ...gpu.capabilities, bindingBudget: f.config.intermediateSize * 4 * 3 } }, f.config, f.weights);
+    try {
+      expect(maxDiffToRows(await lm.logits(f.ids), f.config.vocabSize, f.logits)).toBeLessThan(1e-4);
+    } finally {
+      lm.dispose();
+    }
+  });
+});
+
 describe('matmul kernels', () => {
   it('tiled and naive WGSL matmuls equal the CPU matmul on ragged sizes', async () => {
     const rows = 19, inDim = 37, outDim = 45;

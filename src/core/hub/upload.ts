@@ -10,6 +10,7 @@
 // (the same path the mock Hub implements).
 import { commitIter, createBranch, createRepo, HubApiError, type CommitProgressEvent } from '@huggingface/hub';
 import { MergeStudioError } from '../errors.ts';
+import { bytesToBase64 } from '../text.ts';
 import type { ProgressCallback } from '../progress.ts';
 import { throwIfAborted } from '../progress.ts';
 
@@ -349,12 +350,6 @@ export async function uploadObject(file: PublishFile, oid: string, target: Publi
   return { path: file.path, oid, size: file.content.size, skipped: f.state === 'skipped' };
 }
 
-function base64(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
 /** Commits LFS objects uploaded earlier (by oid) plus small files, in one commit, through the
  * Hub's NDJSON commit endpoint (the request the client's commit makes; it cannot take an
  * already-uploaded object by oid without re-reading its bytes). */
@@ -362,7 +357,7 @@ export async function commitUploaded(objects: UploadedObject[], small: { path: s
   const lines = [
     { key: 'header', value: { summary: title } },
     ...objects.map((o) => ({ key: 'lfsFile', value: { path: o.path, algo: 'sha256', size: o.size, oid: o.oid } })),
-    ...small.map((f) => ({ key: 'file', value: { path: f.path, content: base64(f.bytes), encoding: 'base64' } })),
+    ...small.map((f) => ({ key: 'file', value: { path: f.path, content: bytesToBase64(f.bytes), encoding: 'base64' } })),
   ];
   const branch = encodeURIComponent(target.revision ?? 'main');
   try {

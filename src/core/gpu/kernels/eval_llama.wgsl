@@ -14,7 +14,9 @@ fn decode_weight(w_dtype: u32, word: u32, index: u32) -> f32 {
 }
 
 // ---- embedding gather: x[t, :] = E[ids[t], :] ----
-struct EmbedParams { rows: u32, dim: u32, w_dtype: u32, _pad: u32 }
+// A table over the binding limit is held in row slices: one dispatch per slice, rows
+// [row0, row0 + row_count) of E; a token whose id falls outside the slice is left alone.
+struct EmbedParams { rows: u32, dim: u32, w_dtype: u32, row0: u32, row_count: u32, _p0: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(0) var<uniform> embed_p: EmbedParams;
 @group(0) @binding(1) var<storage, read> embed_ids: array<i32>;
 @group(0) @binding(2) var<storage, read> embed_w: array<u32>;
@@ -31,7 +33,9 @@ fn embed(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
   if (i >= embed_p.rows * embed_p.dim) { return; }
   let t = i / embed_p.dim;
   let c = i % embed_p.dim;
-  embed_out[i] = embed_load(u32(embed_ids[t]) * embed_p.dim + c);
+  let id = u32(embed_ids[t]);
+  if (id < embed_p.row0 || id >= embed_p.row0 + embed_p.row_count) { return; }
+  embed_out[i] = embed_load((id - embed_p.row0) * embed_p.dim + c);
 }
 
 // ---- RMSNorm of rows of width dim: out = w * x / sqrt(mean(x^2) + eps); one invocation per row ----
@@ -61,7 +65,9 @@ fn rms_norm(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
 }
 
 // ---- matmul: out[t, o] (+)= sum_i x[t, i] * W[o, i] + bias[o], W row-major [out, in] ----
-struct MatmulParams { rows: u32, in_dim: u32, out_dim: u32, w_dtype: u32, has_bias: u32, bias_dtype: u32, accumulate: u32, _pad: u32 }
+// W may be a row slice of a larger matrix (one over the binding limit): its out_dim rows are the
+// outputs [out_col0, out_col0 + out_dim) of rows out_stride wide (the bias is indexed the same way).
+struct MatmulParams { rows: u32, in_dim: u32, out_dim: u32, w_dtype: u32, has_bias: u32, bias_dtype: u32, accumulate: u32, out_col0: u32, out_stride: u32, _p0: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(20) var<uniform> mm_p: MatmulParams;
 @group(0) @binding(21) var<storage, read> mm_x: array<f32>;
 @group(0) @binding(22) var<storage, read> mm_w: array<u32>;
@@ -78,12 +84,13 @@ fn mm_weight(i: u32) -> f32 {
   return decode_weight(mm_p.w_dtype, mm_w[i >> 1u], i);
 }
 
-fn mm_finish(t: u32, o: u32, acc: f32) {
+fn mm_finish(t: u32, o_local: u32, acc: f32) {
   var v = acc;
+  let o = mm_p.out_col0 + o_local;
   if (mm_p.has_bias != 0u) {
     if (mm_p.bias_dtype == 0u) { v += bitcast<f32>(mm_bias[o]); } else { v += decode_weight(mm_p.bias_dtype, mm_bias[o >> 1u], o); }
   }
-  let at = t * mm_p.out_dim + o;
+  let at = t * mm_p.out_stride + o;
   if (mm_p.accumulate != 0u) { v += mm_out[at]; }
   mm_out[at] = v;
 }
