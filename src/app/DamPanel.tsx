@@ -125,7 +125,7 @@ export function DamPanel() {
           <table aria-label="DAM coefficients" className="points">
             <thead><tr><th>model</th>{coefficients.means.map((m) => <th key={m.tensor} title={m.tensor}>{m.layer === null ? '' : `L${m.layer} `}{m.kind}</th>)}</tr></thead>
             <tbody>{coefficients.models.map((model, i) => (
-              <tr key={model}><th scope="row"><span className="swatch" style={{ background: modelColor(model) }} aria-hidden="true" />{labelOf(model)}</th>{coefficients.means.map((m) => (
+              <tr key={model}><th scope="row" data-ref={model} title={model}><span className="swatch" style={{ background: modelColor(model) }} aria-hidden="true" />{labelOf(model)}</th>{coefficients.means.map((m) => (
                 <td key={m.tensor} data-testid="dam-cell" title={`${m.tensor}: ${m.means[i]}`} style={{ background: cellColour(m.means[i], uniform) }}>{m.means[i].toFixed(3)}</td>
               ))}</tr>
             ))}</tbody>
