@@ -96,6 +96,18 @@ test('frontier points and evaluated rows are linked; sweep shows its progress; t
   await expect(selected).toHaveAttribute('data-id', id === '2' ? '3' : '2');
   await expect(page.locator('section.frontier .recharts-legend-wrapper')).toContainText(`chosen #${id === '2' ? 3 : 2}`);
 
+  // a row → its entry in the History dock (the same recipe), highlighted and in view
+  const other = id === '2' ? '3' : '2';
+  const row = page.locator(`tr[data-testid="frontier-point"][data-id="${other}"]`);
+  const label = (await row.locator('td').nth(2).textContent())!;
+  await row.getByRole('button', { name: `Show recipe ${other} in the history` }).click();
+  const entry = page.locator('tr[data-testid="history-entry"][aria-selected="true"]');
+  await expect(entry).toHaveCount(1);
+  await expect(entry).toBeInViewport();
+  await expect(entry).toContainText(label);
+  // with scores, the frontier's rows and the history filled in, still nothing overflows its column
+  expect(await overflows(page)).toEqual([]);
+
   // the live score's trend: a change re-scores, and the sparkline has two recipes
   await page.getByRole('slider', { name: `Layer 0 weight, ${FAMILY}-reverse` }).focus();
   await page.keyboard.press('PageDown');

@@ -132,7 +132,7 @@ export function FrontierPanel() {
               <YAxis type="number" dataKey="y" name={y} domain={isMinimised(y) ? ['auto', 'auto'] : [0, 1]} width={50} label={{ value: y, angle: -90, position: 'insideLeft', offset: 4, fontSize: 12, style: { textAnchor: 'middle' } }} />
               <ZAxis range={[60, 60]} />
               <Tooltip content={<PointTooltip />} />
-              <Legend verticalAlign="top" height={22} />
+              <Legend verticalAlign="top" height={width < 420 ? 40 : 22} />
               <Scatter name="evaluated" data={data.filter((d) => !d.onFront)} fill="#94a3b8" onClick={onPoint} isAnimationActive={false}>{label}</Scatter>
               <Scatter name="Pareto front" data={frontLine} fill="#dc2626" line={{ stroke: '#dc2626' }} onClick={onPoint} isAnimationActive={false}>{label}</Scatter>
               {current && <Scatter name="on screen" data={[current]} fill="none" stroke="#1d4ed8" strokeWidth={2} shape="circle" legendType="circle" isAnimationActive={false} />}
@@ -140,24 +140,28 @@ export function FrontierPanel() {
             </ScatterChart>
             <details open={open} onToggle={(e) => setOpen((e.currentTarget as HTMLDetailsElement).open)}>
               <summary>All evaluated recipes</summary>
+              {/* the actions come first: in a narrow column the table scrolls sideways on its own */}
+              <div className="table-scroll">
               <table className="points" aria-label="Evaluated recipes">
-                <thead><tr><th>#</th><th>Recipe</th>{objectives.map((o) => <th key={o}>{o}</th>)}<th>Items</th><th /></tr></thead>
+                <thead><tr><th>#</th><th /><th>Recipe</th>{objectives.map((o) => <th key={o}>{o}</th>)}<th>Items</th></tr></thead>
                 <tbody>
                   {points.map((p, i) => (
                     <tr key={p.id} ref={(el) => { if (el) rowRefs.current.set(p.id, el); else rowRefs.current.delete(p.id); }}
                       data-testid="frontier-point" data-id={p.id} data-front={front.has(i)} aria-selected={p.id === chosen}
                       className={[p.yaml === currentYaml ? 'current' : '', p.id === chosen ? 'selected' : ''].filter(Boolean).join(' ') || undefined}
                       onClick={() => setChosen(p.id)}>
-                      <td>{p.id}{front.has(i) ? ' ★' : ''}</td><td>{p.label}</td>
-                      {objectives.map((o) => <td key={o}>{p.scores[o] === undefined ? '' : formatScore(o, p.scores[o])}</td>)}
-                      <td>{p.full ? 'all' : p.items}</td>
+                      <td>{p.id}{front.has(i) ? ' ★' : ''}</td>
                       <td className="row-actions"><button type="button" onClick={() => loadPoint(p)} aria-label={`Load recipe ${p.id}`}>Load</button>
                         {historyOf(p.yaml) !== undefined && <button type="button" className="linklike" onClick={(e) => { e.stopPropagation(); showInHistory(historyOf(p.yaml)!); }}
                           aria-label={`Show recipe ${p.id} in the history`} title="Its entry in the History panel (reopen, compare, YAML)">history #{historyOf(p.yaml)}</button>}</td>
+                      <td>{p.label}</td>
+                      {objectives.map((o) => <td key={o}>{p.scores[o] === undefined ? '' : formatScore(o, p.scores[o])}</td>)}
+                      <td>{p.full ? 'all' : p.items}</td>
                     </tr>
                   ))}
                 </tbody>
               </table>
+              </div>
             </details>
           </>
         )}

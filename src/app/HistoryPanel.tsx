@@ -56,7 +56,7 @@ export function HistoryPanel() {
       <h2 id="history-heading">History</h2>
       {entries.length === 0 ? <p className="muted">Every merge you evaluate or export is listed here, with its scores.</p> : (
         <div style={{ overflowX: 'auto', maxHeight: '24em', overflowY: 'auto' }}>
-          <table aria-label="Merge history" className="points">
+          <table aria-label="Merge history" className="points history-list">
             <thead><tr><th>compare</th><th>#</th><th>when</th><th>what</th><th>recipe</th><th>scores</th><th /></tr></thead>
             <tbody>{shown.map((e) => (
               <tr key={e.id} data-testid="history-entry" data-id={e.id} aria-selected={e.id === focus} className={e.id === focus ? 'selected' : undefined}>

@@ -12,6 +12,7 @@ export default defineConfig({
   testDir: '.',
   testMatch: 'screenshots.spec.ts',
   timeout: 600_000,
-  use: { ...base.use, baseURL: `http://127.0.0.1:${port}` },
+  // Grey-scale text antialiasing: the PNGs compress to about half of what sub-pixel colour fringes give.
+  use: { ...base.use, baseURL: `http://127.0.0.1:${port}`, launchOptions: { ...base.use?.launchOptions, args: [...(base.use?.launchOptions?.args ?? []), '--disable-lcd-text'] } },
   webServer: { ...base.webServer, cwd: join(import.meta.dirname, '..', '..'), command: `npx vite preview --host 127.0.0.1 --port ${port} --strictPort`, url: `http://127.0.0.1:${port}` },
 });
