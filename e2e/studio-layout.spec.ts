@@ -107,6 +107,9 @@ test('frontier points and evaluated rows are linked; sweep shows its progress; t
   await expect(entry).toContainText(label);
   // with scores, the frontier's rows and the history filled in, still nothing overflows its column
   expect(await overflows(page)).toEqual([]);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.waitForTimeout(300);
+  expect(await overflows(page)).toEqual([]);
 
   // the live score's trend: a change re-scores, and the sparkline has two recipes
   await page.getByRole('slider', { name: `Layer 0 weight, ${FAMILY}-reverse` }).focus();

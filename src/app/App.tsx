@@ -72,7 +72,7 @@ export function App() {
         <div className="work" data-testid="workspace">
           <div className="work-toolbar" role="toolbar" aria-label="Recipe edits">
             <ErrorBoundary name="Undo"><UndoButtons /></ErrorBoundary>
-            <span className="muted">Ctrl+Z / Ctrl+Shift+Z: every change of the recipe (method, parameters, curves, models)</span>
+            <span className="muted" title="Every change of the recipe: method, parameters, curves, models">Ctrl+Z / Ctrl+Shift+Z</span>
           </div>
           <ErrorBoundary name="Per-layer coefficients"><LayerCurves /></ErrorBoundary>
           <ErrorBoundary name="Layer stacking"><StackPanel /></ErrorBoundary>

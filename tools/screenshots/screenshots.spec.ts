@@ -1,4 +1,4 @@
-// The README's screenshots of each main view of the studio, at 1440 x 900: the workspace after
+// The README's screenshots of each main view of the studio, at 1280 x 800: the workspace after
 // "Try the demo" (undo bar, editor, live scores, frontier), the frontier linked to the history,
 // models with the compatibility table, a search, DAM, diagnostics and export. Run with
 // `npm run screenshots` (builds first); the PNGs go to docs/screenshots/.
@@ -37,7 +37,7 @@ async function within(what: string, wait: Promise<unknown>) {
 }
 
 test.beforeEach(async ({ page }) => {
-  await page.setViewportSize({ width: 1440, height: 900 });
+  await page.setViewportSize({ width: 1280, height: 800 });
   await page.goto('/');
   await expect(page.getByTestId('plan-ok')).toBeVisible({ timeout: 60_000 });
   // small evaluations: the pictures show the views, not a measurement
@@ -73,6 +73,8 @@ test('workspace and history', async ({ page }) => {
   await page.locator('section.frontier .recharts-scatter-symbol').first().dispatchEvent('click');
   await expect(page.locator('tr[data-testid="frontier-point"][aria-selected="true"]')).toHaveCount(1);
   await only(page, 'models');
+  // every column from its top (choosing a point scrolls its row into view)
+  for (const column of await page.locator('main.studio > *').all()) await column.evaluate((el) => el.scrollTo(0, 0));
   await shot(page, 'workspace');
 
   // The chosen frontier row's link opens its history entry (highlighted) in the History dock.
@@ -91,7 +93,11 @@ test('models and compatibility', async ({ page }) => {
   await only(page, 'models');
   // a model of another family: the compatibility table lists the problems first
   await page.getByRole('button', { name: 'Add demo tiny-qwen2-add' }).click();
-  await expect(page.getByRole('table', { name: 'Compatibility report' }).locator('tr[data-kind="problem"]').first()).toBeVisible({ timeout: 60_000 });
+  const report = page.getByRole('table', { name: 'Compatibility report' });
+  await expect(report.locator('tr[data-kind="problem"]').first()).toBeVisible({ timeout: 60_000 });
+  // the side column scrolled so that the report's first rows (the problems) sit in its middle, the
+  // model table and the verdict above them
+  await report.locator('tbody tr').first().evaluate((el) => el.scrollIntoView({ block: 'center' }));
   await shot(page, 'models-compatibility', page.locator('main.studio > .side'));
 });
 
