@@ -55,6 +55,8 @@ test('Try the demo: the demo family alone, its tasks ticked, the merge scored be
   await expect(page.getByTestId('scores-empty')).toContainText('No task ticked');
   await page.getByLabel('Subset size', { exact: true }).fill('4');
   await page.getByLabel('Refined subset size').fill('4');
+  const undoSteps = async () => Number(/\((\d+)\)/.exec((await page.getByTestId('undo-button').textContent()) ?? '')?.[1] ?? 0);
+  const before = await undoSteps();
   await page.getByRole('button', { name: 'Try the demo', exact: true }).click();
   await expect(page.getByTestId('model-tiny-qwen2-add')).toHaveCount(0, { timeout: 30_000 });
   for (const name of ['base', 'reverse', 'caesar']) await expect(page.getByTestId(`model-${FAMILY}-${name}`)).toBeVisible();
@@ -65,6 +67,11 @@ test('Try the demo: the demo family alone, its tasks ticked, the merge scored be
   for (const o of ['reverse.exact_match', 'caesar.exact_match']) await expect(page.getByTestId(`score-${o}`)).toBeVisible({ timeout: 180_000 });
   await expect(page.getByTestId('scores')).toHaveAttribute('data-current', 'true');
   await expect(page.getByTestId('frontier-point')).toHaveCount(1, { timeout: 30_000 });
+  // the demo's models and recipe are one undo step; undoing it brings the other family's model back
+  expect(await undoSteps()).toBe(before + 1);
+  await page.getByTestId('undo-button').click();
+  await expect(page.getByTestId('model-tiny-qwen2-add')).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByTestId('recipe-yaml')).toHaveValue(/tiny-qwen2-add/);
 });
 
 test('frontier points and evaluated rows are linked; sweep shows its progress; the trend follows the changes', async ({ page }) => {
