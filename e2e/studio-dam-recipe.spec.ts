@@ -21,8 +21,10 @@ test('DAM: 2 steps, then "Use DAM merge as the recipe": its weights are the heat
   await page.getByRole('button', { name: 'Start DAM' }).click();
   await expect(page.getByTestId('dam-status')).toHaveText('finished', { timeout: 180_000 });
   const table = page.getByRole('table', { name: 'DAM coefficients' });
-  const experts = await table.locator('tbody th').allTextContents();
+  // one row per expert, headed by its label (the ref in data-ref)
+  const experts = await table.locator('tbody th').evaluateAll((ths) => ths.map((th) => th.getAttribute('data-ref')));
   expect(experts).toEqual([`zoo/${FAMILY}-reverse`, `zoo/${FAMILY}-caesar`]);
+  await expect(table.locator('tbody th')).toHaveText([`${FAMILY}-reverse`, `${FAMILY}-caesar`]);
   // every cell's title: "<tensor>: <mean>", row by row (one row per expert)
   const cells = await page.getByTestId('dam-cell').evaluateAll((els) => els.map((e) => e.getAttribute('title') ?? ''));
   const perExpert = cells.length / 2;

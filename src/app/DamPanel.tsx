@@ -1,5 +1,7 @@
 import { useState } from 'react';
-import { CartesianGrid, Line, LineChart, Tooltip, XAxis, YAxis } from 'recharts';
+import { CartesianGrid, Legend, Line, LineChart, Tooltip, XAxis, YAxis } from 'recharts';
+import { modelColor } from './colors.ts';
+import { useWidth } from './use-width.ts';
 import type { DamCoefficientMean, DamUpdate } from '../worker/protocol.ts';
 import { callback, engine, errorText } from './engine-client.ts';
 import { useStudio } from './store.ts';
@@ -37,6 +39,8 @@ export function DamPanel() {
   const [losses, setLosses] = useState<{ step: number; loss: number }[]>([]);
   const [coefficients, setCoefficients] = useState<{ models: string[]; means: DamCoefficientMean[] } | null>(null);
   const experts = models.map((m) => m.ref).filter((r) => r !== recipe.base_model);
+  const [box, width] = useWidth<HTMLDivElement>(280);
+  const labelOf = (ref: string) => models.find((m) => m.ref === ref)?.label ?? ref;
 
   const start = async () => {
     setError(null);
@@ -123,15 +127,19 @@ export function DamPanel() {
         <span data-testid="dam-step" className="muted">{last ? `step ${last.step} · loss ${last.loss.toFixed(5)}` : ''}</span>
       </div>
       {error && <p role="alert" className="error">{error}</p>}
+      {status === 'idle' && losses.length === 0 && <p className="empty-state">Learns per-channel merge coefficients of the {experts.length} expert(s) by distilling each on its own skill's tasks (CPU, in the worker): the loss curve and the learned per-layer means appear here.</p>}
+      {busy && losses.length === 0 && <p className="progress">Preparing: reading the experts and their task texts…</p>}
+      <div ref={box}>
       {losses.length > 0 && (
         <figure aria-label="DAM loss curve">
           <figcaption>Training loss</figcaption>
-          <LineChart width={300} height={180} data={losses}>
+          <LineChart width={Math.max(220, Math.min(420, width))} height={200} data={losses} margin={{ top: 4, right: 12, bottom: 24, left: 4 }}>
             <CartesianGrid strokeDasharray="3 3" />
-            <XAxis dataKey="step" />
-            <YAxis width={52} domain={['auto', 'auto']} />
+            <XAxis dataKey="step" label={{ value: 'step', position: 'insideBottom', offset: -12, fontSize: 11 }} />
+            <YAxis width={56} domain={['auto', 'auto']} label={{ value: 'distillation loss', angle: -90, position: 'insideLeft', offset: 4, fontSize: 11, style: { textAnchor: 'middle' } }} />
             <Tooltip />
-            <Line dataKey="loss" stroke="#2563eb" dot isAnimationActive={false} />
+            <Legend verticalAlign="top" height={20} />
+            <Line dataKey="loss" name="training loss" stroke="#2563eb" dot isAnimationActive={false} />
           </LineChart>
         </figure>
       )}
@@ -140,11 +148,12 @@ export function DamPanel() {
           <table aria-label="DAM coefficients" className="points">
             <thead><tr><th>model</th>{coefficients.means.map((m) => <th key={m.tensor} title={m.tensor}>{m.layer === null ? '' : `L${m.layer} `}{m.kind}</th>)}</tr></thead>
             <tbody>{coefficients.models.map((model, i) => (
-              <tr key={model}><th scope="row">{model}</th>{coefficients.means.map((m) => (
+              <tr key={model}><th scope="row" data-ref={model} title={model}><span className="swatch" style={{ background: modelColor(model) }} aria-hidden="true" />{labelOf(model)}</th>{coefficients.means.map((m) => (
                 <td key={m.tensor} data-testid="dam-cell" title={`${m.tensor}: ${m.means[i]}`} style={{ background: cellColour(m.means[i], uniform) }}>{m.means[i].toFixed(3)}</td>
               ))}</tr>
             ))}</tbody>
           </table>
+          <p className="chart-legend"><span><span className="swatch" style={{ background: 'rgba(37, 99, 235, 0.8)' }} />above uniform (1/{coefficients.models.length})</span><span><span className="swatch" style={{ background: 'rgba(220, 38, 38, 0.8)' }} />below uniform</span></p>
           <h3>As a recipe: per-tensor means (approximation)</h3>
           <div className="row">
             <button type="button" onClick={() => void useAsRecipe()} disabled={busy} title="Approximation: per-tensor means of the coefficients">Use DAM merge as the recipe</button>
@@ -167,6 +176,7 @@ export function DamPanel() {
           )}
         </div>
       )}
+      </div>
     </section>
   );
 }

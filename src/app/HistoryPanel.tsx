@@ -4,6 +4,7 @@ import { recipeForExport } from '../worker/export-refs.ts';
 import { downloadBytes } from './download.ts';
 import { formatScore } from './format.ts';
 import { useHistory, type HistoryEntry } from './history.ts';
+import { useHistoryFocus } from './history-focus.ts';
 import { missingMessage, openRecipe } from './open-recipe.ts';
 import { diffRecipes, diffScores } from './recipe-diff.ts';
 import { useStudio } from './store.ts';
@@ -39,6 +40,7 @@ function Comparison({ a, b }: { a: HistoryEntry; b: HistoryEntry }) {
 export function HistoryPanel() {
   const entries = useHistory((s) => s.entries);
   const catalog = useStudio((s) => s.catalog);
+  const focus = useHistoryFocus((s) => s.id);
   const [picked, setPicked] = useState<number[]>([]);
   const [message, setMessage] = useState<string | null>(null);
   const shown = [...entries].reverse();
@@ -54,10 +56,10 @@ export function HistoryPanel() {
       <h2 id="history-heading">History</h2>
       {entries.length === 0 ? <p className="muted">Every merge you evaluate or export is listed here, with its scores.</p> : (
         <div style={{ overflowX: 'auto', maxHeight: '24em', overflowY: 'auto' }}>
-          <table aria-label="Merge history" className="points">
+          <table aria-label="Merge history" className="points history-list">
             <thead><tr><th>compare</th><th>#</th><th>when</th><th>what</th><th>recipe</th><th>scores</th><th /></tr></thead>
             <tbody>{shown.map((e) => (
-              <tr key={e.id} data-testid="history-entry" data-id={e.id}>
+              <tr key={e.id} data-testid="history-entry" data-id={e.id} aria-selected={e.id === focus} className={e.id === focus ? 'selected' : undefined}>
                 <td><input type="checkbox" aria-label={`Compare #${e.id}`} checked={picked.includes(e.id)} onChange={(ev) => toggle(e.id, ev.target.checked)} /></td>
                 <td>{e.id}</td>
                 <td>{time(e.time)}</td>

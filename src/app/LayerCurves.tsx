@@ -1,5 +1,6 @@
 import { modelColor } from './colors.ts';
 import { useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
+import { useWidth } from './use-width.ts';
 import { CartesianGrid, Legend, Line, LineChart, ReferenceLine, XAxis, YAxis, ZIndexLayer, useXAxisScale, useYAxisInverseScale, useYAxisScale } from 'recharts';
 import type { ParamSpec } from '../core/methods/index.ts';
 import type { Recipe } from '../core/recipe/index.ts';
@@ -9,6 +10,8 @@ import {
   withMirroredCurve, type LayerLayout,
 } from './recipe-edit.ts';
 import { useStudio } from './store.ts';
+import { tryDemo } from './demo.ts';
+import { openDock } from './Dock.tsx';
 
 const GROUP_NAMES: Record<ModuleGroup, string> = { attention: 'attention', mlp: 'MLP', other: 'rest (norms)' };
 
@@ -122,7 +125,7 @@ interface GroupChartProps {
 
 function GroupChart({ spec, group, split, series, layout, chosen, onChoose }: GroupChartProps) {
   const recipe = useStudio((s) => s.recipe);
-  const figure = useRef<HTMLElement>(null);
+  const [figure, width] = useWidth<HTMLElement>(420);
   const drag = useRef<Drag | null>(null);
   // While a drag runs the axis stays as it was, so the point stays under the cursor.
   const [frozen, setFrozen] = useState<[number, number] | null>(null);
@@ -197,7 +200,7 @@ function GroupChart({ spec, group, split, series, layout, chosen, onChoose }: Gr
     }
     const d = drag.current;
     if (!d || e.pointerId !== d.pointerId) return;
-    const svg = el.querySelector('svg');
+    const svg = el.querySelector('.recharts-wrapper > svg');
     if (!svg) return;
     const at = Number(d.invert(e.clientY - svg.getBoundingClientRect().top));
     if (!Number.isFinite(at)) return;
@@ -264,12 +267,12 @@ function GroupChart({ spec, group, split, series, layout, chosen, onChoose }: Gr
       onPointerDown={onPointerDown} onPointerMove={onPointerMove} onPointerUp={onPointerEnd} onPointerCancel={onPointerEnd}
       onLostPointerCapture={onPointerEnd}>
       {split && <figcaption>{GROUP_NAMES[group]}</figcaption>}
-      <LineChart width={Math.max(360, 70 * (layout.numLayers + 2))} height={220} data={rows} margin={{ top: 10, right: 20, bottom: 5, left: 0 }}>
+      <LineChart width={Math.max(28 * (layout.numLayers + 2) + 80, width)} height={split ? 230 : 300} data={rows} margin={{ top: 10, right: 20, bottom: 22, left: 12 }}>
         <CartesianGrid strokeDasharray="3 3" />
-        <XAxis dataKey="x" />
-        <YAxis domain={[lo, hi]} ticks={ticks} allowDataOverflow width={48} />
+        <XAxis dataKey="x" label={{ value: 'layer (embed: embeddings, final: norm and lm_head)', position: 'insideBottom', offset: -12, fontSize: 12 }} />
+        <YAxis domain={[lo, hi]} ticks={ticks} allowDataOverflow width={52} label={{ value: spec.name, angle: -90, position: 'insideLeft', offset: 0, fontSize: 12 }} />
         <ReferenceLine y={0} stroke="#999" />
-        {series.length > 1 && <Legend />}
+        <Legend verticalAlign="top" height={24} />
         {ordered.map(({ series: s, index }) => (
           <Line key={s.key} type="linear" dataKey={s.key} name={s.label} stroke={s.color} strokeWidth={index === chosen ? 3 : 1.5}
             strokeOpacity={index === chosen || series.length === 1 ? 1 : 0.6} isAnimationActive={false} dot={false} activeDot={false} />
@@ -377,7 +380,12 @@ export function LayerCurves() {
     return (
       <section aria-labelledby="layers-heading" className="panel layers">
         <h2 id="layers-heading">Per-layer coefficients</h2>
-        <p className="muted">Add models and pick a method with numeric parameters to shape them layer by layer.</p>
+        {models.length === 0 ? (
+          <p className="empty-state" data-testid="curves-empty">No models loaded. Add a base model and the experts to merge in{' '}
+            <button type="button" className="linklike" onClick={() => openDock('models')}>1 Models</button>
+            {useStudio.getState().catalog?.models.length ? <>, or <button type="button" className="linklike" onClick={() => void tryDemo()}>try the demo</button></> : null}: their
+            per-layer coefficients are drawn here, and you shape the merge by dragging them.</p>
+        ) : <p className="empty-state">Pick a method with numeric parameters in <button type="button" className="linklike" onClick={() => openDock('recipe')}>2 Recipe</button> to shape them layer by layer.</p>}
       </section>
     );
   }

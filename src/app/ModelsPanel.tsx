@@ -4,6 +4,8 @@ import { engine, errorText } from './engine-client.ts';
 import { formatBytes, formatCount } from './format.ts';
 import { useStudio } from './store.ts';
 import { HubDownloads } from './HubDownloads.tsx';
+import { modelColor } from './colors.ts';
+import type { CompatibilitySummary } from '../worker/protocol.ts';
 import { openDemoFamily } from './demo-family.ts';
 import { isRecipeLink } from './recipe-link.ts';
 import { autoRestore } from './session.ts';
@@ -22,6 +24,52 @@ async function filesOfEntry(entry: FileSystemEntry, prefix = ''): Promise<{ path
     for (const child of batch) out.push(...(await filesOfEntry(child, `${prefix}${entry.name}/`)));
   }
   return out;
+}
+
+interface CompatRow { kind: 'problem' | 'adjustment' | 'ok'; check: string; detail: string }
+
+/** The compatibility report's checks as table rows, problems first, then adjustments, then what passed. */
+export function compatibilityRows(summary: CompatibilitySummary): CompatRow[] {
+  const lines = summary.text.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('Compatibility ('));
+  const checks: CompatRow[] = [];
+  for (const line of start < 0 ? [] : lines.slice(start + 1)) {
+    const nested = /^ {4}(.*)$/.exec(line);
+    if (nested && checks.length) {
+      checks[checks.length - 1].detail += `; ${nested[1].trim()}`;
+      continue;
+    }
+    const m = /^ {2}([^:]+): (.*)$/.exec(line);
+    if (!m || m[1] === 'problem' || m[1] === 'adjustment') continue;
+    checks.push({ kind: 'ok', check: m[1], detail: m[2] });
+  }
+  return [
+    ...summary.problems.map((p): CompatRow => ({ kind: 'problem', check: 'problem', detail: p })),
+    ...summary.adjustments.map((a): CompatRow => ({ kind: 'adjustment', check: 'adjustment', detail: a })),
+    ...checks,
+  ];
+}
+
+function CompatibilityReport({ summary }: { summary: CompatibilitySummary }) {
+  const rows = compatibilityRows(summary);
+  return (
+    <details className={`compat ${summary.verdict}`} open={summary.verdict !== 'compatible'} data-testid="compatibility">
+      <summary>Compatibility: <strong>{summary.verdict.replace(/-/g, ' ')}</strong>
+        {summary.problems.length > 0 && ` — ${summary.problems.length} problem(s)`}
+        {summary.adjustments.length > 0 && ` — ${summary.adjustments.length} adjustment(s)`}
+      </summary>
+      <table className="compat-table" aria-label="Compatibility report">
+        <thead><tr><th>Check</th><th>Result</th></tr></thead>
+        <tbody>
+          {rows.map((r, i) => <tr key={i} className={r.kind} data-kind={r.kind}><td>{r.kind === 'ok' ? `✓ ${r.check}` : r.kind === 'problem' ? '✗ problem' : '! adjustment'}</td><td>{r.detail}</td></tr>)}
+        </tbody>
+      </table>
+      <details className="compat-full">
+        <summary>Full report (per-model inventories)</summary>
+        <pre>{summary.text}</pre>
+      </details>
+    </details>
+  );
 }
 
 export function ModelsPanel() {
@@ -120,33 +168,24 @@ export function ModelsPanel() {
       {models.length > 0 && (
         <table className="model-table" aria-label="Loaded models">
           <thead>
-            <tr><th>Base</th><th>Model</th><th>Architecture</th><th>Layers</th><th>Params</th><th>Size</th><th>Dtype</th><th /></tr>
+            <tr><th>Base</th><th>Model</th><th /></tr>
           </thead>
           <tbody>
             {models.map((m) => (
               <tr key={m.ref} data-testid={`model-${m.label}`}>
                 <td><input type="radio" name="base-model" checked={recipe.base_model === m.ref} onChange={() => setBase(m.ref)} aria-label={`Use ${m.label} as the base model`} disabled={Boolean(recipe.slices)} /></td>
-                <td title={`${m.ref} (${m.origin})`}><strong>{m.label}</strong>{m.origin !== 'demo' && <span className="muted"> {m.origin}</span>}</td>
-                <td>{m.configArchitecture}{m.knownArchitecture ? '' : ' (generic)'}</td>
-                <td>{m.numLayers}</td>
-                <td>{formatCount(m.parameters)}</td>
-                <td>{formatBytes(m.bytes)}</td>
-                <td>{m.byDtype.map((d) => d.dtype).join(', ')}</td>
+                <td title={`${m.ref} (${m.origin})`}>
+                  <span className="swatch" style={{ background: modelColor(m.ref, models.map((x) => x.ref)) }} aria-hidden="true" />
+                  <strong>{m.label}</strong>{m.origin !== 'demo' && <span className="muted"> {m.origin}</span>}
+                  <span className="model-meta">{m.configArchitecture}{m.knownArchitecture ? '' : ' (generic)'} · {m.numLayers} layers · {formatCount(m.parameters)} params · {formatBytes(m.bytes)} · {m.byDtype.map((d) => d.dtype).join(', ')}</span>
+                </td>
                 <td><button type="button" onClick={() => removeModel(m.ref)} aria-label={`Remove ${m.label}`}>×</button></td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
-      {compatibility && (
-        <details className={`compat ${compatibility.verdict}`} open={compatibility.verdict === 'incompatible'} data-testid="compatibility">
-          <summary>Compatibility: <strong>{compatibility.verdict.replace(/-/g, ' ')}</strong>
-            {compatibility.problems.length > 0 && ` — ${compatibility.problems.length} problem(s)`}
-            {compatibility.adjustments.length > 0 && ` — ${compatibility.adjustments.length} adjustment(s)`}
-          </summary>
-          <pre>{compatibility.text}</pre>
-        </details>
-      )}
+      {compatibility && <CompatibilityReport summary={compatibility} />}
     </section>
   );
 }

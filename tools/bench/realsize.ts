@@ -12,10 +12,15 @@
 // --real-size-hub-only (only the mock Hub comparison) --real-size-backends cpu,gpu (default cpu; gpu
 // rows run `merge --backend gpu`: Dawn in Node, SwiftShader on a machine without a GPU, and their
 // peak RSS then includes the "GPU" memory). Each row is also logged on stderr when measured.
+// When llama-3.2-1b is among the families and the studio is built (`npm run build`), the studio's
+// export of 3 x Llama-3.2-1B-shaped from the mock Hub in Chromium follows, once per tab target
+// (tools/bench/studio-export.ts as a child; --real-size-studio-targets opfs,directory,download,
+// --real-size-studio-methods task_arithmetic[,ties], --real-size-no-studio skips it), with the page's
+// renderer + GPU process RSS as its peak.
 import { spawn } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { FAMILY_NAMES, isFamilyName, type FamilyName } from '../realshape/families.ts';
 import { generateFamily, type GeneratedFamily } from '../realshape/generate.ts';
 import { writeFixtureModel, FIXTURE_LLAMA } from '../mock-hub/fixture-zoo.ts';
@@ -46,6 +51,43 @@ export type RealSizeRowProvider = (ctx: RealSizeContext) => Promise<RealSizeRow[
 const providers: RealSizeRowProvider[] = [];
 export function addRealSizeRows(provider: RealSizeRowProvider): void {
   providers.push(provider);
+}
+
+/** The studio's export of 3 x Llama-3.2-1B-shaped in Chromium, one child run per target and method. */
+async function studioExportRows(ctx: RealSizeContext, args: string[]): Promise<RealSizeRow[]> {
+  const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+  if (!existsSync(join(ctx.root, 'dist', 'index.html'))) {
+    ctx.log('real size: studio export skipped (run `npm run build` first)');
+    return [];
+  }
+  const family = ctx.families.get('llama-3.2-1b')!;
+  const inputBytes = bytesOf(family.models.flatMap((m) => safetensorsFiles(m.path)));
+  // studio-export.ts reuses CACHE/realshape/FAMILY (hard links) when the cache folder is named so.
+  const env = { ...process.env, ...(basename(ctx.cacheDir) === 'realshape' ? { MERGE_STUDIO_CACHE: dirname(ctx.cacheDir) } : {}) };
+  const rows: RealSizeRow[] = [];
+  for (const method of (arg('--real-size-studio-methods') ?? 'task_arithmetic').split(',')) {
+    for (const target of (arg('--real-size-studio-targets') ?? 'opfs,directory,download').split(',')) {
+      ctx.log(`real size: studio export (${target}, ${method}) in Chromium ...`);
+      const out = await new Promise<{ code: number; stdout: string }>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', join(ctx.root, 'tools/bench/studio-export.ts'), '--studio-export', '--family', 'llama-3.2-1b', '--target', target, '--method', method], { cwd: ctx.root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+        let stdout = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
+      });
+      const line = out.stdout.split('\n').find((l) => l.startsWith('STUDIO_EXPORT_JSON '));
+      if (out.code !== 0 || !line) {
+        rows.push({ shape: 'llama-3.2-1b', what: `studio export (${target}, ${method})`, inputBytes, wallSeconds: NaN, peakRssBytes: null, note: `failed (exit ${out.code})` });
+        continue;
+      }
+      const r = JSON.parse(line.slice('STUDIO_EXPORT_JSON '.length)) as { seconds: number; peaks: Record<string, number>; idle: Record<string, number> };
+      const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+      rows.push({
+        shape: 'llama-3.2-1b', what: `studio export (${target}, ${method}), page's renderer + GPU RSS`, inputBytes, wallSeconds: r.seconds, peakRssBytes: r.peaks.busiestRendererGpuRss,
+        note: `PSS renderers + GPU ${mib(r.peaks.rendererGpuPss)}; RSS of all renderers + GPU ${mib(r.peaks.rendererGpuRss)}; before the export ${mib(r.idle.busiestRendererGpuRss)}`,
+      });
+    }
+  }
+  return rows;
 }
 
 export interface Timed {
@@ -262,6 +304,7 @@ export async function realSizeSection(opts: { root: string; args: string[]; log:
   }
 
   const extra: RealSizeRow[] = [];
+  if (!args.includes('--real-size-no-studio') && ctx.families.has('llama-3.2-1b') && layers === undefined) extra.push(...(await studioExportRows(ctx, args)));
   for (const p of providers) extra.push(...(await p(ctx)));
 
   const load1 = loadavg();

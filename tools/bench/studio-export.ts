@@ -206,6 +206,8 @@ async function benchMain(): Promise<void> {
     const status = await page.getByTestId('export-status').textContent();
     console.log(`| studio export (${target}, ${method}, CPU merge) | ${fam.description} | ${seconds.toFixed(1)} s | ${formatPeaks(peaks)} |`);
     console.log(`  before the export: ${formatPeaks(idle)}`);
+    // For the real-size section (tools/bench/realsize.ts), which runs this script as a child.
+    console.log(`STUDIO_EXPORT_JSON ${JSON.stringify({ target, method, family, description: fam.description, seconds, peaks, idle })}`);
     console.log(`  ${status}`);
   } finally {
     await context.close();
