@@ -24,10 +24,14 @@ const TASK = 'caesar.ppl.jsonl';
 let family: ExportFamily;
 let hub: MockHub;
 let errors: string[] = [];
+const debug = (what: string) => {
+  if (process.env.STUDIO_DEBUG) console.log(new Date().toISOString(), what);
+};
 
 test.beforeAll(async () => {
   test.setTimeout(600_000);
   family = await prepareFamily('qwen2.5-0.5b', 2);
+  debug(`family: ${family.description}`);
   hub = await startMockHub({ port: 0, root: family.root });
 });
 
@@ -61,6 +65,7 @@ test('live loop on a 0.5B-shaped family from the mock Hub: scores after a layer 
   test.setTimeout(420_000);
   await page.setViewportSize({ width: 1440, height: 1000 });
   await loadRecipeFromHub(page, hub.url, family.repos, exportRecipe(family.repos));
+  debug('models loaded, recipe applied');
   await page.getByLabel('Subset size', { exact: true }).fill(String(ITEMS));
   await page.getByLabel('Refined subset size').fill(String(ITEMS));
   const taskBox = page.getByRole('checkbox', { name: `Task ${TASK}` });
@@ -74,6 +79,7 @@ test('live loop on a 0.5B-shaped family from the mock Hub: scores after a layer 
   const residency = page.getByTestId('gpu-residency');
   await expect(residency).toHaveText(/GPU-resident: (\d+)\/\1 input tensors, [\d.]+ [MG]B; 0 streamed; merged weights [\d.]+ [MG]B on the GPU/);
   const before = Number(await score.getAttribute('data-value'));
+  debug(`first score ${before}`);
   expect(Number.isFinite(before)).toBe(true);
 
   // A drag: layer 1's point of the first expert moved down with the keyboard (large steps).
@@ -90,6 +96,7 @@ test('live loop on a 0.5B-shaped family from the mock Hub: scores after a layer 
   await expect(scores).toHaveAttribute('data-current', 'true');
   await expect(residency).toBeVisible();
   const after = Number(await score.getAttribute('data-value'));
+  debug(`score after the change ${after}`);
   expect(after).not.toBe(before);
 
   // The CLI on the recipe the YAML panel shows (the same Hub ids, the same mock Hub), same items.
@@ -98,11 +105,12 @@ test('live loop on a 0.5B-shaped family from the mock Hub: scores after a layer 
     const file = join(dir, 'recipe.yml');
     await writeFile(file, await yaml.inputValue());
     const cli = await cliEval(file);
+    debug('CLI eval done');
     expect(cli.results[0].items).toBe(ITEMS);
     const want = cli.results[0].metrics.perplexity;
     const note = `studio ${after}, CLI ${want}, before the change ${before}; ${await residency.textContent()}`;
     test.info().annotations.push({ type: 'perplexity', description: note });
-    console.log(note);
+    debug(note);
     expect(Math.abs(after - want) / want).toBeLessThan(1e-4);
     // The change moved the score by far more than that.
     expect(Math.abs(after - before) / want).toBeGreaterThan(1e-3);
