@@ -108,6 +108,8 @@ export function decodeWeightRange(w: CpuWeight, from: number, count: number, out
 /** Float32 elements decoded per block of 16-bit weight rows (64 KiB: stays in cache while four
  * token rows stream past it). */
 const DECODE_BLOCK = 16384;
+/** Rows per batched scoring pass: their logits (rows x vocabulary float32) are 39 MB at 151936 tokens. */
+const SEQUENCE_ROWS = 64;
 
 /** out[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]) for a weight in any stored form; a 16-bit one is
  * decoded a block of rows at a time into `scratch` (grown as needed, returned). */
@@ -350,6 +352,37 @@ export class CpuCausalLM extends KvCachedLM {
       for (let j = 1; j < c.length; j++) lp[j] = logSoftmaxAt(rows, (firstRow[k] + j - 1) * V, V, c[j]);
       return lp;
     });
+  }
+
+  /** Several sequences in one forward pass over their rows (up to SEQUENCE_ROWS rows a pass, whole
+   * sequences), each with its own KV cache, so each weight row is read once per batch of tokens. */
+  protected async scoreSequences(sequences: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
+    const V = this.config.vocabSize;
+    const out = sequences.map((s) => new Float64Array(s.length - 1));
+    for (let a = 0; a < sequences.length;) {
+      let b = a, rows = 0;
+      while (b < sequences.length && (b === a || rows + sequences[b].length - 1 <= SEQUENCE_ROWS)) rows += sequences[b++].length - 1;
+      if (rows > 0) {
+        const tokens = new Int32Array(rows), positions = new Int32Array(rows), caches: KvCache[] = [];
+        let r = 0;
+        for (let k = a; k < b; k++) {
+          const s = sequences[k], cache = new KvCache(this.config.numLayers, this.config.numKvHeads * this.config.headDim);
+          for (let j = 0; j + 1 < s.length; j++, r++) {
+            tokens[r] = s[j];
+            positions[r] = j;
+            caches.push(cache);
+          }
+        }
+        const logits = await this.forwardRows(tokens, positions, caches, 0, signal);
+        r = 0;
+        for (let k = a; k < b; k++) {
+          const s = sequences[k];
+          for (let j = 1; j < s.length; j++, r++) out[k][j - 1] = logSoftmaxAt(logits, r * V, V, s[j]);
+        }
+      }
+      a = b;
+    }
+    return out;
   }
 
   /** Greedy generation for many prompts at once: after each prompt's prefill, one step advances

@@ -468,9 +468,45 @@ export class GpuCausalLM extends KvCachedLM {
         rows[2 * r + 1] = P + j;
       }
     });
+    const values = await this.targetLogProbs(tokens, targets, rows, signal);
+    r = 0;
+    continuations.forEach((c, k) => {
+      for (let j = 1; j < c.length; j++) out[k][j] = values[r++];
+    });
+    return out;
+  }
+
+  /** Several sequences in one forward pass: sequence k in cache slot k, its rows at positions
+   * 0 .. length - 2, all rows in order in chunks whose logits fit one binding (a chunk sees the
+   * cache the earlier ones wrote); only each row's target log-probability is read back. */
+  protected async scoreSequences(sequences: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
+    const out = sequences.map((s) => new Float64Array(s.length - 1));
+    const total = sequences.reduce((a, s) => a + s.length - 1, 0);
+    if (total === 0) return out;
+    throwIfAborted(signal);
+    this.ensureCache(sequences.length, Math.max(...sequences.map((s) => s.length)));
+    const tokens = new Int32Array(total), targets = new Int32Array(total), rows = new Uint32Array(total * 2);
+    let r = 0;
+    sequences.forEach((s, k) => {
+      for (let j = 0; j + 1 < s.length; j++, r++) {
+        tokens[r] = s[j];
+        targets[r] = s[j + 1];
+        rows[2 * r] = k;
+        rows[2 * r + 1] = j;
+      }
+    });
+    const values = await this.targetLogProbs(tokens, targets, rows, signal);
+    r = 0;
+    for (const lp of out) for (let j = 0; j < lp.length; j++) lp[j] = values[r++];
+    return out;
+  }
+
+  /** log p(targets[t]) after row t (tokens[t] at slot/position rows[2t], rows[2t + 1]), in chunks of
+   * rows whose logits fit one binding, in order (each sequence's rows by position). */
+  private async targetLogProbs(tokens: Int32Array, targets: Int32Array<ArrayBuffer>, rows: Uint32Array, signal?: AbortSignal): Promise<Float32Array> {
+    const V = this.config.vocabSize, total = tokens.length;
     if (!this.calibrated && !this.opts.matmulKernel && total >= 16) await this.calibrateMatmul();
     const values = new Float32Array(total);
-    // In chunks of rows whose logits fit one binding, in order (each continuation's rows by position).
     for (let a = 0; a < total; a += this.logitRowsPerPass) {
       throwIfAborted(signal);
       const b = Math.min(total, a + this.logitRowsPerPass);
@@ -484,11 +520,7 @@ export class GpuCausalLM extends KvCachedLM {
       values.set(new Float32Array(await this.readBack(lsm, enc, (b - a) * 4, uniforms)), a);
       more.destroy();
     }
-    r = 0;
-    continuations.forEach((c, k) => {
-      for (let j = 1; j < c.length; j++) out[k][j] = values[r++];
-    });
-    return out;
+    return values;
   }
 
   protected async replaceWeights(tensors: ReadonlyMap<string, WeightUpdate>): Promise<void> {

@@ -122,19 +122,24 @@ async function multipleChoice(model: CausalLM, tok: TextTokenizer, items: Choice
   return { metrics: { accuracy: mean(perItem.map((p) => p.score)), accuracy_norm: correctNorm / Math.max(1, perItem.length) }, perItem };
 }
 
+/** Perplexity items scored together (one forward pass over their rows, in chunks that fit). */
+const PERPLEXITY_BATCH = 16;
+
 async function perplexity(model: CausalLM, tok: TextTokenizer, items: TextItem[], order: number[], opts: EvalOptions, tick: () => void): Promise<Pick<TaskResult, 'metrics' | 'perItem'>> {
   const perItem: TaskResult['perItem'] = [];
   let nll = 0, tokens = 0;
-  for (const index of order) {
+  for (let a = 0; a < order.length; a += PERPLEXITY_BATCH) {
     throwIfAborted(opts.signal);
-    const ids = tok.encodePrompt(items[index].text);
-    // Without a BOS the first token has no context, so it is the prefix and never a target.
-    const [lp] = await model.continuationLogProbs(ids.subarray(0, 1), [ids.subarray(1)], opts.signal);
-    const itemNll = -lp.reduce((a, b) => a + b, 0);
-    nll += itemNll;
-    tokens += lp.length;
-    perItem.push({ index, score: itemNll });
-    tick();
+    const batch = order.slice(a, a + PERPLEXITY_BATCH);
+    // Without a BOS the first token has no context, so it is context only and never a target.
+    const lps = await model.sequenceLogProbs(batch.map((index) => tok.encodePrompt(items[index].text)), opts.signal);
+    batch.forEach((index, k) => {
+      const itemNll = -lps[k].reduce((x, y) => x + y, 0);
+      nll += itemNll;
+      tokens += lps[k].length;
+      perItem.push({ index, score: itemNll });
+      tick();
+    });
   }
   const perToken = tokens > 0 ? nll / tokens : NaN;
   return { metrics: { perplexity: Math.exp(perToken), nll_per_token: perToken, tokens }, perItem };

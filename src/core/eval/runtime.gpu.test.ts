@@ -68,6 +68,23 @@ describe('stories260K on WebGPU vs llama2.c run.c', () => {
     expect(Math.abs(ppl / ref.ppl.perplexity - 1)).toBeLessThan(1e-3);
   });
 
+  it('batched perplexity (sequenceLogProbs: ragged sequences in cache slots side by side) equals scoring each alone and the CPU runtime', async () => {
+    const cpu = new CpuCausalLM(files.config, host);
+    const seqs = [
+      Int32Array.from(ref.ppl.input_ids),
+      ...ref.prompts.map((p) => Int32Array.from([...p.input_ids, ...p.greedy_ids])),
+      Int32Array.from([1]),
+      Int32Array.from([1, 403]),
+    ];
+    const [g, c] = [await model.sequenceLogProbs(seqs), await cpu.sequenceLogProbs(seqs)];
+    for (let i = 0; i < seqs.length; i++) {
+      const [alone] = await model.continuationLogProbs(seqs[i].subarray(0, 1), [seqs[i].subarray(1)]);
+      expect(g[i].length, `sequence ${i}`).toBe(seqs[i].length - 1);
+      expect(maxDiff(g[i], alone), `sequence ${i}`).toBeLessThan(1e-4);
+      expect(maxDiff(g[i], c[i]), `sequence ${i}`).toBeLessThan(1e-4);
+    }
+  });
+
   it('agrees with the CPU runtime on shared-prefix continuations and after an in-place weight update', async () => {
     const cpu = new CpuCausalLM(files.config, host);
     const prefix = Int32Array.from(ref.prompts[1].input_ids);

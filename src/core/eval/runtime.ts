@@ -32,6 +32,11 @@ export interface CausalLM {
   /** For each continuation c: log p(c[j] | prefix, c[<j]) for every j (natural log, float64).
    * The prefix is run once and shared by all continuations. */
   continuationLogProbs(prefix: Int32Array, continuations: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]>;
+  /** For each sequence s: log p(s[j] | s[<j]) for j = 1 .. s.length - 1 (s[0] is context only), the
+   * values of continuationLogProbs(s[0:1], [s[1:]]). The backends score the sequences together:
+   * their rows go through one forward pass (in chunks that fit), each row attending to its own
+   * sequence only (one KV cache per sequence). */
+  sequenceLogProbs(sequences: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]>;
   /** Greedy decoding with a KV cache; returns the new tokens without the stop token. */
   generate(prompt: Int32Array, opts: GenerateOptions): Promise<number[]>;
   /** `generate` for many prompts; a backend may advance them together (same results). */
@@ -170,6 +175,16 @@ export abstract class KvCachedLM implements CausalLM {
     });
   }
 
+  sequenceLogProbs(sequences: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
+    return this.exclusive(async () => {
+      sequences.forEach((s, i) => {
+        if (s.length === 0) throw new MergeStudioError('eval-empty-prefix', `sequenceLogProbs: sequence ${i} is empty; it must hold at least one token to predict from`);
+        checkTokenIds(s, this.config.vocabSize, `sequence ${i}`);
+      });
+      return this.scoreSequences(sequences, signal);
+    });
+  }
+
   generate(prompt: Int32Array, opts: GenerateOptions): Promise<number[]> {
     return this.generateMany([prompt], opts).then((r) => r[0]);
   }
@@ -202,6 +217,14 @@ export abstract class KvCachedLM implements CausalLM {
       }
       out.push(lp);
     }
+    return out;
+  }
+
+  /** Checked, non-empty sequences; one after the other (a backend with rows of several sequences
+   * in one forward pass overrides this). */
+  protected async scoreSequences(sequences: readonly Int32Array[], signal?: AbortSignal): Promise<Float64Array[]> {
+    const out: Float64Array[] = [];
+    for (const s of sequences) out.push((await this.scoreContinuations(s.subarray(0, 1), [s.subarray(1)], signal))[0]);
     return out;
   }
 
