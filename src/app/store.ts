@@ -150,6 +150,10 @@ function scoresOf(stage: EvalStage): Record<string, number> {
   return Object.fromEntries(stage.scores.map((s: TaskScore) => [s.objective, s.value]));
 }
 
+/** Engine job ids of the adds in flight, per label (two adds may share a label: see addModel). */
+const addJobs = new Map<string, string[]>();
+let addCounter = 0;
+
 export const useStudio = create<StudioState>()((set, get) => {
   /** Adds or updates the frontier point of a recipe with a stage's scores. */
   const record = (recipe: Recipe, stage: EvalStage, origin: FrontierPoint['origin']) => {
@@ -246,13 +250,17 @@ export const useStudio = create<StudioState>()((set, get) => {
 
     async addModel(source, label, opts) {
       // Several adds run at once (the start-up demo family, the user's Hub id): each one clears and sets only
-      // what belongs to it, so a slow load finishing cannot wipe another model's stall notice or error.
+      // what belongs to it, so a slow load finishing cannot wipe another model's stall notice or error. Each
+      // add is its own engine job: a Hub id equal to a demo model's ref (the mock Hub serves the zoo as
+      // `zoo/...`) must not supersede, or be superseded by, the demo family's add of the same name.
+      const jobId = `add:${label}:${++addCounter}`;
+      addJobs.set(label, [...(addJobs.get(label) ?? []), jobId]);
       set((s) => (opts?.quiet ? { adding: [...s.adding, label] } : { adding: [...s.adding, label], modelError: null, failedSource: null }));
       try {
         const onEvent = callback((e: EngineEvent) => {
           if (e.type === 'progress' && e.progress.phase === 'hub-retry') set({ hubStatus: e.progress.message ?? null, hubStatusOf: label });
         });
-        const summary = await engine().addModel(source, `add:${label}`, onEvent);
+        const summary = await engine().addModel(source, jobId, onEvent);
         rememberSource(summary.ref, source);
         set((s) => {
           const models = [...s.models.filter((m) => m.ref !== summary.ref), summary];
@@ -265,12 +273,19 @@ export const useStudio = create<StudioState>()((set, get) => {
         const message = errorText(err);
         set({ modelError: message.includes(label) ? message : `${label}: ${message}`, failedSource: source.kind === 'hub' ? { source, label } : null });
       } finally {
-        set((s) => ({ adding: s.adding.filter((a) => a !== label), ...(s.hubStatusOf === label ? { hubStatus: null, hubStatusOf: null } : {}) }));
+        const left = (addJobs.get(label) ?? []).filter((j) => j !== jobId);
+        if (left.length) addJobs.set(label, left);
+        else addJobs.delete(label);
+        set((s) => {
+          const at = s.adding.indexOf(label);
+          const adding = at < 0 ? s.adding : [...s.adding.slice(0, at), ...s.adding.slice(at + 1)];
+          return { adding, ...(s.hubStatusOf === label ? { hubStatus: null, hubStatusOf: null } : {}) };
+        });
       }
     },
 
     cancelAdd(label) {
-      void engine().cancel(`add:${label}`);
+      for (const jobId of addJobs.get(label) ?? []) void engine().cancel(jobId);
     },
 
     removeModel(ref) {
