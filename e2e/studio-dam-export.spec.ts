@@ -9,7 +9,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { test, expect } from '@playwright/test';
-import { FAMILY, studioWithDemoFamily } from './studio-page.ts';
+import { FAMILY, studioWithDemoFamily, trainDam } from './studio-page.ts';
 import { COEFFICIENTS_FILE, coefficientLayout, exportDamMerge } from '../src/core/dam/index.ts';
 import { openEvalModel } from '../src/core/eval/load.ts';
 import { nodeFolderSinks, nodeFolderTree } from '../src/core/io/node-file.ts';
@@ -39,12 +39,7 @@ function bf16(x: number): number {
 test('DAM: 2 steps, then "Export exact DAM merge" as a download: byte-identical to the core\'s exportDamMerge of the demo experts with the exported coefficients', async ({ page }) => {
   test.setTimeout(300_000);
   await page.getByLabel('re-evaluate after each change').uncheck();
-  await page.getByLabel('DAM steps').fill('2');
-  await page.getByLabel('DAM learning rate').fill('0.01');
-  await page.getByLabel('DAM batch size').fill('2');
-  await page.getByLabel('DAM sequences per expert').fill('4');
-  await page.getByRole('button', { name: 'Start DAM' }).click();
-  await expect(page.getByTestId('dam-status')).toHaveText('finished', { timeout: 180_000 });
+  await trainDam(page, 2);
   // The panel says which export is exact and which is the per-tensor-mean approximation.
   await expect(page.getByTestId('dam-exact-note')).toContainText('Exact');
   await expect(page.getByTestId('dam-approximation')).toContainText('Approximation');

@@ -2,7 +2,7 @@
 // coefficients, stated as an approximation), is evaluated like any recipe and exported as YAML.
 import { readFile } from 'node:fs/promises';
 import { test, expect } from '@playwright/test';
-import { FAMILY, studioWithDemoFamily } from './studio-page.ts';
+import { FAMILY, studioWithDemoFamily, trainDam } from './studio-page.ts';
 import { parseRecipeYaml, type ParamCondition } from '../src/core/recipe/index.ts';
 
 studioWithDemoFamily(async (page) => {
@@ -14,12 +14,7 @@ test('DAM: 2 steps, then "Use DAM merge as the recipe": its weights are the heat
   await page.getByLabel('re-evaluate after each change').uncheck();
   await page.getByLabel('Subset size', { exact: true }).fill('2');
   await page.getByLabel('Refined subset size').fill('2');
-  await page.getByLabel('DAM steps').fill('2');
-  await page.getByLabel('DAM learning rate').fill('0.01');
-  await page.getByLabel('DAM batch size').fill('2');
-  await page.getByLabel('DAM sequences per expert').fill('4');
-  await page.getByRole('button', { name: 'Start DAM' }).click();
-  await expect(page.getByTestId('dam-status')).toHaveText('finished', { timeout: 180_000 });
+  await trainDam(page, 2);
   const table = page.getByRole('table', { name: 'DAM coefficients' });
   // one row per expert, headed by its label (the ref in data-ref)
   const experts = await table.locator('tbody th').evaluateAll((ths) => ths.map((th) => th.getAttribute('data-ref')));

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { test, expect } from '@playwright/test';
 import { startMockHub, type MockHub } from '../tools/mock-hub/server.ts';
 import { exportRecipe, loadRecipeFromHub, prepareFamily, type ExportFamily } from '../tools/bench/studio-export.ts';
+import { tickTaskWithSubset } from './studio-page.ts';
 
 if (process.env.STUDIO_BASE_URL) test.use({ baseURL: process.env.STUDIO_BASE_URL });
 const REPO = join(import.meta.dirname, '..');
@@ -66,11 +67,7 @@ test('live loop on a 0.5B-shaped family from the mock Hub: scores after a layer 
   await page.setViewportSize({ width: 1440, height: 1000 });
   await loadRecipeFromHub(page, hub.url, family.repos, exportRecipe(family.repos));
   debug('models loaded, recipe applied');
-  await page.getByLabel('Subset size', { exact: true }).fill(String(ITEMS));
-  await page.getByLabel('Refined subset size').fill(String(ITEMS));
-  const taskBox = page.getByRole('checkbox', { name: `Task ${TASK}` });
-  await taskBox.click();
-  await expect(taskBox).toBeChecked();
+  await tickTaskWithSubset(page, TASK, ITEMS);
   const scores = page.getByTestId('scores');
   const score = page.getByTestId('score-caesar.perplexity');
   await expect(score).toBeVisible({ timeout: 300_000 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test, expect } from '@playwright/test';
 import { parseRecipeYaml, recipeToYaml } from '../src/core/recipe/index.ts';
 import { renameModels } from '../src/core/recipe/stages.ts';
-import { FAMILY, studioWithDemoFamily } from './studio-page.ts';
+import { FAMILY, studioWithDemoFamily, tickTaskWithSubset } from './studio-page.ts';
 
 if (process.env.STUDIO_BASE_URL) test.use({ baseURL: process.env.STUDIO_BASE_URL });
 const REPO = join(import.meta.dirname, '..');
@@ -32,11 +32,7 @@ test('live loop: GPU-resident inputs; scores after a drag equal `merge-studio ev
   test.setTimeout(240_000);
   await page.getByLabel('Method', { exact: true }).selectOption('task_arithmetic');
   await expect(page.getByTestId('plan-ok')).toBeVisible();
-  await page.getByLabel('Subset size', { exact: true }).fill(String(ITEMS));
-  await page.getByLabel('Refined subset size').fill(String(ITEMS));
-  const taskBox = page.getByRole('checkbox', { name: `Task ${TASK}` });
-  await taskBox.click();
-  await expect(taskBox).toBeChecked();
+  await tickTaskWithSubset(page, TASK, ITEMS);
   const scores = page.getByTestId('scores');
   const score = page.getByTestId('score-caesar.perplexity');
   await expect(score).toBeVisible({ timeout: 120_000 });

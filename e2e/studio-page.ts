@@ -24,3 +24,22 @@ export function studioWithDemoFamily(ready: (page: Page) => Promise<void>): void
     expect(errors).toEqual([]);
   });
 }
+
+/** Sets the live subset sizes to `items` and ticks task `task` (the box shows the tick once loaded). */
+export async function tickTaskWithSubset(page: Page, task: string, items: number): Promise<void> {
+  await page.getByLabel('Subset size', { exact: true }).fill(String(items));
+  await page.getByLabel('Refined subset size').fill(String(items));
+  const box = page.getByRole('checkbox', { name: `Task ${task}` });
+  await box.click();
+  await expect(box).toBeChecked();
+}
+
+/** Trains DAM for `steps` small steps (lr 0.01, batch 2, 4 sequences per expert) until it finishes. */
+export async function trainDam(page: Page, steps: number): Promise<void> {
+  await page.getByLabel('DAM steps').fill(String(steps));
+  await page.getByLabel('DAM learning rate').fill('0.01');
+  await page.getByLabel('DAM batch size').fill('2');
+  await page.getByLabel('DAM sequences per expert').fill('4');
+  await page.getByRole('button', { name: 'Start DAM' }).click();
+  await expect(page.getByTestId('dam-status')).toHaveText('finished', { timeout: 180_000 });
+}
