@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpuBackend, execute, plan } from '../core/engine/index.ts';
 import { memorySinks } from '../core/io/memory.ts';
+import { nodeFolderTree } from '../core/io/node-file.ts';
+import { loadCausalLM } from '../core/eval/load.ts';
 import type { Recipe } from '../core/recipe/index.ts';
 import { FIXTURE_LLAMA, writeFixtureModel } from '../../tools/mock-hub/fixture-zoo.ts';
 import { StudioEngine } from './engine.ts';
@@ -63,6 +65,18 @@ describe('StudioEngine', () => {
     expect(s.edgeTensors).toEqual({ pre: 'model.embed_tokens.weight', post: 'lm_head.weight' });
     const report = await engine.compatibility(['base', 'add', 'reverse']);
     expect(report?.verdict).toBe('compatible');
+  });
+
+  it('scores token ids as given: a model as it is gives the log-probs of the model loaded directly; too short a sequence is refused', async () => {
+    const engine = await engineWithModels();
+    const sequences = [[1, 5, 9, 3], [2, 7], [0, 4, 4, 4, 8, 1]];
+    const got = await engine.scoreTokens({ recipe: { merge_method: 'passthrough', models: [{ model: 'add' }] }, backend: 'cpu', sequences }, 'tokens');
+    expect(got).toMatchObject({ evalBackend: 'cpu', mergeBackend: 'cpu' });
+    const { model } = await loadCausalLM(nodeFolderTree(join(dir, 'add')), { backend: 'cpu' });
+    const want = await model.sequenceLogProbs(sequences.map((s) => Int32Array.from(s)));
+    expect(got.logprobs.map((r) => r.length)).toEqual([3, 1, 5]);
+    got.logprobs.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(want[i][j], 6)));
+    await expect(engine.scoreTokens({ recipe: { merge_method: 'passthrough', models: [{ model: 'add' }] }, backend: 'cpu', sequences: [[1, 2], [3]] }, 'tokens')).rejects.toThrow(/sequence 1 holds 1 token id/);
   });
 
   it('re-merges only the tensors of the layer that changed, and scores exactly as a fresh merge', async () => {

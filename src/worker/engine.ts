@@ -35,7 +35,8 @@ import { KernelRunner } from '../core/gpu/runner.ts';
 import { taskVectorDiagnostics, type DiagnosticsResult } from '../core/diagnostics/index.ts';
 import type {
   BenchmarkRequest, CompatibilitySummary, DamExportRequest, DamRequest, DamUpdate, DemoCatalog, DemoModel, DemoTask, EngineEvent, EvalBackendChoice, EvalRequest, EvalStage, ExportOutcome,
-  ExportTarget, ModelSource, ModelSummary, ModuleGroup, SearchRequest, SearchUpdate, StoredExportInfo, TaskInfo, TaskScore,
+  ExportTarget, ModelSource, ModelSummary, ModuleGroup, SearchRequest, SearchUpdate, StoredExportInfo, TaskInfo, TaskScore, TokenScoreRequest,
+  TokenScores,
 } from './protocol.ts';
 import { urlFileTree } from './url-tree.ts';
 import { exportRef } from './export-refs.ts';
@@ -580,6 +581,36 @@ export class StudioEngine {
         if (full) break;
       }
       return stages;
+    });
+    this.queue = run.catch(() => undefined);
+    try {
+      return await run;
+    } finally {
+      if (this.jobs.get(jobId) === controller) this.jobs.delete(jobId);
+    }
+  }
+
+  /** The per-token log-probs of token sequences under the recipe's merged model, brought resident
+   * as `evaluate` does (the live loop on WebGPU, else the merged runtime), scored together as the
+   * perplexity tasks score theirs, from the ids as given: no tokenizer between. */
+  async scoreTokens(request: TokenScoreRequest, jobId: string): Promise<TokenScores> {
+    this.jobs.get(jobId)?.abort(new DOMException('superseded', 'AbortError'));
+    const controller = new AbortController();
+    this.jobs.set(jobId, controller);
+    const run = this.queue.then(async () => {
+      const signal = controller.signal;
+      signal.throwIfAborted();
+      request.sequences.forEach((s, i) => {
+        if (s.length < 2) throw new MergeStudioError('eval-short-sequence', `sequence ${i} holds ${s.length} token id(s); scoring needs a context id and at least one to predict`, { sequence: i });
+      });
+      const { resident } = await this.bringResident(request.recipe, request.backend, signal, () => {});
+      const lps = await resident.runtime.model.sequenceLogProbs(request.sequences.map((s) => Int32Array.from(s)), signal);
+      return {
+        logprobs: lps.map((lp) => Array.from(lp)),
+        mergeBackend: resident.mergeBackend,
+        evalBackend: resident.evalBackend,
+        ...(resident.live ? { residency: formatResidency(resident.live.residency) } : {}),
+      };
     });
     this.queue = run.catch(() => undefined);
     try {

@@ -118,6 +118,22 @@ export interface EvalRequest {
   itemSeed?: number;
 }
 
+/** Token sequences to score under a recipe's merged model, exactly as given (no tokenizer). */
+export interface TokenScoreRequest {
+  recipe: Recipe;
+  backend: EvalBackendChoice;
+  /** Each sequence's first id is context only; at least two ids each. */
+  sequences: number[][];
+}
+
+export interface TokenScores {
+  /** For each sequence s: log p(s[j] | s[<j]) for j = 1 .. s.length - 1. */
+  logprobs: number[][];
+  mergeBackend: string;
+  evalBackend: string;
+  residency?: string;
+}
+
 export interface TaskScore {
   task: string;
   /** `<skill>.<metric>`, the name search objectives use (`add.exact_match`). */
