@@ -526,12 +526,18 @@ export class StudioEngine {
     return { resident: this.resident, remerged: p.steps.length };
   }
 
-  /** Merges `recipe` (partially, when the resident model allows) and scores the tasks on growing
-   * subsets, reporting each stage as it completes. Cancelled by `cancel(jobId)` or a newer job with the same id. */
-  async evaluate(request: EvalRequest, jobId: string, onEvent: (e: EngineEvent) => void): Promise<EvalStage[]> {
+  /** A fresh controller for job `jobId`, aborting the job that held the id before (a newer request wins). */
+  private supersede(jobId: string): AbortController {
     this.jobs.get(jobId)?.abort(new DOMException('superseded', 'AbortError'));
     const controller = new AbortController();
     this.jobs.set(jobId, controller);
+    return controller;
+  }
+
+  /** Merges `recipe` (partially, when the resident model allows) and scores the tasks on growing
+   * subsets, reporting each stage as it completes. Cancelled by `cancel(jobId)` or a newer job with the same id. */
+  async evaluate(request: EvalRequest, jobId: string, onEvent: (e: EngineEvent) => void): Promise<EvalStage[]> {
+    const controller = this.supersede(jobId);
     const run = this.queue.then(async () => {
       const signal = controller.signal;
       signal.throwIfAborted();
@@ -594,9 +600,7 @@ export class StudioEngine {
    * as `evaluate` does (the live loop on WebGPU, else the merged runtime), scored together as the
    * perplexity tasks score theirs, from the ids as given: no tokenizer between. */
   async scoreTokens(request: TokenScoreRequest, jobId: string): Promise<TokenScores> {
-    this.jobs.get(jobId)?.abort(new DOMException('superseded', 'AbortError'));
-    const controller = new AbortController();
-    this.jobs.set(jobId, controller);
+    const controller = this.supersede(jobId);
     const run = this.queue.then(async () => {
       const signal = controller.signal;
       signal.throwIfAborted();
