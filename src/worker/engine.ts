@@ -210,16 +210,11 @@ export class StudioEngine {
       if (!h) throw new MergeStudioError('model-not-loaded', `diagnostics use '${ref}', which is not loaded`, { model: ref });
       return h;
     };
-    this.jobs.get(jobId)?.abort(new DOMException('superseded', 'AbortError'));
-    const abort = new AbortController();
-    this.jobs.set(jobId, abort);
-    try {
+    return this.job(jobId, async (signal) => {
       const runner = backend === 'cpu' ? null : await this.diagnosticsRunner();
       if (backend === 'webgpu' && !runner) throw new MergeStudioError('no-webgpu', 'diagnostics on WebGPU were chosen, but no WebGPU device is available');
-      return await taskVectorDiagnostics(handle(base), models.map(handle), { runner, signal: abort.signal, onProgress: (progress) => onEvent({ type: 'progress', progress }) });
-    } finally {
-      if (this.jobs.get(jobId) === abort) this.jobs.delete(jobId);
-    }
+      return taskVectorDiagnostics(handle(base), models.map(handle), { runner, signal, onProgress: (progress) => onEvent({ type: 'progress', progress }) });
+    });
   }
 
   /** Streams every Hub tree's progress to the page: 'download' per model, 'hub-cache-off' when the
@@ -526,21 +521,23 @@ export class StudioEngine {
     return { resident: this.resident, remerged: p.steps.length };
   }
 
-  /** A fresh controller for job `jobId`, aborting the job that held the id before (a newer request wins). */
-  private supersede(jobId: string): AbortController {
-    this.jobs.get(jobId)?.abort(new DOMException('superseded', 'AbortError'));
-    const controller = new AbortController();
-    this.jobs.set(jobId, controller);
-    return controller;
+  /** Runs `work` as job `jobId` (a newer request with the id aborts it) after the work queued before
+   * it: evaluations and token scoring share the resident model, one at a time. */
+  private queuedJob<T>(jobId: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return this.job(jobId, (signal) => {
+      const run = this.queue.then(() => {
+        signal.throwIfAborted();
+        return work(signal);
+      });
+      this.queue = run.catch(() => undefined);
+      return run;
+    });
   }
 
   /** Merges `recipe` (partially, when the resident model allows) and scores the tasks on growing
    * subsets, reporting each stage as it completes. Cancelled by `cancel(jobId)` or a newer job with the same id. */
   async evaluate(request: EvalRequest, jobId: string, onEvent: (e: EngineEvent) => void): Promise<EvalStage[]> {
-    const controller = this.supersede(jobId);
-    const run = this.queue.then(async () => {
-      const signal = controller.signal;
-      signal.throwIfAborted();
+    return this.queuedJob(jobId, async (signal) => {
       const onProgress: ProgressCallback = (progress) => onEvent({ type: 'progress', progress });
       const stages: EvalStage[] = [];
       for (const [i, want] of request.stages.entries()) {
@@ -588,22 +585,13 @@ export class StudioEngine {
       }
       return stages;
     });
-    this.queue = run.catch(() => undefined);
-    try {
-      return await run;
-    } finally {
-      if (this.jobs.get(jobId) === controller) this.jobs.delete(jobId);
-    }
   }
 
   /** The per-token log-probs of token sequences under the recipe's merged model, brought resident
    * as `evaluate` does (the live loop on WebGPU, else the merged runtime), scored together as the
    * perplexity tasks score theirs, from the ids as given: no tokenizer between. */
   async scoreTokens(request: TokenScoreRequest, jobId: string): Promise<TokenScores> {
-    const controller = this.supersede(jobId);
-    const run = this.queue.then(async () => {
-      const signal = controller.signal;
-      signal.throwIfAborted();
+    return this.queuedJob(jobId, async (signal) => {
       request.sequences.forEach((s, i) => {
         if (s.length < 2) throw new MergeStudioError('eval-short-sequence', `sequence ${i} holds ${s.length} token id(s); scoring needs a context id and at least one to predict`, { sequence: i });
       });
@@ -616,12 +604,6 @@ export class StudioEngine {
         ...(resident.live ? { residency: formatResidency(resident.live.residency) } : {}),
       };
     });
-    this.queue = run.catch(() => undefined);
-    try {
-      return await run;
-    } finally {
-      if (this.jobs.get(jobId) === controller) this.jobs.delete(jobId);
-    }
   }
 
   cancel(jobId: string): void {
