@@ -6,7 +6,7 @@ import { cpuBackend, execute, plan, type MergeBackend, type Plan } from '../core
 import { MergeStudioError } from '../core/errors.ts';
 import { mergedTokenizer, mergedTokenizerKey, remergeInto, runtimeForPlan, type MergedRuntime } from '../core/eval/merged.ts';
 import { evaluateTask } from '../core/eval/metrics.ts';
-import { formatResidency, shapeSignature, startLiveLoop, stepSignature, type LiveLoop } from '../core/eval/live.ts';
+import { formatResidency, shapeSignature, stageSteps, startLiveLoop, stepSignature, type LiveLoop } from '../core/eval/live.ts';
 import type { EvalBackend } from '../core/eval/runtime.ts';
 import { parseTaskJsonl, type EvalTask } from '../core/eval/tasks.ts';
 import { evaluateBenchmark } from '../core/benchmarks/evaluate.ts';
@@ -490,7 +490,8 @@ export class StudioEngine {
     const p = this.planFor(recipe, mergeBackend);
     const evalBackend = await this.evalBackend(choice);
     const shape = shapeSignature(p);
-    const steps = new Map(p.steps.map((s) => [s.output, stepSignature(p, s)]));
+    const stages = stageSteps(p);
+    const steps = new Map(p.steps.map((s) => [s.output, stepSignature(p, s, stages)]));
     const current = this.resident;
     // Merge and scoring both on the GPU: the live loop keeps the inputs and the merged weights there.
     const useLive = gpu !== null && evalBackend === 'webgpu';
