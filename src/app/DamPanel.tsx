@@ -10,9 +10,8 @@ import { recipeForExport } from '../worker/export-refs.ts';
 import { DAM_APPROXIMATION_NOTE, damRecipe } from './dam-recipe.ts';
 import { downloadBytes } from './download.ts';
 import { missingMessage, openRecipe } from './open-recipe.ts';
-import { defaultName, ExportTargetFields, runExportTo, shardBytes, type ExportTargetChoice } from './export-target.tsx';
+import { defaultName, describeExport, ExportedFiles, ExportTargetFields, runExportTo, shardBytes } from './export-target.tsx';
 import { ProgressLine } from './ProgressLine.tsx';
-import { formatBytes } from './format.ts';
 import type { ExportOutcome } from '../worker/protocol.ts';
 
 type DamStatus = Extract<DamUpdate, { type: 'status' }>['status'] | 'idle';
@@ -90,7 +89,7 @@ export function DamPanel() {
   // The exact export shares the Export panel's target, name, shard size and export job (one export at a time).
   const exportJob = useStudio((s) => s.exportJob);
   const choice = useStudio((s) => s.exportTarget);
-  const setChoice = (c: Partial<ExportTargetChoice>) => useStudio.setState((s) => ({ exportTarget: { ...s.exportTarget, ...c } }));
+  const setChoice = useStudio((s) => s.setExportTarget);
   const exportMine = useStudio((s) => s.exportBy === 'dam');
   const [exported, setExported] = useState<ExportOutcome | null>(null);
   const exportExact = async () => {
@@ -102,7 +101,7 @@ export function DamPanel() {
     const exportName = choice.name.trim() || defaultName('dam-merge');
     const out = await runExportTo(choice.kind, 'exact DAM export', exportName, setJob, (target) => engine().exportDam(target, 'export', callback((e) => {
       if (e.type === 'progress') setJob({ status: 'running', progress: e.progress, label: 'exact DAM export' });
-    }), { shardSize }), (o, where) => `exact DAM merge: ${o.files.length} files, ${formatBytes(o.bytesWritten)} of tensors in ${o.seconds.toFixed(1)} s to ${where}${o.removed.length ? `; removed ${o.removed.length} leftover(s) of an interrupted export` : ''}`);
+    }), { shardSize }), (o, where) => `exact DAM merge: ${describeExport(o, where)}`);
     setExported(out);
   };
   const exportBusy = exportJob.status === 'running';
@@ -169,11 +168,7 @@ export function DamPanel() {
             <button type="button" onClick={() => void engine().cancel('export')} disabled={!exportBusy || !exportMine}>Cancel DAM export</button>
           </div>
           {exportMine && <ProgressLine job={exportJob} testId="dam-export-status" />}
-          {exportMine && exported && (
-            <ul className="files" data-testid="dam-export-files">
-              {exported.files.map((f) => <li key={f.name}>{f.name}{f.bytes >= 0 ? ` (${formatBytes(f.bytes)})` : ''}</li>)}
-            </ul>
-          )}
+          {exportMine && exported && <ExportedFiles out={exported} testId="dam-export-files" />}
         </div>
       )}
       </div>

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import type { EvalBackendChoice, ExportOutcome, ExportTarget, StoredExportInfo } from '../worker/protocol.ts';
 import { callback, engine, errorText } from './engine-client.ts';
-import { defaultName, ExportTargetFields, hasOpfs, picker, runExportTo, shardBytes, type ExportTargetChoice, type TargetKind } from './export-target.tsx';
+import { defaultName, describeExport, ExportedFiles, ExportTargetFields, hasOpfs, picker, runExportTo, shardBytes, type TargetKind } from './export-target.tsx';
 import { formatBytes } from './format.ts';
 import { ProgressLine } from './ProgressLine.tsx';
 import { useStudio } from './store.ts';
@@ -11,7 +11,7 @@ export function ExportPanel() {
   const job = useStudio((s) => s.exportJob);
   const check = useStudio((s) => s.check);
   const choice = useStudio((s) => s.exportTarget);
-  const setChoice = (c: Partial<ExportTargetChoice>) => useStudio.setState((s) => ({ exportTarget: { ...s.exportTarget, ...c } }));
+  const setChoice = useStudio((s) => s.setExportTarget);
   const { kind, name, shardMiB } = choice;
   const [allowNonFinite, setAllowNonFinite] = useState(false);
   const [mergeOn, setMergeOn] = useState<EvalBackendChoice>('auto');
@@ -49,7 +49,7 @@ export function ExportPanel() {
     }), { shardSize: shard, allowNonFinite, mergeOn }).then((out) => {
       recordExport(recipe, kind === 'directory' ? 'to a folder' : kind === 'opfs' ? `to browser storage as ${exportName}` : `as ${exportName}.tar`);
       return out;
-    }), (out, where) => `${out.files.length} files, ${formatBytes(out.bytesWritten)} of tensors in ${out.seconds.toFixed(1)} s (merged on ${out.backend}) to ${where}${out.removed.length ? `; removed ${out.removed.length} leftover(s) of an interrupted export` : ''}`);
+    }), (out, where) => describeExport(out, where, { backend: true }));
   };
 
   const save = (stored: string, to: TargetKind) => runTo(to, 'save', stored, (target) => engine().saveStoredExport(stored, target, 'export', callback((e) => {
@@ -85,11 +85,7 @@ export function ExportPanel() {
         <button type="button" onClick={() => void engine().cancel('export')} disabled={!busy}>Cancel export</button>
       </div>
       <ProgressLine job={job} testId="export-status" />
-      {result && (
-        <ul className="files" data-testid="export-files">
-          {result.files.map((f) => <li key={f.name}>{f.name}{f.bytes >= 0 ? ` (${formatBytes(f.bytes)})` : ''}</li>)}
-        </ul>
-      )}
+      {result && <ExportedFiles out={result} testId="export-files" />}
       {hasOpfs && kept && kept.length > 0 && (
         <details open>
           <summary>Kept in browser storage ({kept.length})</summary>

@@ -7,6 +7,7 @@ import { newExportId } from '../core/io/fs-access.ts';
 import type { ExportOutcome, ExportTarget } from '../worker/protocol.ts';
 import { startStreamedDownload, type StreamedDownload } from './download.ts';
 import { errorText, isAbort } from './engine-client.ts';
+import { formatBytes } from './format.ts';
 import type { JobState } from './store.ts';
 
 export type TargetKind = 'directory' | 'opfs' | 'download';
@@ -35,6 +36,12 @@ export function defaultName(prefix = 'merge'): string {
 export function shardBytes(choice: ExportTargetChoice): number | string {
   const shard = Number(choice.shardMiB);
   return shard > 0 ? Math.round(shard * 2 ** 20) : `shard size: '${choice.shardMiB}' is not a positive number of MiB`;
+}
+
+/** The line an export ends with: files, tensor bytes, time, (the merge's backend,) where, leftovers removed. */
+export function describeExport(out: ExportOutcome, where: string, opts: { backend?: boolean } = {}): string {
+  const on = opts.backend ? ` (merged on ${out.backend})` : '';
+  return `${out.files.length} files, ${formatBytes(out.bytesWritten)} of tensors in ${out.seconds.toFixed(1)} s${on} to ${where}${out.removed.length ? `; removed ${out.removed.length} leftover(s) of an interrupted export` : ''}`;
 }
 
 /** Resolves where an export goes; for a picked folder the page shows that it waits for the picker. */
@@ -84,6 +91,15 @@ export async function runExportTo(
   } finally {
     chosen.download?.finished();
   }
+}
+
+/** The files an export wrote, with their sizes where known. */
+export function ExportedFiles({ out, testId }: { out: ExportOutcome; testId: string }) {
+  return (
+    <ul className="files" data-testid={testId}>
+      {out.files.map((f) => <li key={f.name}>{f.name}{f.bytes >= 0 ? ` (${formatBytes(f.bytes)})` : ''}</li>)}
+    </ul>
+  );
 }
 
 /** The target select and name field, bound to the shared choice; `what` prefixes the labels of a

@@ -66,6 +66,7 @@ export interface StudioState {
   exportBy: 'export' | 'dam';
   /** Where exports go (the Export and DAM panels share it). */
   exportTarget: ExportTargetChoice;
+  setExportTarget(change: Partial<ExportTargetChoice>): void;
   search: { status: SearchStatus; trials: TrialRecord<Recipe>[]; summary: SearchSummary | null; error: string | null };
 
   setRecipe(recipe: Recipe): void;
@@ -230,6 +231,7 @@ export const useStudio = create<StudioState>()((set, get) => {
     exportJob: { status: 'idle' },
     exportBy: 'export',
     exportTarget: initialExportTarget(),
+    setExportTarget: (change) => set((s) => ({ exportTarget: { ...s.exportTarget, ...change } })),
     search: { status: 'idle', trials: [], summary: null, error: null },
 
     setRecipe(recipe) {
