@@ -46,13 +46,6 @@ export interface RealSizeContext {
   log: (line: string) => void;
 }
 
-/** Extra rows from other benches (the studio's export in Chromium plugs in here). */
-export type RealSizeRowProvider = (ctx: RealSizeContext) => Promise<RealSizeRow[]>;
-const providers: RealSizeRowProvider[] = [];
-export function addRealSizeRows(provider: RealSizeRowProvider): void {
-  providers.push(provider);
-}
-
 /** The studio's export of 3 x Llama-3.2-1B-shaped in Chromium, one child run per target and method. */
 async function studioExportRows(ctx: RealSizeContext, args: string[]): Promise<RealSizeRow[]> {
   const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -305,7 +298,6 @@ export async function realSizeSection(opts: { root: string; args: string[]; log:
 
   const extra: RealSizeRow[] = [];
   if (!args.includes('--real-size-no-studio') && ctx.families.has('llama-3.2-1b') && layers === undefined) extra.push(...(await studioExportRows(ctx, args)));
-  for (const p of providers) extra.push(...(await p(ctx)));
 
   const load1 = loadavg();
   console.log(`\n### Real size: CLI merges of real-shaped bf16 families (${started.toISOString()}, load average ${load0.map((l) => l.toFixed(1)).join(' ')} at start, ${load1.map((l) => l.toFixed(1)).join(' ')} at end)\n`);
