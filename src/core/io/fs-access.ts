@@ -114,8 +114,10 @@ export function directoryHandleSinks(handle: FileSystemDirectoryHandle): SinkFac
 
 /** Files (picked folder) and folders (OPFS) of an export in progress are named `NAME.partial-ID`;
  * only the finished export is renamed to its real names, so a reload or a crash never leaves
- * anything that looks like a complete model. */
-const PARTIAL = /\.partial-([0-9a-z]{8,32})$/;
+ * anything that looks like a complete model. Chromium writes through a swap file named
+ * `NAME.partial-ID.crswap` beside the file and may leave it behind when the page goes away
+ * mid-write: that name is ours too, and is cleaned up with the rest. */
+const PARTIAL = /\.partial-([0-9a-z]{8,32})(?:\.crswap)?$/;
 
 export function partialName(name: string, exportId: string): string {
   return `${name}.partial-${exportId}`;

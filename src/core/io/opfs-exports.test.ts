@@ -5,7 +5,7 @@
 // the folders of exports running in another tab. The browser itself is exercised by
 // e2e/studio-export.spec.ts (reload mid-export, then the next export cleans up).
 import { describe, expect, it } from 'vitest';
-import { exportLockName, partialName, type DirectoryHandleLike, type FileHandleLike } from './fs-access.ts';
+import { exportLockName, partialName, removeStalePartials, type DirectoryHandleLike, type FileHandleLike } from './fs-access.ts';
 import { beginOpfsExport, removeStaleOpfsExports } from './opfs-exports.ts';
 
 function notFound(name: string): DOMException {
@@ -106,6 +106,20 @@ describe('exports in browser storage', () => {
     const held = new Set([exportLockName('cccccccc'), exportLockName('dddddddd')]);
     expect((await removeStaleOpfsExports(root, held)).sort()).toEqual([partialName('cut', 'aaaaaaaa'), 'half', partialName('half', 'bbbbbbbb')].sort());
     expect(names(root)).toEqual(['busy.partial-cccccccc', 'done', 'moving', 'moving.partial-dddddddd']);
+  });
+
+  it('in a picked folder, partial files and the swap files Chromium leaves beside them are removed; finished files and running exports are not', async () => {
+    const picked = new FakeDir('picked');
+    picked.add('config.json'); // an earlier finished export
+    picked.add('model.safetensors');
+    picked.add(partialName('model-00001-of-00002.safetensors', 'aaaaaaaa')); // reloaded mid-export
+    picked.add(`${partialName('model-00002-of-00002.safetensors', 'aaaaaaaa')}.crswap`); // Chromium's swap file of the write cut off
+    picked.add(partialName('model.safetensors', 'cccccccc')); // another tab is writing it
+    picked.add(`${partialName('model.safetensors', 'cccccccc')}.crswap`);
+    picked.add('notes.crswap'); // not ours
+    const removed = await removeStalePartials(picked, new Set([exportLockName('cccccccc')]));
+    expect(removed.sort()).toEqual([partialName('model-00001-of-00002.safetensors', 'aaaaaaaa'), `${partialName('model-00002-of-00002.safetensors', 'aaaaaaaa')}.crswap`].sort());
+    expect(names(picked)).toEqual(['config.json', 'model.safetensors', 'model.safetensors.partial-cccccccc', 'model.safetensors.partial-cccccccc.crswap', 'notes.crswap']);
   });
 
   it('an export is invisible until committed, then holds every file; a name is not reused', async () => {
