@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test, expect } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
 import { parseRecipeYaml, recipeToYaml } from '../src/core/recipe/index.ts';
 import { renameModels } from '../src/core/recipe/stages.ts';
 import { FAMILY, studioWithDemoFamily, tickTaskWithSubset } from './studio-page.ts';
@@ -28,16 +28,19 @@ function cliEval(recipe: string): Promise<{ results: { task: string; metrics: Re
   });
 }
 
-test('live loop: GPU-resident inputs; scores after a drag equal `merge-studio eval recipe.yml`', async ({ page }) => {
-  test.setTimeout(240_000);
+/** Ticks the task, reads the first score, moves layer 1 of the caesar expert down (a drag with the
+ * keyboard) and returns the scores before and after, checking the one after against the CLI. */
+async function dragAndCompareWithCli(page: Page, residency: 'shown' | 'absent'): Promise<void> {
   await page.getByLabel('Method', { exact: true }).selectOption('task_arithmetic');
   await expect(page.getByTestId('plan-ok')).toBeVisible();
   await tickTaskWithSubset(page, TASK, ITEMS);
   const scores = page.getByTestId('scores');
   const score = page.getByTestId('score-caesar.perplexity');
   await expect(score).toBeVisible({ timeout: 120_000 });
-  // Every input tensor the merge reads is resident on the GPU (the demo models fit any budget).
-  await expect(page.getByTestId('gpu-residency')).toHaveText(/GPU-resident: (\d+)\/\1 input tensors, [\d.]+ MB; 0 streamed/);
+  // Live loop: every input tensor the merge reads is resident on the GPU (the demo models fit any
+  // budget). Without it (?live=off) there is no residency to report.
+  if (residency === 'shown') await expect(page.getByTestId('gpu-residency')).toHaveText(/GPU-resident: (\d+)\/\1 input tensors, [\d.]+ MB; 0 streamed/);
+  else await expect(page.getByTestId('gpu-residency')).toHaveCount(0);
   const before = Number(await score.getAttribute('data-value'));
 
   // A drag: layer 1's point of the caesar expert moved down with the keyboard (large steps).
@@ -51,7 +54,6 @@ test('live loop: GPU-resident inputs; scores after a drag equal `merge-studio ev
   await expect(scores).toHaveAttribute('data-current', 'true', { timeout: 120_000 });
   await expect(page.getByTestId('eval-status')).not.toContainText(/running|merg|scor/i, { timeout: 120_000 });
   await expect(scores).toHaveAttribute('data-current', 'true');
-  await expect(page.getByTestId('gpu-residency')).toBeVisible();
   const after = Number(await score.getAttribute('data-value'));
   expect(after).not.toBe(before);
 
@@ -64,11 +66,23 @@ test('live loop: GPU-resident inputs; scores after a drag equal `merge-studio ev
     const cli = await cliEval(file);
     expect(cli.results[0].items).toBe(ITEMS);
     const want = cli.results[0].metrics.perplexity;
-    test.info().annotations.push({ type: 'perplexity', description: `studio ${after}, CLI ${want}, before the drag ${before}` });
+    test.info().annotations.push({ type: 'perplexity', description: `studio (${residency === 'shown' ? 'live loop' : '?live=off'}) ${after}, CLI ${want}, before the drag ${before}` });
     expect(Math.abs(after - want) / want).toBeLessThan(1e-4);
     // The drag moved the score by far more than that.
     expect(Math.abs(after - before) / want).toBeGreaterThan(1e-3);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+test('live loop: GPU-resident inputs; scores after a drag equal `merge-studio eval recipe.yml`', async ({ page }) => {
+  test.setTimeout(240_000);
+  await dragAndCompareWithCli(page, 'shown');
+});
+
+test('?live=off (the bench\'s baseline: merged on the GPU, read back, uploaded): no residency, and the same scores as the CLI after the same drag', async ({ page }) => {
+  test.setTimeout(240_000);
+  await page.goto('/?live=off');
+  for (const name of ['base', 'reverse', 'caesar']) await expect(page.getByTestId(`model-${FAMILY}-${name}`)).toBeVisible({ timeout: 30_000 });
+  await dragAndCompareWithCli(page, 'absent');
 });

@@ -102,6 +102,9 @@ export interface EngineOptions {
   zooUrl: string;
   /** Whether a WebGPU adapter may be used (false in Node tests without Dawn). */
   gpu?: boolean;
+  /** false: WebGPU evaluation merges to host memory and uploads (runtimeForPlan/remergeInto) instead
+   * of the live loop; the baseline the live-loop bench compares with. Default true. */
+  liveLoop?: boolean;
 }
 
 export class StudioEngine {
@@ -494,7 +497,7 @@ export class StudioEngine {
     const steps = new Map(p.steps.map((s) => [s.output, stepSignature(p, s, stages)]));
     const current = this.resident;
     // Merge and scoring both on the GPU: the live loop keeps the inputs and the merged weights there.
-    const useLive = gpu !== null && evalBackend === 'webgpu';
+    const useLive = gpu !== null && evalBackend === 'webgpu' && this.options.liveLoop !== false;
     if (current?.live && useLive && current.live.shape === shape) {
       const update = await current.live.update(p, { signal, onProgress });
       current.steps = steps;

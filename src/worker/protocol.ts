@@ -8,6 +8,9 @@ import type { SearchStatus, SearchSummary, TrialRecord } from '../core/search/in
 import type { SearchSpec } from '../core/search/spec.ts';
 import type { TaskKind } from '../core/eval/tasks.ts';
 
+/** The engine worker's name when the page was opened with `?live=off` (no live loop; see engine-client.ts). */
+export const NO_LIVE_WORKER = 'merge-studio-engine:no-live';
+
 /** One model of the bundled demo zoo, as its manifest lists it. */
 export interface DemoModel {
   /** Reference used in recipes; the same id the mock Hub serves it under (`zoo/tiny-llama-add`). */

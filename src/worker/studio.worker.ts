@@ -3,8 +3,9 @@
 import { expose } from 'comlink';
 import { MergeStudioError } from '../core/errors.ts';
 import { StudioEngine } from './engine.ts';
+import { NO_LIVE_WORKER } from './protocol.ts';
 
-const engine = new StudioEngine({ zooUrl: new URL(`${import.meta.env.BASE_URL}zoo/`, self.location.origin).href, gpu: 'gpu' in navigator });
+const engine = new StudioEngine({ zooUrl: new URL(`${import.meta.env.BASE_URL}zoo/`, self.location.origin).href, gpu: 'gpu' in navigator, liveLoop: self.name !== NO_LIVE_WORKER });
 
 function portable(err: unknown): Error {
   if (err instanceof MergeStudioError) return Object.assign(new Error(err.message), { name: err.code });
