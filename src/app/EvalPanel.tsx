@@ -157,7 +157,7 @@ export function EvalPanel() {
         </div>
       )}
       {stage && (
-        <table className={stage.yaml === current ? 'scores' : 'scores stale'} aria-label="Scores" data-testid="scores" data-current={stage.yaml === current}>
+        <table className={stage.yaml === current ? 'scores' : 'scores stale'} aria-label="Scores" data-testid="scores" data-current={stage.yaml === current} data-seconds={stage.seconds} data-merge-seconds={stage.mergeSeconds}>
           <thead><tr><th>Objective</th><th>Score</th><th>Subset</th><th>Trend</th></tr></thead>
           <tbody>
             {stage.scores.map((s) => {
@@ -176,7 +176,7 @@ export function EvalPanel() {
           </tbody>
           <caption className="muted">
             {stage.yaml !== current && <strong className="stale-note" data-testid="scores-stale">These scores are of the recipe before your last change{live.enabled && selected.length ? '; re-evaluating…' : ': press Evaluate now'}. </strong>}
-            {stageSizes(stage)} items per task · merge on {stage.mergeBackend}, scored on {stage.evalBackend}; {stage.remerged} tensors re-merged; {stage.seconds.toFixed(1)} s
+            {stageSizes(stage)} items per task · merge on {stage.mergeBackend}, scored on {stage.evalBackend}; {stage.remerged} tensors re-merged{stage.mergeSeconds !== undefined && stage.remerged > 0 ? ` in ${stage.mergeSeconds.toFixed(1)} s` : ''}; {stage.seconds.toFixed(1)} s
             {stage.residency && <><br /><span data-testid="gpu-residency">{stage.residency}</span></>}</caption>
         </table>
       )}

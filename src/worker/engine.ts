@@ -547,6 +547,7 @@ export class StudioEngine {
       for (const [i, want] of request.stages.entries()) {
         const started = performance.now();
         const { resident, remerged } = await this.bringResident(request.recipe, request.backend, signal, onProgress);
+        const mergeSeconds = (performance.now() - started) / 1000;
         const scores: TaskScore[] = [];
         let full = true;
         for (const file of request.tasks) {
@@ -579,7 +580,7 @@ export class StudioEngine {
           }
         }
         const stage: EvalStage = {
-          scores, items: Math.min(...scores.map((s) => s.items)), full, seconds: (performance.now() - started) / 1000,
+          scores, items: Math.min(...scores.map((s) => s.items)), full, seconds: (performance.now() - started) / 1000, mergeSeconds,
           remerged: i === 0 ? remerged : 0, mergeBackend: resident.mergeBackend, evalBackend: resident.evalBackend,
           ...(resident.live ? { residency: formatResidency(resident.live.residency) } : {}),
         };

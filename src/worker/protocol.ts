@@ -154,7 +154,10 @@ export interface EvalStage {
   /** Smallest subset size over the tasks. */
   items: number;
   full: boolean;
+  /** Wall seconds of the stage: bringing the merged model to the recipe, then scoring. */
   seconds: number;
+  /** Of `seconds`, those spent bringing the merged model to the recipe (merge or re-merge, uploads). */
+  mergeSeconds?: number;
   /** Tensors re-merged before this stage (0 when nothing changed). */
   remerged: number;
   mergeBackend: string;

@@ -105,9 +105,9 @@ export async function cliExport(yaml: string, hubUrl: string, shardSize: string)
   return { dir, files, cleanup: () => rm(work, { recursive: true, force: true }) };
 }
 
-/** Opens the studio, points it at the mock Hub, adds the family by Hub id and applies `yaml`. */
-export async function loadRecipeFromHub(page: Page, hubUrl: string, repos: string[], yaml: string): Promise<void> {
-  await page.goto('/');
+/** Opens the studio (at `path`), points it at the mock Hub, adds the family by Hub id and applies `yaml`. */
+export async function loadRecipeFromHub(page: Page, hubUrl: string, repos: string[], yaml: string, path = '/'): Promise<void> {
+  await page.goto(path);
   await expect(page.getByRole('heading', { name: 'Merge Studio' })).toBeVisible();
   await page.getByText('Settings').click();
   await page.getByLabel('Hub URL').fill(hubUrl);

@@ -143,7 +143,8 @@ describe('live loop (GPU-resident inputs, merged into the evaluator)', () => {
     expect(sliceRows(128, 352, budget)).toBe(28);
     const small: GpuContext = { ...gpu, capabilities: { ...gpu.capabilities, bindingBudget: budget } };
     for (const dtype of ['bfloat16', 'float32']) {
-      const loop = await live(recipe(0.5, { dtype }), { gpu: small });
+      // Inputs read and uploaded in pieces of 1002 elements: pieces end inside rows and slices.
+      const loop = await live(recipe(0.5, { dtype }), { gpu: small, uploadPieceElements: 1002 });
       expect(loop.residency.resident).toBe(loop.residency.inputs);
       await loop.update(recipe(0.9, { dtype }));
       const ref = await references(recipe(0.9, { dtype }));

@@ -23,6 +23,17 @@ import { checkTensorInventory, expectedTensors } from './weights.ts';
 export const DEFAULT_GPU_BUDGET_BYTES = 4 * 1024 ** 3;
 /** Room kept for the evaluator's KV cache, activations and logits of a scoring subset. */
 const EVAL_RESERVE_BYTES = 256 * 1024 ** 2;
+/** Inputs are read and written to the GPU in pieces of this many elements (8 MiB of bf16)... */
+const UPLOAD_PIECE_ELEMENTS = 4 * 1024 * 1024;
+/** ...and the queue is drained after this many bytes written, which bounds the host's staging copies. */
+const UPLOAD_DRAIN_BYTES = 128 * 1024 ** 2;
+
+/** `bytes` zero-padded to a multiple of 4 (writeBuffer's unit; an odd count of 16-bit values ends short). */
+function padTo4(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+  out.set(bytes);
+  return out;
+}
 
 /** Identity of a step's computation: when it is unchanged, the merged tensor is still right. An
  * input that is a stage of a multi-stage recipe changes with that stage's own step; rows in a
@@ -85,6 +96,8 @@ export interface LiveLoopOptions {
   chunkBytes?: number;
   /** Keep NaN/Inf merged weights (reported in LiveUpdate.nonFinite) instead of failing. */
   allowNonFinite?: boolean;
+  /** Elements an input is read and uploaded by (default UPLOAD_PIECE_ELEMENTS; rounded down to even). */
+  uploadPieceElements?: number;
   signal?: AbortSignal;
   onProgress?: ProgressCallback;
 }
@@ -177,6 +190,9 @@ export class LiveLoop {
     const sliceBytes = Math.min(this.gpu.capabilities.bindingBudget, this.gpu.capabilities.limits.maxBufferSize) & ~3;
     let done = 0;
     const total = new Set(steps.flatMap((s) => [...s.models, ...(s.base ? [s.base] : [])].map(inputKey))).size;
+    let queued = 0;
+    // Even, so each piece of 16-bit values starts on a 4-byte boundary as writeBuffer asks.
+    const piece = Math.max(2, Math.floor((this.opts.uploadPieceElements ?? UPLOAD_PIECE_ELEMENTS) / 2) * 2);
     for (const step of steps) {
       for (const input of [...step.models, ...(step.base ? [step.base] : [])]) {
         const key = inputKey(input);
@@ -197,11 +213,21 @@ export class LiveLoop {
         try {
           for (let start = 0; start < elements; start += perSlice) {
             const count = Math.min(perSlice, elements - start);
-            const bytes = await info.source.read(info.offset + start * size, count * size, this.opts.signal);
-            const buffer = device.createBuffer({ size: Math.max(4, Math.ceil((count * size) / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `resident ${input.model}:${info.name}`, mappedAtCreation: true });
-            new Uint8Array(buffer.getMappedRange()).set(bytes);
-            buffer.unmap();
+            const buffer = device.createBuffer({ size: Math.max(4, Math.ceil((count * size) / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `resident ${input.model}:${info.name}` });
             slices.push({ start, count, buffer });
+            // Read and written in pieces, so the host holds one piece at a time rather than a slice
+            // (up to a binding, hundreds of MB) or a mapping of the whole buffer.
+            for (let at = 0; at < count; at += piece) {
+              const n = Math.min(piece, count - at);
+              const bytes = await info.source.read(info.offset + (start + at) * size, n * size, this.opts.signal);
+              device.queue.writeBuffer(buffer, at * size, (bytes.byteLength % 4 === 0 ? bytes : padTo4(bytes)) as Uint8Array<ArrayBuffer>);
+              queued += bytes.byteLength;
+              // Let the queue drain now and then: its staging copies are host memory until submitted.
+              if (queued >= UPLOAD_DRAIN_BYTES) {
+                await device.queue.onSubmittedWorkDone();
+                queued = 0;
+              }
+            }
           }
         } catch (err) {
           for (const s of slices) s.buffer.destroy();
