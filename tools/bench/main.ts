@@ -6,7 +6,9 @@
 // --skip-e2e skips the "CLI end to end" section (tools/bench/e2e.ts: merges of the real-shaped families where they are
 // already generated; its own options are listed there), --only-e2e runs only it.
 // --only-live runs only the "live loop" section (tools/bench/live.ts; --live-realshape adds a reduced
-// Qwen2.5-0.5B-shaped family, --live-layers N its layers), --skip-live skips it.
+// Qwen2.5-0.5B-shaped family, --live-layers N its layers), --skip-live skips it. --live-studio adds the same loop in
+// the studio in Chromium (tools/bench/studio-live.ts as a child: --live-studio-layers N|all, --live-items N; needs
+// `npm run build`).
 // --real-size runs only the real-size section (tools/bench/realsize.ts: GBs of generated models, never by default).
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -279,10 +281,20 @@ if (args.includes('--real-size')) {
 const acquired = args.includes('--skip-gpu') ? null : await acquireGpu();
 const gpu = acquired && acquired.ok ? acquired.gpu : null;
 if (acquired && !acquired.ok) log(`no WebGPU adapter (${acquired.reason}); GPU columns stay empty`);
+/** The live loop in the studio (Chromium), run as a child: its table goes straight to stdout. */
+async function studioLiveSection(): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  const pass = (flag: string, as: string) => (args.includes(flag) ? [as, args[args.indexOf(flag) + 1]] : []);
+  const argv = ['--import', 'tsx', join(process.cwd(), 'tools/bench/studio-live.ts'), '--studio-live', ...pass('--live-studio-layers', '--layers'), ...pass('--live-items', '--items')];
+  const code = await new Promise<number | null>((resolve) => spawn(process.execPath, argv, { stdio: 'inherit' }).on('exit', resolve));
+  if (code !== 0) log(`live loop in the studio: the Chromium run failed (exit ${code})`);
+}
+
 if (args.includes('--only-live')) {
   console.log(`# Merge Studio bench, live loop — ${new Date().toISOString()}, ${process.platform}/${process.arch}, node ${process.version}`);
   if (!gpu) throw new Error('the live loop section needs a WebGPU adapter');
   await liveLoopSection({ root: process.cwd(), args, gpu, log, table });
+  if (args.includes('--live-studio')) await studioLiveSection();
   process.exit(0);
 }
 console.log(`# Merge Studio bench — ${new Date().toISOString()}, ${process.platform}/${process.arch}, node ${process.version}`);
@@ -295,5 +307,6 @@ if (!args.includes('--skip-eval')) await evalSection(gpu);
 if (!args.includes('--skip-search')) await searchSection();
 if (!args.includes('--skip-cli')) cliSection();
 if (gpu && !args.includes('--skip-live')) await liveLoopSection({ root: process.cwd(), args, gpu, log, table });
+if (args.includes('--live-studio')) await studioLiveSection();
 if (!args.includes('--skip-e2e')) await endToEndSection();
 gpu?.device.destroy();

@@ -9,7 +9,7 @@
 // process (where SwiftShader keeps the GPU buffers) sampled apart (tools/bench/browser-memory.ts).
 //
 // Not in CI; needs `npm run build` first:
-//   npx tsx tools/bench/studio-live.ts --studio-live [--family qwen2.5-0.5b] [--layers 2] [--items 16] [--modes off,on]
+//   npx tsx tools/bench/studio-live.ts --studio-live [--family qwen2.5-0.5b] [--layers 2|all] [--items 16] [--modes off,on]
 // Prints a markdown table and a STUDIO_LIVE_JSON line.
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -82,7 +82,7 @@ async function move(page: Page, layer: number, expert: string, key: 'Shift+Arrow
   return t0;
 }
 
-async function runMode(mode: Mode, url: string, hubUrl: string, repos: string[], layers: number, items: number): Promise<ModeResult> {
+async function runMode(mode: Mode, url: string, hubUrl: string, repos: string[], layers: number | undefined, items: number): Promise<ModeResult> {
   const { chromium } = await import('@playwright/test');
   const { sampleBrowserMemory } = await import('./browser-memory.ts');
   const profile = await mkdtemp(join(tmpdir(), 'studio-live-profile-'));
@@ -105,7 +105,7 @@ async function runMode(mode: Mode, url: string, hubUrl: string, repos: string[],
     await page.getByLabel('Refined subset size').fill(String(items));
     const log = (what: string) => console.error(`  ${new Date().toISOString()} ${mode === 'on' ? 'live loop' : '?live=off'}: ${what}`);
     const expert = repos[1].split('/')[1];
-    const layer = Math.min(1, layers - 1);
+    const layer = Math.min(1, (layers ?? 2) - 1);
     let t0 = performance.now();
     await tick(page, PPL, true);
     const start = await settled(page, t0, 'caesar.perplexity');
@@ -132,7 +132,9 @@ async function benchMain(): Promise<void> {
   const args = process.argv.slice(2);
   const opt = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
   const family = opt('--family', 'qwen2.5-0.5b');
-  const layers = Number(opt('--layers', '2'));
+  // --layers all: the full family (hard links to the realshape bench's cache when it is there).
+  const layersArg = opt('--layers', '2');
+  const layers = layersArg === 'all' ? undefined : Number(layersArg);
   const items = Number(opt('--items', '16'));
   const modes = opt('--modes', 'off,on').split(',') as Mode[];
   const { preview } = await import('vite');
@@ -155,7 +157,7 @@ async function benchMain(): Promise<void> {
   const s = (x: number | undefined) => (x === undefined ? '' : x.toFixed(1));
   const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? (a / b).toFixed(2) : '');
   const mib = (n: number | undefined) => (n === undefined ? '' : `${(n / 2 ** 20).toFixed(0)} MiB`);
-  const name = `${family}-shaped (${layers} layers), Chromium`;
+  const name = `${family}-shaped (${layers ?? 'all'} layers), Chromium`;
   const rows: string[][] = [];
   const row = (step: string, pick: (r: ModeResult) => number) => rows.push([name, step, s(off && pick(off)), s(on && pick(on)), ratio(off && pick(off), on && pick(on))]);
   row(`start: add ${PPL}, upload + merge all`, (r) => r.start.merge);
