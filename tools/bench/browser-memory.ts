@@ -11,7 +11,13 @@ export interface MemoryPeaks {
   rendererGpuRss: number;
   /** Peak of renderer + GPU process PSS summed at the same instant (bytes). */
   rendererGpuPss: number;
+  /** Peak of every renderer's RSS summed (the page's and Chromium's spare and extension renderers). */
   rendererRss: number;
+  /** Peak of the largest renderer's RSS alone: the page's renderer (page + engine worker + service
+   * worker), the host side of the tab. */
+  pageRendererRss: number;
+  /** Peak of every renderer's PSS summed (shared pages of the chromium binary counted once). */
+  rendererPss: number;
   gpuRss: number;
   /** Peak of the largest renderer's RSS + GPU process RSS at the same instant: the page's own
    * renderer (its engine worker included) and WebGPU. Chromium also keeps spare and extension
@@ -67,7 +73,7 @@ export async function sampleBrowserMemory(from: Browser | { userDataDir: string 
     }
     return processesWith((from as { userDataDir: string }).userDataDir);
   };
-  const peaks: MemoryPeaks = { rendererGpuRss: 0, rendererGpuPss: 0, rendererRss: 0, gpuRss: 0, busiestRendererGpuRss: 0, allRss: 0, samples: 0 };
+  const peaks: MemoryPeaks = { rendererGpuRss: 0, rendererGpuPss: 0, rendererRss: 0, pageRendererRss: 0, rendererPss: 0, gpuRss: 0, busiestRendererGpuRss: 0, allRss: 0, samples: 0 };
   let running = true;
   const sample = async () => {
     const processInfo = await list();
@@ -92,6 +98,8 @@ export async function sampleBrowserMemory(from: Browser | { userDataDir: string 
     peaks.rendererGpuRss = Math.max(peaks.rendererGpuRss, renderer + gpu);
     peaks.rendererGpuPss = Math.max(peaks.rendererGpuPss, rendererPss + gpuPss);
     peaks.rendererRss = Math.max(peaks.rendererRss, renderer);
+    peaks.pageRendererRss = Math.max(peaks.pageRendererRss, busiest);
+    peaks.rendererPss = Math.max(peaks.rendererPss, rendererPss);
     peaks.gpuRss = Math.max(peaks.gpuRss, gpu);
     peaks.busiestRendererGpuRss = Math.max(peaks.busiestRendererGpuRss, busiest + gpu);
     peaks.allRss = Math.max(peaks.allRss, all);

@@ -173,10 +173,13 @@ async function benchMain(): Promise<void> {
   rows.push([name, 'tensors re-merged per change', String(off?.pplChange.remerged ?? ''), String(on?.pplChange.remerged ?? ''), '']);
   rows.push([name, 'perplexity after the change', off ? off.pplChange.value.toPrecision(10) : '', on ? on.pplChange.value.toPrecision(10) : '', off && on ? `rel. diff ${(Math.abs(off.pplChange.value - on.pplChange.value) / off.pplChange.value).toExponential(1)}` : '']);
   rows.push([name, 'accuracy after the change', off ? String(off.mcChange.value) : '', on ? String(on.mcChange.value) : '', '']);
-  rows.push([name, 'peak renderer RSS (page + engine worker: host memory)', mib(off?.peaks.rendererRss), mib(on?.peaks.rendererRss), '']);
+  rows.push([name, "peak page's renderer RSS (page + engine worker: host memory)", mib(off?.peaks.pageRendererRss), mib(on?.peaks.pageRendererRss), '']);
+  rows.push([name, 'peak PSS of all renderers (shared binary pages counted once)', mib(off?.peaks.rendererPss), mib(on?.peaks.rendererPss), '']);
+  rows.push([name, 'peak RSS of all renderers summed (incl. spare/extension renderers)', mib(off?.peaks.rendererRss), mib(on?.peaks.rendererRss), '']);
   rows.push([name, 'peak GPU process RSS (SwiftShader: GPU buffers)', mib(off?.peaks.gpuRss), mib(on?.peaks.gpuRss), '']);
   rows.push([name, "peak page's renderer + GPU RSS (same instant)", mib(off?.peaks.busiestRendererGpuRss), mib(on?.peaks.busiestRendererGpuRss), '']);
-  rows.push([name, 'before: renderer / GPU process RSS, models added, idle', off ? `${mib(off.idle.rendererRss)} / ${mib(off.idle.gpuRss)}` : '', on ? `${mib(on.idle.rendererRss)} / ${mib(on.idle.gpuRss)}` : '', '']);
+  const idle = (r: ModeResult | undefined) => (r ? `${mib(r.idle.pageRendererRss)} / ${mib(r.idle.rendererPss)} / ${mib(r.idle.rendererRss)} / ${mib(r.idle.gpuRss)}` : '');
+  rows.push([name, "before, models added, idle: page's renderer RSS / renderers' PSS / all renderers' RSS / GPU process RSS", idle(off), idle(on), '']);
   console.log(`\n### Live loop in the studio (Chromium; seconds; today = ?live=off)\n`);
   console.log(`${fam.description}; ${items} items of ${PPL} and of ${MC}; ties, density 0.5\n`);
   console.log('| family | step | today\'s path (?live=off) | live loop | today / live |');
